@@ -1,0 +1,150 @@
+"""Plain records passed between stages (parent ↔ worker ↔ store ↔ report), as dataclasses ↔ JSON.
+
+Never a live framework object. Field names here are the column names of the stored results and of
+the DataFrames that ``bench.store.load_run`` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the matrix: what is measured."""
+
+    model: str
+    framework: str  # bench.vocab.FRAMEWORKS
+    mode: str  # bench.vocab.MODES[framework]
+    device: str  # "cpu" | "cuda"
+    precision: str = "fp32"  # "fp32" | "bf16" | "fp16"
+    batch_size: int = 0  # 0: the model's default (resolved by the matrix before running)
+    variant: str = "default"  # bench.vocab.VARIANTS[framework]
+
+    @property
+    def cell_id(self) -> str:
+        return "__".join(
+            [self.model, self.framework, self.mode, self.device, self.precision,
+             f"b{self.batch_size}", self.variant]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Cell:
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How cells are measured: the same for every cell of a run (hence comparable)."""
+
+    profile: str = "quick"
+    steps: int = 10  # timed steps, each synchronised
+    warmup: int = 2  # warm-up steps after the first step (first step timed separately)
+    window_steps: int = 10  # steps in the throughput window (one sync at its end); 0: none
+    seed: int = 0
+    n_batches: int = 4  # distinct (real, noise) batches resident on the device, cycled
+    intra_op_threads: int = 0  # 0: number of physical cores of the machine
+    inter_op_threads: int = 1
+    tf32: bool = False  # TF32 for matmul and convolution, both frameworks alike
+    cudnn_benchmark: bool = True  # cuDNN autotuning (torch flag; TF autotunes by default)
+    deterministic: bool = False
+    time_limit_s: float = 900.0  # per cell, wall clock, process start included
+    data: str = "synthetic"  # "synthetic" or a path to mnist.npz / an IDX images file
+    memory_sample_interval_s: float = 0.05
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSettings:
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+@dataclass
+class CellResult:
+    """What one cell measured. One JSON file per cell; one row per cell in the cells DataFrame.
+
+    Times in seconds, memory in bytes, FLOPs as counts. ``None`` where not measured (e.g. device
+    memory on CPU) or not reached (a failed cell).
+    """
+
+    cell: Cell
+    status: str  # bench.vocab.CELL_STATUSES
+    reason: str | None = None  # skip reason / one-line failure message
+    error_tail: str | None = None  # last lines of the worker's stderr on failure
+    settings: dict[str, Any] = field(default_factory=dict)  # RunSettings.to_dict()
+    flags: dict[str, Any] = field(default_factory=dict)  # effective perf/numeric flags, as set
+    versions: dict[str, Any] = field(default_factory=dict)  # framework, cuda, cudnn, python...
+    # Warm-up (compile/trace) is reported, never dropped.
+    time_to_first_step_s: float | None = None
+    warmup_step_times_s: list[float] = field(default_factory=list)
+    # Steady state: per-step synchronised times.
+    n_steps: int = 0
+    step_time_median_s: float | None = None
+    step_time_mean_s: float | None = None
+    step_time_std_s: float | None = None
+    step_time_min_s: float | None = None
+    step_time_p10_s: float | None = None
+    step_time_p90_s: float | None = None
+    step_time_iqr_s: float | None = None
+    step_time_cv: float | None = None
+    step_time_ci95_low_s: float | None = None  # bootstrap 95% CI of the median
+    step_time_ci95_high_s: float | None = None
+    # Headline throughput: a window of steps with one sync at its end.
+    window_steps: int = 0
+    window_time_s: float | None = None
+    throughput_img_s: float | None = None
+    # Compute.
+    flops_per_step: float | None = None
+    achieved_flops: float | None = None  # flops_per_step / step_time_median_s
+    peak_flops: float | None = None  # measured by the device probe (roofline), when run
+    fraction_of_peak: float | None = None
+    # Recompilation during the timed steps (a compiled mode silently falling back shows here).
+    recompiles: int | None = None
+    compile_warnings: list[str] = field(default_factory=list)
+    # Memory.
+    peak_rss_bytes: int | None = None
+    device_alloc_peak_bytes: int | None = None  # torch max_memory_allocated / TF peak
+    device_reserved_peak_bytes: int | None = None  # torch max_memory_reserved
+    nvml_peak_bytes: int | None = None  # process memory seen by the driver (fair across frameworks)
+    gpu_util_mean: float | None = None  # percent, sampled during the timed steps
+    # Losses at the end of the cell (the full curves are in the steps series).
+    final_g_loss: float | None = None
+    final_d_loss: float | None = None
+    # Bookkeeping.
+    wall_s: float | None = None
+    started_at: str | None = None  # ISO 8601 UTC
+    finished_at: str | None = None
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        cell = d.pop("cell")
+        return {"cell_id": self.cell.cell_id, **cell, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CellResult:
+        cell = Cell.from_dict(d)
+        names = {f.name for f in fields(cls)} - {"cell"}
+        return cls(cell=cell, **{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One train step of one cell: one row per step in the steps DataFrame."""
+
+    cell_id: str
+    step: int  # 0-based, over the whole cell (first, warm-up, timed, window)
+    phase: str  # "first" | "warmup" | "timed" | "window"
+    step_time_s: float | None  # None inside the throughput window (no per-step sync there)
+    g_loss: float
+    d_loss: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
