@@ -1,0 +1,229 @@
+"""Baselines for the regression gate: a stored run boiled down to a small JSON file meant to be committed.
+
+A baseline keeps, per cell, the numbers the gate compares (step-time summary, throughput, peak
+memory, time to first step, status) AND the per-step timed samples that its noise test needs. It is
+keyed by the machine fingerprint of the run's environment.json, because timings only compare on the
+same hardware.
+
+File (reports/baselines/<name>.json; <name> defaults to the machine fingerprint):
+    {"schema": 1, "kind": "framebench-baseline", "name", "run_id", "created_at", "fingerprint",
+     "machine": {what the fingerprint hashed}, "settings": RunSettings.to_dict(),
+     "versions": {framework: version}, "cells": {cell_id: CELL_SUMMARY}}
+CELL_SUMMARY = {model, framework, mode, device, precision, batch_size, variant, status, reason,
+    n_steps, window_steps, step_time_median_s, step_time_ci95_low_s, step_time_ci95_high_s, step_time_cv,
+    throughput_img_s, time_to_first_step_s, peak_rss_bytes, device_alloc_peak_bytes, nvml_peak_bytes,
+    samples_s: [timed step seconds, in step order]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import BenchError
+from .store import RunData, atomic_write_text, dumps, load_run
+
+BASELINE_SCHEMA = 1
+BASELINE_KIND = "framebench-baseline"
+DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
+SAMPLE_DIGITS = 6  # significant digits kept per step time: ample for timing, keeps the file small
+
+CELL_KEYS = ("model", "framework", "mode", "device", "precision", "batch_size", "variant")
+SUMMARY_KEYS = (
+    "status",
+    "reason",
+    "n_steps",
+    "window_steps",
+    "step_time_median_s",
+    "step_time_ci95_low_s",
+    "step_time_ci95_high_s",
+    "step_time_cv",
+    "throughput_img_s",
+    "time_to_first_step_s",
+    "peak_rss_bytes",
+    "device_alloc_peak_bytes",
+    "nvml_peak_bytes",
+)
+
+
+def machine_fingerprint(env: dict[str, Any]) -> str:
+    """The machine fingerprint of an environment.json: its "fingerprint" hash, else computed from the
+    CPU model/cores and GPU names it records (bench.envinfo's recipe); "unknown" when it records neither."""
+    fp = env.get("fingerprint") if isinstance(env, dict) else None
+    if isinstance(fp, dict) and fp.get("hash"):
+        return str(fp["hash"])
+    if isinstance(fp, str) and fp:
+        return fp
+    cpu = env.get("cpu") if isinstance(env, dict) else None
+    gpu = env.get("gpu") if isinstance(env, dict) else None
+    if not isinstance(cpu, dict) and not isinstance(gpu, dict):
+        return "unknown"
+    from .envinfo import machine_fingerprint as compute
+
+    mem = env.get("memory") if isinstance(env.get("memory"), dict) else {}
+    return str(
+        compute(cpu if isinstance(cpu, dict) else {}, mem, gpu if isinstance(gpu, dict) else {})["hash"]
+    )
+
+
+def machine_description(env: dict[str, Any]) -> str:
+    """One line saying what hardware a fingerprint stands for (for refusal messages)."""
+    fp = env.get("fingerprint") if isinstance(env, dict) else None
+    fields = fp.get("fields") if isinstance(fp, dict) and isinstance(fp.get("fields"), dict) else None
+    if fields is None:
+        cpu = env.get("cpu") if isinstance(env.get("cpu"), dict) else {}
+        gpu = env.get("gpu") if isinstance(env.get("gpu"), dict) else {}
+        fields = {
+            "cpu_model": cpu.get("model"),
+            "physical_cores": cpu.get("physical_cores"),
+            "gpus": [g.get("name") for g in gpu.get("gpus", []) if isinstance(g, dict)],
+        }
+    gpus = ", ".join(str(g) for g in fields.get("gpus") or []) or "no GPU"
+    return f"{fields.get('cpu_model') or 'unknown CPU'}, {fields.get('physical_cores') or '?'} cores, {gpus}"
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.{SAMPLE_DIGITS}g}")
+
+
+def _clean(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def timed_samples(run: RunData) -> dict[str, list[float]]:
+    """cell_id -> the synchronised timed step times (seconds), in step order."""
+    steps = run.steps
+    if steps.empty:
+        return {}
+    timed = steps[(steps["phase"] == "timed") & steps["step_time_s"].notna()].sort_values(["cell_id", "step"])
+    return {str(cid): [float(x) for x in g["step_time_s"]] for cid, g in timed.groupby("cell_id", sort=True)}
+
+
+def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, dict[str, Any]]:
+    """Per cell: its key fields, the numbers the gate compares, and its timed samples."""
+    samples = timed_samples(run)
+    out: dict[str, dict[str, Any]] = {}
+    for row in run.cells.to_dict(orient="records") if not run.cells.empty else []:
+        cid = str(row["cell_id"])
+        d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_KEYS, *SUMMARY_KEYS)}
+        d["batch_size"] = int(d["batch_size"]) if d["batch_size"] is not None else None
+        s = samples.get(cid, [])
+        d["samples_s"] = [_round(x) for x in s] if round_samples else s
+        out[cid] = d
+    return out
+
+
+def baseline_from_run(run: RunData, name: str | None = None) -> dict[str, Any]:
+    fp = machine_fingerprint(run.env)
+    fields = (
+        run.env.get("fingerprint", {}).get("fields") if isinstance(run.env.get("fingerprint"), dict) else None
+    )
+    versions = (
+        run.env.get("framework_versions") if isinstance(run.env.get("framework_versions"), dict) else {}
+    )
+    return {
+        "schema": BASELINE_SCHEMA,
+        "kind": BASELINE_KIND,
+        "name": name or fp,
+        "run_id": run.run_id,
+        "created_at": run.meta.get("created_at"),
+        "fingerprint": fp,
+        "machine": fields or {"description": machine_description(run.env)},
+        "machine_description": machine_description(run.env),
+        "settings": run.meta.get("settings", {}),
+        "versions": versions,
+        "cells": dict(sorted(cell_summaries(run, round_samples=True).items())),
+    }
+
+
+def save_baseline(
+    run_dir: str | os.PathLike[str],
+    name: str | None = None,
+    out_dir: str | os.PathLike[str] = DEFAULT_BASELINE_DIR,
+) -> Path:
+    """Store the run as reports/baselines/<name>.json (name defaults to the machine fingerprint)."""
+    run = load_run(run_dir)
+    data = baseline_from_run(run, name)
+    if not any(c["status"] == "ok" for c in data["cells"].values()):
+        raise BenchError(f"run {run.path} has no ok cell: nothing worth keeping as a baseline")
+    safe = str(data["name"])
+    if not safe or "/" in safe or "\\" in safe or safe.startswith("."):
+        raise BenchError(f"invalid baseline name {safe!r}: use letters, digits, '-', '_' or '.'")
+    return atomic_write_text(Path(out_dir) / f"{safe}.json", dumps(data))
+
+
+def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a baseline file; any problem is a BenchError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(
+            f"no such baseline file: {path} (create one with `python -m bench baseline save`)"
+        ) from None
+    except OSError as e:
+        raise BenchError(f"cannot read baseline {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BenchError(f"corrupt baseline {path}: {e.msg} at line {e.lineno} column {e.colno}") from None
+    problem = _validate(data)
+    if problem:
+        raise BenchError(f"corrupt baseline {path}: {problem}")
+    data["path"] = str(path)
+    return data
+
+
+def _validate(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if data.get("kind") != BASELINE_KIND:
+        return f"not a framebench baseline (kind {data.get('kind')!r})"
+    if data.get("schema") != BASELINE_SCHEMA:
+        return f"unsupported schema {data.get('schema')!r} (expected {BASELINE_SCHEMA})"
+    cells = data.get("cells")
+    if not isinstance(cells, dict):
+        return "'cells' is not an object"
+    for cid, c in cells.items():
+        if not isinstance(c, dict) or not isinstance(c.get("status"), str):
+            return f"cell {cid!r} has no status"
+        s = c.get("samples_s", [])
+        if not isinstance(s, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in s
+        ):
+            return f"cell {cid!r}: samples_s is not a list of numbers"
+        for k in (
+            "step_time_median_s",
+            "throughput_img_s",
+            "time_to_first_step_s",
+            "peak_rss_bytes",
+            "device_alloc_peak_bytes",
+            "nvml_peak_bytes",
+        ):
+            v = c.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                return f"cell {cid!r}: {k} is not a number"
+    return None
+
+
+def baseline_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A baseline file, or a run directory used directly as the baseline (same shape, samples unrounded)."""
+    p = Path(path)
+    if p.is_dir():
+        run = load_run(p)
+        data = baseline_from_run(run, name=run.run_id)
+        data["cells"] = cell_summaries(run)
+        data["path"] = str(p)
+        return data
+    return load_baseline(p)

@@ -1,0 +1,175 @@
+"""TensorFlow (Keras 3) backend of the worker (imports TF: only ever inside a TF cell's process).
+
+Modes: eager (gan.train_step as is), function (tf.function) and xla (tf.function(jit_compile=True)).
+A step ends when its losses are materialised with ``.numpy()`` (on a GPU this waits for the loss,
+not for the step's last optimizer update, whose tail then overlaps the next step; a throughput window
+and each phase end with ``tf.test.experimental.sync_devices()``, which drains the GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models import tf_dcgan
+
+from . import Backend, Losses, split_batches
+
+
+def onednn_enabled() -> bool | None:
+    """Whether oneDNN custom ops are effectively on in this process (TF decides from the env + CPU)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # private API moved: unknown rather than assumed
+        return None
+
+
+class TensorflowBackend(Backend):
+    framework = "tensorflow"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cuda = self.cell.device == "cuda"
+        self.tf_device = "/GPU:0" if self.cuda else "/CPU:0"
+        self._device_scope: Any = None
+
+    def setup(self) -> None:
+        p = self.plan
+        f = self.flags
+        gpus = tf.config.list_physical_devices("GPU")
+        if not self.cuda and gpus:
+            # A CPU cell must not place anything on a GPU (nor reserve its memory).
+            tf.config.set_visible_devices([], "GPU")
+        elif self.cuda:
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            f["memory_growth"] = bool(gpus) and all(
+                tf.config.experimental.get_memory_growth(g) for g in gpus)
+        # Must happen before the runtime initialises (the first op).
+        tf.config.threading.set_intra_op_parallelism_threads(p["intra_op_threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(p["inter_op_threads"])
+        f["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
+        f["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
+        keras.utils.set_random_seed(p["seed"])  # Python, NumPy and TF generators
+        f["seed"] = p["seed"]
+        tf.config.experimental.enable_tensor_float_32_execution(bool(p["tf32"]))
+        f["tf32"] = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+        if p["deterministic"]:
+            tf.config.experimental.enable_op_determinism()
+        f["deterministic"] = bool(p["deterministic"])
+        f["cudnn_autotune"] = p["cudnn_autotune"]
+        f["onednn_requested"] = p["onednn_requested"]
+        f["onednn_effective"] = onednn_enabled()
+        f["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        f["precision"] = p["precision"]
+        f["sync"] = p["sync"]
+
+    def versions(self) -> dict[str, Any]:
+        info = dict(tf.sysconfig.get_build_info())
+        v: dict[str, Any] = {
+            "framework": "tensorflow",
+            "framework_version": tf.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "cuda": info.get("cuda_version"),
+            "cudnn": info.get("cudnn_version"),
+            "cuda_build": bool(info.get("is_cuda_build", False)),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        }
+        if self.cuda:
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                try:
+                    details = tf.config.experimental.get_device_details(gpus[0])
+                    v["gpu"] = details.get("device_name")
+                    cap = details.get("compute_capability")
+                    v["gpu_capability"] = f"{cap[0]}.{cap[1]}" if cap else None
+                except Exception:
+                    pass
+        return v
+
+    def device_available(self) -> str | None:
+        if self.cuda and not tf.config.list_physical_devices("GPU"):
+            build = "a CUDA build" if tf.test.is_built_with_cuda() else "a CPU-only build"
+            return f"no CUDA device visible to tensorflow {tf.__version__} ({build})"
+        return None
+
+    def build(self, spec: Any, batch_size: int, real: Any, noise: Any) -> None:
+        # Everything (variables, batches, steps) lives on the cell's device: entered once, kept.
+        self._device_scope = tf.device(self.tf_device)
+        self._device_scope.__enter__()
+        self.gan = tf_dcgan.build(spec, batch_size=batch_size, precision=self.cell.precision,
+                                  dropout=True, seed=self.settings.seed, device=self.cell.device)
+        reals, noises = split_batches(self.gan.to_framework_batches(real, noise))
+        self.reals = self._split(reals)
+        self.noises = self._split(noises)
+        with contextlib.suppress(Exception):
+            # The models set a dtype policy per layer (not globally): record what the layers use.
+            layers = [*self.gan.generator.layers, *self.gan.discriminator.layers]
+            self.flags["keras_dtype_policies"] = sorted({layer.dtype_policy.name for layer in layers})
+            self.flags["loss_scale_optimizer"] = type(self.gan.g_opt).__name__ == "LossScaleOptimizer"
+        self.sync()
+
+    @staticmethod
+    def _split(batches: Any) -> list[Any]:
+        # One tensor per batch, made once here, so no slicing op runs inside a timed step.
+        if isinstance(batches, (list, tuple)):
+            return list(batches)
+        return list(tf.unstack(batches, axis=0))
+
+    def wrap(self) -> None:
+        mode = self.cell.mode
+        if mode == "eager":
+            self.step_fn = self.gan.train_step
+        elif mode in ("function", "xla"):
+            self.step_fn = tf.function(self.gan.train_step, jit_compile=(mode == "xla"))
+            self.flags["jit_compile"] = mode == "xla"
+        else:
+            raise ValueError(f"unknown tensorflow mode {mode!r}")
+
+    def fetch(self, handle: Any) -> Losses:
+        g, d = handle
+        return float(np.asarray(g)), float(np.asarray(d))
+
+    def sync(self) -> None:
+        if self.cuda:
+            tf.test.experimental.sync_devices()
+
+    def compile_counters(self) -> dict[str, Any]:
+        if self.cell.mode == "eager" or self.step_fn is None:
+            return {}
+        return {"traces": int(self.step_fn.experimental_get_tracing_count())}
+
+    def compile_report(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[int | None, list[str]]:
+        if self.cell.mode == "eager" or not after:
+            return None, []
+        recompiles = after["traces"] - before.get("traces", 0)
+        self.flags["tf_function_traces"] = after["traces"]
+        warnings = []
+        if recompiles > 0:
+            warnings.append(f"tf.function retraced {recompiles} time(s) during the timed steps")
+        return recompiles, warnings
+
+    def memory_peaks(self) -> dict[str, int | None]:
+        if not self.cuda:
+            return super().memory_peaks()
+        try:
+            peak = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+        except Exception:
+            peak = None
+        return {"device_alloc_peak_bytes": peak, "device_reserved_peak_bytes": None}
+
+    def is_oom(self, exc: BaseException) -> bool:
+        return isinstance(exc, tf.errors.ResourceExhaustedError)
+
+
+BACKEND = TensorflowBackend

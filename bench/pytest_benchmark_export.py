@@ -1,0 +1,195 @@
+"""Export a stored run in pytest-benchmark's JSON format, for ``pytest-benchmark compare``.
+
+One source of truth: the stored run. This file is derived from it (like the Markdown reports), never
+measured separately, and is rewritten by ``bench report`` (to <run>/pytest-benchmark.json) or by
+``bench export-pytest-benchmark --run DIR --out FILE``. Each ok cell becomes one benchmark whose
+``stats.data`` are the cell's synchronised timed step times (one round = one train step, one
+iteration per round), so pytest-benchmark's own min/median/IQR/outlier columns describe exactly the
+samples our reports and gate use. Cells that did not run ok are left out (pytest-benchmark only stores
+successful benchmarks); our reports list them. The format follows pytest-benchmark 5.x
+(``machine_info``, ``commit_info``, ``benchmarks[{group, name, fullname, params, param, extra_info,
+options, stats}]``, ``datetime``, ``version``); the datetime is the run's, so the export is
+deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from bisect import bisect_left, bisect_right
+from pathlib import Path
+from typing import Any
+
+from .baseline import machine_fingerprint, timed_samples
+from .store import RunData, atomic_write_text, load_run
+
+EXPORT_NAME = "pytest-benchmark.json"
+FALLBACK_VERSION = "5.1.0"
+
+
+def _format_version() -> str:
+    # The version field tells pytest-benchmark which format it reads; use the installed one's when present.
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("pytest-benchmark")
+    except (ImportError, PackageNotFoundError):
+        return FALLBACK_VERSION
+
+
+def _quartiles(data: list[float]) -> tuple[float, float]:
+    # pytest_benchmark.stats.Stats.q1/q3 (Wikipedia "methods 2 and 3"), reproduced so both agree.
+    n = len(data)
+    s = sorted(data)
+    if n == 1:
+        return s[0], s[0]
+    if n % 2:
+        k, q = n // 4, n % 4
+        if q == 1:
+            return 0.25 * s[k - 1] + 0.75 * s[k], 0.75 * s[3 * k] + 0.25 * s[3 * k + 1]
+        return 0.75 * s[k] + 0.25 * s[k + 1], 0.25 * s[3 * k + 1] + 0.75 * s[3 * k + 2]
+    return statistics.median(s[: n // 2]), statistics.median(s[n // 2 :])
+
+
+def benchmark_stats(data: list[float]) -> dict[str, Any]:
+    """The ``stats`` object of one pytest-benchmark benchmark, from per-round seconds."""
+    s = sorted(data)
+    n = len(s)
+    mean = statistics.mean(s)
+    stddev = statistics.stdev(s) if n > 1 else 0.0
+    q1, q3 = _quartiles(s)
+    iqr = q3 - q1
+    if n == 1:
+        ld, hd = s[0], s[0]
+    else:
+        ld = s[bisect_left(s, q1 - 1.5 * iqr)]
+        pos = bisect_right(s, q3 + 1.5 * iqr)
+        hd = s[-1] if pos == n else s[pos]
+    iqr_out = sum(1 for x in s if x < q1 - 1.5 * iqr or x > q3 + 1.5 * iqr)
+    sd_out = sum(1 for x in s if x < mean - stddev or x > mean + stddev)
+    total = sum(s)
+    return {
+        "min": s[0],
+        "max": s[-1],
+        "mean": mean,
+        "stddev": stddev,
+        "rounds": n,
+        "median": statistics.median(s),
+        "iqr": iqr,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": iqr_out,
+        "stddev_outliers": sd_out,
+        "outliers": f"{sd_out};{iqr_out}",
+        "ld15iqr": ld,
+        "hd15iqr": hd,
+        "ops": n / total if total else 0.0,
+        "total": total,
+        "data": list(data),
+        "iterations": 1,
+    }
+
+
+def _machine_info(env: dict[str, Any]) -> dict[str, Any]:
+    def sub(key: str) -> dict[str, Any]:
+        v = env.get(key)
+        return v if isinstance(v, dict) else {}
+
+    py, plat, cpu = sub("python"), sub("platform"), sub("cpu")
+    return {
+        "node": plat.get("hostname") or plat.get("node") or "",
+        "processor": cpu.get("machine") or "",
+        "machine": cpu.get("machine") or plat.get("machine") or "",
+        "python_compiler": py.get("compiler") or "",
+        "python_implementation": py.get("implementation") or "CPython",
+        "python_implementation_version": py.get("version") or "",
+        "python_version": py.get("version") or "",
+        "python_build": ["", ""],
+        "release": plat.get("release") or "",
+        "system": plat.get("system") or "",
+        "cpu": {
+            "brand_raw": cpu.get("model") or "",
+            "count": cpu.get("logical_cores"),
+            "arch_string_raw": cpu.get("machine") or "",
+        },
+        "framebench_fingerprint": machine_fingerprint(env),
+    }
+
+
+def _commit_info(env: dict[str, Any]) -> dict[str, Any]:
+    git = env.get("git") if isinstance(env.get("git"), dict) else {}
+    return {
+        "id": git.get("commit") or "unknown",
+        "time": None,
+        "author_time": None,
+        "dirty": bool(git.get("dirty")),
+        "project": "framebench",
+        "branch": git.get("branch") or "(unknown)",
+    }
+
+
+def export_run(run: RunData) -> dict[str, Any]:
+    """The pytest-benchmark JSON document of a stored run."""
+    samples = timed_samples(run)
+    settings = run.meta.get("settings") or {}
+    benchmarks = []
+    rows = run.cells.to_dict(orient="records") if not run.cells.empty else []
+    for r in rows:
+        data = samples.get(str(r["cell_id"]))
+        if r["status"] != "ok" or not data:
+            continue
+        params = {
+            k: (int(r[k]) if k == "batch_size" else r[k])
+            for k in ("framework", "mode", "device", "precision", "batch_size", "variant")
+        }
+        param = (
+            "-".join(str(params[k]) for k in ("framework", "mode", "device", "precision"))
+            + f"-b{params['batch_size']}-{params['variant']}"
+        )
+        extra = {"cell_id": r["cell_id"], "run_id": run.run_id}
+        for k in (
+            "throughput_img_s",
+            "time_to_first_step_s",
+            "peak_rss_bytes",
+            "device_alloc_peak_bytes",
+            "nvml_peak_bytes",
+            "achieved_flops",
+            "final_g_loss",
+            "final_d_loss",
+        ):
+            v = r.get(k)
+            extra[k] = None if v is None or v != v else (v.item() if hasattr(v, "item") else v)
+        benchmarks.append(
+            {
+                "group": f"{r['model']} {r['device']} {r['precision']} b{params['batch_size']}",
+                "name": f"{r['model']}[{param}]",
+                "fullname": f"framebench::{r['cell_id']}",
+                "params": params,
+                "param": param,
+                "extra_info": extra,
+                "options": {
+                    "disable_gc": False,
+                    "timer": "perf_counter",
+                    "min_rounds": len(data),
+                    "max_time": None,
+                    "min_time": None,
+                    "warmup": settings.get("warmup"),
+                },
+                "stats": benchmark_stats(data),
+            }
+        )
+    return {
+        "machine_info": _machine_info(run.env),
+        "commit_info": _commit_info(run.env),
+        "benchmarks": benchmarks,
+        "datetime": str(run.meta.get("created_at") or ""),
+        "version": _format_version(),
+    }
+
+
+def write_export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
+    """Write the run's pytest-benchmark JSON (default <run>/pytest-benchmark.json); returns its path."""
+    run = load_run(run_dir)
+    path = Path(out) if out is not None else run.path / EXPORT_NAME
+    return atomic_write_text(path, json.dumps(export_run(run), indent=4) + "\n")

@@ -1,0 +1,360 @@
+"""Measure ONE cell in this (fresh) process: ``python -m bench.worker <spec.json>``.
+
+spec.json = {"cell": Cell.to_dict(), "settings": RunSettings.to_dict(), "result_path", "steps_path",
+"work_dir", "peak_flops"}. The worker applies the cell's environment before importing its framework,
+builds the model, moves the data to the device once, then times: the first step on its own
+(tracing/compilation included), ``warmup`` warm-up steps, ``steps`` timed steps (each synchronised)
+and a throughput window (one sync at its end). It writes the CellResult and the StepRecord rows
+atomically and exits 0 whenever it wrote a result, whatever the cell's status; the launcher deals
+with a worker that dies without one.
+
+A torch ``warm-cache`` cell first runs this module with ``--prime`` in a child process: the same
+cell, first steps only, nothing written, so that the measured process starts with a primed compile
+cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import flags as flagplan
+from .memory import MemorySampler
+from .records import Cell, CellResult, RunSettings, StepRecord
+from .stats import summarize_step_times
+from .vocab import CUDA_ONLY_MODES, check_device, check_framework, check_mode, check_precision, check_variant
+
+ERROR_TAIL_LINES = 30
+REASON_MAX_CHARS = 500
+
+# Exception types (matched by name anywhere in the MRO, so no framework import is needed here)
+# and message fragments that mean the device or host ran out of memory.
+OOM_TYPE_NAMES = frozenset({"OutOfMemoryError", "ResourceExhaustedError", "MemoryError"})
+OOM_MESSAGE_MARKERS = ("CUDA out of memory", "CUDA error: out of memory", "RESOURCE_EXHAUSTED",
+                       "OOM when allocating", "Out of memory while trying to allocate")
+
+# Test-only fault injection (spec key "test_fault"): lets the tests drive the real subprocess into
+# divergence, a failure or an OOM without a GPU. Never set by the launcher.
+TEST_FAULTS = ("nan-data", "raise", "oom")
+
+
+@dataclass
+class WorkerSpec:
+    cell: Cell
+    settings: RunSettings
+    result_path: Path
+    steps_path: Path
+    work_dir: Path
+    peak_flops: float | dict[str, float] | None = None
+    test_fault: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> WorkerSpec:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        result_path = Path(d["result_path"])
+        return cls(
+            cell=Cell.from_dict(d["cell"]),
+            settings=RunSettings.from_dict(d.get("settings") or {}),
+            result_path=result_path,
+            steps_path=Path(d.get("steps_path") or result_path.with_suffix(".steps.jsonl")),
+            work_dir=Path(d.get("work_dir") or result_path.parent / "work"),
+            peak_flops=d.get("peak_flops"),
+            test_fault=d.get("test_fault"),
+            raw=d,
+        )
+
+
+# --------------------------------------------------------------------------- error classification
+
+
+def one_line(text: str, limit: int = REASON_MAX_CHARS) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def classify_exception(exc: BaseException, is_oom: bool = False) -> tuple[str, str]:
+    """(status, reason) of a cell that raised ``exc``: "oom" for out-of-memory, else "failed"."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    message = str(exc)
+    oom = is_oom or bool(names & OOM_TYPE_NAMES) or any(m in message for m in OOM_MESSAGE_MARKERS)
+    reason = f"{type(exc).__name__}: {one_line(message)}" if message.strip() else type(exc).__name__
+    return ("oom" if oom else "failed"), reason
+
+
+def error_tail(exc: BaseException, lines: int = ERROR_TAIL_LINES) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def process_start_time() -> float:
+    """When this process started (wall clock), so wall_s includes interpreter and framework start-up."""
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:
+        return time.time()
+
+
+def peak_for_precision(peak: float | dict[str, float] | None, precision: str) -> float | None:
+    """The roofline peak that applies to a cell: one number, or the cell's precision's entry of a
+    {precision: FLOP/s} mapping (roofline's peak_flops_by_precision)."""
+    if isinstance(peak, dict):
+        value = peak.get(precision)
+        return float(value) if value else None
+    return float(peak) if peak else None
+
+
+def first_nonfinite(records: list[StepRecord]) -> StepRecord | None:
+    for r in records:
+        if not (math.isfinite(r.g_loss) and math.isfinite(r.d_loss)):
+            return r
+    return None
+
+
+def validate_cell(cell: Cell) -> None:
+    check_framework(cell.framework)
+    check_mode(cell.framework, cell.mode)
+    check_device(cell.device)
+    check_precision(cell.precision)
+    check_variant(cell.framework, cell.variant)
+
+
+def skip_reason_before_import(cell: Cell) -> str | None:
+    if (cell.framework, cell.mode) in CUDA_ONLY_MODES and cell.device != "cuda":
+        return f"{cell.framework} mode {cell.mode!r} needs a CUDA device"
+    return None
+
+
+# --------------------------------------------------------------------------- the measurement
+
+
+class Measurement:
+    """Drives a framework backend through the cell's phases, filling a CellResult and step rows."""
+
+    def __init__(self, spec: WorkerSpec, result: CellResult, records: list[StepRecord]) -> None:
+        self.spec = spec
+        self.result = result
+        self.records = records
+        self.step = 0
+
+    def _add(self, phase: str, step_time: float | None, losses: tuple[float, float]) -> None:
+        self.records.append(StepRecord(cell_id=self.spec.cell.cell_id, step=self.step, phase=phase,
+                                       step_time_s=step_time, g_loss=float(losses[0]),
+                                       d_loss=float(losses[1])))
+        self.step += 1
+
+    def run(self, backend: Any, prime_only: bool = False) -> None:
+        from models import data as model_data
+        from models import flops as model_flops
+        from models.spec import get_spec
+
+        cell, settings, result = self.spec.cell, self.spec.settings, self.result
+        reason = backend.device_available()
+        if reason:
+            result.status, result.reason = "skipped", reason
+            return
+        backend.setup()
+        result.versions = backend.versions()
+        result.flags.update(backend.flags)
+
+        model = get_spec(cell.model)
+        batch = cell.batch_size or model.batch_size
+        result.flags["batch_size"] = batch
+        real, noise = model_data.make_batches(model, batch, settings.n_batches, settings.seed, settings.data)
+        if self.spec.test_fault == "nan-data":
+            real = real * float("nan")
+
+        sampler = MemorySampler(settings.memory_sample_interval_s, backend.gpu_index()).start()
+        try:
+            backend.build(model, batch, real, noise)
+            backend.wrap()
+            if self.spec.test_fault in ("raise", "oom"):
+                _inject_failure(backend, self.spec.test_fault)
+
+            t_first, losses = backend.first_step()
+            result.time_to_first_step_s = t_first
+            self._add("first", t_first, losses)
+            if prime_only:
+                backend.time_steps(self.step, 1)  # a second call: anything compiled lazily is cached too
+                result.status = "ok"
+                return
+
+            for t, losses in backend.time_steps(self.step, settings.warmup):
+                result.warmup_step_times_s.append(t)
+                self._add("warmup", t, losses)
+
+            before = backend.compile_counters()
+            sampler.measuring = True
+            timed = backend.time_steps(self.step, settings.steps)
+            for t, losses in timed:
+                self._add("timed", t, losses)
+            if settings.window_steps > 0:
+                window_time, window_losses = backend.time_window(self.step, settings.window_steps)
+                for losses in window_losses:
+                    self._add("window", None, losses)
+                result.window_steps = settings.window_steps
+                result.window_time_s = window_time
+                result.throughput_img_s = settings.window_steps * batch / window_time
+                result.flags["throughput_source"] = "window"
+            sampler.measuring = False
+            after = backend.compile_counters()
+            result.recompiles, warnings = backend.compile_report(before, after)
+            result.compile_warnings.extend(warnings)
+
+            if timed:
+                result.__dict__.update(summarize_step_times([t for t, _ in timed]))
+                median = result.step_time_median_s
+                if result.throughput_img_s is None and median:
+                    result.throughput_img_s = batch / median
+                    result.flags["throughput_source"] = "median step"
+                result.flops_per_step = float(model_flops.train_step_flops(model, batch))
+                if median:
+                    result.achieved_flops = result.flops_per_step / median
+                    peak = peak_for_precision(self.spec.peak_flops, cell.precision)
+                    if peak:
+                        result.peak_flops = peak
+                        result.fraction_of_peak = result.achieved_flops / peak
+            result.status = "ok"
+        finally:
+            sampler.measuring = False
+            mem = sampler.stop()
+            result.peak_rss_bytes = mem.peak_rss_bytes
+            result.nvml_peak_bytes = mem.nvml_peak_bytes
+            result.gpu_util_mean = mem.gpu_util_mean
+            if mem.nvml_source:
+                result.flags["nvml_memory_source"] = mem.nvml_source
+            # A broken device must not hide the original error.
+            with contextlib.suppress(Exception):
+                result.__dict__.update(backend.memory_peaks())
+            result.flags["memory_peak_scope"] = "whole cell (build, compile, all steps)"
+            result.flags.update(backend.flags)
+
+        bad = first_nonfinite(self.records)
+        if bad is not None:
+            result.status = "diverged"
+            result.reason = (f"non-finite loss at step {bad.step} ({bad.phase}): "
+                             f"g_loss={bad.g_loss}, d_loss={bad.d_loss}")
+
+
+def _inject_failure(backend: Any, fault: str) -> None:
+    def failing_step(*args: Any, **kwargs: Any) -> Any:
+        if fault == "oom":
+            raise MemoryError("test fault: simulated out of memory")
+        raise RuntimeError("test fault: simulated failure\nsecond line not in the reason")
+
+    backend.step_fn = failing_step
+
+
+def prime_compile_cache(spec_path: str, spec: WorkerSpec) -> dict[str, Any]:
+    """Run the cell's first steps in a child process to fill the persistent compile cache."""
+    timeout = max(60.0, 0.5 * spec.settings.time_limit_s)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bench.worker", spec_path, "--prime"],
+                              env=dict(os.environ), timeout=timeout, check=False)
+        rc: int | str = proc.returncode
+    except subprocess.TimeoutExpired:
+        rc = "timeout"
+    return {"cache_priming_s": time.perf_counter() - t0, "cache_primed": rc == 0, "cache_priming_rc": rc}
+
+
+def write_outputs(spec: WorkerSpec, result: CellResult, records: list[StepRecord]) -> None:
+    from .store import atomic_write_json, write_steps
+
+    write_steps(spec.steps_path, records)
+    atomic_write_json(spec.result_path, result.to_dict())
+
+
+def run(spec_path: str, prime_only: bool = False) -> int:
+    t_start = process_start_time()
+    spec = WorkerSpec.load(spec_path)
+    cell, settings = spec.cell, spec.settings
+    result = CellResult(cell=cell, status="failed", settings=settings.to_dict(), started_at=utc_now_iso())
+    records: list[StepRecord] = []
+    backend: Any = None
+    try:
+        validate_cell(cell)
+        if spec.test_fault is not None and spec.test_fault not in TEST_FAULTS:
+            raise ValueError(f"unknown test_fault {spec.test_fault!r}")
+        reason = skip_reason_before_import(cell)
+        if reason:
+            result.status, result.reason = "skipped", reason
+        else:
+            plan = flagplan.plan_flags(cell, settings, spec.work_dir)
+            os.environ.update(plan["env"])  # before the framework import: oneDNN, compile caches
+            result.flags["compile_cache"] = flagplan.prepare_cache_dirs(cell, spec.work_dir) \
+                if not prime_only else plan.get("compile_cache")
+            if flagplan.needs_priming(cell) and not prime_only:
+                priming = prime_compile_cache(spec_path, spec)
+                result.flags.update(priming)
+                if not priming["cache_primed"]:
+                    rc = priming["cache_priming_rc"]
+                    result.compile_warnings.append(
+                        f"compile-cache priming failed (rc={rc}): the cache may be cold")
+            result.flags["env"] = flagplan.speed_env()
+            try:
+                from .frameworks import load_backend
+
+                backend_cls = load_backend(cell.framework)
+            except ImportError as e:
+                missing = getattr(e, "name", None) or ""
+                if missing.split(".")[0] in ("tensorflow", "torch", "keras"):
+                    result.status, result.reason = "skipped", f"{cell.framework} not installed ({e})"
+                    backend_cls = None
+                else:
+                    raise
+            if backend_cls is not None:
+                backend = backend_cls(cell, settings, plan)
+                Measurement(spec, result, records).run(backend, prime_only=prime_only)
+    except BaseException as exc:  # every failure, Ctrl-C included, becomes a recorded cell
+        is_oom = False
+        if backend is not None:
+            with contextlib.suppress(Exception):
+                is_oom = backend.is_oom(exc)
+        result.status, result.reason = classify_exception(exc, is_oom)
+        result.error_tail = error_tail(exc)
+        traceback.print_exc(file=sys.stderr)
+    if prime_only:
+        return 0 if result.status == "ok" else 1
+    if records and result.final_g_loss is None:
+        result.final_g_loss, result.final_d_loss = records[-1].g_loss, records[-1].d_loss
+    result.finished_at = utc_now_iso()
+    result.wall_s = time.time() - t_start
+    write_outputs(spec, result, records)
+    print(json.dumps({"cell_id": cell.cell_id, "status": result.status, "reason": result.reason,
+                      "throughput_img_s": result.throughput_img_s}), file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("spec", help="path to the cell's spec.json")
+    parser.add_argument("--prime", action="store_true",
+                        help="only run the first steps to fill the compile cache; write nothing")
+    args = parser.parse_args(argv)
+    return run(args.spec, prime_only=args.prime)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

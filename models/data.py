@@ -1,0 +1,109 @@
+"""Training batches as numpy arrays, framework-free: synthetic (the default) or local MNIST files.
+
+Nothing is ever downloaded. ``make_batches`` returns ``(real, noise)``: ``real`` (n_batches, B, H, W, C)
+float32 NHWC in [-1, 1], ``noise`` (n_batches, B, noise_dim) float32 N(0, 1), both deterministic in
+``seed``. ``data`` is ``"synthetic"`` or a path to Keras' ``mnist.npz`` (arrays x_train, y_train, x_test,
+y_test; x_train is used) or to an IDX images file (``train-images-idx3-ubyte``, optionally gzipped).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+from .spec import ModelSpec
+
+MNIST_FORMATS = ("a Keras mnist.npz (arrays x_train, y_train, x_test, y_test of 28x28 uint8 images) "
+                 "or an IDX images file (idx3-ubyte, optionally gzipped)")
+_MNIST_SHAPE = (28, 28, 1)
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class DataError(BenchError, ValueError):
+    """A missing/malformed data file or data that does not fit the model; one-line message."""
+
+
+def make_batches(spec: ModelSpec, batch_size: int, n_batches: int, seed: int,
+                 data: str = "synthetic") -> tuple[np.ndarray, np.ndarray]:
+    if batch_size < 1 or n_batches < 1:
+        raise ValueError(f"batch_size and n_batches must be >= 1 (got {batch_size}, {n_batches})")
+    rng = np.random.default_rng([seed, 7])
+    n = batch_size * n_batches
+    if data == "synthetic":
+        images = synthetic_images(spec.image_shape, n, rng)
+    else:
+        if spec.image_shape != _MNIST_SHAPE:
+            h, w, c = spec.image_shape
+            raise DataError(f"{data}: MNIST images are 28x28x1 and fit only dcgan-mnist, "
+                            f"not {spec.name} ({h}x{w}x{c}); use data 'synthetic'")
+        pool = load_mnist(data)
+        # A seeded permutation, cycled when the file holds fewer images than requested.
+        order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])[:n]
+        images = pool[order]
+    real = images.reshape(n_batches, batch_size, *spec.image_shape)
+    noise = rng.standard_normal((n_batches, batch_size, spec.noise_dim), dtype=np.float32)
+    return np.ascontiguousarray(real, dtype=np.float32), noise
+
+
+def synthetic_images(shape: tuple[int, int, int], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth random images in [-1, 1]: a sum of a few random plane waves per channel, through tanh."""
+    h, w, c = shape
+    yy, xx = np.meshgrid(np.linspace(0, 1, h, dtype=np.float32), np.linspace(0, 1, w, dtype=np.float32),
+                         indexing="ij")
+    waves = 3
+    freq = rng.uniform(0.5, 4.0, (n, 1, 1, c, waves, 2)).astype(np.float32) * 2 * np.pi
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, 1, c, waves)).astype(np.float32)
+    arg = freq[..., 0] * yy[None, :, :, None, None] + freq[..., 1] * xx[None, :, :, None, None] + phase
+    return np.tanh(1.5 * np.sin(arg).sum(axis=-1)).astype(np.float32)
+
+
+def load_mnist(path: str | Path) -> np.ndarray:
+    """MNIST training images as (N, 28, 28, 1) float32 in [-1, 1]; DataError when unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such file; expected {MNIST_FORMATS}")
+    try:
+        head = p.read_bytes()[:4]
+        if head[:2] == b"PK":  # .npz is a zip archive
+            raw = _read_npz(p)
+        else:
+            raw = _read_idx(p, gzipped=head[:2] == b"\x1f\x8b")
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error, zlib.error) as e:
+        raise DataError(f"{path}: unreadable ({type(e).__name__}); expected {MNIST_FORMATS}") from None
+    if raw.ndim != 3 or raw.shape[1:] != (28, 28) or len(raw) == 0:
+        raise DataError(f"{path}: images of shape {raw.shape}, expected (N, 28, 28); expected {MNIST_FORMATS}")
+    return ((raw.astype(np.float32) - 127.5) / 127.5).reshape(-1, *_MNIST_SHAPE)
+
+
+def _read_npz(p: Path) -> np.ndarray:
+    with np.load(p, allow_pickle=False) as z:
+        missing = [k for k in _NPZ_KEYS if k not in z.files]
+        if missing:
+            raise DataError(f"{p}: npz lacks {', '.join(missing)}; expected {MNIST_FORMATS}")
+        x = z["x_train"]
+    if x.dtype != np.uint8:
+        raise DataError(f"{p}: x_train has dtype {x.dtype}, expected uint8; expected {MNIST_FORMATS}")
+    return x
+
+
+def _read_idx(p: Path, gzipped: bool) -> np.ndarray:
+    data = gzip.decompress(p.read_bytes()) if gzipped else p.read_bytes()
+    # IDX header: two zero bytes, type code (0x08 = unsigned byte), number of dimensions, then sizes.
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08 or data[3] != 3:
+        raise DataError(f"{p}: not an IDX unsigned-byte 3-D images file (bad magic number); "
+                        f"expected {MNIST_FORMATS}")
+    dims = struct.unpack(">3I", data[4:16])
+    size = dims[0] * dims[1] * dims[2]
+    if len(data) != 16 + size:
+        raise DataError(f"{p}: IDX header says {dims[0]}x{dims[1]}x{dims[2]} bytes of images but the file "
+                        f"holds {len(data) - 16}; expected {MNIST_FORMATS}")
+    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(dims)

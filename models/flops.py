@@ -1,0 +1,57 @@
+"""FLOPs of one train step, counted analytically from ``models.arch``: one number for both frameworks.
+
+Convention (the one torch.utils.flop_counter.FlopCounterMode uses, so the test can cross-check it
+exactly): only matrix multiplications and convolutions count, 2 FLOPs per multiply-accumulate; a
+(transposed) convolution's forward, input-gradient and weight-gradient each cost
+``2 * B * C_in * C_out * k * k * S``, S the spatial size of the *non-upsampled* side (the output of a
+convolution, the input of a transposed one), so padding and cropping do not change it. Bias additions,
+BatchNorm, activations, dropout, losses and the optimizer update are not counted.
+
+Work counted is the algorithm's *required* work (gradients nobody asks for are not computed), as in
+the tutorial's step: forward G(z), D(real), D(G(z)); g_loss differentiated w.r.t. G's parameters
+(through D's fake path: input gradients only), d_loss w.r.t. D's parameters (both paths: weight
+gradients, input gradients except into the images). A framework that computes more (e.g. TF eager's
+unpruned conv gradients) runs more FLOPs than this count; achieved FLOP/s uses this count for both.
+"""
+
+from __future__ import annotations
+
+from .arch import Layer, networks
+from .spec import ModelSpec
+
+
+def layer_flops(layer: Layer, batch_size: int) -> int:
+    """Forward FLOPs of one layer (= its input-gradient FLOPs = its weight-gradient FLOPs)."""
+    if layer.kind == "dense":
+        return 2 * batch_size * layer.in_shape[-1] * layer.filters
+    if layer.kind in ("conv", "convt"):
+        side = layer.out_shape if layer.kind == "conv" else layer.in_shape
+        spatial = side[0] * side[1]
+        return 2 * batch_size * layer.in_shape[-1] * layer.filters * layer.kernel**2 * spatial
+    return 0
+
+
+def _network_flops(layers: list[Layer], batch_size: int) -> tuple[int, int]:
+    """(sum of all layers' FLOPs, FLOPs of the first weight layer)."""
+    per = [layer_flops(l, batch_size) for l in layers]
+    first = next(f for f in per if f)
+    return sum(per), first
+
+
+def train_step_flops(spec: ModelSpec, batch_size: int) -> int:
+    nets = networks(spec)
+    g, g_first = _network_flops(nets["generator"], batch_size)
+    d, d_first = _network_flops(nets["discriminator"], batch_size)
+    generator = g + g + (g - g_first)  # forward, weight grads, input grads (none into the noise)
+    discriminator = (
+        2 * d  # forward on real and on fake
+        + d  # g_loss: input gradients along the fake path, down to the images (into G)
+        + 2 * d  # d_loss: weight gradients, real and fake paths
+        + 2 * (d - d_first)  # d_loss: input gradients, not into the images (fake is a constant to D)
+    )
+    return generator + discriminator
+
+
+def forward_flops(spec: ModelSpec, batch_size: int) -> dict[str, int]:
+    """Forward FLOPs of each network at this batch size (for reports)."""
+    return {net: _network_flops(layers, batch_size)[0] for net, layers in networks(spec).items()}

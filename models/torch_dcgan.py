@@ -1,0 +1,267 @@
+"""The DCGANs in PyTorch (torch.nn). Imports torch only (never TensorFlow).
+
+``build(spec, ...)`` returns a :class:`TorchGAN`; ``gan.train_step(real, noise)`` runs the same
+algorithm as the TensorFlow tutorial's step (one forward pass, both gradients, then both updates) as a
+plain Python function that the harness runs eagerly or wraps in ``torch.compile``. Layers, padding and
+parameter names come from ``models.arch``; every torch setting that differs from Keras' default is
+listed in models/CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .arch import Layer, networks, weight_layers
+from .spec import ModelSpec
+from .weights import Weights, check_canonical, from_torch, initial_weights, to_torch
+
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
+             "fp64": None}  # fp64: for the equivalence checks only (not a benchmark precision)
+
+
+class Crop(nn.Module):
+    """Drops rows/columns after a transposed convolution: TF's asymmetric 'SAME' crop."""
+
+    def __init__(self, before: int, after: int) -> None:
+        super().__init__()
+        self.before, self.after = before, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        return x[..., self.before:h - self.after, self.before:w - self.after]
+
+
+class ToImage(nn.Module):
+    """Flat features -> NCHW image; features in torch's (c, h, w) order (weights are permuted to match)."""
+
+    def __init__(self, hwc: tuple[int, ...]) -> None:
+        super().__init__()
+        self.chw = (hwc[2], hwc[0], hwc[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.chw)
+
+
+def _torch_layers(layer: Layer, spec: ModelSpec) -> list[tuple[str, nn.Module]]:
+    n = layer.name
+    if layer.kind == "dense":
+        return [(n, nn.Linear(layer.in_shape[-1], layer.filters, bias=layer.use_bias))]
+    if layer.kind == "conv":
+        before, after = layer.pads
+        conv = nn.Conv2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
+                         padding=before if before == after else 0, bias=layer.use_bias)
+        if before == after:
+            return [(n, conv)]
+        # TF 'SAME' pads the odd pixel bottom/right; torch's padding= is symmetric.
+        return [(f"{n}_pad", nn.ZeroPad2d((before, after, before, after))), (n, conv)]
+    if layer.kind == "convt":
+        before, after = layer.pads
+        sym = min(before, after)
+        convt = nn.ConvTranspose2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
+                                   padding=sym, bias=layer.use_bias)
+        if before == after:
+            return [(n, convt)]
+        # padding=p, output_padding=1 would give the right size but crop the wrong side.
+        return [(n, convt), (f"{n}_crop", Crop(before - sym, after - sym))]
+    if layer.kind == "bn":
+        # torch's momentum is the weight of the new batch statistic: 1 - Keras' momentum.
+        cls = nn.BatchNorm1d if len(layer.in_shape) == 1 else nn.BatchNorm2d
+        return [(n, cls(layer.in_shape[-1], eps=spec.bn_epsilon, momentum=1.0 - spec.bn_keep))]
+    if layer.kind == "lrelu":
+        return [(n, nn.LeakyReLU(layer.slope))]  # explicit: torch's default slope is 0.01
+    if layer.kind == "relu":
+        return [(n, nn.ReLU())]
+    if layer.kind == "tanh":
+        return [(n, nn.Tanh())]
+    if layer.kind == "dropout":
+        return [(n, nn.Dropout(layer.rate))]
+    if layer.kind == "reshape":
+        return [(n, ToImage(layer.out_shape))]
+    if layer.kind == "flatten":
+        return [(n, nn.Flatten())]  # (c, h, w) order; the next Dense's weight rows are permuted
+    raise ValueError(f"unknown layer kind {layer.kind!r}")
+
+
+def build_network(layers: list[Layer], spec: ModelSpec) -> nn.Sequential:
+    modules: list[tuple[str, nn.Module]] = []
+    for layer in layers:
+        modules += _torch_layers(layer, spec)
+    return nn.Sequential(OrderedDict(modules))
+
+
+def make_optimizer(params, spec: ModelSpec) -> torch.optim.Adam:
+    # torch adds eps after the bias correction; Keras' epsilon is "epsilon hat" (CONTRACT.md).
+    return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
+                            eps=spec.adam_epsilon)
+
+
+def _bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
+    # Losses in float32 under autocast too (float64 in the fp64 checks).
+    logits = logits.reshape(-1)
+    if logits.dtype != torch.float64:
+        logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class TorchGAN:
+    framework = "torch"
+
+    def __init__(self, spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
+                 seed: int = 0, device: str = "cpu", channels_last: bool = False) -> None:
+        if precision not in _AUTOCAST:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
+        self.spec, self.batch_size, self.precision = spec, batch_size, precision
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        self.layers = networks(spec, dropout=dropout)
+        self.dtype = torch.float64 if precision == "fp64" else torch.float32  # parameters and inputs
+        self.generator = build_network(self.layers["generator"], spec).to(self.device, self.dtype)
+        self.discriminator = build_network(self.layers["discriminator"], spec).to(self.device, self.dtype)
+        if channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        self.generator.train()
+        self.discriminator.train()
+        set_weights(self, initial_weights(spec, seed))
+        self.g_params = list(self.generator.parameters())
+        self.d_params = list(self.discriminator.parameters())
+        self.g_opt = make_optimizer(self.g_params, spec)
+        self.d_opt = make_optimizer(self.d_params, spec)
+        self.autocast_dtype = _AUTOCAST[precision]
+        self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
+
+    # -- data ---------------------------------------------------------------------------------
+    def to_framework_batches(self, real: np.ndarray, noise: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real NCHW, noise) pair per batch, on the device."""
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        out = []
+        for r, z in zip(real, noise):
+            r_t = torch.from_numpy(np.ascontiguousarray(r, dtype=np.float32)).permute(0, 3, 1, 2)
+            r_t = r_t.to(self.device, self.dtype).contiguous(memory_format=fmt)
+            out.append((r_t, torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device, self.dtype)))
+        return out
+
+    # -- the step -----------------------------------------------------------------------------
+    def _forward(self, real: torch.Tensor, noise: torch.Tensor):
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                            enabled=self.autocast_dtype is not None):
+            fake = self.generator(noise)
+            real_logits = self.discriminator(real)
+            fake_logits = self.discriminator(fake)
+        g_loss = _bce_logits(fake_logits, 1.0)
+        d_loss = _bce_logits(real_logits, 1.0) + _bce_logits(fake_logits, 0.0)
+        return g_loss, d_loss
+
+    def _backward(self, g_loss: torch.Tensor, d_loss: torch.Tensor) -> None:
+        # Like the tutorial's two tapes: g_loss differentiated w.r.t. the generator only, d_loss w.r.t.
+        # the discriminator only (``inputs=`` keeps d_loss's gradient out of the generator's .grad).
+        scale = self.scaler.scale if self.scaler is not None else (lambda x: x)
+        scale(g_loss).backward(inputs=self.g_params, retain_graph=True)
+        scale(d_loss).backward(inputs=self.d_params)
+
+    def losses_and_gradients(self, real, noise):
+        """The forward pass and both gradients (unscaled), before any update (for the checks)."""
+        self.g_opt.zero_grad(set_to_none=True)
+        self.d_opt.zero_grad(set_to_none=True)
+        g_loss, d_loss = self._forward(real, noise)
+        self._backward(g_loss, d_loss)
+        inv = 1.0 / self.scaler.get_scale() if self.scaler is not None else 1.0
+        return (g_loss.detach(), d_loss.detach(),
+                [p.grad * inv for p in self.g_params], [p.grad * inv for p in self.d_params])
+
+    def train_step(self, real, noise):
+        """One train step; returns (g_loss, d_loss) as float32 scalar tensors (not synchronised)."""
+        self.g_opt.zero_grad(set_to_none=True)
+        self.d_opt.zero_grad(set_to_none=True)
+        g_loss, d_loss = self._forward(real, noise)
+        self._backward(g_loss, d_loss)
+        if self.scaler is not None:
+            self.scaler.step(self.g_opt)
+            self.scaler.step(self.d_opt)
+            self.scaler.update()
+        else:
+            self.g_opt.step()
+            self.d_opt.step()
+        return g_loss.detach(), d_loss.detach()
+
+
+def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
+          seed: int = 0, device: str = "cpu", channels_last: bool = False) -> TorchGAN:
+    """A GAN with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode."""
+    return TorchGAN(spec, batch_size=batch_size, precision=precision, dropout=dropout, seed=seed,
+                    device=device, channels_last=channels_last)
+
+
+# -- canonical weights ------------------------------------------------------------------------
+def _np_dtype(gan: TorchGAN) -> torch.dtype:
+    return gan.dtype  # float32, or float64 in the fp64 checks
+
+
+def _models(gan: TorchGAN) -> dict[str, nn.Module]:
+    return {"generator": gan.generator, "discriminator": gan.discriminator}
+
+
+def get_weights(gan: TorchGAN) -> Weights:
+    """Canonical weights (BN running statistics included; ``num_batches_tracked`` is not part of it)."""
+    out: Weights = {}
+    for net, model in _models(gan).items():
+        state = {k: v.detach().to(_np_dtype(gan)).cpu().numpy() for k, v in model.state_dict().items()}
+        out[net] = from_torch(gan.layers[net], state)
+    return out
+
+
+@torch.no_grad()
+def set_weights(gan: TorchGAN, weights: Weights) -> None:
+    for net, model in _models(gan).items():
+        check_canonical(gan.layers[net], weights[net], net)
+        state = model.state_dict()
+        for name, value in to_torch(gan.layers[net], weights[net]).items():
+            state[name].copy_(torch.from_numpy(value))  # copy_ keeps device and memory format
+
+
+def layer_param_counts(gan: TorchGAN) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per network, per weight layer: (trainable, non-trainable) counts; BN's num_batches_tracked
+    (a step counter, not a statistic) is not counted."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for net, model in _models(gan).items():
+        out[net] = {}
+        for l in weight_layers(gan.layers[net]):
+            m = getattr(model, l.name)
+            buffers = [b for name, b in m.named_buffers() if name != "num_batches_tracked"]
+            out[net][l.name] = (sum(p.numel() for p in m.parameters() if p.requires_grad),
+                                sum(b.numel() for b in buffers))
+    return out
+
+
+# -- for the equivalence checks (not used by the timed step) ---------------------------------
+@torch.no_grad()
+def forward(gan: TorchGAN, real, noise, training: bool = True) -> dict[str, np.ndarray]:
+    """Generator and discriminator outputs as numpy: fake images NHWC, logits (B,)."""
+    gan.generator.train(training)
+    gan.discriminator.train(training)
+    try:
+        fake = gan.generator(noise)
+        dt = _np_dtype(gan)
+        return {"fake": fake.to(dt).permute(0, 2, 3, 1).cpu().numpy(),
+                "real_logits": gan.discriminator(real).to(dt).reshape(-1).cpu().numpy(),
+                "fake_logits": gan.discriminator(fake).to(dt).reshape(-1).cpu().numpy()}
+    finally:
+        gan.generator.train()
+        gan.discriminator.train()
+
+
+def gradients(gan: TorchGAN, real, noise) -> tuple[float, float, Weights]:
+    """(g_loss, d_loss, canonical gradients of the trainable parameters) of one step, no update."""
+    g_loss, d_loss, g_grads, d_grads = gan.losses_and_gradients(real, noise)
+    out: Weights = {}
+    for net, model, grads in (("generator", gan.generator, g_grads),
+                              ("discriminator", gan.discriminator, d_grads)):
+        names = [n for n, _ in model.named_parameters()]
+        state = {n: g.detach().to(_np_dtype(gan)).cpu().numpy() for n, g in zip(names, grads)}
+        out[net] = from_torch(gan.layers[net], state, trainable_only=True)
+    return float(g_loss), float(d_loss), out

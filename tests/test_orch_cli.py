@@ -1,0 +1,287 @@
+"""The orchestration end to end with a fake worker: isolation, resume, errors, exit codes, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from orch_helpers import fake_env, fakes, run_cli, set_plan, started  # noqa: F401 (fixture)
+
+from bench import store
+from bench.cli import main
+
+# Two cells of one model and framework keep these runs to a few fake processes.
+SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu", "--no-report",
+         "--steps", "3", "--warmup", "1", "--window-steps", "2"]
+
+
+def run_dir_of(tmp_path: Path) -> Path:
+    d = store.latest_run(tmp_path / "reports" / "runs")
+    assert d is not None
+    return d
+
+
+def statuses(run: Path) -> dict[str, str]:
+    return {cid.split("__")[2]: r.status for cid, r in store.read_cell_results(run).items()}
+
+
+def test_crash_and_hang_do_not_stop_the_run(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    set_plan(monkeypatch, {"__eager__": "crash", "__compile__": "hang"})
+    rc = main([*SMALL, "--frameworks", "torch,tensorflow", "--time-limit", "3"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    run = run_dir_of(fakes)
+    results = store.read_cell_results(run)
+    by_mode = {(r.cell.framework, r.cell.mode): r for r in results.values()}
+    crash = by_mode[("torch", "eager")]
+    assert crash.status == "failed" and crash.reason == "RuntimeError: boom in fake worker"
+    assert "boom" in crash.error_tail and crash.wall_s is not None
+    hang = by_mode[("torch", "compile")]
+    assert hang.status == "timeout" and "time limit of 3 s" in hang.reason
+    assert "fake worker starting" in (hang.error_tail or "")
+    hung_pid = int((store.work_dir(run, hang.cell.cell_id) / "pid").read_text())
+    assert not _alive(hung_pid)
+    # Cells after the failures still ran.
+    assert by_mode[("tensorflow", "function")].status == "ok"
+    assert by_mode[("tensorflow", "xla")].status == "ok"
+    assert by_mode[("torch", "reduce-overhead")].status == "skipped"
+    assert by_mode[("torch", "reduce-overhead")].reason == "needs CUDA"
+    assert (run / "logs" / f"{crash.cell.cell_id}.log").read_text().count("boom") == 1
+    assert "failed: " in out and "timeout: " in out and "results: " in out
+    assert "[1/" in err  # progress lines
+    # Compile caches do not stay in the run directory; the spec to rerun a cell by hand does.
+    work = store.work_dir(run, crash.cell.cell_id)
+    assert (work / "spec.json").exists() and not (work / "inductor-cache").exists()
+    data = store.load_run(run)
+    assert set(data.steps["cell_id"]) == {r.cell.cell_id for r in results.values() if r.status == "ok"}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie not yet reaped by init still "exists"; check its state.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("behaviour", "status", "reason"), [
+    ("oom", "oom", "MemoryError: Unable to allocate 4.00 GiB"),
+    ("kill", "oom", "SIGKILL"),
+    ("noresult", "failed", "without writing a result"),
+    ("garbage", "failed", "unreadable result"),
+])
+def test_exit_without_result_is_classified(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                           behaviour: str, status: str, reason: str) -> None:
+    set_plan(monkeypatch, {"__eager__": behaviour})
+    rc = main([*SMALL, "--modes", "eager"])
+    assert rc == 1
+    (r,) = store.read_cell_results(run_dir_of(fakes)).values()
+    assert r.status == status and reason in r.reason
+
+
+def test_resume_reruns_only_missing_and_failed_cells(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    set_plan(monkeypatch, {"__compile__": "crash"})
+    assert main([*SMALL, "--frameworks", "torch,tensorflow"]) == 1
+    run = run_dir_of(fakes)
+    first = started(fakes)
+    assert len(first) == 6  # tf eager/function/function-onednn/xla + torch eager/compile
+    # Lose one finished cell (as if the run had been killed before it).
+    lost = next(c for c in first if "__function__" in c and c.endswith("__default"))
+    store.cell_result_path(run, lost).unlink()
+    (fakes / "started.log").unlink()
+    set_plan(monkeypatch, {})
+    capsys.readouterr()
+    assert main(["all", "--resume", "--no-report"]) == 0
+    rerun = started(fakes)
+    assert sorted(rerun) == sorted([lost, next(c for c in first if "__compile__" in c)])
+    assert set(statuses(run).values()) <= {"ok", "skipped"}
+    assert len(json.loads(store.run_file(run).read_text())["resumed_at"]) == 1
+    (fakes / "started.log").unlink()
+    capsys.readouterr()
+    assert main(["all", "--resume", "--no-report", "--out", str(run)]) == 0
+    assert started(fakes) == []
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_resume_with_other_settings_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    assert main([*SMALL, "--modes", "eager"]) == 0
+    run = run_dir_of(fakes)
+    store.cell_result_path(run, next(iter(store.read_cell_results(run)))).unlink()
+    capsys.readouterr()
+    assert main(["all", "--resume", "--steps", "7", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: settings differ") and "steps 7" in err and err.count("\n") == 1
+    assert main(["all", "--resume", "--steps", "3", "--no-report"]) == 0  # same value: fine
+
+
+def test_resume_without_any_run(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    assert main(["all", "--resume"]) == 2
+    assert capsys.readouterr().err.startswith("error: no run to resume")
+
+
+@pytest.mark.parametrize("args", [
+    ["all", "--models", "dcgan-9"],
+    ["all", "--frameworks", "jax"],
+    ["all", "--modes", "turbo"],
+    ["all", "--devices", "tpu"],
+    ["all", "--precisions", "fp8"],
+    ["all", "--variants", "fast"],
+    ["all", "--profile", "medium"],
+    ["all", "--steps", "0"],
+    ["all", "--data", "no/such/mnist.npz"],
+    ["all", "--python", "torch=/no/such/python"],
+    ["all", "--python", "jax=/usr/bin/python3"],
+    ["run", "--model", "dcgan-mnist", "--framework", "torch", "--mode", "xla"],
+    ["run", "--model", "dcgan-mnist", "--framework", "tensorflow", "--mode", "eager",
+     "--variant", "warm-cache"],
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(fakes: Path, capsys: pytest.CaptureFixture[str],  # noqa: F811
+                                                         args: list[str]) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    if "unknown" in err:
+        assert "valid choices: " in err
+    assert not (fakes / "reports").exists()
+    assert started(fakes) == []
+
+
+def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import report_cli
+
+    def broken(run_dir: Path) -> list[Path]:
+        raise RuntimeError("report exploded")
+
+    monkeypatch.setattr(report_cli, "report_after_run", broken)
+    out_dir = fakes / "myrun"
+    assert main(["run", "--model", "dcgan-64", "--framework", "torch", "--mode", "eager", "--batch-size", "4",
+                 "--steps", "2", "--out", str(out_dir)]) == 0
+    (r,) = store.read_cell_results(out_dir).values()
+    assert r.status == "ok" and r.cell.batch_size == 4 and r.settings["steps"] == 2
+    meta = json.loads(store.run_file(out_dir).read_text())
+    assert meta["cells_planned"] == [r.cell.cell_id] and meta["argv"][0] == "run"
+    env = json.loads((out_dir / "environment.json").read_text())
+    assert env["fingerprint"]["hash"] and env["frameworks"]["torch"]["version"] == "9.9"
+    out, err = capsys.readouterr()
+    assert "median step" in out and r.cell.cell_id in out
+    # `all` calls the report; its failure is one warning line and the exit code stays 0.
+    assert main([*SMALL, "--modes", "eager", "--out", str(fakes / "r2")]) == 0  # --no-report in SMALL
+    assert main([*SMALL[:-7], "--modes", "eager", "--steps", "2", "--out", str(fakes / "r3")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: report generation failed (RuntimeError: report exploded)" in err
+
+
+def test_cuda_cells_run_with_the_roofline_peak(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("ORCH_FAKE_CUDA", "1")
+    assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager",
+                 "--no-report", "--steps", "2"]) == 0
+    run = run_dir_of(fakes)
+    assert json.loads(store.run_file(run).read_text())["profile"] == "full"  # CUDA → full by default
+    results = store.read_cell_results(run).values()
+    cuda = [r for r in results if r.cell.device == "cuda"]
+    assert {r.cell.precision for r in cuda} == {"fp32", "bf16", "fp16"}
+    assert all(r.status == "ok" and r.peak_flops == 1.0e12 for r in cuda)
+    assert all(r.peak_flops is None for r in results if r.cell.device == "cpu")
+    assert json.loads((run / "roofline.json").read_text())["peak_flops"] == 1.0e12
+
+
+def test_missing_framework_is_skipped_not_failed(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("ORCH_FAKE_INSTALLED", "torch")
+    assert main([*SMALL, "--frameworks", "tensorflow,torch", "--modes", "eager"]) == 0
+    results = store.read_cell_results(run_dir_of(fakes)).values()
+    tf = [r for r in results if r.cell.framework == "tensorflow"]
+    assert tf and all(r.status == "skipped" and r.reason == "tensorflow not installed" for r in tf)
+    assert started(fakes) == [r.cell.cell_id for r in results if r.cell.framework == "torch"]
+
+
+def test_ctrl_c_kills_the_cell_keeps_results_and_says_how_to_resume(tmp_path: Path) -> None:
+    env = fake_env(ORCH_FAKE_PLAN=json.dumps({"__compile__": "hang"}),
+                   ORCH_FAKE_LOG=str(tmp_path / "started.log"))
+    p = subprocess.Popen([sys.executable, "-m", "bench", *SMALL], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "__compile__" not in started(tmp_path).__str__():
+            time.sleep(0.1)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        _out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "--resume" in err
+    run = store.latest_run(tmp_path / "reports" / "runs")
+    assert run is not None
+    done = store.read_cell_results(run)
+    assert any(r.cell.mode == "eager" and r.status == "ok" for r in done.values())
+    assert not any(r.cell.mode == "compile" for r in done.values())  # the interrupted cell: no result
+    compile_id = next(c for c in started(tmp_path) if "__compile__" in c)
+    pid = int((store.work_dir(run, compile_id) / "pid").read_text())
+    assert not _alive(pid)
+    assert [c.mode for c in store.cells_to_rerun(run)] == ["compile"]
+
+
+def test_env_command_prints_json(tmp_path: Path) -> None:
+    p = run_cli(["env", "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    env = json.loads(p.stdout)
+    assert env["frameworks"]["tensorflow"]["version"] == "9.9" and env["fingerprint"]["hash"]
+    p = run_cli(["env"], tmp_path)
+    assert p.returncode == 0 and "fingerprint" in p.stdout and "cpu" in p.stdout
+
+
+def test_help_documents_exit_codes(tmp_path: Path) -> None:
+    for cmd in (["--help"], ["all", "--help"], ["run", "--help"], ["env", "--help"]):
+        p = run_cli(cmd, tmp_path)
+        assert p.returncode == 0
+    assert "exit status" in run_cli(["all", "--help"], tmp_path).stdout
+
+
+def test_parent_never_imports_a_framework(tmp_path: Path) -> None:
+    """The CLI modules import neither framework, even while running a (fake) matrix end to end."""
+    code = (
+        "import sys\n"
+        "import bench.cli, bench.launcher, bench.matrix, bench.store, bench.envinfo, bench.profiles\n"
+        "import bench.progress, bench.report_cli\n"
+        f"rc = bench.cli.main({[*SMALL, '--modes', 'eager']!r})\n"
+        "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]\n"
+        "print('RC', rc, 'BAD', bad)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=fake_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert "RC 0 BAD []" in p.stdout, p.stdout + p.stderr
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
+    env = fake_env(ORCH_FAKE_PLAN=json.dumps({"__eager__": "hang"}),
+                   ORCH_FAKE_LOG=str(tmp_path / "started.log"))
+    p = subprocess.Popen([sys.executable, "-m", "bench", *SMALL], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not started(tmp_path):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        p.terminate()
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    run = store.latest_run(tmp_path / "reports" / "runs")
+    pid = int((store.work_dir(run, started(tmp_path)[0]) / "pid").read_text())
+    assert not _alive(pid)

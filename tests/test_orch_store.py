@@ -1,0 +1,166 @@
+"""bench.store: atomic writes, the run directory, and loading runs back (corrupt files named)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import store
+from bench.errors import BenchError
+from bench.records import Cell, CellResult, RunSettings, StepRecord
+
+CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=8)
+CELL2 = Cell("dcgan-64", "tensorflow", "function", "cpu", batch_size=4, variant="onednn-off")
+
+
+def make_run(tmp_path: Path, name: str = "20250101T000000Z") -> Path:
+    run = store.create_run(tmp_path / name, RunSettings(steps=3), ["all"], "quick", [CELL, CELL2],
+                           environment={"fingerprint": {"hash": "abc"}})
+    store.write_cell_result(run, CellResult(cell=CELL, status="ok", flags={"tf32": False, "nested": {"a": 1}},
+                                            versions={"torch": "2.13"}, step_time_median_s=0.25,
+                                            throughput_img_s=32.0, final_g_loss=float("nan")))
+    store.write_steps(store.steps_path(run, CELL.cell_id),
+                      [StepRecord(CELL.cell_id, i, "timed", 0.25, 1.0, 2.0) for i in range(3)])
+    return run
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    p = tmp_path / "sub" / "f.json"
+    store.atomic_write_text(p, "old")
+    store.atomic_write_text(p, "new" * 1000)
+    assert p.read_text() == "new" * 1000
+    assert [x.name for x in p.parent.iterdir()] == ["f.json"]
+
+
+def test_atomic_write_failure_mid_write_keeps_old_content(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "f.json"
+    store.atomic_write_text(p, "old")
+
+    def boom(src: str, dst: str) -> None:  # the process "dies" between write and rename
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(store.os, "replace", boom)
+    with pytest.raises(OSError, match="simulated"):
+        store.atomic_write_text(p, "new partial")
+    assert p.read_text() == "old"
+    assert [x.name for x in tmp_path.iterdir()] == ["f.json"]  # temp file cleaned up
+
+
+def test_process_killed_mid_write_leaves_no_partial_result(tmp_path: Path) -> None:
+    """A real process dying after writing the temp file but before the rename: readers never see it."""
+    run = make_run(tmp_path)
+    target = store.cell_result_path(run, CELL2.cell_id)
+    code = (
+        "import os, sys\n"
+        "from bench import store\n"
+        "def die(*a): os._exit(9)\n"
+        "store.os.replace = die\n"
+        f"store.atomic_write_text({str(target)!r}, '{{\"cell_id\": \"half')\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 9
+    assert not target.exists()
+    leftovers = [x for x in target.parent.iterdir() if x.name.startswith(".")]
+    assert leftovers, "the temp file of the dead writer should be there (and ignored)"
+    data = store.load_run(run)  # the leftover temp file is not read as a result
+    assert list(data.cells["cell_id"]) == [CELL.cell_id]
+    assert store.cells_to_rerun(run) == [CELL2]
+
+
+def test_load_run_tables(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    data = store.load_run(run)
+    assert data.run_id == run.name
+    assert data.env["fingerprint"]["hash"] == "abc"
+    assert data.settings.steps == 3
+    c = data.cells
+    assert len(c) == 1
+    assert set(store.CELL_COLUMNS) <= set(c.columns)
+    row = c.iloc[0]
+    assert row["run_id"] == run.name and row["status"] == "ok" and row["batch_size"] == 8
+    assert row["flags"] == {"tf32": False, "nested": {"a": 1}}
+    assert row["flags.tf32"] is False or row["flags.tf32"] == False  # noqa: E712 (numpy bool)
+    assert "flags.nested" not in c.columns  # only scalars are flattened
+    assert row["versions.torch"] == "2.13"
+    assert c["step_time_median_s"].dtype.kind == "f"
+    assert c["final_g_loss"].isna().all()  # NaN stored as null, read back as NaN
+    assert c["step_time_p90_s"].dtype.kind == "f"  # an all-None numeric column is float, not object
+    s = data.steps
+    assert list(s.columns[:7]) == store.STEP_COLUMNS
+    assert len(s) == 3 and (s["run_id"] == run.name).all() and s["step_time_s"].sum() == pytest.approx(0.75)
+
+
+def test_load_runs_concatenates_and_latest_run(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20250101T000000Z")
+    b = make_run(tmp_path, "20250102T000000Z")
+    rs = store.load_runs([a, b])
+    assert rs.run_ids == [a.name, b.name]
+    assert sorted(rs.cells["run_id"]) == [a.name, b.name]
+    assert len(rs.steps) == 6
+    assert store.latest_run(tmp_path) == b
+    assert store.latest_run(tmp_path / "nothing") is None
+    assert store.load_runs([]).cells.empty
+
+
+def test_create_run_refuses_existing_run(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    with pytest.raises(BenchError, match="already holds a run"):
+        store.create_run(run, RunSettings(), [], "quick", [])
+
+
+@pytest.mark.parametrize(
+    ("relpath", "content"),
+    [
+        ("cells/{cid}.json", '{"cell_id": "x", "model": '),  # truncated
+        ("cells/{cid}.json", '{"status": "ok"}'),  # hand-edited: cell fields missing
+        ("cells/{cid}.json", None),  # unknown status
+        ("run.json", "{not json"),
+        ("environment.json", ""),
+        ("steps/{cid}.jsonl", '{"cell_id": "x", "step": 0}\n{"cell_id": "x", "st'),
+    ],
+)
+def test_corrupt_files_raise_bench_error_naming_the_file(tmp_path: Path, relpath: str,
+                                                         content: str | None) -> None:
+    run = make_run(tmp_path)
+    path = run / relpath.format(cid=CELL.cell_id)
+    if content is None:
+        d = json.loads(path.read_text())
+        d["status"] = "great"
+        content = json.dumps(d)
+    path.write_text(content)
+    with pytest.raises(BenchError) as e:
+        store.load_run(run)
+    assert str(path) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_load_run_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="no such run directory"):
+        store.load_run(tmp_path / "missing")
+    with pytest.raises(BenchError, match="not a run directory"):
+        store.load_run(tmp_path)
+
+
+def test_cell_id_round_trip_and_rerun_selection(tmp_path: Path) -> None:
+    assert store.parse_cell_id(CELL2.cell_id) == CELL2
+    with pytest.raises(BenchError):
+        store.parse_cell_id("a__b")
+    run = make_run(tmp_path)
+    assert store.cells_to_rerun(run) == [CELL2]  # missing
+    store.write_cell_result(run, CellResult(cell=CELL2, status="timeout", reason="slow"))
+    assert store.cells_to_rerun(run) == [CELL2]  # timed out
+    store.write_cell_result(run, CellResult(cell=CELL2, status="skipped", reason="no"))
+    assert store.cells_to_rerun(run) == []
+
+
+def test_store_imports_no_pandas_until_loading() -> None:
+    code = "import sys, bench.store; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ})
+    assert out.stdout.strip() == "False", out.stderr

@@ -1,0 +1,238 @@
+"""Reports from a fixed stored run: key numbers, notes, determinism, regeneration, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from report_fixtures import cell_id, corrupt_json, read_json, standard_cells, write_run
+
+from bench.cli import main as cli_main
+from bench.report import PARITY_TOLERANCE, fmt_ms, write_report
+from bench.report_cli import report_after_run
+
+RUN_ID = "20250102T030405Z"
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    """A reports/ directory holding one fixture run under runs/."""
+    root = tmp_path / "reports"
+    write_run(root / "runs" / RUN_ID, standard_cells())
+    return root
+
+
+def _table_rows(md: str, first_header: str) -> list[list[str]]:
+    """Rows of the Markdown table whose header starts with ``| first_header |``."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    header = [c.strip() for c in lines[start].strip("|").split(" | ")]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, [c.strip() for c in line.strip().strip("|").split(" | ")], strict=True)))
+    return rows
+
+
+def _cell(run: Path, cid: str) -> dict:
+    return read_json(run / "cells" / f"{cid}.json")
+
+
+def test_comparison_table_key_numbers(reports: Path) -> None:
+    run = reports / "runs" / RUN_ID
+    write_report([run], reports)
+    md = (reports / "dcgan-mnist.md").read_text(encoding="utf-8")
+    rows = _table_rows(md, "framework")
+    by = {(r["framework"], r["mode"]): r for r in rows}
+    assert len(rows) == 6  # ok, skipped and failed cells all listed
+    tf_e, tf_f = (
+        _cell(run, cell_id(framework="tensorflow")),
+        _cell(run, cell_id(framework="tensorflow", mode="function")),
+    )
+    pt_e, pt_c = _cell(run, cell_id()), _cell(run, cell_id(mode="compile"))
+
+    step = by[("TensorFlow", "function")]["step time ms (median [95% CI])"]
+    assert step == (
+        f"{fmt_ms(tf_f['step_time_median_s'])} [{fmt_ms(tf_f['step_time_ci95_low_s'])}–"
+        f"{fmt_ms(tf_f['step_time_ci95_high_s'])}]"
+    )
+    # speed-up over the same framework's eager mode
+    expect = tf_e["step_time_median_s"] / tf_f["step_time_median_s"]
+    assert by[("TensorFlow", "function")]["speed-up vs eager"] == f"{expect:.2f}×"
+    assert by[("PyTorch", "eager")]["speed-up vs eager"] == "1.00×"
+    # ratio to the other framework's best mode: TF's best is function, torch's best is compile
+    assert (
+        by[("PyTorch", "compile")]["vs other best"]
+        == f"{tf_f['step_time_median_s'] / pt_c['step_time_median_s']:.2f}×"
+    )
+    assert (
+        by[("TensorFlow", "eager")]["vs other best"]
+        == f"{pt_c['step_time_median_s'] / tf_e['step_time_median_s']:.2f}×"
+    )
+    assert by[("PyTorch", "eager")]["throughput img/s"] == str(round(pt_e["throughput_img_s"]))
+    assert by[("PyTorch", "compile")]["first step s"] == "20.0"
+    assert by[("PyTorch", "eager")]["host peak MiB"] == "1500"
+    assert by[("PyTorch", "eager")]["CV"] == f"{pt_e['step_time_cv'] * 100:.1f}%"
+    assert by[("TensorFlow", "xla")]["status"] == "failed: XLA compilation failed: unsupported op"
+    assert by[("PyTorch", "reduce-overhead")]["status"] == "skipped: mode reduce-overhead needs a CUDA device"
+    assert by[("TensorFlow", "xla")]["step time ms (median [95% CI])"] == "–"
+
+    cuda = {
+        r["mode"]: r for r in _table_rows((reports / "dcgan-64.md").read_text(encoding="utf-8"), "framework")
+    }
+    assert cuda["compile"]["device alloc MiB"] == "900"
+    assert cuda["compile"]["device NVML MiB"] == "1400"
+    assert cuda["compile"]["GFLOP/s (% peak)"].endswith("%)")
+
+
+def test_front_page_headline_notes_and_environment(reports: Path) -> None:
+    run = reports / "runs" / RUN_ID
+    write_report([run], reports)
+    md = (reports / "README.md").read_text(encoding="utf-8")
+    head = {r["model"]: r for r in _table_rows(md, "model")}
+    tf_f, pt_c = (
+        _cell(run, cell_id(framework="tensorflow", mode="function")),
+        _cell(run, cell_id(mode="compile")),
+    )
+    assert head["dcgan-mnist"]["fastest TensorFlow"].startswith("function: ")
+    assert head["dcgan-mnist"]["fastest PyTorch"].startswith(
+        f"compile: {fmt_ms(pt_c['step_time_median_s'])} ms/step"
+    )
+    assert (
+        head["dcgan-mnist"]["faster"]
+        == f"PyTorch, {tf_f['step_time_median_s'] / pt_c['step_time_median_s']:.2f}×"
+    )
+    assert (
+        "PyTorch compile: first step 20.0 s vs eager 0.300 s (+19.7 s" in head["dcgan-mnist"]["compile cost"]
+    )
+    assert head["dcgan-64"]["faster"] == "only PyTorch measured"
+    assert "TensorFlow not installed on this machine: 1 cell(s) skipped" in md
+    assert "**failed** — dcgan-mnist TensorFlow xla cpu fp32 b8: XLA compilation failed" in md
+    assert "| cpu.model | Test CPU @ 3.0GHz |" in md
+    assert "| intra_op_threads | 2 |" in md
+    assert "[dcgan-mnist](dcgan-mnist.md): 6 cells — 4 ok, 1 skipped, 1 failed" in md
+    for fig in (
+        "dcgan-mnist__throughput.png",
+        "dcgan-mnist__memory.png",
+        "dcgan-mnist__parity__cpu__fp32__b8.png",
+    ):
+        assert (reports / "figures" / fig).stat().st_size > 1000
+        assert f"(figures/{fig})" in (reports / "dcgan-mnist.md").read_text(encoding="utf-8")
+
+
+def test_loss_parity_within_and_beyond_tolerance(tmp_path: Path) -> None:
+    close = write_run(tmp_path / "close", standard_cells())
+    far = write_run(tmp_path / "far", standard_cells(overrides={cell_id(): {"loss_offset": 0.5}}))
+    write_report([close], tmp_path / "out1")
+    write_report([far], tmp_path / "out2")
+    ok = _table_rows((tmp_path / "out1" / "dcgan-mnist.md").read_text(encoding="utf-8"), "compared")
+    bad = _table_rows((tmp_path / "out2" / "dcgan-mnist.md").read_text(encoding="utf-8"), "compared")
+    assert ok[0]["compared"] == "TensorFlow eager vs PyTorch eager" and ok[0]["verdict"] == "ok"
+    assert float(ok[0]["G difference"].rstrip("%")) < PARITY_TOLERANCE * 100
+    assert bad[0]["verdict"].startswith("DIVERGE")
+    assert float(bad[0]["G difference"].rstrip("%")) > PARITY_TOLERANCE * 100
+    assert "Loss curves diverge — dcgan-mnist cpu fp32 b8" in (tmp_path / "out2" / "README.md").read_text(
+        "utf-8"
+    )
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "runs" not in p.parts
+    }
+
+
+def test_regeneration_is_byte_identical_and_restores_deleted_pages(reports: Path, tmp_path: Path) -> None:
+    run = reports / "runs" / RUN_ID
+    write_report([run], reports)
+    first = _snapshot(reports)
+    assert {"README.md", "dcgan-mnist.md", "dcgan-64.md"} <= set(first)
+    for md in reports.glob("*.md"):
+        md.unlink()
+    write_report([run], reports)
+    assert _snapshot(reports) == first
+    # another process, another output directory, same run: same bytes (Markdown and PNGs)
+    other = tmp_path / "elsewhere"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "report", "--runs", str(run), "--out", str(other), "--no-export"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _snapshot(other) == first
+
+
+def test_default_input_is_latest_run_and_report_after_run(tmp_path: Path, monkeypatch, capsys) -> None:
+    root = tmp_path / "reports"
+    write_run(root / "runs" / "old", standard_cells(), created_at="2025-01-01T00:00:00Z")
+    write_run(root / "runs" / "new", standard_cells(salt=3), created_at="2025-02-01T00:00:00Z")
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["report"]) == 0
+    md = (root / "README.md").read_text(encoding="utf-8")
+    assert "`new`" in md and "`old`" not in md
+    assert (root / "runs" / "new" / "pytest-benchmark.json").is_file()
+    written = report_after_run(root / "runs" / "old")
+    assert root / "README.md" in written and "`old`" in (root / "README.md").read_text(encoding="utf-8")
+
+
+def test_side_by_side_runs(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", standard_cells(), run_id="run-a")
+    b = write_run(
+        tmp_path / "b", standard_cells(salt=1, scale={cell_id(mode="compile"): 1.5}), run_id="run-b"
+    )
+    write_report([a, b], tmp_path / "out")
+    md = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    rows = {r["cell"]: r for r in _table_rows(md, "cell")}
+    ratio = (
+        _cell(b, cell_id(mode="compile"))["step_time_median_s"]
+        / _cell(a, cell_id(mode="compile"))["step_time_median_s"]
+    )
+    assert rows["dcgan-mnist PyTorch compile cpu fp32 b8"]["`run-b` ms"].endswith(f"({ratio:.2f}×)")
+    page = _table_rows((tmp_path / "out" / "dcgan-mnist.md").read_text(encoding="utf-8"), "framework")
+    assert {r["run"] for r in page} == {"`run-a`", "`run-b`"}
+
+
+def test_corrupt_results_give_one_line_error_naming_the_file(reports: Path, capsys) -> None:
+    run = reports / "runs" / RUN_ID
+    bad = run / "cells" / f"{cell_id(mode='compile')}.json"
+    corrupt_json(bad)
+    assert cli_main(["report", "--runs", str(run), "--out", str(reports)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(bad) in err and "\n" not in err and "Traceback" not in err
+
+
+def test_no_runs_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["report"]) == 2
+    assert "no stored runs under reports/runs" in capsys.readouterr().err
+
+
+def test_stale_figures_are_removed(reports: Path, tmp_path: Path) -> None:
+    run = reports / "runs" / RUN_ID
+    write_report([run], reports)
+    stale = reports / "figures" / "gone-model__throughput.png"
+    stale.write_bytes(b"x")
+    mine = reports / "figures" / "notes.txt"
+    mine.write_text("keep", encoding="utf-8")
+    write_report([run], reports)
+    assert not stale.exists() and mine.exists()
+
+
+def test_pages_carry_no_report_time(reports: Path) -> None:
+    # Nothing about the moment of regeneration: only dates stored in the data may appear.
+    run = reports / "runs" / RUN_ID
+    write_report([run], reports)
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    for md in reports.glob("*.md"):
+        text = md.read_text(encoding="utf-8")
+        assert str(reports) not in text and str(run) not in text
+    assert meta["created_at"] in (reports / "README.md").read_text(encoding="utf-8")

@@ -1,0 +1,108 @@
+"""Flag plumbing without a framework or GPU: what each cell must set, and the compile-cache states."""
+
+from __future__ import annotations
+
+import os
+
+from worker_helpers import fake_cell
+
+from bench.flags import (
+    CACHE_COLD,
+    CACHE_WARM,
+    cache_dirs,
+    compile_cache_state,
+    needs_priming,
+    physical_cores,
+    plan_flags,
+    prepare_cache_dirs,
+    speed_env,
+    variant_env,
+)
+from bench.records import RunSettings
+
+
+def test_threads_default_to_physical_cores_and_are_the_same_for_both_frameworks(tmp_path):
+    s = RunSettings(intra_op_threads=0, inter_op_threads=1, seed=7, tf32=True, deterministic=False)
+    tf = plan_flags(fake_cell(framework="tensorflow", mode="function"), s, tmp_path)
+    pt = plan_flags(fake_cell(framework="torch", mode="eager"), s, tmp_path)
+    assert tf["intra_op_threads"] == pt["intra_op_threads"] == physical_cores() >= 1
+    for key in ("inter_op_threads", "seed", "tf32", "deterministic", "precision"):
+        assert tf[key] == pt[key]
+    assert (tf["seed"], tf["tf32"]) == (7, True)
+    explicit = plan_flags(fake_cell(), RunSettings(intra_op_threads=3), tmp_path)
+    assert explicit["intra_op_threads"] == 3
+
+
+def test_onednn_variants_set_the_env_var_and_default_leaves_it_alone(tmp_path):
+    s = RunSettings()
+    on = variant_env(fake_cell(framework="tensorflow", mode="eager", variant="onednn-on"), s, tmp_path)
+    off = variant_env(fake_cell(framework="tensorflow", mode="eager", variant="onednn-off"), s, tmp_path)
+    default = variant_env(fake_cell(framework="tensorflow", mode="eager"), s, tmp_path)
+    assert on == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert off == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert default == {}
+    plan = plan_flags(fake_cell(framework="tensorflow", mode="eager", variant="onednn-off"), s, tmp_path)
+    assert plan["onednn_requested"] == "off" and plan["env"] == off
+
+
+def test_compile_cache_cold_by_default_warm_for_the_variant_none_for_eager(tmp_path):
+    cold = fake_cell(mode="compile")
+    warm = fake_cell(mode="max-autotune", device="cuda", variant="warm-cache")
+    eager = fake_cell(mode="eager", variant="warm-cache")
+    assert compile_cache_state(cold) == CACHE_COLD
+    assert compile_cache_state(warm) == CACHE_WARM
+    assert compile_cache_state(eager) is None
+    assert compile_cache_state(fake_cell(framework="tensorflow", mode="xla")) is None
+    assert needs_priming(warm) and not needs_priming(cold) and not needs_priming(eager)
+    env_cold = variant_env(cold, RunSettings(), tmp_path)
+    env_warm = variant_env(warm, RunSettings(), tmp_path)
+    assert env_cold["TORCHINDUCTOR_CACHE_DIR"] != env_warm["TORCHINDUCTOR_CACHE_DIR"]
+    for env in (env_cold, env_warm):
+        assert set(env) == {"TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"}
+        assert all(v.startswith(str(tmp_path)) for v in env.values())
+    assert variant_env(eager, RunSettings(), tmp_path) == {}
+
+
+def test_cold_cache_is_emptied_and_warm_cache_is_kept(tmp_path):
+    cold, warm = fake_cell(mode="compile"), fake_cell(mode="compile", variant="warm-cache")
+    for state in (CACHE_COLD, CACHE_WARM):
+        for d in cache_dirs(tmp_path, state).values():
+            d.mkdir(parents=True)
+            (d / "old-kernel").write_text("x")
+    assert prepare_cache_dirs(cold, tmp_path) == CACHE_COLD
+    assert prepare_cache_dirs(warm, tmp_path) == CACHE_WARM
+    for d in cache_dirs(tmp_path, CACHE_COLD).values():
+        assert d.is_dir() and list(d.iterdir()) == []
+    for d in cache_dirs(tmp_path, CACHE_WARM).values():
+        assert (d / "old-kernel").exists()
+    assert prepare_cache_dirs(fake_cell(), tmp_path) is None
+
+
+def test_determinism_turns_off_cudnn_autotune_and_sets_cublas_workspace_on_cuda(tmp_path):
+    s = RunSettings(deterministic=True, cudnn_benchmark=True)
+    cuda = plan_flags(fake_cell(device="cuda"), s, tmp_path)
+    cpu = plan_flags(fake_cell(), s, tmp_path)
+    assert cuda["cudnn_benchmark"] is False and cuda["deterministic"] is True
+    assert cuda["env"]["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert "CUBLAS_WORKSPACE_CONFIG" not in cpu["env"]
+    relaxed = plan_flags(fake_cell(device="cuda"), RunSettings(cudnn_benchmark=True), tmp_path)
+    assert relaxed["cudnn_benchmark"] is True and "CUBLAS_WORKSPACE_CONFIG" not in relaxed["env"]
+    tf = plan_flags(fake_cell(framework="tensorflow", mode="xla"), s, tmp_path)
+    assert tf["env"]["TF_DETERMINISTIC_OPS"] == "1"
+
+
+def test_sync_method_and_per_framework_switches(tmp_path):
+    s = RunSettings()
+    assert plan_flags(fake_cell(device="cuda"), s, tmp_path)["sync"] == "cuda-events"
+    assert plan_flags(fake_cell(), s, tmp_path)["sync"] == "loss.item()"
+    tf_gpu = plan_flags(fake_cell(framework="tensorflow", mode="function", device="cuda"), s, tmp_path)
+    assert tf_gpu["sync"].startswith("loss.numpy()") and tf_gpu["memory_growth"] is True
+    assert plan_flags(fake_cell(variant="channels-last"), s, tmp_path)["channels_last"] is True
+    assert plan_flags(fake_cell(), s, tmp_path)["channels_last"] is False
+    assert plan_flags(fake_cell(precision="bf16"), s, tmp_path)["precision"] == "bf16"
+
+
+def test_speed_env_records_only_relevant_variables():
+    env = {"TF_ENABLE_ONEDNN_OPTS": "0", "HOME": "/root", "OMP_NUM_THREADS": "2"}
+    assert speed_env(env) == {"TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "2"}
+    assert isinstance(speed_env(), dict) and all(k in os.environ for k in speed_env())

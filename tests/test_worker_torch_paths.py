@@ -1,0 +1,101 @@
+"""The torch backend's CUDA-specific logic that can be checked without a GPU: TF32 switches,
+CUDA-graph output handling and the recompile / CUDA-graph verdicts from dynamo's counters."""
+
+from __future__ import annotations
+
+import pytest
+from worker_helpers import fake_cell
+
+from bench.flags import plan_flags
+from bench.records import RunSettings
+
+torch = pytest.importorskip("torch")
+tb = pytest.importorskip("bench.frameworks.torch")
+
+
+def _backend(tmp_path, **cell_kw):
+    cell = fake_cell(framework="torch", **cell_kw)
+    settings = RunSettings()
+    return tb.TorchBackend(cell, settings, plan_flags(cell, settings, tmp_path))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_tf32_switches_both_matmul_and_convolution(enabled):
+    try:
+        flags = tb.apply_tf32(enabled)
+        if flags["tf32_api"] == "fp32_precision":
+            want = "tf32" if enabled else "ieee"
+            assert (flags["tf32_matmul"], flags["tf32_cudnn_conv"]) == (want, want)
+            assert torch.backends.cuda.matmul.fp32_precision == want
+            assert torch.backends.cudnn.conv.fp32_precision == want
+        else:
+            assert flags["tf32_matmul"] is enabled and flags["tf32_cudnn_conv"] is enabled
+    finally:
+        tb.apply_tf32(False)
+
+
+def _counters(frames=10, graphs=2, breaks=0, skips=0, cuda_graphs=None):
+    return {"frames": frames, "unique_graphs": graphs, "graph_breaks": breaks,
+            "graph_break_reasons": ["Unsupported Tensor.backward() call"] if breaks else [],
+            "cudagraph_skips": skips, "fxgraph_cache_hits": 0, "fxgraph_cache_misses": graphs,
+            "autograd_cache_hits": 0, "autograd_cache_misses": graphs, "cuda_graphs": cuda_graphs}
+
+
+def test_reduce_overhead_with_recorded_graphs_and_no_recompile_is_clean(tmp_path):
+    b = _backend(tmp_path, mode="reduce-overhead", device="cuda")
+    recompiles, warnings = b.compile_report(_counters(cuda_graphs=2), _counters(cuda_graphs=2))
+    assert recompiles == 0 and warnings == []
+    assert b.flags["cuda_graphs_used"] is True and b.flags["cuda_graphs_recorded"] == 2
+
+
+def test_reduce_overhead_without_cuda_graphs_is_flagged(tmp_path):
+    b = _backend(tmp_path, mode="reduce-overhead", device="cuda")
+    recompiles, warnings = b.compile_report(_counters(cuda_graphs=0), _counters(skips=3, cuda_graphs=0))
+    assert recompiles == 0
+    assert b.flags["cuda_graphs_used"] is False
+    assert any("CUDA graphs skipped 3 time(s)" in w for w in warnings)
+    assert any("ran without CUDA graphs" in w for w in warnings)
+
+
+def test_recompiles_graph_breaks_and_late_cuda_graphs_are_reported(tmp_path):
+    b = _backend(tmp_path, mode="reduce-overhead", device="cuda")
+    before = _counters(frames=10, cuda_graphs=1)
+    after = _counters(frames=12, breaks=2, cuda_graphs=2)
+    recompiles, warnings = b.compile_report(before, after)
+    assert recompiles == 2
+    assert "torch.compile recompiled 2 time(s) during the timed steps" in warnings
+    assert any(w.startswith("2 graph break(s): Unsupported Tensor.backward() call") for w in warnings)
+    assert "1 CUDA graph(s) recorded during the timed steps" in warnings
+    assert b.flags["graph_breaks"] == 2
+
+
+def test_eager_reports_no_recompile_count(tmp_path):
+    b = _backend(tmp_path, mode="eager")
+    assert b.compile_counters() == {}
+    assert b.compile_report({}, {}) == (None, [])
+
+
+def test_compile_counters_read_dynamo_without_error(tmp_path):
+    b = _backend(tmp_path, mode="compile")
+    c = b.compile_counters()
+    assert {"frames", "unique_graphs", "graph_breaks", "cudagraph_skips", "fxgraph_cache_hits"} <= set(c)
+    assert "cuda_graphs" not in c  # CPU cell: no CUDA graph query
+
+
+def test_cuda_graph_outputs_are_copied_out_and_fetched_together(tmp_path):
+    b = _backend(tmp_path, mode="reduce-overhead", device="cuda")
+    g, d = torch.tensor(0.5), torch.tensor(1.25)
+    kept = b.keep((g, d))
+    assert isinstance(kept, torch.Tensor) and kept.tolist() == [0.5, 1.25]
+    g.fill_(9.0)  # a later replay overwriting the graph's output must not change what was kept
+    assert b.fetch(kept) == (0.5, 1.25)
+    plain = _backend(tmp_path, mode="compile")
+    handle = (torch.tensor(2.0), torch.tensor(3.0))
+    assert plain.keep(handle) is handle
+    assert plain.fetch_many([handle, kept]) == [(2.0, 3.0), (0.5, 1.25)]
+
+
+def test_oom_type_is_recognised(tmp_path):
+    b = _backend(tmp_path)
+    assert b.is_oom(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert not b.is_oom(RuntimeError("other"))

@@ -1,0 +1,227 @@
+"""The worker's framework-free parts: measurement loop (with a fake backend), error classification,
+batch splitting, memory sampling and the framework probe. Fast: no TensorFlow/torch import."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from worker_helpers import ROOT, FakeBackend, fake_cell
+
+from bench import probe as probe_mod
+from bench.errors import UnknownChoice
+from bench.flags import plan_flags
+from bench.frameworks import split_batches
+from bench.memory import MemorySampler
+from bench.records import CellResult, RunSettings, StepRecord
+from bench.worker import (
+    Measurement,
+    WorkerSpec,
+    classify_exception,
+    error_tail,
+    first_nonfinite,
+    peak_for_precision,
+    skip_reason_before_import,
+    validate_cell,
+)
+
+
+def _measure(tmp_path, settings: RunSettings, peak_flops=None, **fake_kw):
+    cell = fake_cell()
+    spec = WorkerSpec(cell=cell, settings=settings, result_path=tmp_path / "r.json",
+                      steps_path=tmp_path / "s.jsonl", work_dir=tmp_path / "w", peak_flops=peak_flops)
+    result = CellResult(cell=cell, status="failed")
+    records: list[StepRecord] = []
+    backend = FakeBackend(cell, settings, plan_flags(cell, settings, tmp_path), **fake_kw)
+    return Measurement(spec, result, records), backend, result, records
+
+
+def test_measurement_phases_rows_and_summary(tmp_path):
+    settings = RunSettings(steps=3, warmup=2, window_steps=4, n_batches=2)
+    m, backend, result, records = _measure(tmp_path, settings, peak_flops=1e12)
+    m.run(backend)
+    assert result.status == "ok"
+    assert [r.phase for r in records] == ["first"] + ["warmup"] * 2 + ["timed"] * 3 + ["window"] * 4
+    assert [r.step for r in records] == list(range(10))
+    assert all(r.step_time_s is None for r in records if r.phase == "window")
+    assert all(r.step_time_s > 0 for r in records if r.phase != "window")
+    assert result.time_to_first_step_s == records[0].step_time_s
+    assert result.warmup_step_times_s == [r.step_time_s for r in records[1:3]]
+    assert result.n_steps == 3
+    timed = sorted(r.step_time_s for r in records if r.phase == "timed")
+    assert result.step_time_median_s == pytest.approx(timed[1])
+    assert result.window_steps == 4
+    assert result.throughput_img_s == pytest.approx(4 * 4 / result.window_time_s)
+    assert result.flags["throughput_source"] == "window"
+    assert result.flops_per_step > 0
+    assert result.achieved_flops == pytest.approx(result.flops_per_step / result.step_time_median_s)
+    assert result.fraction_of_peak == pytest.approx(result.achieved_flops / 1e12)
+    assert result.recompiles == 0 and result.compile_warnings == []
+    assert result.peak_rss_bytes > 0
+    assert result.flags["fake_setup"] is True
+    # Steps cycle through the n_batches resident batches: batch i % 2.
+    assert records[0].g_loss == records[2].g_loss != records[1].g_loss
+
+
+def test_no_window_falls_back_to_median_throughput(tmp_path):
+    m, backend, result, records = _measure(tmp_path, RunSettings(steps=3, warmup=0, window_steps=0))
+    m.run(backend)
+    assert result.window_time_s is None
+    assert result.throughput_img_s == pytest.approx(4 / result.step_time_median_s)
+    assert result.flags["throughput_source"] == "median step"
+    assert len(records) == 4
+
+
+def test_nonfinite_loss_marks_the_cell_diverged_and_keeps_every_row(tmp_path):
+    m, backend, result, records = _measure(tmp_path, RunSettings(steps=3, warmup=1, window_steps=2),
+                                           nan_at=3)
+    m.run(backend)
+    assert result.status == "diverged"
+    assert "step 3 (timed)" in result.reason
+    assert len(records) == 1 + 1 + 3 + 2
+    assert result.step_time_median_s is not None  # what was measured is still there
+    assert first_nonfinite(records).step == 3
+
+
+def test_an_exception_midway_keeps_the_steps_measured_so_far(tmp_path):
+    m, backend, result, records = _measure(tmp_path, RunSettings(steps=3, warmup=1, window_steps=2),
+                                           raise_at=3)
+    with pytest.raises(RuntimeError, match="boom at call 3"):
+        m.run(backend)
+    assert [r.phase for r in records] == ["first", "warmup"]
+    assert result.time_to_first_step_s is not None
+    assert result.peak_rss_bytes > 0  # the sampler was stopped and read in any case
+
+
+def test_unavailable_device_skips_the_cell(tmp_path):
+    m, backend, result, records = _measure(tmp_path, RunSettings(), unavailable="no CUDA device visible")
+    m.run(backend)
+    assert (result.status, result.reason) == ("skipped", "no CUDA device visible")
+    assert records == []
+
+
+class OutOfMemoryError(RuntimeError):  # named like torch.cuda.OutOfMemoryError
+    pass
+
+
+class ResourceExhaustedError(Exception):  # named like tf.errors.ResourceExhaustedError
+    pass
+
+
+@pytest.mark.parametrize(("exc", "status"), [
+    (OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+    (ResourceExhaustedError("OOM when allocating tensor with shape[128,64]"), "oom"),
+    (MemoryError(), "oom"),
+    (RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be reported asynchronously"), "oom"),
+    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1 GiB"), "oom"),
+    (RuntimeError("shape mismatch\nat layer 3"), "failed"),
+    (ValueError("bad data file"), "failed"),
+])
+def test_classify_exception(exc, status):
+    got, reason = classify_exception(exc)
+    assert got == status
+    assert "\n" not in reason
+    assert reason.startswith(type(exc).__name__)
+
+
+def test_classify_uses_the_backends_verdict_and_one_line_reasons():
+    assert classify_exception(RuntimeError("odd"), is_oom=True)[0] == "oom"
+    status, reason = classify_exception(RuntimeError("first line\nsecond line"))
+    assert (status, reason) == ("failed", "RuntimeError: first line")
+    assert classify_exception(KeyError())[1] == "KeyError"
+    long = classify_exception(RuntimeError("x" * 5000))[1]
+    assert len(long) < 600
+
+
+def test_error_tail_is_the_last_traceback_lines():
+    try:
+        raise RuntimeError("deep failure")
+    except RuntimeError as e:
+        tail = error_tail(e, lines=3)
+    assert tail.splitlines()[-1] == "RuntimeError: deep failure"
+    assert len(tail.splitlines()) == 3
+
+
+def test_validate_and_skip_before_import():
+    validate_cell(fake_cell())
+    with pytest.raises(UnknownChoice):
+        validate_cell(fake_cell(mode="jit"))
+    with pytest.raises(UnknownChoice):
+        validate_cell(fake_cell(framework="tensorflow", variant="channels-last"))
+    assert "needs a CUDA device" in skip_reason_before_import(fake_cell(mode="reduce-overhead"))
+    assert skip_reason_before_import(fake_cell(mode="reduce-overhead", device="cuda")) is None
+    assert skip_reason_before_import(fake_cell(mode="compile")) is None
+
+
+def test_split_batches_accepts_pairs_or_two_sequences():
+    pairs = [("r0", "n0"), ("r1", "n1")]
+    assert split_batches(pairs) == (["r0", "r1"], ["n0", "n1"])
+    reals, noises = np.zeros((2, 3)), np.ones((2, 5))
+    r, n = split_batches((reals, noises))
+    assert r is reals and n is noises
+
+
+def test_memory_sampler_without_gpu_reports_rss_and_none_for_nvml():
+    sampler = MemorySampler(interval_s=0.005, gpu_index=0).start()  # no NVML driver here: None, no crash
+    sampler.measuring = True
+    block = np.ones(20_000_000 // 8)  # ~20 MB more resident memory
+    block.sum()
+    report = sampler.stop()
+    assert report.peak_rss_bytes > 20_000_000
+    assert report.samples >= 2
+    assert report.gpu_util_mean is None or 0 <= report.gpu_util_mean <= 100
+    assert isinstance(report.nvml_peak_bytes, int | None)
+
+
+def test_probe_missing_framework_is_cheap_and_clear(monkeypatch):
+    imported = []
+    monkeypatch.setattr(probe_mod.importlib.util, "find_spec", lambda name: imported.append(name))
+    out = probe_mod.probe("tensorflow")
+    assert imported == ["tensorflow"]
+    assert out == {"framework": "tensorflow", "installed": False, "version": None, "cuda": False,
+                   "devices": [], "reason": "tensorflow not installed", "cuda_build": None}
+
+
+def test_probe_never_raises(monkeypatch):
+    def broken(out):
+        raise OSError("libcudart.so.12: cannot open shared object file")
+
+    monkeypatch.setattr(probe_mod.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setitem(probe_mod.PROBES, "torch", broken)
+    out = probe_mod.probe("torch")
+    assert out["installed"] is False
+    assert out["reason"] == "torch probe failed (OSError: libcudart.so.12: cannot open shared object file)"
+
+
+def test_probe_cli_prints_one_json_line_for_an_unknown_framework():
+    proc = subprocess.run([sys.executable, "-m", "bench.probe", "jax"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert set(out) >= {"framework", "installed", "version", "cuda", "devices", "reason"}
+    assert out["installed"] is False and "unknown framework 'jax'" in out["reason"]
+
+
+def test_worker_spec_defaults(tmp_path):
+    p = tmp_path / "spec.json"
+    p.write_text(json.dumps({"cell": fake_cell().to_dict(), "settings": {"steps": 5},
+                             "result_path": str(tmp_path / "x" / "r.json")}))
+    spec = WorkerSpec.load(p)
+    assert spec.settings.steps == 5 and spec.settings.warmup == RunSettings().warmup
+    assert spec.steps_path.parent == spec.result_path.parent
+    assert spec.peak_flops is None and spec.test_fault is None
+    assert not math.isnan(spec.settings.memory_sample_interval_s)
+
+
+def test_peak_for_precision_takes_a_number_or_the_cells_precision():
+    assert peak_for_precision(None, "fp32") is None
+    assert peak_for_precision(2e14, "bf16") == 2e14
+    by_precision = {"fp32": 5e13, "bf16": 7e14}
+    assert peak_for_precision(by_precision, "bf16") == 7e14
+    assert peak_for_precision(by_precision, "fp16") is None
