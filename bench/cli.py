@@ -187,7 +187,7 @@ def _say(msg: str) -> None:
 
 
 def execute_cells(run_dir: Path, cells: list[Cell], settings_by_model: dict[str, RunSettings],
-                  pythons: dict[str, str], peak_flops: float | None) -> None:
+                  pythons: dict[str, str], peak_flops: float | dict[str, float] | None) -> None:
     """Run cells one after another (raises Interrupted on Ctrl-C; each finished cell is on disk)."""
     progress = Progress(len(cells), estimate=lambda c: estimate_cell_seconds(
         c, settings_by_model[c.model], get_spec(c.model).batch_size))
@@ -200,21 +200,27 @@ def execute_cells(run_dir: Path, cells: list[Cell], settings_by_model: dict[str,
         progress.finish(cell, result, rest)
 
 
-def _roofline(run_dir: Path, probes: dict[str, dict[str, Any]], pythons: dict[str, str]) -> float | None:
+def _peaks(roof: dict[str, Any]) -> float | dict[str, float] | None:
+    # Per precision when the probe measured it: a bf16 cell is held to the bf16 peak, not fp32's.
+    return roof.get("peak_flops_by_precision") or roof.get("peak_flops")
+
+
+def _roofline(run_dir: Path, probes: dict[str, dict[str, Any]], pythons: dict[str, str],
+              tf32: bool = False) -> float | dict[str, float] | None:
     """Measure the CUDA device's peak once per run (kept in roofline.json; reused on --resume)."""
     path = run_dir / store.ROOFLINE_FILE
     if path.exists():
         try:
-            return store._read_json(path, "roofline file").get("peak_flops")
+            return _peaks(store._read_json(path, "roofline file"))
         except (BenchError, AttributeError):
             pass
     fw = next((f for f in ("torch", "tensorflow") if cuda_available(probes.get(f, {}))), "torch")
     _say("measuring the CUDA device's peak (roofline) ...")
-    roof = launcher.run_roofline("cuda", python=pythons.get(fw))
+    roof = launcher.run_roofline("cuda", python=pythons.get(fw), tf32=tf32)
     store.write_roofline(run_dir, roof)
     if roof.get("peak_flops") is None:
         _say(f"warning: no device peak measured ({roof.get('error')}); fraction of peak left empty")
-    return roof.get("peak_flops")
+    return _peaks(roof)
 
 
 def _interrupted(run_dir: Path, done_before: int) -> int:
@@ -265,7 +271,9 @@ def new_run(args: argparse.Namespace, filters: Filters, argv: Sequence[str], *, 
     _say(f"run {run_id}: profile {profile_name}, {len(runnable)} cell(s) to run, {n_skip} skipped; "
          f"results in {run_dir}")
     try:
-        peak = (_roofline(run_dir, probes, pythons) if any(c.device == "cuda" for c in runnable) else None)
+        tf32 = any(st.tf32 for st in by_model.values())
+        peak = (_roofline(run_dir, probes, pythons, tf32) if any(c.device == "cuda" for c in runnable)
+                else None)
         execute_cells(run_dir, runnable, by_model, pythons, peak)
     except (Interrupted, KeyboardInterrupt):
         return _interrupted(run_dir, n_skip)
@@ -299,7 +307,7 @@ def resume_run(args: argparse.Namespace, filters: Filters, *, report: bool) -> i
     try:
         peak = None
         if any(c.device == "cuda" for c in todo):
-            peak = _roofline(run_dir, {}, pythons)
+            peak = _roofline(run_dir, {}, pythons, base.tf32)
         execute_cells(run_dir, todo, by_model, pythons, peak)
     except (Interrupted, KeyboardInterrupt):
         return _interrupted(run_dir, done_before)

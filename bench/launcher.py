@@ -117,7 +117,7 @@ def run_cell(
     run_dir: Path,
     *,
     python: str | None = None,
-    peak_flops: float | None = None,
+    peak_flops: float | dict[str, float] | None = None,
     env_extra: dict[str, str] | None = None,
 ) -> CellResult:
     """Run one cell in a fresh process and store its CellResult (and steps) in ``run_dir``.
@@ -247,7 +247,7 @@ def skipped_result(cell: Cell, settings: RunSettings, reason: str) -> CellResult
 
 
 def run_roofline(device: str = "cuda", python: str | None = None,
-                 timeout_s: float = ROOFLINE_TIMEOUT_S) -> dict[str, Any]:
+                 timeout_s: float = ROOFLINE_TIMEOUT_S, tf32: bool = False) -> dict[str, Any]:
     """Measure the device's peak FLOP/s and bandwidth (``-m bench.roofline``) in its own process.
 
     Returns the probe's JSON object, or {"device", "peak_flops": None, "error": ...} on failure:
@@ -256,6 +256,8 @@ def run_roofline(device: str = "cuda", python: str | None = None,
     import json
 
     cmd = [python or sys.executable, "-m", module_for("roofline"), "--device", device]
+    if tf32:
+        cmd.append("--tf32")
     try:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=child_env(), start_new_session=True)

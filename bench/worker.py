@@ -204,6 +204,7 @@ class Measurement:
                 result.warmup_step_times_s.append(t)
                 self._add("warmup", t, losses)
 
+            _inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
             before = backend.compile_counters()
             sampler.measuring = True
             timed = backend.time_steps(self.step, settings.steps)
@@ -255,6 +256,32 @@ class Measurement:
             result.status = "diverged"
             result.reason = (f"non-finite loss at step {bad.step} ({bad.phase}): "
                              f"g_loss={bad.g_loss}, d_loss={bad.d_loss}")
+
+
+SLOWDOWN_ENV = "FRAMEBENCH_INJECT_SLOWDOWN"
+
+
+def _inject_slowdown(backend: Any, result: CellResult, warmup_times: list[float]) -> None:
+    """Calibration aid for the regression gate: with FRAMEBENCH_INJECT_SLOWDOWN=0.2, every step after
+    the warm-up also sleeps 20% of the warm-up's median step time: a real, known slowdown of the
+    timed steps and of the window. Recorded in the cell's flags, so such a run never passes for a
+    clean one. The sleep is on the host: it shows in CPU cells, not inside CUDA event timings."""
+    raw = os.environ.get(SLOWDOWN_ENV, "").strip()
+    if not raw:
+        return
+    fraction = float(raw)
+    times = sorted(warmup_times[1:] or warmup_times)  # the first step includes compilation
+    sleep_s = fraction * times[len(times) // 2]
+    inner = backend.step_fn
+
+    def slower_step(*args: Any, **kwargs: Any) -> Any:
+        out = inner(*args, **kwargs)
+        time.sleep(sleep_s)
+        return out
+
+    backend.step_fn = slower_step
+    result.flags["injected_slowdown"] = {"fraction": fraction, "sleep_s": sleep_s}
+    result.compile_warnings.append(f"{SLOWDOWN_ENV}={fraction}: steps deliberately slowed by {sleep_s:.3f} s")
 
 
 def _inject_failure(backend: Any, fault: str) -> None:

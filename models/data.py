@@ -71,16 +71,15 @@ def load_mnist(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: no such file; expected {MNIST_FORMATS}")
     try:
         head = p.read_bytes()[:4]
-        if head[:2] == b"PK":  # .npz is a zip archive
-            raw = _read_npz(p)
-        else:
-            raw = _read_idx(p, gzipped=head[:2] == b"\x1f\x8b")
+        # .npz is a zip archive ("PK"); gzip starts with 1f 8b; anything else is tried as raw IDX.
+        raw = _read_npz(p) if head[:2] == b"PK" else _read_idx(p, gzipped=head[:2] == b"\x1f\x8b")
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error, zlib.error) as e:
         raise DataError(f"{path}: unreadable ({type(e).__name__}); expected {MNIST_FORMATS}") from None
     if raw.ndim != 3 or raw.shape[1:] != (28, 28) or len(raw) == 0:
-        raise DataError(f"{path}: images of shape {raw.shape}, expected (N, 28, 28); expected {MNIST_FORMATS}")
+        raise DataError(f"{path}: images of shape {raw.shape}, expected (N, 28, 28); "
+                        f"expected {MNIST_FORMATS}")
     return ((raw.astype(np.float32) - 127.5) / 127.5).reshape(-1, *_MNIST_SHAPE)
 
 

@@ -33,7 +33,7 @@ def layer_flops(layer: Layer, batch_size: int) -> int:
 
 def _network_flops(layers: list[Layer], batch_size: int) -> tuple[int, int]:
     """(sum of all layers' FLOPs, FLOPs of the first weight layer)."""
-    per = [layer_flops(l, batch_size) for l in layers]
+    per = [layer_flops(ly, batch_size) for ly in layers]
     first = next(f for f in per if f)
     return sum(per), first
 

@@ -46,7 +46,7 @@ def probe(framework: str, spec: ModelSpec, *, weights: Weights, batch_size: int,
     mod.set_weights(gan, weights)
     if keras_adam:
         _keras_constants(gan, spec)
-    real, noise = make_batches(spec, batch_size, steps, seed)
+    real, noise = make_batches(spec, batch_size, max(steps, 1), seed)
     batches = gan.to_framework_batches(real, noise)
     out = mod.forward(gan, *batches[0])
     mod.set_weights(gan, weights)  # forward() in training mode moved the BN running statistics
@@ -55,10 +55,10 @@ def probe(framework: str, spec: ModelSpec, *, weights: Weights, batch_size: int,
     losses = []
     for t, (r, z) in enumerate(batches[:steps], start=1):
         if keras_adam:
-            b2 = _f32(spec.adam_beta2)
+            lr, eps = keras_adam_as_torch(spec, t)
             for opt in (gan.g_opt, gan.d_opt):
                 for group in opt.param_groups:
-                    group["eps"] = spec.adam_epsilon / (1.0 - b2**t) ** 0.5
+                    group["lr"], group["eps"] = lr, eps
         g, d = gan.train_step(r, z)
         losses.append((float(g), float(d)))
     return {"outputs": out, "g_loss": g_loss, "d_loss": d_loss, "grads": grads,
@@ -68,12 +68,19 @@ def probe(framework: str, spec: ModelSpec, *, weights: Weights, batch_size: int,
 def compare(tf_probe: dict, torch_probe: dict, initial: Weights) -> dict[str, float]:
     """The headline parity figures: max relative errors (torch taken as the reference b)."""
     a, b = tf_probe, torch_probe
-    out_err = max(rel_err(a["outputs"][k], b["outputs"][k]) for k in b["outputs"])
+    out_err = max(output_errors(a["outputs"], b["outputs"]).values())
     loss_err = max(rel_err(a[k], b[k]) for k in ("g_loss", "d_loss"))
     grad_err = max(rel_err(a["grads"][n][k], b["grads"][n][k]) for n in b["grads"] for k in b["grads"][n])
     param_err = max(step_rel_err(a["after"][n][k], b["after"][n][k], initial[n][k])
                     for n in b["grads"] for k in b["grads"][n])
     return {"outputs": out_err, "losses": loss_err, "gradients": grad_err, "params_after_steps": param_err}
+
+
+def output_errors(a: dict, b: dict) -> dict[str, float]:
+    """Relative errors of the generator's output (fake images) and of the discriminator's output on
+    the step's 2B inputs (logits on the real batch, then on the fake batch)."""
+    d = [np.concatenate([o["real_logits"], o["fake_logits"]]) for o in (a, b)]
+    return {"generator": rel_err(a["fake"], b["fake"]), "discriminator": rel_err(*d)}
 
 
 def step_rel_err(theta_a, theta_b, theta_0) -> float:
@@ -83,21 +90,32 @@ def step_rel_err(theta_a, theta_b, theta_0) -> float:
     return float(np.linalg.norm(a - b) / moved) if moved > 0 else float(np.linalg.norm(a - b))
 
 
+def keras_adam_as_torch(spec: ModelSpec, t: int) -> tuple[float, float]:
+    """(lr, eps) for torch.optim.Adam's step ``t`` (1-based) that reproduce keras.optimizers.Adam's.
+
+    Keras: θ -= lr32 · sqrt(1 - b2r^t) / (1 - b1r^t) · m / (sqrt(v) + ε̂), with lr32 the learning rate
+    stored as a float32 variable and b1r, b2r the betas cast through float32 in the bias corrections
+    only (the moment updates use the exact Python floats). torch: θ -= lr / (1 - β1^t) · m /
+    (sqrt(v) / sqrt(1 - β2^t) + eps). Equal when eps = ε̂ / sqrt(1 - β2^t) and lr rescales the
+    bias corrections.
+    """
+    b1, b2 = spec.adam_beta1, spec.adam_beta2
+    b1r, b2r = _f32(b1), _f32(b2)
+    keras_alpha = _f32(spec.learning_rate) * (1 - b2r**t) ** 0.5 / (1 - b1r**t)
+    lr = keras_alpha * (1 - b1**t) / (1 - b2**t) ** 0.5
+    return lr, spec.adam_epsilon / (1 - b2**t) ** 0.5
+
+
 def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
 def _keras_constants(gan, spec: ModelSpec) -> None:
-    """Give a torch GAN the constants as Keras/TF actually apply them: float32-rounded Adam betas and
-    learning rate (Keras casts the Python floats through float32) and LeakyReLU slope (a float32 op
-    attribute in TF). Irrelevant in float32 training; it matters only to the float64 check, where
-    Adam's per-element normalisation amplifies even 1e-8 relative differences within 3 steps."""
+    """Give a torch GAN's LeakyReLU the slope TF applies (a float32 op attribute). Irrelevant in
+    float32 training; it matters only to the float64 check, where Adam's per-element normalisation
+    amplifies even 1e-8 relative differences within 3 steps."""
     import torch  # only ever called on a torch GAN
 
-    for opt in (gan.g_opt, gan.d_opt):
-        for group in opt.param_groups:
-            group["betas"] = (_f32(spec.adam_beta1), _f32(spec.adam_beta2))
-            group["lr"] = _f32(spec.learning_rate)
     for net in (gan.generator, gan.discriminator):
         for m in net.modules():
             if isinstance(m, torch.nn.LeakyReLU):

@@ -50,7 +50,9 @@ def _keras_layer(layer: Layer, spec: ModelSpec, dtype: str) -> keras.layers.Laye
 def build_network(layers: list[Layer], spec: ModelSpec, name: str, precision: str = "fp32") -> keras.Model:
     policy = _POLICIES[precision]
     return keras.Sequential(
-        [keras.Input(shape=layers[0].in_shape)] + [_keras_layer(l, spec, policy) for l in layers],
+        # The Input's dtype matters: a functional model casts its inputs to it (float32 by default).
+        [keras.Input(shape=layers[0].in_shape, dtype="float64" if precision == "fp64" else "float32")]
+        + [_keras_layer(ly, spec, policy) for ly in layers],
         name=name,
     )
 
@@ -96,7 +98,8 @@ class TFGAN:
     def to_framework_batches(self, real: np.ndarray, noise: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real, noise) pair of tensors per batch."""
         with tf.device(_tf_device(self.device)):
-            return [(tf.constant(r, self.dtype), tf.constant(z, self.dtype)) for r, z in zip(real, noise)]
+            return [(tf.constant(r, self.dtype), tf.constant(z, self.dtype))
+                    for r, z in zip(real, noise, strict=True)]
 
     # -- the step -----------------------------------------------------------------------------
     def losses_and_gradients(self, real, noise):
@@ -119,8 +122,8 @@ class TFGAN:
     def train_step(self, real, noise):
         """One tutorial train step; returns (g_loss, d_loss) as float32 scalar tensors."""
         g_loss, d_loss, g_grads, d_grads = self.losses_and_gradients(real, noise)
-        self.g_opt.apply_gradients(zip(g_grads, self.generator.trainable_variables))
-        self.d_opt.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+        self.g_opt.apply_gradients(zip(g_grads, self.generator.trainable_variables, strict=True))
+        self.d_opt.apply_gradients(zip(d_grads, self.discriminator.trainable_variables, strict=True))
         return g_loss, d_loss
 
 
@@ -159,8 +162,8 @@ def get_weights(gan: TFGAN) -> Weights:
     """Canonical weights (BN running statistics included) as float32 numpy arrays (float64 for fp64)."""
     dt = _np_dtype(gan)
     return {
-        net: {f"{l.name}.{p}": np.array(v.numpy(), dtype=dt)
-              for l in weight_layers(gan.layers[net]) for p, v in _variables(model, l).items()}
+        net: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
+              for ly in weight_layers(gan.layers[net]) for p, v in _variables(model, ly).items()}
         for net, model in _models(gan).items()
     }
 
@@ -168,9 +171,9 @@ def get_weights(gan: TFGAN) -> Weights:
 def set_weights(gan: TFGAN, weights: Weights) -> None:
     for net, model in _models(gan).items():
         check_canonical(gan.layers[net], weights[net], net)
-        for l in weight_layers(gan.layers[net]):
-            for p, v in _variables(model, l).items():
-                v.assign(np.asarray(weights[net][f"{l.name}.{p}"], dtype=_np_dtype(gan)))
+        for ly in weight_layers(gan.layers[net]):
+            for p, v in _variables(model, ly).items():
+                v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(gan)))
 
 
 def layer_param_counts(gan: TFGAN) -> dict[str, dict[str, tuple[int, int]]]:
@@ -178,9 +181,9 @@ def layer_param_counts(gan: TFGAN) -> dict[str, dict[str, tuple[int, int]]]:
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for net, model in _models(gan).items():
         out[net] = {}
-        for l in weight_layers(gan.layers[net]):
-            k = model.get_layer(l.name)
-            out[net][l.name] = (sum(int(np.prod(w.shape)) for w in k.trainable_weights),
+        for ly in weight_layers(gan.layers[net]):
+            k = model.get_layer(ly.name)
+            out[net][ly.name] = (sum(int(np.prod(w.shape)) for w in k.trainable_weights),
                                 sum(int(np.prod(w.shape)) for w in k.non_trainable_weights))
     return out
 
@@ -201,11 +204,12 @@ def gradients(gan: TFGAN, real, noise) -> tuple[float, float, Weights]:
     out: Weights = {}
     for net, model, grads in (("generator", gan.generator, g_grads),
                               ("discriminator", gan.discriminator, d_grads)):
-        by_var = {id(v): np.asarray(g, _np_dtype(gan)) for v, g in zip(model.trainable_variables, grads)}
+        by_var = {id(v): np.asarray(g, _np_dtype(gan))
+                  for v, g in zip(model.trainable_variables, grads, strict=True)}
         if gan.precision == "fp16":  # losses_and_gradients returns scaled gradients
             scale = float(np.asarray((gan.g_opt if net == "generator" else gan.d_opt).scale_loss(1.0)))
             by_var = {k: g / scale for k, g in by_var.items()}
-        out[net] = {f"{l.name}.{p}": by_var[id(v)]
-                    for l in weight_layers(gan.layers[net]) for p, v in _variables(model, l).items()
+        out[net] = {f"{ly.name}.{p}": by_var[id(v)]
+                    for ly in weight_layers(gan.layers[net]) for p, v in _variables(model, ly).items()
                     if v.trainable}
     return float(g_loss), float(d_loss), out

@@ -133,20 +133,31 @@ class TorchGAN:
         self.g_opt = make_optimizer(self.g_params, spec)
         self.d_opt = make_optimizer(self.d_params, spec)
         self.autocast_dtype = _AUTOCAST[precision]
-        self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
+        # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16); both
+        # double after 2000 finite steps and halve on overflow (the step is then skipped).
+        self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
+                       if precision == "fp16" else None)
 
     # -- data ---------------------------------------------------------------------------------
-    def to_framework_batches(self, real: np.ndarray, noise: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real NCHW, noise) pair per batch, on the device."""
+    def to_framework_batches(self, real: np.ndarray,
+                             noise: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real NCHW, noise) pair per batch."""
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         out = []
-        for r, z in zip(real, noise):
+        for r, z in zip(real, noise, strict=True):
             r_t = torch.from_numpy(np.ascontiguousarray(r, dtype=np.float32)).permute(0, 3, 1, 2)
             r_t = r_t.to(self.device, self.dtype).contiguous(memory_format=fmt)
             out.append((r_t, torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device, self.dtype)))
         return out
 
     # -- the step -----------------------------------------------------------------------------
+    def _clear_grads(self) -> None:
+        # What zero_grad(set_to_none=True) does; Optimizer.zero_grad is a torch.compile graph break.
+        for p in self.g_params:
+            p.grad = None
+        for p in self.d_params:
+            p.grad = None
+
     def _forward(self, real: torch.Tensor, noise: torch.Tensor):
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
@@ -166,8 +177,7 @@ class TorchGAN:
 
     def losses_and_gradients(self, real, noise):
         """The forward pass and both gradients (unscaled), before any update (for the checks)."""
-        self.g_opt.zero_grad(set_to_none=True)
-        self.d_opt.zero_grad(set_to_none=True)
+        self._clear_grads()
         g_loss, d_loss = self._forward(real, noise)
         self._backward(g_loss, d_loss)
         inv = 1.0 / self.scaler.get_scale() if self.scaler is not None else 1.0
@@ -176,8 +186,7 @@ class TorchGAN:
 
     def train_step(self, real, noise):
         """One train step; returns (g_loss, d_loss) as float32 scalar tensors (not synchronised)."""
-        self.g_opt.zero_grad(set_to_none=True)
-        self.d_opt.zero_grad(set_to_none=True)
+        self._clear_grads()
         g_loss, d_loss = self._forward(real, noise)
         self._backward(g_loss, d_loss)
         if self.scaler is not None:
@@ -230,10 +239,10 @@ def layer_param_counts(gan: TorchGAN) -> dict[str, dict[str, tuple[int, int]]]:
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for net, model in _models(gan).items():
         out[net] = {}
-        for l in weight_layers(gan.layers[net]):
-            m = getattr(model, l.name)
+        for ly in weight_layers(gan.layers[net]):
+            m = getattr(model, ly.name)
             buffers = [b for name, b in m.named_buffers() if name != "num_batches_tracked"]
-            out[net][l.name] = (sum(p.numel() for p in m.parameters() if p.requires_grad),
+            out[net][ly.name] = (sum(p.numel() for p in m.parameters() if p.requires_grad),
                                 sum(b.numel() for b in buffers))
     return out
 
@@ -262,6 +271,6 @@ def gradients(gan: TorchGAN, real, noise) -> tuple[float, float, Weights]:
     for net, model, grads in (("generator", gan.generator, g_grads),
                               ("discriminator", gan.discriminator, d_grads)):
         names = [n for n, _ in model.named_parameters()]
-        state = {n: g.detach().to(_np_dtype(gan)).cpu().numpy() for n, g in zip(names, grads)}
+        state = {n: g.detach().to(_np_dtype(gan)).cpu().numpy() for n, g in zip(names, grads, strict=True)}
         out[net] = from_torch(gan.layers[net], state, trainable_only=True)
     return float(g_loss), float(d_loss), out

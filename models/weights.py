@@ -87,7 +87,7 @@ def to_torch(layers: list[Layer], canonical: dict[str, np.ndarray]) -> dict[str,
                     if layer.out_hwc is not None:  # torch reshapes (c, h, w)
                         a = a[:, _hwc_to_chw(layer.out_hwc)]
                     a = a.T  # Linear.weight is (out, in)
-                else:  # conv (kh, kw, in, out) -> (out, in, kh, kw); convt (kh, kw, out, in) -> (in, out, kh, kw)
+                else:  # conv (kh,kw,in,out) -> (out,in,kh,kw); convt (kh,kw,out,in) -> (in,out,kh,kw)
                     a = a.transpose(3, 2, 0, 1)
             elif layer.out_hwc is not None:  # dense bias / BN vectors over image features
                 a = a[_hwc_to_chw(layer.out_hwc)]
@@ -121,7 +121,7 @@ def from_torch(layers: list[Layer], state: dict[str, np.ndarray],
 
 def check_canonical(layers: list[Layer], canonical: dict[str, np.ndarray], net: str) -> None:
     """Raise ValueError (one line) unless ``canonical`` has exactly this network's names and shapes."""
-    expected = {f"{l.name}.{p}": s for l in weight_layers(layers) for p, s in l.param_shapes().items()}
+    expected = {f"{ly.name}.{p}": s for ly in weight_layers(layers) for p, s in ly.param_shapes().items()}
     missing = sorted(set(expected) - set(canonical))
     extra = sorted(set(canonical) - set(expected))
     if missing or extra:

@@ -225,3 +225,35 @@ def test_peak_for_precision_takes_a_number_or_the_cells_precision():
     by_precision = {"fp32": 5e13, "bf16": 7e14}
     assert peak_for_precision(by_precision, "bf16") == 7e14
     assert peak_for_precision(by_precision, "fp16") is None
+
+
+class _SleepyBackend(FakeBackend):
+    """Fake steps that take a known 20 ms."""
+
+    def wrap(self) -> None:
+        super().wrap()
+        inner = self.step_fn
+
+        def step(*args, **kwargs):
+            import time
+
+            time.sleep(0.02)
+            return inner(*args, **kwargs)
+
+        self.step_fn = step
+
+
+def test_injected_slowdown_slows_the_timed_steps_and_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAMEBENCH_INJECT_SLOWDOWN", "0.5")
+    settings = RunSettings(steps=5, warmup=3, window_steps=0, n_batches=2)
+    cell = fake_cell()
+    spec = WorkerSpec(cell=cell, settings=settings, result_path=tmp_path / "r.json",
+                      steps_path=tmp_path / "s.jsonl", work_dir=tmp_path / "w")
+    result = CellResult(cell=cell, status="failed")
+    backend = _SleepyBackend(cell, settings, plan_flags(cell, settings, tmp_path))
+    Measurement(spec, result, []).run(backend)
+    warm = sorted(result.warmup_step_times_s)[1]
+    assert result.flags["injected_slowdown"]["fraction"] == 0.5
+    assert result.flags["injected_slowdown"]["sleep_s"] == pytest.approx(0.5 * warm, rel=0.3)
+    assert result.step_time_median_s > 1.3 * warm
+    assert any("FRAMEBENCH_INJECT_SLOWDOWN" in w for w in result.compile_warnings)

@@ -131,7 +131,9 @@ class TensorflowBackend(Backend):
         if mode == "eager":
             self.step_fn = self.gan.train_step
         elif mode in ("function", "xla"):
-            self.step_fn = tf.function(self.gan.train_step, jit_compile=(mode == "xla"))
+            # Kept apart from step_fn (which the worker may wrap) to read the tracing count.
+            self.traced_fn = tf.function(self.gan.train_step, jit_compile=(mode == "xla"))
+            self.step_fn = self.traced_fn
             self.flags["jit_compile"] = mode == "xla"
         else:
             raise ValueError(f"unknown tensorflow mode {mode!r}")
@@ -145,9 +147,10 @@ class TensorflowBackend(Backend):
             tf.test.experimental.sync_devices()
 
     def compile_counters(self) -> dict[str, Any]:
-        if self.cell.mode == "eager" or self.step_fn is None:
+        traced = getattr(self, "traced_fn", None)
+        if self.cell.mode == "eager" or traced is None:
             return {}
-        return {"traces": int(self.step_fn.experimental_get_tracing_count())}
+        return {"traces": int(traced.experimental_get_tracing_count())}
 
     def compile_report(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[int | None, list[str]]:
         if self.cell.mode == "eager" or not after:

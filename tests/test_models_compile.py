@@ -1,0 +1,54 @@
+"""The train steps under each framework's compiled modes give the eager losses (CPU, batch 2).
+
+TF: tf.function and tf.function(jit_compile=True) with the Keras 3 optimizers (and fp16's
+LossScaleOptimizer). torch: torch.compile (default mode; the CUDA-only modes are the worker's).
+Compiling takes tens of seconds on 2 cores, hence @slow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.data import make_batches
+from models.spec import MODEL_NAMES, get_spec
+
+pytestmark = pytest.mark.slow
+
+
+def _losses(step, batches):
+    return np.array([[float(x) for x in step(r, z)] for r, z in batches])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_tf_function_and_xla_match_eager(model, precision):
+    tf = pytest.importorskip("tensorflow")
+    from models import tf_dcgan
+
+    spec = get_spec(model)
+    data = make_batches(spec, 2, 2, seed=3)
+    results = {}
+    for mode in ("eager", "function", "xla"):
+        gan = tf_dcgan.build(spec, batch_size=2, precision=precision, dropout=False, seed=1)
+        step = gan.train_step if mode == "eager" else tf.function(gan.train_step, jit_compile=mode == "xla")
+        results[mode] = _losses(step, gan.to_framework_batches(*data))
+    for mode in ("function", "xla"):
+        # fp16: XLA fuses and rounds differently (measured 0.3% on dcgan-64).
+        rtol = 2e-3 if precision == "fp32" else 2e-2
+        np.testing.assert_allclose(results[mode], results["eager"], rtol=rtol, atol=1e-4, err_msg=mode)
+
+
+def test_torch_compile_matches_eager():
+    torch = pytest.importorskip("torch")
+    from models import torch_dcgan
+
+    spec = get_spec("dcgan-mnist")
+    data = make_batches(spec, 2, 2, seed=3)
+    eager = torch_dcgan.build(spec, batch_size=2, dropout=False, seed=1)
+    compiled = torch_dcgan.build(spec, batch_size=2, dropout=False, seed=1)
+    torch._dynamo.reset()
+    step = torch.compile(compiled.train_step)
+    np.testing.assert_allclose(_losses(step, compiled.to_framework_batches(*data)),
+                               _losses(eager.train_step, eager.to_framework_batches(*data)),
+                               rtol=1e-4, atol=1e-5)
