@@ -96,6 +96,9 @@ class CellResult:
     step_time_cv: float | None = None
     step_time_ci95_low_s: float | None = None  # bootstrap 95% CI of the median
     step_time_ci95_high_s: float | None = None
+    # (median of the first half − median of the second half) / median: far from 0, the timed steps
+    # were not yet steady (a longer warm-up is needed).
+    step_time_drift: float | None = None
     # Headline throughput: a window of steps with one sync at its end.
     window_steps: int = 0
     window_time_s: float | None = None

@@ -33,6 +33,7 @@ from .vocab import COMPILED_MODES, DEVICES, FRAMEWORKS, MODES, PRECISIONS, VARIA
 # absolute difference exceeds PARITY_TOLERANCE of the loss scale (the mean magnitude of both curves).
 PARITY_SMOOTHING_STEPS = 5
 PARITY_TOLERANCE = 0.10
+DRIFT_LIMIT = 0.10  # |step_time_drift| above this: the timed steps were not yet steady
 NOISY_CV = 0.10  # a cell whose step-time CV exceeds this gets a note
 MAX_REASON_CHARS = 120
 
@@ -525,6 +526,12 @@ def notes(runs: RunSet, table: pd.DataFrame, parity: list[Parity]) -> list[str]:
             out.append(
                 f"Noisy measurement — {label}: step-time CV {fmt_pct(cv)} (> {fmt_pct(NOISY_CV, 0)}); "
                 "treat its comparisons with care."
+            )
+        drift = num(row.get("step_time_drift"))
+        if status == "ok" and drift is not None and abs(drift) > DRIFT_LIMIT:
+            out.append(
+                f"Not steady — {label}: the median step time moved {fmt_pct(-drift)} from the first to "
+                "the second half of the timed steps; a longer `--warmup` would measure it better."
             )
         rec = num(row.get("recompiles"))
         if rec is not None and rec > 0:

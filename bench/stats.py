@@ -26,6 +26,16 @@ def bootstrap_median_ci(
     return float(low), float(high)
 
 
+def step_time_drift(samples: Sequence[float]) -> float | None:
+    """Relative fall of the median from the first half of the timed steps to the second half:
+    positive when steps were still getting faster (warm-up not over), None under 4 samples."""
+    x = np.asarray(samples, dtype=float)
+    if x.size < 4:
+        return None
+    half = x.size // 2
+    return float((np.median(x[:half]) - np.median(x[-half:])) / np.median(x))
+
+
 def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
     """The step_time_* fields of bench.records.CellResult, from per-step seconds."""
     x = np.asarray(samples, dtype=float)
@@ -47,4 +57,5 @@ def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
         "step_time_cv": std / mean if mean > 0 else 0.0,
         "step_time_ci95_low_s": low,
         "step_time_ci95_high_s": high,
+        "step_time_drift": step_time_drift(x),
     }

@@ -207,11 +207,18 @@ def test_missing_framework_is_skipped_not_failed(fakes: Path, monkeypatch: pytes
     assert started(fakes) == [r.cell.cell_id for r in results if r.cell.framework == "torch"]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    # A test suite started as a background job (nohup, `cmd &` in a script) inherits SIGINT ignored,
+    # and so would the CLI under test: give it the disposition a user's terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_kills_the_cell_keeps_results_and_says_how_to_resume(tmp_path: Path) -> None:
     env = fake_env(ORCH_FAKE_PLAN=json.dumps({"__compile__": "hang"}),
                    ORCH_FAKE_LOG=str(tmp_path / "started.log"))
     p = subprocess.Popen([sys.executable, "-m", "bench", *SMALL], cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_sigint_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "__compile__" not in started(tmp_path).__str__():

@@ -31,3 +31,12 @@ def test_single_sample_and_empty():
     assert bootstrap_median_ci([2.5]) == (2.5, 2.5)
     with pytest.raises(ValueError):
         summarize_step_times([])
+
+
+def test_drift_flags_steps_still_speeding_up_and_not_steady_ones():
+    from bench.stats import step_time_drift
+
+    assert step_time_drift([1.8, 1.85, 1.6, 1.45, 1.35, 1.25]) == pytest.approx((1.8 - 1.35) / 1.525)
+    assert abs(step_time_drift([1.0, 1.01, 0.99, 1.0, 1.02, 0.98])) < 0.03
+    assert step_time_drift([1.0, 2.0, 3.0]) is None
+    assert summarize_step_times([1.0, 1.0, 1.0, 1.0])["step_time_drift"] == 0.0
