@@ -35,6 +35,7 @@ import numpy as np
 from .baseline import machine_description, machine_fingerprint
 from .errors import BenchError
 from .stats import bootstrap_median_ci
+from .stats import num as _num
 
 DEFAULTS: dict[str, Any] = {
     "step_time": 0.10,
@@ -192,14 +193,6 @@ class GateResult:
         return 1 if self.failed else 0
 
 
-def _num(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _rel(base: float | None, new: float | None) -> float | None:

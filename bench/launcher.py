@@ -13,6 +13,7 @@ orchestration tests can run fake workers that crash, hang or succeed instantly.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -246,6 +247,20 @@ def skipped_result(cell: Cell, settings: RunSettings, reason: str) -> CellResult
                       wall_s=0.0, started_at=now, finished_at=now)
 
 
+def last_json_line(text: str) -> dict[str, Any] | None:
+    """The last line of ``text`` that is a JSON object (probes print one; libraries may print more)."""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(d, dict):
+                return d
+    return None
+
+
 def run_roofline(device: str = "cuda", python: str | None = None,
                  timeout_s: float = ROOFLINE_TIMEOUT_S, tf32: bool = False) -> dict[str, Any]:
     """Measure the device's peak FLOP/s and bandwidth (``-m bench.roofline``) in its own process.
@@ -253,7 +268,6 @@ def run_roofline(device: str = "cuda", python: str | None = None,
     Returns the probe's JSON object, or {"device", "peak_flops": None, "error": ...} on failure:
     a missing roofline only removes the fraction-of-peak column, it never stops a run.
     """
-    import json
 
     cmd = [python or sys.executable, "-m", module_for("roofline"), "--device", device]
     if tf32:
@@ -272,12 +286,8 @@ def run_roofline(device: str = "cuda", python: str | None = None,
     except BaseException:
         _kill_group(p)
         raise
-    for line in reversed(out.strip().splitlines()):
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(d, dict):
-            return d
+    d = last_json_line(out)
+    if d is not None:
+        return d
     reason = last_meaningful_line(err.splitlines()) or f"exit code {p.returncode}"
     return {"device": device, "peak_flops": None, "error": f"roofline probe failed: {reason}"}

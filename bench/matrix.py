@@ -8,7 +8,6 @@ instead of a crash. Building the matrix from probe results is a pure function (`
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 from models.spec import MODEL_NAMES, get_spec
 
 from .errors import BenchError, UnknownChoice
-from .launcher import child_env, module_for
+from .launcher import child_env, last_json_line, module_for
 from .profiles import Profile
 from .records import Cell
 from .vocab import (
@@ -48,17 +47,6 @@ def _failed_probe(framework: str, reason: str) -> dict[str, Any]:
             "reason": reason}
 
 
-def _last_json_line(text: str) -> dict[str, Any] | None:
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(d, dict):
-                return d
-    return None
 
 
 def _last_meaningful_line(text: str) -> str:
@@ -96,7 +84,7 @@ def probe_frameworks(frameworks: Iterable[str], pythons: dict[str, str] | None =
             for q, _ in procs.values():
                 _kill_group(q)
             raise
-        d = _last_json_line(out)
+        d = last_json_line(out)
         if d is None:
             results[fw] = _failed_probe(fw, f"{fw} probe failed: {_last_meaningful_line(err)}")
         else:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import plots
 from .errors import BenchError
+from .stats import num
 from .store import RunData, RunSet, atomic_write_text, latest_run, load_runs
 from .vocab import COMPILED_MODES, DEVICES, FRAMEWORKS, MODES, PRECISIONS, VARIANTS
 
@@ -44,15 +45,6 @@ _FIGURE_PATTERNS = ("*__throughput.png", "*__memory.png", "*__parity__*.png")
 # --------------------------------------------------------------------------- formatting
 
 
-def num(v: Any) -> float | None:
-    """A finite float, or None for None/NaN/inf/non-numbers."""
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def fmt_sig(x: Any, sig: int = 3) -> str:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 BOOTSTRAP_RESAMPLES = 2000
+
+
+def num(v: Any) -> float | None:
+    """A finite float, or None for None/NaN/inf/booleans/non-numbers (stored cells mix all of these)."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def bootstrap_median_ci(

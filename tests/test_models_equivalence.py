@@ -164,13 +164,6 @@ def test_outputs_equal_fp32(model, fp32):
         assert parity.rel_err(a[k], b[k]) < 1e-5, f"fp32 {k}: {a[k]} vs {b[k]} {WHY}"
 
 
-def test_every_gradient_tensor_equal_fp32(model, fp32):
-    # What the benchmark runs: float32 rounding alone stays well under 1e-3 (a few 1e-5 measured).
-    a, b = fp32
-    name, worst = _worst(_per_tensor(a["grads"], b["grads"], parity.rel_err))
-    assert worst < 1e-3, f"fp32 gradient {name} rel err {worst:.2e} {WHY}"
-
-
 # -- losses, gradients, 3 steps, float64 ---------------------------------------------------------
 def test_losses_equal(model, fp64):
     a, b = fp64
