@@ -109,15 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k}={v}" for k, v in cfg.items())
         + ".\n\n",
     ]
-    rule_rows, metric_rows = rates(aa, cfg)
-    out += [
-        f"## False alarms (A/A: {len(aa)} cell comparisons)\n\n",
-        "Cells flagged on step time:\n\n",
-        md_table(heads, rule_rows),
-        "\nWith the configured thresholds, per metric:\n\n",
-        md_table(["metric", "flagged"], metric_rows),
-        "\n",
-    ]
+
+    def rate_section(title: str, kind: str, comparisons: list) -> list[str]:
+        rule_rows, metric_rows = rates(comparisons, cfg)
+        return [f"## {title} ({kind}: {len(comparisons)} cell comparisons)\n\n",
+                "Cells flagged on step time:\n\n", md_table(heads, rule_rows),
+                "\nWith the configured thresholds, per metric:\n\n",
+                md_table(["metric", "flagged"], metric_rows)]
+
+    out += [*rate_section("False alarms", "A/A", aa), "\n"]
     if aa:
         changes = sorted(abs(c) for _, c, *_ in aa)
         out.append(
@@ -125,13 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             f"max |Δ| {100 * changes[-1]:.1f}%.\n\n"
         )
     if slowed:
-        rule_rows, metric_rows = rates(ab, cfg)
         out += [
-            f"## Detection (A/B: {len(ab)} cell comparisons)\n\n",
-            "Cells flagged on step time:\n\n",
-            md_table(heads, rule_rows),
-            "\nWith the configured thresholds, per metric:\n\n",
-            md_table(["metric", "flagged"], metric_rows),
+            *rate_section("Detection", "A/B", ab),
             "\n### Per cell\n\n",
             md_table(
                 ["cell", "Δ median step time", "U-test p", "CIs", "gate verdict"],

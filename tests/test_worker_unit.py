@@ -157,12 +157,14 @@ def test_validate_and_skip_before_import():
     assert skip_reason_before_import(fake_cell(mode="compile")) is None
 
 
-def test_split_batches_accepts_pairs_or_two_sequences():
+def test_split_batches_takes_pairs_and_refuses_anything_else():
     pairs = [("r0", "n0"), ("r1", "n1")]
     assert split_batches(pairs) == (["r0", "r1"], ["n0", "n1"])
-    reals, noises = np.zeros((2, 3)), np.ones((2, 5))
-    r, n = split_batches((reals, noises))
-    assert r is reals and n is noises
+    # Two stacked arrays of 2 batches each would look like 2 pairs to a guess: refused, not guessed.
+    with pytest.raises(TypeError):
+        split_batches((np.zeros((2, 3)), np.ones((2, 5))))
+    with pytest.raises(TypeError):
+        split_batches([])
 
 
 def test_memory_sampler_without_gpu_reports_rss_and_none_for_nvml():

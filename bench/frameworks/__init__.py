@@ -124,14 +124,12 @@ class Backend:
         return elapsed, self.fetch_many(handles)
 
 
-def split_batches(batches: Any) -> tuple[list[Any], list[Any]]:
-    """(reals, noises) from gan.to_framework_batches' output: a list of (real, noise) pairs, or a
-    (reals, noises) pair of sequences / stacked tensors (split later by the backend)."""
-    first = batches[0] if isinstance(batches, list) and batches else None
-    if isinstance(first, (tuple, list)) and len(first) == 2:
-        return [b[0] for b in batches], [b[1] for b in batches]
-    reals, noises = batches
-    return reals, noises
+def split_batches(pairs: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
+    """(reals, noises) from gan.to_framework_batches' list of (real, noise) pairs: one tensor per
+    batch, made once, so no slicing op runs inside a timed step."""
+    if not pairs or any(not isinstance(p, (tuple, list)) or len(p) != 2 for p in pairs):
+        raise TypeError("to_framework_batches must return a non-empty list of (real, noise) pairs")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def load_backend(framework: str) -> type[Backend]:

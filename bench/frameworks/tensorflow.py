@@ -109,22 +109,13 @@ class TensorflowBackend(Backend):
         self._device_scope.__enter__()
         self.gan = tf_dcgan.build(spec, batch_size=batch_size, precision=self.cell.precision,
                                   dropout=True, seed=self.settings.seed, device=self.cell.device)
-        reals, noises = split_batches(self.gan.to_framework_batches(real, noise))
-        self.reals = self._split(reals)
-        self.noises = self._split(noises)
+        self.reals, self.noises = split_batches(self.gan.to_framework_batches(real, noise))
         with contextlib.suppress(Exception):
             # The models set a dtype policy per layer (not globally): record what the layers use.
             layers = [*self.gan.generator.layers, *self.gan.discriminator.layers]
             self.flags["keras_dtype_policies"] = sorted({layer.dtype_policy.name for layer in layers})
             self.flags["loss_scale_optimizer"] = type(self.gan.g_opt).__name__ == "LossScaleOptimizer"
         self.sync()
-
-    @staticmethod
-    def _split(batches: Any) -> list[Any]:
-        # One tensor per batch, made once here, so no slicing op runs inside a timed step.
-        if isinstance(batches, (list, tuple)):
-            return list(batches)
-        return list(tf.unstack(batches, axis=0))
 
     def wrap(self) -> None:
         mode = self.cell.mode

@@ -148,13 +148,7 @@ class TorchBackend(Backend):
             spec, batch_size=batch_size, precision=self.cell.precision, dropout=True,
             seed=self.settings.seed, device=self.cell.device, channels_last=self.plan["channels_last"],
         )
-        reals, noises = split_batches(self.gan.to_framework_batches(real, noise))
-        self.reals = self._split(reals)
-        self.noises = self._split(noises)
-        if self.plan["channels_last"]:
-            # Idempotent if the model already converted its inputs; NCHW shape, NHWC strides.
-            self.reals = [r.contiguous(memory_format=torch.channels_last) if r.dim() == 4 else r
-                          for r in self.reals]
+        self.reals, self.noises = split_batches(self.gan.to_framework_batches(real, noise))
         autocast = getattr(self.gan, "autocast_dtype", None)
         self.flags["autocast_dtype"] = str(autocast).replace("torch.", "") if autocast is not None else None
         self.flags["grad_scaler"] = getattr(self.gan, "scaler", None) is not None
@@ -162,13 +156,6 @@ class TorchBackend(Backend):
             self.flags["inputs_channels_last"] = bool(
                 self.reals[0].is_contiguous(memory_format=torch.channels_last))
         self.sync()
-
-    @staticmethod
-    def _split(batches: Any) -> list[Any]:
-        # One tensor per batch, made once here, so no indexing op runs inside a timed step.
-        if isinstance(batches, torch.Tensor):
-            return list(batches.unbind(0))
-        return list(batches)
 
     def wrap(self) -> None:
         mode = self.cell.mode
