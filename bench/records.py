@@ -9,34 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .cell import Cell
+
+__all__ = ["SCHEMA_VERSION", "Cell", "CellResult", "RunSettings", "StepRecord"]
+
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One point of the matrix: what is measured."""
-
-    model: str
-    framework: str  # bench.vocab.FRAMEWORKS
-    mode: str  # bench.vocab.MODES[framework]
-    device: str  # "cpu" | "cuda"
-    precision: str = "fp32"  # "fp32" | "bf16" | "fp16"
-    batch_size: int = 0  # 0: the model's default (resolved by the matrix before running)
-    variant: str = "default"  # bench.vocab.VARIANTS[framework]
-
-    @property
-    def cell_id(self) -> str:
-        return "__".join(
-            [self.model, self.framework, self.mode, self.device, self.precision,
-             f"b{self.batch_size}", self.variant]
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Cell:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,12 @@ device needs something else (CUDA events in torch). ``load_backend`` imports the
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ..records import Cell, RunSettings
 
-BACKEND_MODULES = {"tensorflow": "bench.frameworks.tensorflow", "torch": "bench.frameworks.torch"}
 
 # (g_loss, d_loss) as Python floats.
 Losses = tuple[float, float]
@@ -134,8 +132,6 @@ def split_batches(pairs: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[Any
 
 def load_backend(framework: str) -> type[Backend]:
     """Import the framework's backend module (and so the framework); returns its Backend class."""
-    try:
-        module = importlib.import_module(BACKEND_MODULES[framework])
-    except KeyError:
-        raise ValueError(f"no backend for framework {framework!r}") from None
-    return module.BACKEND
+    from .registry import get_framework
+
+    return get_framework(framework).module("backend").BACKEND

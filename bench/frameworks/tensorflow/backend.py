@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from models import tf_dcgan
 
-from . import Backend, Losses, split_batches
+from .. import Backend, Losses, split_batches
 
 
 def onednn_enabled() -> bool | None:

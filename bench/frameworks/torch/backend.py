@@ -19,7 +19,7 @@ import torch
 
 from models import torch_dcgan
 
-from . import Backend, Losses, split_batches
+from .. import Backend, Losses, split_batches
 
 COMPILE_MODES = {"compile": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune"}
 

@@ -1,0 +1,103 @@
+"""What the rest of framebench may know about a framework, without importing it.
+
+A framework is one package ``bench/frameworks/<name>/``: ``descriptor.py`` builds a
+``FrameworkDescriptor`` (plain data, importable anywhere), and the modules that import the framework
+(``backend``, ``probe``, ``roofline``) are loaded lazily, in a cell's own process, by module path.
+Code outside the package asks the registry (``bench.frameworks.registry``), never tests a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Mode:
+    """An execution mode. The first mode of a framework is its eager baseline."""
+
+    name: str
+    compiles: bool = False  # traces or compiles the step (its first step includes that cost)
+    needs_cuda: bool = False  # meaningless without a CUDA device (CUDA graphs, GPU autotuning)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named performance switch; ``default`` is the framework's shipped behaviour."""
+
+    name: str
+    env: Mapping[str, str] = field(default_factory=dict)  # exported before the framework import
+    devices: tuple[str, ...] | None = None  # None: every device
+    compiled_only: bool = False  # applies to compiling modes only
+    description: str = ""
+
+
+# (profile name, mode, device, probe result) -> extra variants beyond "default" in that profile.
+ExtraVariants = Callable[[str, str, str, Mapping[str, Any]], tuple[str, ...]]
+
+
+def _no_extras(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class FrameworkDescriptor:
+    name: str  # the vocabulary's name: CLI, stored columns, report keys
+    label: str  # human name in reports ("PyTorch")
+    colour: str  # plot colour
+    package: str  # e.g. "bench.frameworks.torch"; holds backend/probe/roofline/flags modules
+    modes: tuple[Mode, ...]  # eager baseline first
+    variants: tuple[Variant, ...]  # "default" first
+    speed_env_vars: tuple[str, ...] = ()  # environment variables that change this framework's speed
+    speed_env_prefixes: tuple[str, ...] = ()
+    extra_variants: ExtraVariants = _no_extras  # the optional variants each profile adds
+
+    # ------------------------------------------------------------------ derived views
+    @property
+    def mode_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.modes)
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+    @property
+    def eager_mode(self) -> str:
+        return self.modes[0].name
+
+    def mode(self, name: str) -> Mode:
+        for m in self.modes:
+            if m.name == name:
+                return m
+        raise KeyError(f"{self.name} has no mode {name!r}")
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"{self.name} has no variant {name!r}")
+
+    def compiles(self, mode: str) -> bool:
+        return self.mode(mode).compiles
+
+    def needs_cuda(self, mode: str) -> bool:
+        return self.mode(mode).needs_cuda
+
+    def variant_skip_reason(self, mode: str, device: str, variant: str) -> str | None:
+        """Why ``variant`` cannot apply to this mode and device (None: it applies)."""
+        v = self.variant(variant)
+        if v.devices is not None and device not in v.devices:
+            return f"{variant} applies to {'/'.join(v.devices)} only"
+        if v.compiled_only and not self.compiles(mode):
+            return f"{variant} applies to compiled modes only"
+        return None
+
+    def module(self, part: str) -> ModuleType:
+        """Import ``<package>.<part>`` (``backend``, ``probe``, ``roofline``, ``flags``)."""
+        return importlib.import_module(f"{self.package}.{part}")
+
+    def module_name(self, part: str) -> str:
+        return f"{self.package}.{part}"

@@ -1,0 +1,1 @@
+"""PyTorch. Only ``backend``, ``probe`` and ``roofline`` import torch."""

@@ -1,0 +1,56 @@
+"""What a model family offers the harness: plain data and framework-free functions.
+
+A family is one package ``models/<family>/``. Its ``FAMILY`` names its models and their specs, its
+**named losses** (the keys of the dict its train step returns), how to make one step's inputs with
+numpy from the seed, its analytic FLOPs per train step, and, per framework, the module that builds
+the model and its train step (imported only in that framework's process). Nothing here imports
+``bench``: the harness depends on models, never the reverse.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+# A step's inputs, in the order the family's train step takes them (e.g. (real, noise)), each
+# array with a leading n_batches axis: batch i of every input is one step's inputs.
+StepInputs = tuple[np.ndarray, ...]
+
+
+class DataError(ValueError):
+    """Bad user data (a missing or malformed --data file): the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str  # "gan"
+    specs: Mapping[str, Any]  # model name -> spec; every spec has .name and .batch_size
+    losses: tuple[str, ...]  # names of the losses a train step returns, in report order
+    loss_labels: Mapping[str, str]  # loss name -> label in reports ("G")
+    # (spec, batch_size, n_batches, seed, data) -> StepInputs; data is "synthetic" or a path;
+    # raises DataError on bad data.
+    make_inputs: Callable[[Any, int, int, int, str], StepInputs]
+    # (spec, batch_size) -> FLOPs of one train step, counted analytically.
+    train_step_flops: Callable[[Any, int], int]
+    # framework name -> module path of that framework's implementation (imports the framework).
+    implementations: Mapping[str, str]
+    # (spec, data) -> None or raise DataError: checks a --data path once, before anything runs.
+    check_data: Callable[[Any, str], None] | None = None
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(self.specs)
+
+    def label(self, loss: str) -> str:
+        return self.loss_labels.get(loss, loss)
+
+    def implementation(self, framework: str) -> ModuleType:
+        try:
+            return importlib.import_module(self.implementations[framework])
+        except KeyError:
+            raise ValueError(f"model family {self.name!r} has no {framework} implementation") from None
