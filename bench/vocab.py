@@ -32,6 +32,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 }
 
 CELL_STATUSES: tuple[str, ...] = ("ok", "skipped", "failed", "timeout", "oom", "diverged")
+# The cell did not produce a measurement: --resume re-runs these, and `all`/`run` exit 1.
+FAILED_STATUSES: tuple[str, ...] = ("failed", "timeout", "oom")
+# Worse than ok for the regression gate (a diverged cell measured, but its numbers are not a result).
+BAD_STATUSES: tuple[str, ...] = (*FAILED_STATUSES, "diverged")
 PROFILES: tuple[str, ...] = ("quick", "full")
 
 
