@@ -13,7 +13,8 @@ from .cell import Cell
 
 __all__ = ["SCHEMA_VERSION", "Cell", "CellResult", "RunSettings", "StepRecord"]
 
-SCHEMA_VERSION = 1
+# 2: named losses (final_losses, StepRecord.losses); schema-1 files are migrated on load (bench.migrations).
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,8 @@ class CellResult:
     device_reserved_peak_bytes: int | None = None  # torch max_memory_reserved
     nvml_peak_bytes: int | None = None  # process memory seen by the driver (fair across frameworks)
     gpu_util_mean: float | None = None  # percent, sampled during the timed steps
-    # Losses at the end of the cell (the full curves are in the steps series).
-    final_g_loss: float | None = None
-    final_d_loss: float | None = None
+    # Losses after the last step, by the model family's loss names (the curves are in the steps).
+    final_losses: dict[str, float] = field(default_factory=dict)
     # Bookkeeping.
     wall_s: float | None = None
     started_at: str | None = None  # ISO 8601 UTC
@@ -123,8 +123,7 @@ class StepRecord:
     step: int  # 0-based, over the whole cell (first, warm-up, timed, window)
     phase: str  # "first" | "warmup" | "timed" | "window"
     step_time_s: float | None  # None inside the throughput window (no per-step sync there)
-    g_loss: float
-    d_loss: float
+    losses: dict[str, float]  # the model family's loss names -> value after this step
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BenchError
+from .migrations import migrate_cell, migrate_step
 from .records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 from .vocab import CELL_STATUSES
 
@@ -58,7 +59,9 @@ NUMERIC_CELL_COLUMNS: list[str] = [
     f.name for f in fields(CellResult) if str(f.type).split(" |")[0] in ("float", "int")
 ]
 # Dict-valued CellResult columns that load_run also flattens into "<name>.<key>" scalar columns.
-FLATTENED_DICTS: tuple[str, ...] = ("flags", "versions")
+FLATTENED_DICTS: tuple[str, ...] = ("flags", "versions", "final_losses")
+# The step rows' dict of named losses, flattened into "losses.<name>" columns.
+STEP_LOSSES = "losses"
 
 
 # --------------------------------------------------------------------------- writing
@@ -272,8 +275,8 @@ def read_cell_result(path: Path) -> CellResult:
     if not isinstance(d, dict):
         raise BenchError(f"corrupt cell result {path}: not a JSON object")
     try:
-        result = CellResult.from_dict(d)
-    except (TypeError, KeyError) as e:
+        result = CellResult.from_dict(migrate_cell(d))
+    except (TypeError, KeyError, ValueError) as e:
         raise BenchError(f"corrupt cell result {path}: {e}") from None
     if result.status not in CELL_STATUSES:
         raise BenchError(f"corrupt cell result {path}: unknown status {result.status!r}")
@@ -308,7 +311,7 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
             raise BenchError(f"corrupt steps file {path}: line {i}: {e.msg}") from None
         if not isinstance(row, dict) or "step" not in row:
             raise BenchError(f"corrupt steps file {path}: line {i} is not a step record")
-        rows.append(row)
+        rows.append(migrate_step(row))
     return rows
 
 
@@ -399,7 +402,7 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
     rows = [_flatten({"run_id": run_id, **results[cid].to_dict()}) for cid in order if cid in results]
     extra = sorted({k for r in rows for k in r} - set(CELL_COLUMNS))
     cells = pd.DataFrame(rows, columns=CELL_COLUMNS + extra)
-    for col in NUMERIC_CELL_COLUMNS:
+    for col in [*NUMERIC_CELL_COLUMNS, *(c for c in extra if c.startswith("final_losses."))]:
         cells[col] = pd.to_numeric(cells[col], errors="coerce")
 
     step_rows: list[dict[str, Any]] = []
@@ -410,10 +413,13 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
                 continue
             for row in read_steps(p):
                 row.setdefault("cell_id", p.stem)
+                losses = row.get(STEP_LOSSES)
+                if isinstance(losses, dict):
+                    row.update({f"{STEP_LOSSES}.{k}": v for k, v in losses.items()})
                 step_rows.append({"run_id": run_id, **row})
     steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS + sorted(
         {k for r in step_rows for k in r} - set(STEP_COLUMNS)))
-    for col in ("step", "step_time_s", "g_loss", "d_loss"):
+    for col in ["step", "step_time_s", *(c for c in steps.columns if c.startswith(f"{STEP_LOSSES}."))]:
         steps[col] = pd.to_numeric(steps[col], errors="coerce")
     return RunData(run_id=run_id, path=run_dir, meta=meta, env=env, cells=cells, steps=steps,
                    roofline=roofline)

@@ -127,7 +127,7 @@ def peak_for_precision(peak: float | dict[str, float] | None, precision: str) ->
 
 def first_nonfinite(records: list[StepRecord]) -> StepRecord | None:
     for r in records:
-        if not (math.isfinite(r.g_loss) and math.isfinite(r.d_loss)):
+        if not all(math.isfinite(v) for v in r.losses.values()):
             return r
     return None
 
@@ -157,11 +157,14 @@ class Measurement:
         self.result = result
         self.records = records
         self.step = 0
+        from models.registry import family_of
+
+        self.loss_names = family_of(spec.cell.model).losses
 
     def _add(self, phase: str, step_time: float | None, losses: tuple[float, float]) -> None:
         self.records.append(StepRecord(cell_id=self.spec.cell.cell_id, step=self.step, phase=phase,
-                                       step_time_s=step_time, g_loss=float(losses[0]),
-                                       d_loss=float(losses[1])))
+                                       step_time_s=step_time,
+                                       losses=dict(zip(self.loss_names, map(float, losses), strict=True))))
         self.step += 1
 
     def run(self, backend: Any, prime_only: bool = False) -> None:
@@ -255,7 +258,7 @@ class Measurement:
         if bad is not None:
             result.status = "diverged"
             result.reason = (f"non-finite loss at step {bad.step} ({bad.phase}): "
-                             f"g_loss={bad.g_loss}, d_loss={bad.d_loss}")
+                             + ", ".join(f"{k}_loss={v}" for k, v in bad.losses.items()))
 
 
 SLOWDOWN_ENV = "FRAMEBENCH_INJECT_SLOWDOWN"
@@ -364,8 +367,8 @@ def run(spec_path: str, prime_only: bool = False) -> int:
         traceback.print_exc(file=sys.stderr)
     if prime_only:
         return 0 if result.status == "ok" else 1
-    if records and result.final_g_loss is None:
-        result.final_g_loss, result.final_d_loss = records[-1].g_loss, records[-1].d_loss
+    if records and not result.final_losses:
+        result.final_losses = dict(records[-1].losses)
     result.finished_at = utc_now_iso()
     result.wall_s = time.time() - t_start
     write_outputs(spec, result, records)
