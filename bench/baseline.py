@@ -9,7 +9,7 @@ File (reports/baselines/<name>.json; <name> defaults to the machine fingerprint)
     {"schema": 1, "kind": "framebench-baseline", "name", "run_id", "created_at", "fingerprint",
      "machine": {what the fingerprint hashed}, "settings": RunSettings.to_dict(),
      "versions": {framework: version}, "cells": {cell_id: CELL_SUMMARY}}
-CELL_SUMMARY = {model, framework, mode, device, precision, batch_size, variant, status, reason,
+CELL_SUMMARY = {the cell's axes (bench.cell.CELL_AXES), status, reason,
     n_steps, window_steps, step_time_median_s, step_time_ci95_low_s, step_time_ci95_high_s, step_time_cv,
     throughput_img_s, time_to_first_step_s, peak_rss_bytes, device_alloc_peak_bytes, nvml_peak_bytes,
     samples_s: [timed step seconds, in step order]}
@@ -23,7 +23,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .cell import CELL_AXES
 from .errors import BenchError
+from .labels import INT_AXES
+from .machine import machine_description, machine_fingerprint
 from .store import RunData, atomic_write_text, dumps, load_run
 
 BASELINE_SCHEMA = 1
@@ -31,7 +34,6 @@ BASELINE_KIND = "framebench-baseline"
 DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
 SAMPLE_DIGITS = 6  # significant digits kept per step time: ample for timing, keeps the file small
 
-CELL_KEYS = ("model", "framework", "mode", "device", "precision", "batch_size", "variant")
 SUMMARY_KEYS = (
     "status",
     "reason",
@@ -49,52 +51,12 @@ SUMMARY_KEYS = (
 )
 
 
-def machine_fingerprint(env: dict[str, Any]) -> str:
-    """The machine fingerprint of an environment.json: its "fingerprint" hash, else computed from the
-    CPU model/cores and GPU names it records (bench.envinfo's recipe); "unknown" when it records neither."""
-    fp = env.get("fingerprint") if isinstance(env, dict) else None
-    if isinstance(fp, dict) and fp.get("hash"):
-        return str(fp["hash"])
-    if isinstance(fp, str) and fp:
-        return fp
-    cpu = env.get("cpu") if isinstance(env, dict) else None
-    gpu = env.get("gpu") if isinstance(env, dict) else None
-    if not isinstance(cpu, dict) and not isinstance(gpu, dict):
-        return "unknown"
-    from .envinfo import machine_fingerprint as compute
-
-    mem = env.get("memory") if isinstance(env.get("memory"), dict) else {}
-    return str(
-        compute(cpu if isinstance(cpu, dict) else {}, mem, gpu if isinstance(gpu, dict) else {})["hash"]
-    )
-
-
-def machine_description(env: dict[str, Any]) -> str:
-    """One line saying what hardware a fingerprint stands for (for refusal messages)."""
-    fp = env.get("fingerprint") if isinstance(env, dict) else None
-    fields = fp.get("fields") if isinstance(fp, dict) and isinstance(fp.get("fields"), dict) else None
-    if fields is None:
-        cpu = env.get("cpu") if isinstance(env.get("cpu"), dict) else {}
-        gpu = env.get("gpu") if isinstance(env.get("gpu"), dict) else {}
-        fields = {
-            "cpu_model": cpu.get("model"),
-            "physical_cores": cpu.get("physical_cores"),
-            "gpus": [g.get("name") for g in gpu.get("gpus", []) if isinstance(g, dict)],
-        }
-    gpus = ", ".join(str(g) for g in fields.get("gpus") or []) or "no GPU"
-    return f"{fields.get('cpu_model') or 'unknown CPU'}, {fields.get('physical_cores') or '?'} cores, {gpus}"
-
-
 def _round(x: float) -> float:
     return float(f"{x:.{SAMPLE_DIGITS}g}")
 
 
 def _clean(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if hasattr(v, "item"):
+    if hasattr(v, "item"):  # numpy scalars from the DataFrame
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -116,8 +78,8 @@ def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, di
     out: dict[str, dict[str, Any]] = {}
     for row in run.cells.to_dict(orient="records") if not run.cells.empty else []:
         cid = str(row["cell_id"])
-        d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_KEYS, *SUMMARY_KEYS)}
-        d["batch_size"] = int(d["batch_size"]) if d["batch_size"] is not None else None
+        d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_AXES, *SUMMARY_KEYS)}
+        d.update({a: int(d[a]) for a in INT_AXES if d[a] is not None})
         s = samples.get(cid, [])
         d["samples_s"] = [_round(x) for x in s] if round_samples else s
         out[cid] = d

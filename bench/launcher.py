@@ -1,37 +1,50 @@
-"""One spawned process per cell: start it, bound it in time, and always come back with a CellResult.
+"""Launching a cell: start its process(es), bound them in time, and always come back with a CellResult.
 
-The worker (``<python> -m bench.worker spec.json``) writes its result itself; when it cannot (a
-crash, the OOM killer, a hang past the time limit), the launcher writes the result from what it saw:
-the exit status and the tail of the worker's stderr. Processes are spawned fresh (never forked from
-this process), each in its own session so that a timeout kills the worker and all its children.
+``run_cell`` is the one entry point; a ``Launcher`` decides how a cell's processes are started and
+waited for. ``ProcessLauncher`` (today's, the default) spawns one fresh process
+(``<python> -m bench.worker spec.json``) in its own session, so that a timeout or Ctrl-C kills the
+worker and all its children. A multi-process launcher (one process per rank, for data-parallel
+cells) is another ``Launcher`` whose ``launch`` starts several and waits for all of them under the
+same limit.
 
-Test hook (tests only): the environment variables FRAMEBENCH_WORKER_MODULE, FRAMEBENCH_PROBE_MODULE
-and FRAMEBENCH_ROOFLINE_MODULE replace ``bench.worker``/``bench.probe``/``bench.roofline``, so the
-orchestration tests can run fake workers that crash, hang or succeed instantly.
+The worker writes its result itself; when it cannot (a crash, the OOM killer, a hang past the time
+limit), the launcher records the result from what it saw: the exit status and the tail of the log.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import abc
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from . import store
+from .clock import utc_now_iso
+from .lines import last_meaningful_line
+from .processes import child_env, kill_group, kill_leftovers, module_for
 from .records import Cell, CellResult, RunSettings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "Interrupted",
+    "Launch",
+    "LaunchOutcome",
+    "Launcher",
+    "ProcessLauncher",
+    "child_env",
+    "classify_exit",
+    "run_cell",
+    "skipped_result",
+    "tail_lines",
+]
+
 ERROR_TAIL_LINES = 30
 KILL_GRACE_S = 5.0  # between SIGTERM and SIGKILL of a timed-out worker
-ROOFLINE_TIMEOUT_S = 600.0
-_DEFAULT_MODULES = {"worker": "bench.worker", "probe": "bench.probe", "roofline": "bench.roofline"}
 
 
 class Interrupted(Exception):
@@ -42,74 +55,66 @@ class Interrupted(Exception):
         self.cell = cell
 
 
-def module_for(kind: str) -> str:
-    """The module run for ``kind`` (worker/probe/roofline); overridable by env var for tests only."""
-    return os.environ.get(f"FRAMEBENCH_{kind.upper()}_MODULE") or _DEFAULT_MODULES[kind]
+@dataclass(frozen=True)
+class Launch:
+    """What a launcher starts: the worker command for one cell, where it runs and logs, and its limit."""
+
+    cell: Cell
+    command: list[str]  # [python, "-m", worker module, spec.json]
+    work_dir: Path  # the cell's scratch directory (the process's cwd)
+    log_path: Path  # stdout and stderr of every process of the cell
+    env: dict[str, str]
+    time_limit_s: float
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child process: ours, with the project root first on PYTHONPATH.
+@dataclass(frozen=True)
+class LaunchOutcome:
+    """How the cell's process(es) ended; the worker's result file is read afterwards."""
 
-    This lets another interpreter (``--python tensorflow=/envs/tf/bin/python``) import bench and
-    models without installing the project into it.
+    returncode: int | None = None  # of the process that decides (rank 0); None: none ran to its end
+    timed_out: bool = False
+    start_error: str | None = None  # the process could not be started at all
+
+
+class Launcher(abc.ABC):
+    """Starts one cell's process(es), waits at most ``job.time_limit_s``, and cleans up.
+
+    ``launch(job)`` must not raise for a failing worker (it reports it in the outcome); on Ctrl-C it kills
+    everything it started and raises ``Interrupted``.
     """
-    env = dict(os.environ)
-    paths = [str(PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env["PYTHONUNBUFFERED"] = "1"  # the log shows progress as it happens, and survives a kill
-    env.update(extra or {})
-    return env
+
+    @abc.abstractmethod
+    def launch(self, job: Launch) -> LaunchOutcome: ...
 
 
-def _kill_group(proc: subprocess.Popen[Any], grace_s: float = 0.0) -> None:
-    """SIGTERM (when a grace period is given) then SIGKILL to the worker's whole process group."""
-    sigs = [signal.SIGTERM, signal.SIGKILL] if grace_s > 0 else [signal.SIGKILL]
-    for sig in sigs:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=grace_s if sig == signal.SIGTERM else 30)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+class ProcessLauncher(Launcher):
+    """One worker process in its own process group: killed (TERM, then KILL) past the time limit."""
 
+    def __init__(self, kill_grace_s: float = KILL_GRACE_S) -> None:
+        self.kill_grace_s = kill_grace_s
 
-def tail_lines(path: Path, n: int = ERROR_TAIL_LINES) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n") for line in deque(f, maxlen=n)]
-    except OSError:
-        return []
-
-
-def last_meaningful_line(lines: list[str]) -> str | None:
-    """The last line that says something (skips blanks and traceback markers like ``^^^^``)."""
-    for line in reversed(lines):
-        s = line.strip()
-        if s and set(s) - set("^~-=| "):
-            return s[:300]
-    return None
-
-
-def classify_exit(returncode: int, tail: list[str]) -> tuple[str, str]:
-    """(status, reason) of a worker that exited without writing a result."""
-    text = "\n".join(tail)
-    last = last_meaningful_line(tail)
-    if "MemoryError" in text or "out of memory" in text.lower() or "OutOfMemory" in text:
-        return "oom", last or "out of memory"
-    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL):
-        return "oom", "worker killed by SIGKILL (most likely the out-of-memory killer)"
-    if "Killed" in text:
-        return "oom", "worker killed (most likely the out-of-memory killer)"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return "failed", f"worker died from {name}" + (f": {last}" if last else "")
-    if returncode == 0:
-        return "failed", "worker exited without writing a result" + (f": {last}" if last else "")
-    return "failed", last or f"worker exited with code {returncode} and no output"
+    def launch(self, job: Launch) -> LaunchOutcome:
+        with open(job.log_path, "w", encoding="utf-8") as logf:
+            logf.write(f"# {' '.join(job.command)}\n")
+            logf.flush()
+            try:
+                proc = subprocess.Popen(job.command, stdout=logf, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=job.work_dir, env=job.env,
+                                        start_new_session=True)
+            except OSError as e:
+                return LaunchOutcome(start_error=f"cannot start {job.command[0]}: {e.strerror or e}")
+            try:
+                proc.wait(timeout=job.time_limit_s)
+            except subprocess.TimeoutExpired:
+                kill_group(proc, grace_s=self.kill_grace_s)
+                return LaunchOutcome(returncode=proc.returncode, timed_out=True)
+            except BaseException:
+                kill_group(proc)
+                raise Interrupted(job.cell) from None
+            finally:
+                if proc.returncode is not None:
+                    kill_leftovers(proc)  # a worker's leftover children (compiler subprocesses) go with it
+        return LaunchOutcome(returncode=proc.returncode)
 
 
 def run_cell(
@@ -120,8 +125,9 @@ def run_cell(
     python: str | None = None,
     peak_flops: float | dict[str, float] | None = None,
     env_extra: dict[str, str] | None = None,
+    launcher: Launcher | None = None,
 ) -> CellResult:
-    """Run one cell in a fresh process and store its CellResult (and steps) in ``run_dir``.
+    """Run one cell (by default in one fresh process) and store its CellResult (and steps) in ``run_dir``.
 
     Raises Interrupted on Ctrl-C after killing the worker; never raises for a worker's failure.
     """
@@ -145,46 +151,25 @@ def run_cell(
     spec_path = store.atomic_write_json(work / "spec.json", spec)
     log = store.log_path(run_dir, cid)
     log.parent.mkdir(parents=True, exist_ok=True)
-    python = python or sys.executable
-    cmd = [python, "-m", module_for("worker"), str(spec_path)]
-    started_at = store.utc_now_iso()
+    job = Launch(cell=cell, command=[python or sys.executable, "-m", module_for("worker"), str(spec_path)],
+                 work_dir=work, log_path=log, env=child_env(env_extra), time_limit_s=settings.time_limit_s)
+    started_at = utc_now_iso("seconds")
     t0 = time.monotonic()
-    timed_out = False
-    with open(log, "w", encoding="utf-8") as logf:
-        logf.write(f"# {' '.join(cmd)}\n")
-        logf.flush()
-        try:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=work, env=child_env(env_extra), start_new_session=True)
-        except OSError as e:
-            return _store_failure(run_dir, cell, settings, "failed",
-                                  f"cannot start {python}: {e.strerror or e}", [], started_at,
-                                  time.monotonic() - t0)
-        try:
-            proc.wait(timeout=settings.time_limit_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc, grace_s=KILL_GRACE_S)
-        except BaseException:
-            _kill_group(proc)
-            raise Interrupted(cell) from None
-        finally:
-            # A worker's leftover children (compiler subprocesses) go with it.
-            if proc.returncode is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+    outcome = (launcher or ProcessLauncher()).launch(job)
     wall = time.monotonic() - t0
+    if outcome.start_error:
+        return _store_failure(run_dir, cell, settings, "failed", outcome.start_error, [], started_at, wall)
     tail = [line for line in tail_lines(log) if not line.startswith("# ")]
 
-    result = None if timed_out else _read_worker_result(result_tmp, cell)
+    result = None if outcome.timed_out else _read_worker_result(result_tmp, cell)
     _tidy_work_dir(work)
     if isinstance(result, str):  # an unreadable or mismatched result file
         return _store_failure(run_dir, cell, settings, "failed", result, tail, started_at, wall)
     if result is None:
-        if timed_out:
+        if outcome.timed_out:
             status, reason = "timeout", f"exceeded the time limit of {settings.time_limit_s:g} s"
         else:
-            status, reason = classify_exit(proc.returncode, tail)
+            status, reason = classify_exit(outcome.returncode or 0, tail)
         return _store_failure(run_dir, cell, settings, status, reason, tail, started_at, wall)
 
     # Fill what the worker may have left out; never overwrite what it measured.
@@ -193,7 +178,7 @@ def run_cell(
         settings=result.settings or settings.to_dict(),
         wall_s=result.wall_s if result.wall_s is not None else wall,
         started_at=result.started_at or started_at,
-        finished_at=result.finished_at or store.utc_now_iso(),
+        finished_at=result.finished_at or utc_now_iso("seconds"),
         error_tail=(result.error_tail if (result.error_tail or result.status == "ok")
                     else "\n".join(tail) or None),
     )
@@ -205,13 +190,40 @@ def run_cell(
     return result
 
 
+def tail_lines(path: Path, n: int = ERROR_TAIL_LINES) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n") for line in deque(f, maxlen=n)]
+    except OSError:
+        return []
+
+
+def classify_exit(returncode: int, tail: list[str]) -> tuple[str, str]:
+    """(status, reason) of a worker that exited without writing a result."""
+    text = "\n".join(tail)
+    last = last_meaningful_line(tail)
+    if "MemoryError" in text or "out of memory" in text.lower() or "OutOfMemory" in text:
+        return "oom", last or "out of memory"
+    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return "oom", "worker killed by SIGKILL (most likely the out-of-memory killer)"
+    if "Killed" in text:
+        return "oom", "worker killed (most likely the out-of-memory killer)"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return "failed", f"worker died from {name}" + (f": {last}" if last else "")
+    if returncode == 0:
+        return "failed", "worker exited without writing a result" + (f": {last}" if last else "")
+    return "failed", last or f"worker exited with code {returncode} and no output"
+
+
 def _tidy_work_dir(work: Path) -> None:
     """Drop compile caches and the raw result; keep spec.json (to rerun the cell by hand).
 
-    Run directories may be committed; megabytes of inductor/XLA caches must not come with them.
+    Run directories may be committed; megabytes of compile caches must not come with them.
     """
-    import shutil
-
     for p in work.iterdir():
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
@@ -236,58 +248,12 @@ def _store_failure(run_dir: Path, cell: Cell, settings: RunSettings, status: str
     (store.work_dir(run_dir, cell.cell_id) / "steps.jsonl").unlink(missing_ok=True)
     result = CellResult(cell=cell, status=status, reason=reason, error_tail="\n".join(tail) or None,
                         settings=settings.to_dict(), wall_s=wall, started_at=started_at,
-                        finished_at=store.utc_now_iso())
+                        finished_at=utc_now_iso("seconds"))
     store.write_cell_result(run_dir, result)
     return result
 
 
 def skipped_result(cell: Cell, settings: RunSettings, reason: str) -> CellResult:
-    now = store.utc_now_iso()
+    now = utc_now_iso("seconds")
     return CellResult(cell=cell, status="skipped", reason=reason, settings=settings.to_dict(),
                       wall_s=0.0, started_at=now, finished_at=now)
-
-
-def last_json_line(text: str) -> dict[str, Any] | None:
-    """The last line of ``text`` that is a JSON object (probes print one; libraries may print more)."""
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(d, dict):
-                return d
-    return None
-
-
-def run_roofline(device: str = "cuda", python: str | None = None,
-                 timeout_s: float = ROOFLINE_TIMEOUT_S, tf32: bool = False) -> dict[str, Any]:
-    """Measure the device's peak FLOP/s and bandwidth (``-m bench.roofline``) in its own process.
-
-    Returns the probe's JSON object, or {"device", "peak_flops": None, "error": ...} on failure:
-    a missing roofline only removes the fraction-of-peak column, it never stops a run.
-    """
-
-    cmd = [python or sys.executable, "-m", module_for("roofline"), "--device", device]
-    if tf32:
-        cmd.append("--tf32")
-    try:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=child_env(), start_new_session=True)
-    except OSError as e:
-        return {"device": device, "peak_flops": None, "error": f"cannot start roofline probe: {e}"}
-    try:
-        out, err = p.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(p)
-        return {"device": device, "peak_flops": None,
-                "error": f"roofline probe timed out after {timeout_s:g} s"}
-    except BaseException:
-        _kill_group(p)
-        raise
-    d = last_json_line(out)
-    if d is not None:
-        return d
-    reason = last_meaningful_line(err.splitlines()) or f"exit code {p.returncode}"
-    return {"device": device, "peak_flops": None, "error": f"roofline probe failed: {reason}"}

@@ -1,136 +1,28 @@
 """The matrix: which cells this machine runs, and which it records as skipped (with the reason).
 
-Frameworks are probed in subprocesses (``<python> -m bench.probe <framework>``), once per
-interpreter, so the parent never imports a framework and a broken install becomes a skip reason
-instead of a crash. Building the matrix from probe results is a pure function (``build_matrix``).
+A pure function of the profile, the probe results (bench.probing runs the probes) and the user's
+filters: no process is started here, and no framework is named. What a framework offers (modes,
+which of them compile or need CUDA, variants and where they apply, the optional variants of each
+profile) comes from its descriptor in ``bench.frameworks.registry``; the models and their default
+batch sizes from ``models.registry``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
-import subprocess
-import sys
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.spec import MODEL_NAMES, get_spec
+from models.registry import get_spec, model_names
 
+from .cell import Cell
 from .errors import BenchError, UnknownChoice
-from .launcher import child_env, last_json_line, module_for
+from .frameworks.registry import framework_names, get_framework
+from .machine import cuda_available
 from .profiles import Profile
-from .records import Cell
-from .vocab import (
-    COMPILED_MODES,
-    CUDA_ONLY_MODES,
-    DEVICES,
-    FRAMEWORKS,
-    MODES,
-    VARIANTS,
-    check_device,
-    check_framework,
-    check_model,
-    check_precision,
-)
+from .vocab import DEVICES, check_choice, check_device, check_precision
 
-PROBE_TIMEOUT_S = 180.0  # a cold TF import on a busy 2-core machine can take tens of seconds
-
-
-# --------------------------------------------------------------------------- probing
-
-
-def _failed_probe(framework: str, reason: str) -> dict[str, Any]:
-    return {"framework": framework, "installed": False, "version": None, "cuda": None, "devices": [],
-            "reason": reason}
-
-
-
-
-def _last_meaningful_line(text: str) -> str:
-    for line in reversed(text.strip().splitlines()):
-        s = line.strip()
-        if s and set(s) - set("^~-= "):
-            return s[:300]
-    return "no output"
-
-
-def probe_frameworks(frameworks: Iterable[str], pythons: dict[str, str] | None = None,
-                     timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, dict[str, Any]]:
-    """framework → probe result; the probes run in parallel, each in its framework's interpreter."""
-    pythons = pythons or {}
-    procs: dict[str, tuple[subprocess.Popen[str], str]] = {}
-    results: dict[str, dict[str, Any]] = {}
-    for fw in frameworks:
-        python = pythons.get(fw, sys.executable)
-        try:
-            procs[fw] = (subprocess.Popen(
-                [python, "-m", module_for("probe"), fw], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env=child_env(), start_new_session=True), python)
-        except OSError as e:
-            results[fw] = _failed_probe(fw, f"cannot start {python}: {e.strerror or e}")
-    deadline = time.monotonic() + timeout_s
-    for fw, (p, python) in procs.items():
-        try:
-            out, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _kill_group(p)
-            p.communicate()
-            results[fw] = _failed_probe(fw, f"{fw} probe timed out after {timeout_s:.0f} s")
-            continue
-        except BaseException:  # Ctrl-C: leave no probe behind
-            for q, _ in procs.values():
-                _kill_group(q)
-            raise
-        d = last_json_line(out)
-        if d is None:
-            results[fw] = _failed_probe(fw, f"{fw} probe failed: {_last_meaningful_line(err)}")
-        else:
-            d.setdefault("framework", fw)
-            d.setdefault("installed", False)
-            if not d["installed"] and not d.get("reason"):
-                d["reason"] = f"{fw} not installed"
-            results[fw] = d
-        results[fw]["python_executable"] = python
-    return {fw: results[fw] for fw in frameworks if fw in results}
-
-
-def _kill_group(p: subprocess.Popen[Any]) -> None:
-    import signal
-
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-        os.killpg(p.pid, signal.SIGKILL)
-
-
-def cuda_available(probe: dict[str, Any]) -> bool:
-    """Whether a probe saw a usable CUDA device (not merely a CUDA build)."""
-    if not probe.get("installed"):
-        return False
-    if "cuda_available" in probe:
-        return bool(probe["cuda_available"])
-    if isinstance(probe.get("cuda"), bool):  # bench.probe: "cuda" true/false, "devices" = GPU names
-        return probe["cuda"]
-    devices = probe.get("devices")  # older/other probes: device strings such as "cuda:0"
-    return isinstance(devices, list) and any(
-        "cuda" in str(d).lower() or "gpu" in str(d).lower() for d in devices)
-
-
-def tf_onednn_default_on(probe: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> bool:
-    """Whether TensorFlow runs with oneDNN on this machine when left alone."""
-    for key in ("onednn_default", "onednn_enabled", "onednn"):
-        if probe and isinstance(probe.get(key), bool):
-            return probe[key]
-    v = (os.environ if environ is None else environ).get("TF_ENABLE_ONEDNN_OPTS")
-    if v is not None:
-        return v.strip().lower() in ("1", "true", "yes", "on")
-    # TensorFlow ≥ 2.9 enables oneDNN by default in its Linux x86-64 builds.
-    return platform.system() == "Linux" and platform.machine().lower() in ("x86_64", "amd64")
-
-
-def opposite_onednn_variant(probe: dict[str, Any] | None = None) -> str:
-    return "onednn-off" if tf_onednn_default_on(probe) else "onednn-on"
+__all__ = ["Filters", "PlannedCell", "build_matrix", "split_list"]
 
 
 # --------------------------------------------------------------------------- filters
@@ -151,11 +43,9 @@ class Filters:
     def validate(self) -> Filters:
         """Check every name; raises UnknownChoice (one line listing the valid choices)."""
         for m in self.models or ():
-            check_model(m)
-        for f in self.frameworks or ():
-            check_framework(f)
-        fws = self.frameworks or FRAMEWORKS
-        all_modes = tuple(dict.fromkeys(m for fw in fws for m in MODES[fw]))
+            check_choice("model", m, model_names())
+        descriptors = [get_framework(f) for f in self.frameworks or framework_names()]
+        all_modes = tuple(dict.fromkeys(m for d in descriptors for m in d.mode_names))
         for m in self.modes or ():
             if m not in all_modes:
                 raise UnknownChoice("mode", m, all_modes)
@@ -163,7 +53,7 @@ class Filters:
             check_device(d)
         for p in self.precisions or ():
             check_precision(p)
-        all_variants = tuple(dict.fromkeys(v for fw in fws for v in VARIANTS[fw]))
+        all_variants = tuple(dict.fromkeys(v for d in descriptors for v in d.variant_names))
         for v in self.variants or ():
             if v not in all_variants:
                 raise UnknownChoice("variant", v, all_variants)
@@ -181,6 +71,10 @@ class Filters:
             self.variants is None or cell.variant in self.variants,
             self.batch_size == 0 or cell.batch_size == self.batch_size,
         ))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that were given (stored in run.json)."""
+        return {k: v for k, v in vars(self).items() if v}
 
 
 def split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -204,79 +98,60 @@ class PlannedCell:
         return self.skip_reason is None
 
 
-def _variant_reason(framework: str, mode: str, device: str, variant: str) -> str | None:
-    if variant.startswith("onednn") and device != "cpu":
-        return "oneDNN variants apply to CPU only"
-    if variant == "warm-cache" and (framework, mode) not in COMPILED_MODES:
-        return "warm-cache applies to compiled modes only"
+def _device_reason(framework: str, mode: str, device: str, probe: Mapping[str, Any],
+                   any_cuda: bool) -> str | None:
+    """Why this framework cannot run ``mode`` on ``device`` here (None: it can)."""
+    if not probe.get("installed"):
+        return probe.get("reason") or f"{framework} not installed"
+    if device == "cuda" and not cuda_available(probe):
+        if any_cuda:
+            return f"{framework} sees no CUDA device"
+        probe_reason = str(probe.get("reason") or "")
+        return probe_reason if probe_reason.startswith("no CUDA") else "no CUDA device"
+    if device == "cpu" and get_framework(framework).needs_cuda(mode):
+        return "needs CUDA"
     return None
 
 
-def build_matrix(profile: Profile, probes: dict[str, dict[str, Any]], filters: Filters) -> list[PlannedCell]:
+def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]],
+                 filters: Filters) -> list[PlannedCell]:
     """Every cell of the (filtered) matrix, runnable or skipped with a reason. Pure: no I/O.
 
-    Default choices (where a filter is None): both models; both frameworks; every mode; cpu, and
+    Default choices (where a filter is None): every model; every framework; every mode; cpu, and
     cuda (skipped "no CUDA device" when no probe saw one); fp32 on cpu and the profile's CUDA
-    precisions on cuda; the "default" variant plus the profile's extras (TensorFlow with oneDNN
-    flipped from this machine's default, for the profile's modes, on CPU; torch channels-last on
-    CUDA and warm-cache for compiled modes in the full profile).
+    precisions on cuda; the "default" variant plus the extras each framework's descriptor adds in
+    this profile (``extra_variants(profile, mode, device, probe)``), for runnable cells only.
     """
     planned: dict[str, PlannedCell] = {}
     any_cuda = any(cuda_available(p) for p in probes.values())
 
-    def add(cell: Cell, reason: str | None) -> None:
-        planned.setdefault(cell.cell_id, PlannedCell(cell, reason))
-
-    for model in filters.models or MODEL_NAMES:
+    for model in filters.models or model_names():
         batch = filters.batch_size or get_spec(model).batch_size
-        for fw in filters.frameworks or FRAMEWORKS:
-            probe = probes.get(fw) or _failed_probe(fw, f"{fw} was not probed")
-            fw_reason = None if probe.get("installed") else (probe.get("reason") or f"{fw} not installed")
-            for mode in MODES[fw]:
+        for fw in filters.frameworks or framework_names():
+            desc = get_framework(fw)
+            probe = probes.get(fw) or {"installed": False, "reason": f"{fw} was not probed"}
+            for mode in desc.mode_names:
                 if filters.modes is not None and mode not in filters.modes:
                     continue
                 for device in filters.devices or DEVICES:
-                    if fw_reason:
-                        reason = fw_reason
-                    elif device == "cuda" and not cuda_available(probe):
-                        if any_cuda:
-                            reason = f"{fw} sees no CUDA device"
-                        else:
-                            probe_reason = str(probe.get("reason") or "")
-                            reason = probe_reason if probe_reason.startswith("no CUDA") else "no CUDA device"
-                    elif device == "cpu" and (fw, mode) in CUDA_ONLY_MODES:
-                        reason = "needs CUDA"
-                    else:
-                        reason = None
+                    reason = _device_reason(fw, mode, device, probe, any_cuda)
                     if filters.precisions is not None:
                         precisions: tuple[str, ...] = filters.precisions
                     else:
                         precisions = profile.cuda_precisions if device == "cuda" else ("fp32",)
                     if filters.variants is not None:
-                        variants = tuple(v for v in filters.variants if v in VARIANTS[fw])
+                        variants = tuple(v for v in filters.variants if v in desc.variant_names)
                     elif reason is not None:
                         variants = ("default",)  # one skipped cell says it; no need to multiply it
                     else:
-                        extra: list[str] = []
-                        if (fw == "tensorflow" and device == "cpu"
-                                and mode in profile.tf_opposite_onednn_modes):
-                            extra.append(opposite_onednn_variant(probe))
-                        if fw == "torch":
-                            for v in profile.torch_extra_variants:
-                                if _variant_reason(fw, mode, device, v) is None and not (
-                                        v == "channels-last" and device != "cuda"):
-                                    extra.append(v)
-                        variants = ("default", *extra)
+                        variants = ("default", *desc.extra_variants(profile.name, mode, device, probe))
                     for precision in precisions:
                         for variant in variants:
                             cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                         precision=precision, batch_size=batch, variant=variant)
-                            add(cell, reason or _variant_reason(fw, mode, device, variant))
+                            planned.setdefault(cell.cell_id, PlannedCell(
+                                cell, reason or desc.variant_skip_reason(mode, device, variant)))
     cells = list(planned.values())
     if not cells:
         raise BenchError("no cell matches the filters (check --models/--frameworks/--modes/--variants)")
     return cells
-
-
-def frameworks_needed(filters: Filters) -> tuple[str, ...]:
-    return filters.frameworks or FRAMEWORKS

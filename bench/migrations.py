@@ -27,7 +27,8 @@ def migrate_cell(d: dict[str, Any]) -> dict[str, Any]:
     if version == SCHEMA_VERSION:
         return d
     if version != 1:
-        raise ValueError(f"unsupported schema {d.get('schema')!r} (this framebench reads 1 to {SCHEMA_VERSION})")
+        raise ValueError(f"unsupported schema {d.get('schema')!r} "
+                         f"(this framebench reads 1 to {SCHEMA_VERSION})")
     out: dict[str, Any] = {}
     losses: dict[str, Any] = {}
     for k, v in d.items():

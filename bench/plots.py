@@ -3,7 +3,9 @@
 Pure functions of their inputs, drawn with matplotlib's object API on the Agg canvas (no pyplot, no
 global backend switch, no GUI), under matplotlib's default style so that a user's matplotlibrc does
 not change the bytes. PNGs are written with fixed dpi and without the "Software" metadata entry,
-so regenerating a figure from the same data gives the same file.
+so regenerating a figure from the same data gives the same file. Each framework is drawn in its
+descriptor's colour under its label (bench.labels); one that is not registered gets its own name and a
+neutral colour.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .labels import framework_colour, framework_label
+
 DPI = 100
 PNG_METADATA = {"Software": None}
-FRAMEWORK_COLORS = {"tensorflow": "#ff8f00", "torch": "#3b5bdb"}
-FRAMEWORK_LABELS = {"tensorflow": "TensorFlow", "torch": "PyTorch"}
-OTHER_COLOR = "#607d8b"
+PANEL_WIDTH = 4.5  # inches per loss panel of a parity chart
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def bar_chart(path: Path, bars: Sequence[Bar], *, title: str, xlabel: str) -> Pa
         ax = fig.add_subplot(1, 1, 1)
         y = np.arange(len(bars))[::-1]
         values = [b.value for b in bars]
-        colors = [FRAMEWORK_COLORS.get(b.framework, OTHER_COLOR) for b in bars]
+        colors = [framework_colour(b.framework) for b in bars]
         ax.barh(y, values, color=colors)
         _room_for_legend(ax, values)
         for yi, b in zip(y, bars, strict=True):
@@ -96,7 +98,7 @@ def grouped_bar_chart(
         hatches = ["", "//", "..", "xx"]
         from matplotlib.patches import Patch
 
-        colors = [FRAMEWORK_COLORS.get(f, OTHER_COLOR) for f in frameworks]
+        colors = [framework_colour(f) for f in frameworks]
         handles = []
         every: list[float] = []
         for i, (name, values) in enumerate(series.items()):
@@ -113,8 +115,7 @@ def grouped_bar_chart(
             )
             handles.append(Patch(facecolor="white", edgecolor="black", hatch=hatches[i % 4], label=name))
         handles += [
-            Patch(color=FRAMEWORK_COLORS.get(f, OTHER_COLOR), label=FRAMEWORK_LABELS.get(f, f))
-            for f in sorted(set(frameworks))
+            Patch(color=framework_colour(f), label=framework_label(f)) for f in sorted(set(frameworks))
         ]
         _room_for_legend(ax, every)
         ax.set_yticks(y, list(labels), fontsize=8)
@@ -132,24 +133,25 @@ def parity_chart(
     *,
     title: str,
     labels: dict[str, str],
+    losses: dict[str, str],
 ) -> Path:
-    """Loss curves of both frameworks: one panel per loss ("G", "D"), raw (faint) and smoothed lines.
+    """Loss curves of the compared frameworks: one panel per loss, raw (faint) and smoothed lines.
 
-    ``curves[framework][loss] = (raw, smoothed)`` over the same steps.
+    ``curves[framework][loss] = (raw, smoothed)`` over the same steps; ``losses`` maps each loss
+    name to its label, in panel order; ``labels`` names each framework's lines.
     """
     with _style():
-        fig = Figure(figsize=(9.0, 3.4), dpi=DPI)
-        losses = ["G", "D"]
-        for i, loss in enumerate(losses):
-            ax = fig.add_subplot(1, 2, i + 1)
+        fig = Figure(figsize=(PANEL_WIDTH * max(1, len(losses)), 3.4), dpi=DPI)
+        for i, (loss, loss_label) in enumerate(losses.items()):
+            ax = fig.add_subplot(1, len(losses), i + 1)
             for fw in sorted(curves):
                 raw, smooth = curves[fw][loss]
                 x = np.arange(len(raw))
-                color = FRAMEWORK_COLORS.get(fw, OTHER_COLOR)
+                color = framework_colour(fw)
                 ax.plot(x, raw, color=color, alpha=0.25, linewidth=0.8)
                 ax.plot(x, smooth, color=color, linewidth=1.6, label=labels.get(fw, fw))
             ax.set_xlabel("step")
-            ax.set_ylabel(f"{loss} loss")
+            ax.set_ylabel(f"{loss_label} loss")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
         fig.suptitle(title, fontsize=10)
@@ -168,8 +170,7 @@ def _framework_legend(ax, frameworks: set[str]) -> None:
     from matplotlib.patches import Patch
 
     handles = [
-        Patch(color=FRAMEWORK_COLORS.get(f, OTHER_COLOR), label=FRAMEWORK_LABELS.get(f, f))
-        for f in sorted(frameworks)
+        Patch(color=framework_colour(f), label=framework_label(f)) for f in sorted(frameworks)
     ]
     if handles:
         ax.legend(handles=handles, fontsize=8, loc="lower right")

@@ -1,10 +1,12 @@
 """Run profiles: how many steps each model gets, and which optional cells are in the default matrix.
 
-``quick`` (default without CUDA) is sized so that every CPU cell of both models finishes in well
-under 15 minutes on a 2-core machine (a dcgan-mnist step at batch 256 ≈ 1.4 s, a dcgan-64 step at
-batch 128 ≈ 4 s, process start + TF import ≈ 8 s, a cold torch.compile ≈ 40 s): few steps, so its
-numbers carry wide confidence intervals, which the reports show. ``full`` (default with CUDA) takes
-enough steps for tight intervals. Every number is overridable on the command line.
+``quick`` (default without CUDA) is sized so that every CPU cell of every built-in model finishes in
+well under 15 minutes on a 2-core machine: few steps, so its numbers carry wide confidence intervals,
+which the reports show. A model whose train step is cheap on that machine (under ``SHORT_STEP_S``,
+estimated from the family's analytic FLOPs) gets more steps than an expensive one. ``full`` (default
+with CUDA) takes enough steps for tight intervals. Every number is overridable on the command line.
+The optional variants of each profile are the frameworks' business (their descriptors'
+``extra_variants``); a profile only names the precisions it runs on CUDA.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from models.registry import family_of, get_spec
+
+from .cell import Cell
+from .clock import physical_cores as _physical_cores
 from .errors import BenchError
-from .records import Cell, RunSettings
-from .vocab import COMPILED_MODES, PROFILES, check_choice
+from .frameworks.registry import get_framework
+from .records import RunSettings
+from .vocab import PROFILES, check_choice
 
 
 @dataclass(frozen=True)
@@ -27,46 +34,46 @@ class StepPlan:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    plans: dict[str, StepPlan]  # per model; "*" for models not listed
+    plan_default: StepPlan  # a model without a cheaper plan (and make_settings without a model)
+    # Models whose reference CPU step takes at most SHORT_STEP_S: more steps fit the same budget.
+    plan_short_step: StepPlan | None
     time_limit_s: float
-    # Optional parts of the default matrix.
-    tf_opposite_onednn_modes: tuple[str, ...]  # TF modes that also run with oneDNN flipped
     cuda_precisions: tuple[str, ...]  # precisions run on CUDA (CPU: fp32 only by default)
-    torch_extra_variants: tuple[str, ...]  # torch variants beyond "default"
 
-    def plan(self, model: str) -> StepPlan:
-        return self.plans.get(model, self.plans["*"])
+    def plan(self, model: str | None) -> StepPlan:
+        if model is not None and self.plan_short_step is not None:
+            step_s = reference_step_seconds(model, None)
+            if step_s is not None and step_s <= SHORT_STEP_S:
+                return self.plan_short_step
+        return self.plan_default
 
 
 PROFILE_DEFS: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        plans={
-            # Compiled torch on CPU keeps speeding up for a few steps after its first: warm-up >= 3.
-            "dcgan-mnist": StepPlan(warmup=3, steps=10, window_steps=8),
-            "dcgan-64": StepPlan(warmup=3, steps=6, window_steps=4),
-            "*": StepPlan(warmup=3, steps=6, window_steps=4),
-        },
+        # Some compiled modes on CPU keep speeding up for a few steps after their first: warm-up >= 3.
+        plan_default=StepPlan(warmup=3, steps=6, window_steps=4),
+        plan_short_step=StepPlan(warmup=3, steps=10, window_steps=8),
         time_limit_s=600.0,
-        tf_opposite_onednn_modes=("function",),
         cuda_precisions=("fp32",),
-        torch_extra_variants=(),
     ),
     "full": Profile(
         name="full",
-        plans={"*": StepPlan(warmup=10, steps=50, window_steps=100)},
+        plan_default=StepPlan(warmup=10, steps=50, window_steps=100),
+        plan_short_step=None,
         time_limit_s=1800.0,
-        tf_opposite_onednn_modes=("eager", "function", "xla"),
         cuda_precisions=("fp32", "bf16", "fp16"),
-        torch_extra_variants=("channels-last", "warm-cache"),
     ),
 }
 assert set(PROFILE_DEFS) == set(PROFILES)
 
-# Rough per-step seconds on the reference 2-core CPU at the model's default batch (for ETAs only).
-_CPU_STEP_S = {"dcgan-mnist": 1.4, "dcgan-64": 4.0}
-_START_S = 8.0
-_COMPILE_S = {"torch": 40.0, "tensorflow": 10.0}
+# The reference 2-core CPU's train-step rate (measured on the built-in models: a 116 GFLOP step takes
+# ≈ 1.4 s, a 265 GFLOP one ≈ 4 s), for plans and ETAs only.
+REFERENCE_CPU_FLOPS = 72e9
+SHORT_STEP_S = 2.0
+_UNKNOWN_STEP_S = 2.0  # a model whose FLOPs cannot be counted
+_START_S = 8.0  # process start + framework import
+_COMPILE_S = 20.0  # the first step of a compiling mode, beyond a plain step
 
 
 def get_profile(name: str) -> Profile:
@@ -75,6 +82,16 @@ def get_profile(name: str) -> Profile:
 
 def default_profile_name(cuda_available: bool) -> str:
     return "full" if cuda_available else "quick"
+
+
+def reference_step_seconds(model: str, batch_size: int | None) -> float | None:
+    """Estimated seconds of one train step on the reference CPU (None when FLOPs are not known)."""
+    try:
+        spec = get_spec(model)
+        flops = family_of(model).train_step_flops(spec, batch_size or spec.batch_size)
+    except Exception:  # a family that cannot count its FLOPs only loses the estimate
+        return None
+    return float(flops) / REFERENCE_CPU_FLOPS
 
 
 # Settings the command line can override (argparse dest → RunSettings field).
@@ -90,7 +107,7 @@ def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | N
     settings say what was actually used.
     """
     prof = get_profile(profile)
-    plan = prof.plan(model or "*")
+    plan = prof.plan(model)
     s = RunSettings(profile=prof.name, steps=plan.steps, warmup=plan.warmup,
                     window_steps=plan.window_steps, time_limit_s=prof.time_limit_s)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -100,11 +117,7 @@ def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | N
     s = replace(s, **given)
     _check(s)
     if s.intra_op_threads == 0:
-        if physical_cores is None:
-            from .envinfo import physical_cores as _pc
-
-            physical_cores = _pc()
-        s = replace(s, intra_op_threads=physical_cores)
+        s = replace(s, intra_op_threads=physical_cores or _physical_cores())
     return s
 
 
@@ -122,11 +135,11 @@ def _check(s: RunSettings) -> None:
         raise BenchError(f"--time-limit must be positive (got {s.time_limit_s})")
 
 
-def estimate_cell_seconds(cell: Cell, settings: RunSettings, default_batch: int) -> float:
+def estimate_cell_seconds(cell: Cell, settings: RunSettings) -> float:
     """A rough wall-clock estimate of one cell (for the first ETA, before any cell has finished)."""
-    per_step = _CPU_STEP_S.get(cell.model, 2.0) * (cell.batch_size or default_batch) / default_batch
+    per_step = reference_step_seconds(cell.model, cell.batch_size) or _UNKNOWN_STEP_S
     if cell.device == "cuda":
         per_step /= 50.0
     n = 1 + settings.warmup + settings.steps + settings.window_steps
-    compile_s = _COMPILE_S.get(cell.framework, 0.0) if (cell.framework, cell.mode) in COMPILED_MODES else 0.0
+    compile_s = _COMPILE_S if get_framework(cell.framework).compiles(cell.mode) else 0.0
     return _START_S + n * per_step + compile_s

@@ -40,13 +40,12 @@ class Progress:
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def eta(self, remaining: list[Cell] | int) -> float | None:
-        n = remaining if isinstance(remaining, int) else len(remaining)
-        if n == 0:
+    def eta(self, remaining: list[Cell]) -> float | None:
+        if not remaining:
             return 0.0
         if self.durations:
-            return sum(self.durations) / len(self.durations) * n
-        if self.estimate is not None and not isinstance(remaining, int):
+            return sum(self.durations) / len(self.durations) * len(remaining)
+        if self.estimate is not None:
             return sum(self.estimate(c) for c in remaining)
         return None
 

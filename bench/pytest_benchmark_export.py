@@ -9,7 +9,9 @@ samples our reports and gate use. Cells that did not run ok are left out (pytest
 successful benchmarks); our reports list them. The format follows pytest-benchmark 5.x
 (``machine_info``, ``commit_info``, ``benchmarks[{group, name, fullname, params, param, extra_info,
 options, stats}]``, ``datetime``, ``version``); the datetime is the run's, so the export is
-deterministic.
+deterministic. ``params`` are the cell's axes but the model (bench.cell.CELL_AXES), ``group`` its group
+axes (bench.labels.GROUP_AXES), and ``extra_info`` holds the final losses by the model family's loss
+names, as ``final_<name>_loss``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,26 @@ from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
-from .baseline import machine_fingerprint, timed_samples
+from .baseline import timed_samples
+from .cell import CELL_AXES
+from .labels import GROUP_AXES, INT_AXES, axis_text, loss_labels
+from .machine import machine_fingerprint
+from .stats import num
 from .store import RunData, atomic_write_text, load_run
 
 EXPORT_NAME = "pytest-benchmark.json"
 FALLBACK_VERSION = "5.1.0"
+# The cell's axes that a benchmark's params hold (its name holds the model already).
+PARAM_AXES = tuple(a for a in CELL_AXES if a != "model")
+EXTRA_KEYS = (
+    "throughput_img_s",
+    "time_to_first_step_s",
+    "peak_rss_bytes",
+    "device_alloc_peak_bytes",
+    "nvml_peak_bytes",
+    "achieved_flops",
+)
+FINAL_LOSS_PREFIX = "final_losses."
 
 
 def _format_version() -> str:
@@ -129,40 +146,34 @@ def _commit_info(env: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _extra_columns(model: str, stored: list[str]) -> dict[str, str]:
+    """extra_info key -> cells column: the measurements, then the final losses by the family's loss
+    names (``final_<name>_loss``)."""
+    losses = loss_labels(model, stored)
+    return {**{k: k for k in EXTRA_KEYS}, **{f"final_{n}_loss": f"{FINAL_LOSS_PREFIX}{n}" for n in losses}}
+
+
 def export_run(run: RunData) -> dict[str, Any]:
     """The pytest-benchmark JSON document of a stored run."""
     samples = timed_samples(run)
     settings = run.meta.get("settings") or {}
     benchmarks = []
     rows = run.cells.to_dict(orient="records") if not run.cells.empty else []
+    loss_columns = [c for c in run.cells.columns if c.startswith(FINAL_LOSS_PREFIX)]
     for r in rows:
         data = samples.get(str(r["cell_id"]))
         if r["status"] != "ok" or not data:
             continue
-        params = {
-            k: (int(r[k]) if k == "batch_size" else r[k])
-            for k in ("framework", "mode", "device", "precision", "batch_size", "variant")
-        }
-        param = (
-            "-".join(str(params[k]) for k in ("framework", "mode", "device", "precision"))
-            + f"-b{params['batch_size']}-{params['variant']}"
-        )
-        extra = {"cell_id": r["cell_id"], "run_id": run.run_id}
-        for k in (
-            "throughput_img_s",
-            "time_to_first_step_s",
-            "peak_rss_bytes",
-            "device_alloc_peak_bytes",
-            "nvml_peak_bytes",
-            "achieved_flops",
-            "final_g_loss",
-            "final_d_loss",
-        ):
-            v = r.get(k)
-            extra[k] = None if v is None or v != v else (v.item() if hasattr(v, "item") else v)
+        params = {a: (int(r[a]) if a in INT_AXES else r[a]) for a in PARAM_AXES}
+        param = "-".join(axis_text(a, params[a]) for a in PARAM_AXES)
+        extra: dict[str, Any] = {"cell_id": r["cell_id"], "run_id": run.run_id}
+        stored = [c.removeprefix(FINAL_LOSS_PREFIX) for c in loss_columns if num(r.get(c)) is not None]
+        for key, col in _extra_columns(str(r["model"]), stored).items():
+            v = r.get(col)
+            extra[key] = None if v is None or v != v else (v.item() if hasattr(v, "item") else v)
         benchmarks.append(
             {
-                "group": f"{r['model']} {r['device']} {r['precision']} b{params['batch_size']}",
+                "group": " ".join(axis_text(a, r[a]) for a in GROUP_AXES),
                 "name": f"{r['model']}[{param}]",
                 "fullname": f"framebench::{r['cell_id']}",
                 "params": params,

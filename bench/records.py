@@ -1,7 +1,7 @@
 """Plain records passed between stages (parent ↔ worker ↔ store ↔ report), as dataclasses ↔ JSON.
 
 Never a live framework object. Field names here are the column names of the stored results and of
-the DataFrames that ``bench.store.load_run`` returns.
+the DataFrames that ``bench.load.load_run`` (``bench.store.load_run``) returns.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class RunSettings:
     intra_op_threads: int = 0  # 0: number of physical cores of the machine
     inter_op_threads: int = 1
     tf32: bool = False  # TF32 for matmul and convolution, both frameworks alike
-    cudnn_benchmark: bool = True  # cuDNN autotuning (torch flag; TF autotunes by default)
+    cudnn_benchmark: bool = True  # cuDNN autotuning, where a framework has the switch
     deterministic: bool = False
     time_limit_s: float = 900.0  # per cell, wall clock, process start included
     data: str = "synthetic"  # "synthetic" or a path to mnist.npz / an IDX images file
@@ -91,8 +91,8 @@ class CellResult:
     compile_warnings: list[str] = field(default_factory=list)
     # Memory.
     peak_rss_bytes: int | None = None
-    device_alloc_peak_bytes: int | None = None  # torch max_memory_allocated / TF peak
-    device_reserved_peak_bytes: int | None = None  # torch max_memory_reserved
+    device_alloc_peak_bytes: int | None = None  # the framework allocator's peak of allocated memory
+    device_reserved_peak_bytes: int | None = None  # its peak of reserved memory, where it tells
     nvml_peak_bytes: int | None = None  # process memory seen by the driver (fair across frameworks)
     gpu_util_mean: float | None = None  # percent, sampled during the timed steps
     # Losses after the last step, by the model family's loss names (the curves are in the steps).

@@ -1,35 +1,23 @@
-"""The one vocabulary: names used alike by the CLI, the stored results, the reports and the code."""
+"""The one vocabulary: names used alike by the CLI, the stored results, the reports and the code.
+
+Frameworks, their modes and variants come from the registry of framework descriptors
+(``bench.frameworks``) and models from the registry of model families (``models.registry``), so a
+plugin that registers a framework or a family extends the vocabulary. Read them through the functions
+below; the module attributes ``FRAMEWORKS``, ``MODES``, ``VARIANTS``, ``COMPILED_MODES``,
+``CUDA_ONLY_MODES`` and ``MODEL_NAMES`` are still there, computed from the registries on each access.
+"""
 
 from __future__ import annotations
 
-from models.spec import MODEL_NAMES
+from typing import Any
+
+from models.registry import model_names
 
 from .errors import UnknownChoice
-
-FRAMEWORKS: tuple[str, ...] = ("tensorflow", "torch")
-
-# Execution modes per framework, baseline (eager) first.
-MODES: dict[str, tuple[str, ...]] = {
-    "tensorflow": ("eager", "function", "xla"),
-    "torch": ("eager", "compile", "reduce-overhead", "max-autotune"),
-}
-# Modes that only make sense on a CUDA device (CUDA graphs, GPU kernel autotuning).
-CUDA_ONLY_MODES: frozenset[tuple[str, str]] = frozenset(
-    {("torch", "reduce-overhead"), ("torch", "max-autotune")}
-)
-COMPILED_MODES: frozenset[tuple[str, str]] = frozenset(
-    {("tensorflow", "function"), ("tensorflow", "xla"), ("torch", "compile"),
-     ("torch", "reduce-overhead"), ("torch", "max-autotune")}
-)
+from .frameworks import framework_names, frameworks, get_framework
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-
-# Named performance switches. "default" is always the framework's shipped behaviour.
-VARIANTS: dict[str, tuple[str, ...]] = {
-    "tensorflow": ("default", "onednn-on", "onednn-off"),
-    "torch": ("default", "channels-last", "warm-cache"),
-}
 
 CELL_STATUSES: tuple[str, ...] = ("ok", "skipped", "failed", "timeout", "oom", "diverged")
 # The cell did not produce a measurement: --resume re-runs these, and `all`/`run` exit 1.
@@ -39,6 +27,58 @@ BAD_STATUSES: tuple[str, ...] = (*FAILED_STATUSES, "diverged")
 PROFILES: tuple[str, ...] = ("quick", "full")
 
 
+# --------------------------------------------------------------------------- from the registries
+
+
+def modes(framework: str) -> tuple[str, ...]:
+    """The framework's execution modes, its eager baseline first."""
+    return get_framework(framework).mode_names
+
+
+def variants(framework: str) -> tuple[str, ...]:
+    """The framework's named performance switches, "default" (its shipped behaviour) first."""
+    return get_framework(framework).variant_names
+
+
+def modes_by_framework() -> dict[str, tuple[str, ...]]:
+    return {d.name: d.mode_names for d in frameworks()}
+
+
+def variants_by_framework() -> dict[str, tuple[str, ...]]:
+    return {d.name: d.variant_names for d in frameworks()}
+
+
+def compiled_modes() -> frozenset[tuple[str, str]]:
+    """(framework, mode) pairs that trace or compile the step (their first step includes that)."""
+    return frozenset((d.name, m.name) for d in frameworks() for m in d.modes if m.compiles)
+
+
+def cuda_only_modes() -> frozenset[tuple[str, str]]:
+    """(framework, mode) pairs that only make sense on a CUDA device (CUDA graphs, GPU autotuning)."""
+    return frozenset((d.name, m.name) for d in frameworks() for m in d.modes if m.needs_cuda)
+
+
+_COMPUTED = {
+    "FRAMEWORKS": framework_names,
+    "MODES": modes_by_framework,
+    "VARIANTS": variants_by_framework,
+    "COMPILED_MODES": compiled_modes,
+    "CUDA_ONLY_MODES": cuda_only_modes,
+    "MODEL_NAMES": model_names,
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The registry-derived names, computed on access (PEP 562) so that plugins registered after this
+    # module was imported are part of them.
+    if name in _COMPUTED:
+        return _COMPUTED[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- checks (one-line errors)
+
+
 def check_choice(kind: str, value: str, valid: tuple[str, ...] | list[str]) -> str:
     if value not in valid:
         raise UnknownChoice(kind, value, valid)
@@ -46,15 +86,15 @@ def check_choice(kind: str, value: str, valid: tuple[str, ...] | list[str]) -> s
 
 
 def check_model(name: str) -> str:
-    return check_choice("model", name, MODEL_NAMES)
+    return check_choice("model", name, model_names())
 
 
 def check_framework(name: str) -> str:
-    return check_choice("framework", name, FRAMEWORKS)
+    return check_choice("framework", name, framework_names())
 
 
 def check_mode(framework: str, mode: str) -> str:
-    return check_choice(f"{framework} mode", mode, MODES[check_framework(framework)])
+    return check_choice(f"{framework} mode", mode, modes(check_framework(framework)))
 
 
 def check_device(name: str) -> str:
@@ -66,4 +106,4 @@ def check_precision(name: str) -> str:
 
 
 def check_variant(framework: str, name: str) -> str:
-    return check_choice(f"{framework} variant", name, VARIANTS[check_framework(framework)])
+    return check_choice(f"{framework} variant", name, variants(check_framework(framework)))

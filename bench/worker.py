@@ -2,15 +2,16 @@
 
 spec.json = {"cell": Cell.to_dict(), "settings": RunSettings.to_dict(), "result_path", "steps_path",
 "work_dir", "peak_flops"}. The worker applies the cell's environment before importing its framework,
-builds the model, moves the data to the device once, then times: the first step on its own
+builds the model family's implementation through the framework's backend (``bench.frameworks``),
+moves the family's inputs to the device once, then times: the first step on its own
 (tracing/compilation included), ``warmup`` warm-up steps, ``steps`` timed steps (each synchronised)
 and a throughput window (one sync at its end). It writes the CellResult and the StepRecord rows
 atomically and exits 0 whenever it wrote a result, whatever the cell's status; the launcher deals
 with a worker that dies without one.
 
-A torch ``warm-cache`` cell first runs this module with ``--prime`` in a child process: the same
-cell, first steps only, nothing written, so that the measured process starts with a primed compile
-cache.
+A cell whose framework keeps a warm compile cache (``bench.flags.needs_priming``) first runs this
+module with ``--prime`` in a child process: the same cell, first steps only, nothing written, so that
+the measured process starts with a primed compile cache.
 """
 
 from __future__ import annotations
@@ -24,25 +25,24 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.registry import family_of
+
 from . import flags as flagplan
+from .clock import utc_now_iso
+from .envinfo import speed_env_vars
+from .frameworks import frameworks, get_framework, load_backend
+from .lines import one_line
 from .memory import MemorySampler
 from .records import Cell, CellResult, RunSettings, StepRecord
 from .stats import summarize_step_times
-from .vocab import CUDA_ONLY_MODES, check_device, check_framework, check_mode, check_precision, check_variant
+from .vocab import check_device, check_framework, check_mode, check_precision, check_variant
 
 ERROR_TAIL_LINES = 30
-REASON_MAX_CHARS = 500
-
-# Exception types (matched by name anywhere in the MRO, so no framework import is needed here)
-# and message fragments that mean the device or host ran out of memory.
-OOM_TYPE_NAMES = frozenset({"OutOfMemoryError", "ResourceExhaustedError", "MemoryError"})
-OOM_MESSAGE_MARKERS = ("CUDA out of memory", "CUDA error: out of memory", "RESOURCE_EXHAUSTED",
-                       "OOM when allocating", "Out of memory while trying to allocate")
 
 # Test-only fault injection (spec key "test_fault"): lets the tests drive the real subprocess into
 # divergence, a failure or an OOM without a GPU. Never set by the launcher.
@@ -58,7 +58,6 @@ class WorkerSpec:
     work_dir: Path
     peak_flops: float | dict[str, float] | None = None
     test_fault: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WorkerSpec:
@@ -72,24 +71,32 @@ class WorkerSpec:
             work_dir=Path(d.get("work_dir") or result_path.parent / "work"),
             peak_flops=d.get("peak_flops"),
             test_fault=d.get("test_fault"),
-            raw=d,
         )
 
 
 # --------------------------------------------------------------------------- error classification
 
 
-def one_line(text: str, limit: int = REASON_MAX_CHARS) -> str:
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    line = lines[0] if lines else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+def oom_markers() -> tuple[frozenset[str], tuple[str, ...]]:
+    """(exception class names, message fragments) that mean the device or host ran out of memory:
+    Python's MemoryError and what each registered framework declares (no framework import)."""
+    names = {"MemoryError"}
+    messages: list[str] = []
+    for d in frameworks():
+        names.update(d.oom_exception_names)
+        messages += d.oom_messages
+    return frozenset(names), tuple(dict.fromkeys(messages))
 
 
 def classify_exception(exc: BaseException, is_oom: bool = False) -> tuple[str, str]:
-    """(status, reason) of a cell that raised ``exc``: "oom" for out-of-memory, else "failed"."""
+    """(status, reason) of a cell that raised ``exc``: "oom" for out-of-memory, else "failed".
+
+    Exception types are matched by name anywhere in the MRO, so no framework import is needed here.
+    """
+    type_names, messages = oom_markers()
     names = {c.__name__ for c in type(exc).__mro__}
     message = str(exc)
-    oom = is_oom or bool(names & OOM_TYPE_NAMES) or any(m in message for m in OOM_MESSAGE_MARKERS)
+    oom = is_oom or bool(names & type_names) or any(m in message for m in messages)
     reason = f"{type(exc).__name__}: {one_line(message)}" if message.strip() else type(exc).__name__
     return ("oom" if oom else "failed"), reason
 
@@ -100,10 +107,6 @@ def error_tail(exc: BaseException, lines: int = ERROR_TAIL_LINES) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def process_start_time() -> float:
@@ -141,7 +144,7 @@ def validate_cell(cell: Cell) -> None:
 
 
 def skip_reason_before_import(cell: Cell) -> str | None:
-    if (cell.framework, cell.mode) in CUDA_ONLY_MODES and cell.device != "cuda":
+    if get_framework(cell.framework).needs_cuda(cell.mode) and cell.device != "cuda":
         return f"{cell.framework} mode {cell.mode!r} needs a CUDA device"
     return None
 
@@ -157,22 +160,17 @@ class Measurement:
         self.result = result
         self.records = records
         self.step = 0
-        from models.registry import family_of
+        self.family = family_of(spec.cell.model)  # ValueError for an unknown model: a failed cell
 
-        self.loss_names = family_of(spec.cell.model).losses
-
-    def _add(self, phase: str, step_time: float | None, losses: tuple[float, float]) -> None:
+    def _add(self, phase: str, step_time: float | None, losses: Mapping[str, float]) -> None:
+        # Stored in the family's loss order, whatever order the backend returned them in.
+        named = {name: float(losses[name]) for name in self.family.losses}
         self.records.append(StepRecord(cell_id=self.spec.cell.cell_id, step=self.step, phase=phase,
-                                       step_time_s=step_time,
-                                       losses=dict(zip(self.loss_names, map(float, losses), strict=True))))
+                                       step_time_s=step_time, losses=named))
         self.step += 1
 
     def run(self, backend: Any, prime_only: bool = False) -> None:
-        from models import data as model_data
-        from models import flops as model_flops
-        from models.spec import get_spec
-
-        cell, settings, result = self.spec.cell, self.spec.settings, self.result
+        cell, settings, result, family = self.spec.cell, self.spec.settings, self.result, self.family
         reason = backend.device_available()
         if reason:
             result.status, result.reason = "skipped", reason
@@ -181,16 +179,17 @@ class Measurement:
         result.versions = backend.versions()
         result.flags.update(backend.flags)
 
-        model = get_spec(cell.model)
+        model = family.specs[cell.model]
         batch = cell.batch_size or model.batch_size
         result.flags["batch_size"] = batch
-        real, noise = model_data.make_batches(model, batch, settings.n_batches, settings.seed, settings.data)
+        # A bad --data file raises models.family.DataError: a failed cell, reason "DataError: ...".
+        inputs = family.make_inputs(model, batch, settings.n_batches, settings.seed, settings.data)
         if self.spec.test_fault == "nan-data":
-            real = real * float("nan")
+            inputs = (inputs[0] * float("nan"), *inputs[1:])
 
         sampler = MemorySampler(settings.memory_sample_interval_s, backend.gpu_index()).start()
         try:
-            backend.build(model, batch, real, noise)
+            backend.build(family, model, batch, inputs)
             backend.wrap()
             if self.spec.test_fault in ("raise", "oom"):
                 _inject_failure(backend, self.spec.test_fault)
@@ -232,7 +231,7 @@ class Measurement:
                 if result.throughput_img_s is None and median:
                     result.throughput_img_s = batch / median
                     result.flags["throughput_source"] = "median step"
-                result.flops_per_step = float(model_flops.train_step_flops(model, batch))
+                result.flops_per_step = float(family.train_step_flops(model, batch))
                 if median:
                     result.achieved_flops = result.flops_per_step / median
                     peak = peak_for_precision(self.spec.peak_flops, cell.precision)
@@ -332,8 +331,8 @@ def run(spec_path: str, prime_only: bool = False) -> int:
             result.status, result.reason = "skipped", reason
         else:
             plan = flagplan.plan_flags(cell, settings, spec.work_dir)
-            os.environ.update(plan["env"])  # before the framework import: oneDNN, compile caches
-            result.flags["compile_cache"] = flagplan.prepare_cache_dirs(cell, spec.work_dir) \
+            os.environ.update(plan["env"])  # before the framework import: variant switches, caches
+            result.flags["compile_cache"] = flagplan.prepare_compile_cache(cell, spec.work_dir) \
                 if not prime_only else plan.get("compile_cache")
             if flagplan.needs_priming(cell) and not prime_only:
                 priming = prime_compile_cache(spec_path, spec)
@@ -342,14 +341,12 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                     rc = priming["cache_priming_rc"]
                     result.compile_warnings.append(
                         f"compile-cache priming failed (rc={rc}): the cache may be cold")
-            result.flags["env"] = flagplan.speed_env()
+            result.flags["env"] = speed_env_vars()  # the same set the run's environment records
             try:
-                from .frameworks import load_backend
-
                 backend_cls = load_backend(cell.framework)
             except ImportError as e:
                 missing = getattr(e, "name", None) or ""
-                if missing.split(".")[0] in ("tensorflow", "torch", "keras"):
+                if missing.split(".")[0] in get_framework(cell.framework).import_names:
                     result.status, result.reason = "skipped", f"{cell.framework} not installed ({e})"
                     backend_cls = None
                 else:

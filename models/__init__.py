@@ -1,5 +1,6 @@
-"""Equivalent DCGANs in TensorFlow (Keras 3) and PyTorch.
+"""Model families, one package each (``models/<family>/``), behind ``models.registry``.
 
-``models.spec`` and ``models.data`` need neither framework; ``models.tf_dcgan`` imports TensorFlow
-and ``models.torch_dcgan`` imports PyTorch. Nothing here times, logs or writes files.
+``models.family`` defines what a family offers the harness (specs, named losses, inputs, FLOPs, one
+implementation module per framework); ``models.data`` holds image helpers that families share. Only
+a family's per-framework modules import a framework, and nothing here imports ``bench``.
 """

@@ -1,9 +1,9 @@
-"""Training batches as numpy arrays, framework-free: synthetic (the default) or local MNIST files.
+"""Training images as numpy arrays, framework-free, for any family that trains on images.
 
-Nothing is ever downloaded. ``make_batches`` returns ``(real, noise)``: ``real`` (n_batches, B, H, W, C)
-float32 NHWC in [-1, 1], ``noise`` (n_batches, B, noise_dim) float32 N(0, 1), both deterministic in
-``seed``. ``data`` is ``"synthetic"`` or a path to Keras' ``mnist.npz`` (arrays x_train, y_train, x_test,
-y_test; x_train is used) or to an IDX images file (``train-images-idx3-ubyte``, optionally gzipped).
+Nothing is ever downloaded. ``synthetic_images`` draws smooth random images from a seeded ``rng``;
+``load_mnist`` reads local MNIST files: Keras' ``mnist.npz`` (arrays x_train, y_train, x_test, y_test;
+x_train is used) or an IDX images file (``train-images-idx3-ubyte``, optionally gzipped). Bad files
+raise ``models.family.DataError`` with a one-line message naming the path.
 """
 
 from __future__ import annotations
@@ -16,40 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
-
-from .spec import ModelSpec
+from .family import DataError
 
 MNIST_FORMATS = ("a Keras mnist.npz (arrays x_train, y_train, x_test, y_test of 28x28 uint8 images) "
                  "or an IDX images file (idx3-ubyte, optionally gzipped)")
-_MNIST_SHAPE = (28, 28, 1)
+MNIST_SHAPE = (28, 28, 1)
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-class DataError(BenchError, ValueError):
-    """A missing/malformed data file or data that does not fit the model; one-line message."""
-
-
-def make_batches(spec: ModelSpec, batch_size: int, n_batches: int, seed: int,
-                 data: str = "synthetic") -> tuple[np.ndarray, np.ndarray]:
-    if batch_size < 1 or n_batches < 1:
-        raise ValueError(f"batch_size and n_batches must be >= 1 (got {batch_size}, {n_batches})")
-    rng = np.random.default_rng([seed, 7])
-    n = batch_size * n_batches
-    if data == "synthetic":
-        images = synthetic_images(spec.image_shape, n, rng)
-    else:
-        if spec.image_shape != _MNIST_SHAPE:
-            h, w, c = spec.image_shape
-            raise DataError(f"{data}: MNIST images are 28x28x1 and fit only dcgan-mnist, "
-                            f"not {spec.name} ({h}x{w}x{c}); use data 'synthetic'")
-        pool = load_mnist(data)
-        # A seeded permutation, cycled when the file holds fewer images than requested.
-        order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])[:n]
-        images = pool[order]
-    real = images.reshape(n_batches, batch_size, *spec.image_shape)
-    noise = rng.standard_normal((n_batches, batch_size, spec.noise_dim), dtype=np.float32)
-    return np.ascontiguousarray(real, dtype=np.float32), noise
 
 
 def synthetic_images(shape: tuple[int, int, int], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,6 +34,12 @@ def synthetic_images(shape: tuple[int, int, int], n: int, rng: np.random.Generat
     phase = rng.uniform(0, 2 * np.pi, (n, 1, 1, c, waves)).astype(np.float32)
     arg = freq[..., 0] * yy[None, :, :, None, None] + freq[..., 1] * xx[None, :, :, None, None] + phase
     return np.tanh(1.5 * np.sin(arg).sum(axis=-1)).astype(np.float32)
+
+
+def sample_images(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` images of ``pool`` in a seeded permutation, cycled when the pool holds fewer than ``n``."""
+    order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])[:n]
+    return pool[order]
 
 
 def load_mnist(path: str | Path) -> np.ndarray:
@@ -80,7 +58,7 @@ def load_mnist(path: str | Path) -> np.ndarray:
     if raw.ndim != 3 or raw.shape[1:] != (28, 28) or len(raw) == 0:
         raise DataError(f"{path}: images of shape {raw.shape}, expected (N, 28, 28); "
                         f"expected {MNIST_FORMATS}")
-    return ((raw.astype(np.float32) - 127.5) / 127.5).reshape(-1, *_MNIST_SHAPE)
+    return ((raw.astype(np.float32) - 127.5) / 127.5).reshape(-1, *MNIST_SHAPE)
 
 
 def _read_npz(p: Path) -> np.ndarray:

@@ -37,10 +37,17 @@ class ModelFamily:
     make_inputs: Callable[[Any, int, int, int, str], StepInputs]
     # (spec, batch_size) -> FLOPs of one train step, counted analytically.
     train_step_flops: Callable[[Any, int], int]
-    # framework name -> module path of that framework's implementation (imports the framework).
+    # framework name -> module path of that framework's implementation (imports the framework). The
+    # module has build(spec, *, batch_size, precision, seed, device, **options) -> model, where
+    # model.to_framework_batches(*inputs) gives one tuple of device tensors per batch and
+    # model.train_step(*one_batch) returns {loss name: scalar tensor} (the names in ``losses``).
     implementations: Mapping[str, str]
     # (spec, data) -> None or raise DataError: checks a --data path once, before anything runs.
     check_data: Callable[[Any, str], None] | None = None
+    # What the report says about this family's loss-curve parity across frameworks (why the curves
+    # should be close, and why not identical); "{frameworks}" stands for their names. "": a
+    # generic sentence.
+    parity_note: str = ""
 
     @property
     def model_names(self) -> tuple[str, ...]:

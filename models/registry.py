@@ -1,6 +1,7 @@
 """The registry of model families: which models exist, and which family each belongs to.
 
-Built-in families are listed in ``BUILTIN``; plugin modules named in ``FRAMEBENCH_PLUGINS``
+Built-in families are the sub-packages of ``models`` that define ``FAMILY``, found by scanning
+the package; plugin modules named in ``FRAMEBENCH_PLUGINS``
 (comma-separated) may call ``register_family`` (that is how a test adds a fake family).
 """
 
@@ -8,18 +9,25 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from typing import Any
 
 from .family import ModelFamily
 
 PLUGINS_ENV = "FRAMEBENCH_PLUGINS"
-BUILTIN: tuple[str, ...] = ("models.gan",)
 
 _FAMILIES: dict[str, ModelFamily] = {}
 _loaded = False
 
 
+def builtin_packages() -> list[str]:
+    """The family packages shipped in models/, by name order."""
+    here = importlib.import_module("models")
+    return sorted(f"models.{m.name}" for m in pkgutil.iter_modules(here.__path__) if m.ispkg)
+
+
 def register_family(family: ModelFamily) -> ModelFamily:
+    _ensure_loaded()  # built-ins first, whoever registers first
     _FAMILIES[family.name] = family
     return family
 
@@ -29,8 +37,10 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in BUILTIN:
-        register_family(importlib.import_module(module).FAMILY)
+    for package in builtin_packages():
+        family = getattr(importlib.import_module(package), "FAMILY", None)
+        if isinstance(family, ModelFamily):
+            _FAMILIES[family.name] = family
     for name in filter(None, (s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(","))):
         importlib.import_module(name)
 

@@ -2,7 +2,7 @@
 
 For every mutation: copy models/, bench/ and the equivalence tests to a scratch directory, apply one
 source edit there (the working tree is never touched), run ``pytest -m equivalence`` on the copy and
-list the failing tests. Prints a Markdown table (pasted into models/CONTRACT.md). A mutation that no
+list the failing tests. Prints a Markdown table (pasted into models/gan/CONTRACT.md). A mutation that no
 test catches makes the exit status 1.
 
     python scripts/contract_mutations.py [--only ID ...] [--seed N]
@@ -25,32 +25,33 @@ TESTS = ["tests/test_models_equivalence.py"]
 # (id, contract item broken, file, old, new)
 MUTATIONS: list[tuple[str, str, str, str, str]] = [
     ("lrelu-torch-default", "torch LeakyReLU left at torch's default slope 0.01",
-     "models/torch_dcgan.py", "nn.LeakyReLU(layer.slope)", "nn.LeakyReLU()"),
+     "models/gan/torch_dcgan.py", "nn.LeakyReLU(layer.slope)", "nn.LeakyReLU()"),
     ("lrelu-keras-default", "Keras LeakyReLU left at Keras 3's default slope 0.3",
-     "models/tf_dcgan.py", "keras.layers.LeakyReLU(negative_slope=layer.slope, **kw)",
+     "models/gan/tf_dcgan.py", "keras.layers.LeakyReLU(negative_slope=layer.slope, **kw)",
      "keras.layers.LeakyReLU(**kw)"),
     ("bn-momentum-convention", "torch BN momentum given Keras' convention (keep fraction)",
-     "models/torch_dcgan.py", "momentum=1.0 - spec.bn_keep", "momentum=spec.bn_keep"),
+     "models/gan/torch_dcgan.py", "momentum=1.0 - spec.bn_keep", "momentum=spec.bn_keep"),
     ("bn-epsilon-default", "torch BN epsilon left at torch's default 1e-5",
-     "models/torch_dcgan.py", "eps=spec.bn_epsilon", "eps=1e-5"),
+     "models/gan/torch_dcgan.py", "eps=spec.bn_epsilon", "eps=1e-5"),
     ("convt-crop-shift", "transposed conv cropped on the wrong side (= padding=2, output_padding=1)",
-     "models/torch_dcgan.py", "Crop(before - sym, after - sym)", "Crop(after - sym, before - sym)"),
+     "models/gan/torch_dcgan.py", "Crop(before - sym, after - sym)", "Crop(after - sym, before - sym)"),
     ("conv-pad-shift", "stride-2 conv padded symmetrically-shifted (odd pixel top/left)",
-     "models/torch_dcgan.py", "nn.ZeroPad2d((before, after, before, after))",
+     "models/gan/torch_dcgan.py", "nn.ZeroPad2d((before, after, before, after))",
      "nn.ZeroPad2d((after, before, after, before))"),
     ("flatten-order", "Dense/BN features not permuted between (h,w,c) and (c,h,w)",
-     "models/weights.py", "return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)",
+     "models/gan/weights.py", "return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)",
      "return np.arange(h * w * c)"),
     ("kernel-layout", "conv kernels moved HWIO->OIHW with kh and kw swapped",
-     "models/weights.py", "a = a.transpose(3, 2, 0, 1)", "a = a.transpose(3, 2, 1, 0)"),
+     "models/gan/weights.py", "a = a.transpose(3, 2, 0, 1)", "a = a.transpose(3, 2, 1, 0)"),
     ("adam-eps-torch-default", "torch Adam eps left at torch's default 1e-8",
-     "models/torch_dcgan.py", "eps=spec.adam_epsilon", "eps=1e-8"),
+     "models/gan/torch_dcgan.py", "eps=spec.adam_epsilon", "eps=1e-8"),
     ("adam-eps-keras-default", "Keras Adam epsilon left at Keras' default 1e-7",
-     "models/tf_dcgan.py", "beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)", "beta_2=spec.adam_beta2)"),
+     "models/gan/tf_dcgan.py", "beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)",
+     "beta_2=spec.adam_beta2)"),
     ("init-torch-default", "torch keeps its own default init instead of the canonical initial weights",
-     "models/torch_dcgan.py", "        set_weights(self, initial_weights(spec, seed))\n", "\n"),
+     "models/gan/torch_dcgan.py", "        set_weights(self, initial_weights(spec, seed))\n", "\n"),
     ("d-grad-into-generator", "d_loss differentiated into the generator too (not the tutorial's step)",
-     "models/torch_dcgan.py", "scale(d_loss).backward(inputs=self.d_params)", "scale(d_loss).backward()"),
+     "models/gan/torch_dcgan.py", "scale(d_loss).backward(inputs=self.d_params)", "scale(d_loss).backward()"),
 ]
 
 

@@ -5,8 +5,8 @@ same batches; this process compares the numpy results. Columns are max relative 
 tensors: ‖a−b‖/‖b‖ for the G/D outputs, losses and gradients of one step, and
 ‖θ_tf−θ_torch‖/‖θ_torch−θ_0‖ after 3 train steps. Rows: float32 as benchmarked (the same
 hyperparameters passed to both Adams), float32 with torch given Keras' Adam arithmetic
-(``models.parity.keras_adam_as_torch``), and float64 with it (what tests/test_models_equivalence.py
-asserts). See models/CONTRACT.md.
+(``models.gan.parity.keras_adam_as_torch``), and float64 with it (what tests/test_models_equivalence.py
+asserts). See models/gan/CONTRACT.md.
 
     python scripts/equivalence_report.py [--seed N] [--batch 8] [--steps 3]
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import parity  # noqa: E402  (framework-free)
-from models.spec import MODEL_NAMES, get_spec  # noqa: E402
-from models.weights import initial_weights  # noqa: E402
+from models.gan import FAMILY, parity  # noqa: E402  (framework-free)
+from models.gan.weights import initial_weights  # noqa: E402
+from models.registry import get_spec  # noqa: E402
 
 CONFIGS = [  # (label, precision, torch given Keras' Adam arithmetic)
     ("fp32, as benchmarked", "fp32", False),
@@ -73,7 +73,7 @@ def main() -> int:
           f"{args.steps} steps | worst tensor after {args.steps} steps |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for model in MODEL_NAMES:
+        for model in FAMILY.model_names:
             spec = get_spec(model)
             w0 = initial_weights(spec, args.seed)
             for label, precision, keras_adam in CONFIGS:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.baseline import baseline_from_run, cell_summaries
 from bench.errors import BenchError
 from bench.gate import compare_cell, load_config, step_time_check
-from bench.report import md_table
+from bench.markdown import md_table
 from bench.store import load_run
 
 RULES = ("threshold alone", "U test", "CIs apart", "U test AND CIs apart (gate)", "U test OR CIs apart")

@@ -6,7 +6,7 @@ that machine noise (other processes, thermal state) hits both alike:
 * harness: the worker's own timing path, ``Backend.time_steps`` of bench.frameworks.torch (per-step
   ``perf_counter`` around the step plus the loss fetch that synchronises it), with the worker's
   memory sampler thread running as it does during a real cell;
-* bare: ``for`` loop calling ``gan.train_step`` between two ``time.perf_counter()`` calls;
+* bare: ``for`` loop calling the model's ``train_step`` between two ``time.perf_counter()`` calls;
 * timing: ``Backend.time_steps`` without the sampler thread (splits the overhead in two parts).
 
 Prints the medians (with bootstrap 95% CIs) and the overhead in percent (target: < 2%).
@@ -44,8 +44,7 @@ def measure(batch_size: int, rounds: int, block: int, warmup: int, threads: int,
     from bench.frameworks import load_backend
     from bench.memory import MemorySampler
     from bench.records import Cell, RunSettings
-    from models import data as model_data
-    from models.spec import get_spec
+    from models.registry import family_of
 
     cell = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", batch_size, "default")
     settings = RunSettings(steps=block, warmup=warmup, window_steps=0, seed=seed, intra_op_threads=threads)
@@ -53,15 +52,16 @@ def measure(batch_size: int, rounds: int, block: int, warmup: int, threads: int,
         plan = flagplan.plan_flags(cell, settings, work)
         backend = load_backend("torch")(cell, settings, plan)
         backend.setup()
-        spec = get_spec(cell.model)
-        real, noise = model_data.make_batches(spec, batch_size, settings.n_batches, seed)
-        backend.build(spec, batch_size, real, noise)
+        family = family_of(cell.model)
+        spec = family.specs[cell.model]
+        inputs = family.make_inputs(spec, batch_size, settings.n_batches, seed, "synthetic")
+        backend.build(family, spec, batch_size, inputs)
         backend.wrap()
         backend.first_step()
         backend.time_steps(1, warmup)
 
-        train_step = backend.gan.train_step
-        reals, noises = backend.reals, backend.noises
+        train_step = backend.model.train_step
+        batches = backend.batches
         step = 1 + warmup
 
         def timing_block() -> list[float]:
@@ -83,9 +83,9 @@ def measure(batch_size: int, rounds: int, block: int, warmup: int, threads: int,
             nonlocal step
             times = []
             for i in range(step, step + block):
-                r, z = reals[i % len(reals)], noises[i % len(noises)]
+                batch = batches[i % len(batches)]
                 t0 = time.perf_counter()
-                train_step(r, z)
+                train_step(*batch)
                 times.append(time.perf_counter() - t0)
             step += block
             return times
@@ -119,7 +119,7 @@ ARM_LABELS = {
 def summarize(raw: dict, args: argparse.Namespace) -> dict:
     import numpy as np
 
-    from bench.envinfo import cpu_model
+    from bench.machine import cpu_model
     from bench.stats import bootstrap_median_ci
 
     out = dict(raw)
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(raw))
         return 0
 
-    from bench.launcher import child_env
+    from bench.processes import child_env
 
     forwarded = argv if argv is not None else sys.argv[1:]
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *forwarded]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.records import Cell, CellResult, RunSettings, StepRecord
+from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 from bench.stats import summarize_step_times
 from bench.store import atomic_write_json, write_cell_result, write_steps
 
@@ -108,6 +108,7 @@ class FixtureCell:
     device_alloc_peak_bytes: int | None = None
     nvml_peak_bytes: int | None = None
     loss_offset: float = 0.0  # shifts this cell's loss curves (parity tests)
+    loss_names: tuple[str, ...] = ("g", "d")  # the model family's loss names
     flags: dict[str, Any] = field(default_factory=dict)
     seed_salt: int = 0  # a different draw from the same distribution
 
@@ -129,10 +130,18 @@ def _rng(cell_id: str, salt: int) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(cell_id.encode()), salt])
 
 
-def _losses(step: int, offset: float, rng: np.random.Generator) -> tuple[float, float]:
-    g = 0.7 + 0.6 * np.exp(-step / 15.0) + offset + 0.02 * rng.standard_normal()
-    d = 1.38 - 0.3 * (1 - np.exp(-step / 20.0)) + offset + 0.02 * rng.standard_normal()
-    return float(g), float(d)
+def _losses(step: int, offset: float, rng: np.random.Generator, names: tuple[str, ...]) -> dict[str, float]:
+    """One value per loss name: the first falls, the second drifts down, any further ones decay."""
+    out = {}
+    for i, name in enumerate(names):
+        if i == 0:
+            v = 0.7 + 0.6 * np.exp(-step / 15.0)
+        elif i == 1:
+            v = 1.38 - 0.3 * (1 - np.exp(-step / 20.0))
+        else:
+            v = 1.0 + 0.2 * np.exp(-step / (10.0 + 5 * i))
+        out[name] = float(v + offset + 0.02 * rng.standard_normal())
+    return out
 
 
 def build_cell(fc: FixtureCell, settings: RunSettings) -> tuple[CellResult, list[StepRecord]]:
@@ -165,15 +174,13 @@ def build_cell(fc: FixtureCell, settings: RunSettings) -> tuple[CellResult, list
 
     def add(phase: str, t: float | None) -> None:
         nonlocal step
-        g, d = _losses(step, fc.loss_offset, rng)
         records.append(
             StepRecord(
                 cell_id=cid,
                 step=step,
                 phase=phase,
                 step_time_s=None if t is None else float(t),
-                g_loss=g,
-                d_loss=d,
+                losses=_losses(step, fc.loss_offset, rng, fc.loss_names),
             )
         )
         step += 1
@@ -205,8 +212,7 @@ def build_cell(fc: FixtureCell, settings: RunSettings) -> tuple[CellResult, list
         device_alloc_peak_bytes=fc.device_alloc_peak_bytes,
         device_reserved_peak_bytes=fc.device_alloc_peak_bytes,
         nvml_peak_bytes=fc.nvml_peak_bytes,
-        final_g_loss=records[-1].g_loss,
-        final_d_loss=records[-1].d_loss,
+        final_losses=dict(records[-1].losses),
         wall_s=10.0,
     )
     return res, records
@@ -228,7 +234,7 @@ def write_run(
     )
     cells = list(cells)
     meta = {
-        "schema": 1,
+        "schema": SCHEMA_VERSION,
         "run_id": run_id or run_dir.name,
         "created_at": created_at,
         "argv": ["python", "-m", "bench", "all"],
@@ -324,7 +330,7 @@ def cell_id(
     batch_size: int = 8,
     variant: str = "default",
 ) -> str:
-    return Cell(model, framework, mode, device, precision, batch_size, variant).cell_id
+    return FixtureCell(model, framework, mode, device, precision, batch_size, variant).cell.cell_id
 
 
 def corrupt_json(path: Path) -> None:

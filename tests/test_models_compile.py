@@ -10,21 +10,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data import make_batches
-from models.spec import MODEL_NAMES, get_spec
+from models.gan import FAMILY
+from models.gan.data import make_batches
+from models.registry import get_spec
 
 pytestmark = pytest.mark.slow
+MODEL_NAMES = FAMILY.model_names
 
 
 def _losses(step, batches):
-    return np.array([[float(x) for x in step(r, z)] for r, z in batches])
+    """One row per train step: its named losses in the family's order."""
+    outs = [step(r, z) for r, z in batches]
+    return np.array([[float(out[name]) for name in FAMILY.losses] for out in outs])
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_tf_function_and_xla_match_eager(model, precision):
     tf = pytest.importorskip("tensorflow")
-    from models import tf_dcgan
+    from models.gan import tf_dcgan
 
     spec = get_spec(model)
     data = make_batches(spec, 2, 2, seed=3)
@@ -41,7 +45,7 @@ def test_tf_function_and_xla_match_eager(model, precision):
 
 def test_torch_compile_matches_eager():
     torch = pytest.importorskip("torch")
-    from models import torch_dcgan
+    from models.gan import torch_dcgan
 
     spec = get_spec("dcgan-mnist")
     data = make_batches(spec, 2, 2, seed=3)

@@ -1,16 +1,22 @@
-"""models.data: deterministic synthetic batches, MNIST from local files, one-line DataErrors."""
+"""models.data and models.gan.data: deterministic synthetic batches, MNIST from local files,
+one-line DataErrors (models' own error: models never imports bench)."""
 
 from __future__ import annotations
 
 import gzip
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.errors import BenchError
-from models.data import DataError, load_mnist, make_batches
-from models.spec import get_spec
+from models.data import load_mnist
+from models.family import DataError
+from models.gan import FAMILY
+from models.gan.data import check_data, make_batches
+from models.registry import get_spec
 
 MNIST = get_spec("dcgan-mnist")
 D64 = get_spec("dcgan-64")
@@ -108,8 +114,31 @@ def test_malformed_or_missing_files_give_one_line_data_error(tmp_path):
         assert "\n" not in msg and "mnist.npz" in msg and "IDX" in msg, f"{what}: {msg}"
 
 
-def test_data_error_is_a_value_error_and_a_bench_error():
-    assert issubclass(DataError, ValueError) and issubclass(DataError, BenchError)
+def test_data_error_is_a_value_error_and_models_import_no_bench():
+    assert issubclass(DataError, ValueError)
+    code = ("import sys, models.registry, models.data, models.gan.data, models.gan.parity\n"
+            "models.registry.families()\n"
+            "print(sorted(m for m in sys.modules if m == 'bench' or m.startswith('bench.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_family_inputs_and_data_check(tmp_path):
+    assert FAMILY.make_inputs is make_batches
+    inputs = FAMILY.make_inputs(MNIST, 2, 3, 0, "synthetic")
+    assert [a.shape[0] for a in inputs] == [3, 3]  # a leading n_batches axis on every input
+    path = tmp_path / "mnist.npz"
+    _write_npz(path, _images(4))
+    FAMILY.check_data(MNIST, str(path))
+    FAMILY.check_data(D64, "synthetic")
+    check_data(D64, str(path))  # a readable file; that it does not fit dcgan-64 fails those cells only
+    with pytest.raises(DataError, match="no such file"):
+        check_data(D64, str(tmp_path / "missing.npz"))
+    p = tmp_path / "bad.npz"
+    p.write_text("junk")
+    with pytest.raises(DataError, match="bad magic number"):
+        FAMILY.check_data(MNIST, str(p))
 
 
 def test_mnist_for_dcgan_64_is_a_data_error(tmp_path):

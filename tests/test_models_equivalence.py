@@ -1,4 +1,4 @@
-"""TensorFlow vs PyTorch: the same model, proven equal (models/CONTRACT.md, section "Tests").
+"""TensorFlow vs PyTorch: the same model, proven equal (models/gan/CONTRACT.md, section "Tests").
 
 Fresh random weights and data every run, from one seed printed in every assertion message; rerun a
 failure with ``FRAMEBENCH_EQ_SEED=<seed>``. Float32 for the outputs (what the benchmark runs);
@@ -13,14 +13,16 @@ import os
 import numpy as np
 import pytest
 
-from models import arch, flops, parity
-from models.data import make_batches
-from models.spec import MODEL_NAMES, get_spec
-from models.weights import initial_weights
+from models.gan import FAMILY, arch, flops, parity
+from models.gan.data import make_batches
+from models.gan.weights import initial_weights
+from models.registry import get_spec
 
 tf = pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
-from models import tf_dcgan, torch_dcgan  # noqa: E402  (after the importorskips)
+from models.gan import tf_dcgan, torch_dcgan  # noqa: E402  (after the importorskips)
+
+MODEL_NAMES = FAMILY.model_names
 
 pytestmark = pytest.mark.equivalence
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data import make_batches
-from models.spec import MODEL_NAMES, get_spec
+from models.gan import FAMILY
+from models.gan.data import make_batches
+from models.registry import get_spec
+
+MODEL_NAMES = FAMILY.model_names
 
 # Tolerance on each step-1 loss: |loss_low − loss_fp32| <= ABS + REL * |loss_fp32| (measured worst:
 # 37% of it for bf16, 24% for fp16, dcgan-64). Step 2 (bf16 only) after one low-precision update:
@@ -32,7 +35,7 @@ def _module(name):
     pytest.importorskip("tensorflow" if name == "tf_dcgan" else "torch")
     import importlib
 
-    return importlib.import_module(f"models.{name}")
+    return importlib.import_module(f"models.gan.{name}")
 
 
 def _fp16_unsupported(name: str) -> str | None:
@@ -66,12 +69,13 @@ def test_low_precision_losses_close_to_fp32(model, framework, precision):
     for p in ("fp32", precision):
         gan = mod.build(spec, batch_size=BATCH, precision=p, dropout=False, seed=5)
         batches = gan.to_framework_batches(*data)
-        losses[p] = [tuple(float(x) for x in gan.train_step(r, z)) for r, z in batches]
+        steps = [gan.train_step(r, z) for r, z in batches]
+        losses[p] = [tuple(float(out[k]) for k in FAMILY.losses) for out in steps]
     steps = 2 if precision == "bf16" else 1
     for step in range(steps):
         abs_tol, rel_tol = TOLERANCE[precision] if step == 0 else STEP2
-        pairs = zip(losses[precision][step], losses["fp32"][step], ("g_loss", "d_loss"), strict=True)
+        pairs = zip(losses[precision][step], losses["fp32"][step], FAMILY.losses, strict=True)
         for low, ref, what in pairs:
-            assert np.isfinite(low), f"{precision} {what} of step {step + 1} is not finite"
+            assert np.isfinite(low), f"{precision} {what} loss of step {step + 1} is not finite"
             assert abs(low - ref) <= abs_tol + rel_tol * abs(ref), (
-                f"{model} {framework} {precision} step {step + 1} {what}: {low:.5f} vs fp32 {ref:.5f}")
+                f"{model} {framework} {precision} step {step + 1} {what} loss: {low:.5f} vs fp32 {ref:.5f}")

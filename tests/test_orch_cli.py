@@ -126,6 +126,22 @@ def test_resume_with_other_settings_is_refused(fakes: Path, capsys: pytest.Captu
     assert main(["all", "--resume", "--steps", "3", "--no-report"]) == 0  # same value: fine
 
 
+def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    assert main([*SMALL, "--modes", "eager"]) == 0
+    run = run_dir_of(fakes)
+    store.cell_result_path(run, next(iter(store.read_cell_results(run)))).unlink()
+    env_file = run / "environment.json"
+    env = json.loads(env_file.read_text())
+    env["fingerprint"]["hash"] = "0123456789abcdef"
+    env_file.write_text(json.dumps(env))
+    capsys.readouterr()
+    assert main(["all", "--resume", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    where = run.relative_to(fakes)  # reports/runs/<id>, as found by --resume
+    assert err.startswith(f"error: {where} was recorded on another machine (fingerprint 0123456789abcdef vs ")
+    assert err.count("\n") == 1 and started(fakes) == ["dcgan-mnist__torch__eager__cpu__fp32__b256__default"]
+
+
 def test_resume_without_any_run(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert main(["all", "--resume"]) == 2
     assert capsys.readouterr().err.startswith("error: no run to resume")
@@ -160,12 +176,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fakes: Path, capsys: py
 
 def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from bench import report_cli
+    from bench import orchestrate
 
     def broken(run_dir: Path) -> list[Path]:
         raise RuntimeError("report exploded")
 
-    monkeypatch.setattr(report_cli, "report_after_run", broken)
+    monkeypatch.setattr(orchestrate, "report_after_run", broken)
     out_dir = fakes / "myrun"
     assert main(["run", "--model", "dcgan-64", "--framework", "torch", "--mode", "eager", "--batch-size", "4",
                  "--steps", "2", "--out", str(out_dir)]) == 0
@@ -195,7 +211,28 @@ def test_cuda_cells_run_with_the_roofline_peak(fakes: Path, monkeypatch: pytest.
     assert {r.cell.precision for r in cuda} == {"fp32", "bf16", "fp16"}
     assert all(r.status == "ok" and r.peak_flops == 1.0e12 for r in cuda)
     assert all(r.peak_flops is None for r in results if r.cell.device == "cpu")
-    assert json.loads((run / "roofline.json").read_text())["peak_flops"] == 1.0e12
+    roofline = json.loads((run / "roofline.json").read_text())
+    assert roofline["peak_flops"] == 1.0e12 and roofline["device"] == "cuda"
+    assert roofline["framework"] == "torch"  # the registry's preferred roofline framework with CUDA cells
+
+
+def test_roofline_framework_comes_from_the_cells_on_the_device(fakes: Path,  # noqa: F811
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_FAKE_CUDA", "1")
+    assert main(["all", "--models", "dcgan-mnist", "--frameworks", "tensorflow", "--modes", "eager",
+                 "--devices", "cuda", "--precisions", "fp32", "--no-report", "--steps", "2", "--tf32"]) == 0
+    roofline = json.loads((run_dir_of(fakes) / "roofline.json").read_text())
+    assert roofline["framework"] == "tensorflow" and roofline["tf32"] is True
+
+
+def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(fakes: Path,  # noqa: F811
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    junk = fakes / "junk.idx"
+    junk.write_bytes(b"not an image file at all")
+    assert main(["all", "--models", "dcgan-mnist", "--data", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {junk.resolve()}: ") and "IDX" in err and err.count("\n") == 1, err
+    assert not (fakes / "reports").exists() and started(fakes) == []
 
 
 def test_missing_framework_is_skipped_not_failed(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
@@ -252,10 +289,25 @@ def test_env_command_prints_json(tmp_path: Path) -> None:
 
 
 def test_help_documents_exit_codes(tmp_path: Path) -> None:
-    for cmd in (["--help"], ["all", "--help"], ["run", "--help"], ["env", "--help"]):
+    for cmd in (["--help"], ["all", "--help"], ["run", "--help"], ["env", "--help"], ["report", "--help"],
+                ["baseline", "save", "--help"], ["gate", "--help"], ["export-pytest-benchmark", "--help"]):
         p = run_cli(cmd, tmp_path)
-        assert p.returncode == 0
-    assert "exit status" in run_cli(["all", "--help"], tmp_path).stdout
+        assert p.returncode == 0, cmd
+    text = run_cli(["all", "--help"], tmp_path).stdout
+    assert "exit status" in text
+    # The choices listed come from the registries.
+    from bench.frameworks.registry import frameworks
+    from models.registry import model_names
+
+    flat = " ".join(text.split())
+    assert all(m in flat for m in model_names())
+    assert all(f"{d.name}: {'/'.join(d.mode_names)}" in flat for d in frameworks())
+
+
+def test_no_command_or_subcommand_prints_help_exit_2(tmp_path: Path) -> None:
+    for cmd in ([], ["baseline"]):
+        p = run_cli(cmd, tmp_path)
+        assert p.returncode == 2 and "usage:" in p.stderr, cmd
 
 
 def test_parent_never_imports_a_framework(tmp_path: Path) -> None:
@@ -263,7 +315,7 @@ def test_parent_never_imports_a_framework(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "import bench.cli, bench.launcher, bench.matrix, bench.store, bench.envinfo, bench.profiles\n"
-        "import bench.progress, bench.report_cli\n"
+        "import bench.progress, bench.probing, bench.orchestrate, bench.commands\n"
         f"rc = bench.cli.main({[*SMALL, '--modes', 'eager']!r})\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]\n"
         "print('RC', rc, 'BAD', bad)\n"

@@ -1,4 +1,5 @@
-"""bench.store: atomic writes, the run directory, and loading runs back (corrupt files named)."""
+"""bench.store / bench.load: atomic writes, the run directory, and loading runs back (corrupt files
+named, schema-1 runs migrated)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from bench import store
+from bench.cell import parse_cell_id
 from bench.errors import BenchError
-from bench.records import Cell, CellResult, RunSettings, StepRecord
+from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_1_RUN = ROOT / "reports" / "runs" / "20261123T160704Z"  # committed, written by schema 1
 
 CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=8)
 CELL2 = Cell("dcgan-64", "tensorflow", "function", "cpu", batch_size=4, variant="onednn-off")
@@ -23,9 +28,10 @@ def make_run(tmp_path: Path, name: str = "20250101T000000Z") -> Path:
                            environment={"fingerprint": {"hash": "abc"}})
     store.write_cell_result(run, CellResult(cell=CELL, status="ok", flags={"tf32": False, "nested": {"a": 1}},
                                             versions={"torch": "2.13"}, step_time_median_s=0.25,
-                                            throughput_img_s=32.0, final_g_loss=float("nan")))
-    store.write_steps(store.steps_path(run, CELL.cell_id),
-                      [StepRecord(CELL.cell_id, i, "timed", 0.25, 1.0, 2.0) for i in range(3)])
+                                            throughput_img_s=32.0,
+                                            final_losses={"g": float("nan"), "d": 0.5}))
+    rows = [StepRecord(CELL.cell_id, i, "timed", 0.25, {"g": 1.0, "d": 2.0 + i}) for i in range(3)]
+    store.write_steps(store.steps_path(run, CELL.cell_id), rows)
     return run
 
 
@@ -89,11 +95,47 @@ def test_load_run_tables(tmp_path: Path) -> None:
     assert "flags.nested" not in c.columns  # only scalars are flattened
     assert row["versions.torch"] == "2.13"
     assert c["step_time_median_s"].dtype.kind == "f"
-    assert c["final_g_loss"].isna().all()  # NaN stored as null, read back as NaN
+    assert c["final_losses.g"].isna().all()  # NaN stored as null, read back as NaN
+    assert c["final_losses.d"].tolist() == [0.5] and c["final_losses.d"].dtype.kind == "f"
+    assert row["final_losses"] == {"g": None, "d": 0.5}
     assert c["step_time_p90_s"].dtype.kind == "f"  # an all-None numeric column is float, not object
     s = data.steps
-    assert list(s.columns[:7]) == store.STEP_COLUMNS
+    assert list(s.columns[:6]) == store.STEP_COLUMNS
     assert len(s) == 3 and (s["run_id"] == run.name).all() and s["step_time_s"].sum() == pytest.approx(0.75)
+    assert s["losses.g"].tolist() == [1.0] * 3 and s["losses.d"].tolist() == [2.0, 3.0, 4.0]
+
+
+def test_stored_files_keep_their_exact_format(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    text = store.cell_result_path(run, CELL.cell_id).read_text()
+    assert text.startswith('{\n  "cell_id": "dcgan-mnist__torch__eager__cpu__fp32__b8__default",\n')
+    assert '  "final_losses": {\n    "g": null,\n    "d": 0.5\n  },\n' in text
+    assert text.endswith(f'  "schema": {SCHEMA_VERSION}\n}}\n')
+    first = store.steps_path(run, CELL.cell_id).read_text().splitlines()[0]
+    assert first == ('{"cell_id": "dcgan-mnist__torch__eager__cpu__fp32__b8__default", "step": 0, '
+                     '"phase": "timed", "step_time_s": 0.25, "losses": {"g": 1.0, "d": 2.0}}')
+
+
+def test_committed_schema_1_run_loads_through_the_migration() -> None:
+    cell_files = sorted((SCHEMA_1_RUN / "cells").glob("*.json"))
+    raw = json.loads(cell_files[0].read_text())
+    assert raw["schema"] == 1 and "final_g_loss" in raw and "final_losses" not in raw
+    before = {p: p.read_bytes() for p in cell_files}
+    data = store.load_run(SCHEMA_1_RUN)
+    c, s = data.cells, data.steps
+    assert len(c) == len(cell_files) and (c["schema"] == SCHEMA_VERSION).all()
+    assert {"final_losses.g", "final_losses.d"} <= set(c.columns)
+    assert not {"final_g_loss", "final_d_loss", "g_loss", "d_loss"} & (set(c.columns) | set(s.columns))
+    row = c[c["cell_id"] == raw["cell_id"]].iloc[0]
+    assert row["final_losses.g"] == raw["final_g_loss"] and row["final_losses.d"] == raw["final_d_loss"]
+    assert c["final_losses.g"].dtype.kind == "f"
+    step_file = SCHEMA_1_RUN / "steps" / f"{raw['cell_id']}.jsonl"
+    first = json.loads(step_file.read_text().splitlines()[0])
+    got = s[(s["cell_id"] == raw["cell_id"]) & (s["step"] == 0)].iloc[0]
+    assert (got["losses.g"], got["losses.d"]) == (first["g_loss"], first["d_loss"])
+    assert got["losses"] == {"g": first["g_loss"], "d": first["d_loss"]}
+    assert s["losses.g"].dtype.kind == "f" and s["losses.g"].notna().any()
+    assert {p: p.read_bytes() for p in cell_files} == before  # migrated on load, never rewritten
 
 
 def test_load_runs_concatenates_and_latest_run(tmp_path: Path) -> None:
@@ -148,9 +190,9 @@ def test_load_run_not_a_run(tmp_path: Path) -> None:
 
 
 def test_cell_id_round_trip_and_rerun_selection(tmp_path: Path) -> None:
-    assert store.parse_cell_id(CELL2.cell_id) == CELL2
+    assert parse_cell_id(CELL2.cell_id) == CELL2
     with pytest.raises(BenchError):
-        store.parse_cell_id("a__b")
+        parse_cell_id("a__b")
     run = make_run(tmp_path)
     assert store.cells_to_rerun(run) == [CELL2]  # missing
     store.write_cell_result(run, CellResult(cell=CELL2, status="timeout", reason="slow"))

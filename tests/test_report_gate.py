@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from report_fixtures import ENVIRONMENT, cell_id, corrupt_json, read_json, standard_cells, write_run
 
-from bench.baseline import load_baseline, machine_fingerprint, save_baseline
+from bench.baseline import load_baseline, save_baseline
 from bench.cli import main as cli_main
 from bench.gate import DEFAULTS, compare_cell, load_config, step_time_check, throughput_check
+from bench.machine import machine_fingerprint
 
 COMPILE = cell_id(mode="compile")
 EAGER = cell_id()

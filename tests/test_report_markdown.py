@@ -11,8 +11,10 @@ import pytest
 from report_fixtures import cell_id, corrupt_json, read_json, standard_cells, write_run
 
 from bench.cli import main as cli_main
-from bench.report import PARITY_TOLERANCE, fmt_ms, write_report
-from bench.report_cli import report_after_run
+from bench.markdown import fmt_ms
+from bench.orchestrate import report_after_run
+from bench.parity import PARITY_TOLERANCE
+from bench.report import write_report
 
 RUN_ID = "20250102T030405Z"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -236,3 +238,20 @@ def test_pages_carry_no_report_time(reports: Path) -> None:
         text = md.read_text(encoding="utf-8")
         assert str(reports) not in text and str(run) not in text
     assert meta["created_at"] in (reports / "README.md").read_text(encoding="utf-8")
+
+
+def test_committed_reports_regenerate_byte_identical(tmp_path: Path) -> None:
+    # The committed reports/ are a function of the committed runs alone: regenerating them elsewhere
+    # must give the same bytes (pages, figures and the pytest-benchmark export).
+    from bench.pytest_benchmark_export import write_export
+    from bench.report import resolve_runs
+
+    committed = PROJECT / "reports"
+    run = resolve_runs(None, committed / "runs")[0]
+    written = write_report([run], tmp_path)
+    export = write_export(run, tmp_path / "pytest-benchmark.json")
+    assert written
+    for path in written:
+        rel = path.relative_to(tmp_path)
+        assert path.read_bytes() == (committed / rel).read_bytes(), rel
+    assert export.read_bytes() == (run / "pytest-benchmark.json").read_bytes()

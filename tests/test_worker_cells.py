@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from worker_helpers import ROOT, TINY, fake_cell, run_worker, write_spec
 
-from bench.flags import physical_cores
+from bench.clock import physical_cores
 from bench.records import CellResult
 
 pytestmark = pytest.mark.slow
@@ -49,9 +49,12 @@ def _assert_complete_ok(result: dict, rows: list[dict], framework: str) -> None:
     assert [r["phase"] for r in rows] == (["first"] + ["warmup"] * TINY.warmup + ["timed"] * TINY.steps
                                           + ["window"] * TINY.window_steps)
     assert all(r["cell_id"] == result["cell_id"] for r in rows)
-    assert all(math.isfinite(r["g_loss"]) and math.isfinite(r["d_loss"]) for r in rows)
+    # The model family's named losses, in its order, finite, the last step's being the final ones.
+    assert all(list(r["losses"]) == ["g", "d"] for r in rows)
+    assert all(math.isfinite(v) for r in rows for v in r["losses"].values())
     assert all((r["step_time_s"] is None) == (r["phase"] == "window") for r in rows)
-    assert rows[-1]["g_loss"] == result["final_g_loss"] and rows[-1]["d_loss"] == result["final_d_loss"]
+    assert rows[-1]["losses"] == result["final_losses"]
+    assert result["schema"] == 2 and not any(k.endswith("_loss") for k in result)
     timed = sorted(r["step_time_s"] for r in rows if r["phase"] == "timed")
     assert result["step_time_median_s"] == pytest.approx(timed[len(timed) // 2])
 
@@ -111,9 +114,9 @@ def test_nan_data_makes_a_diverged_cell_with_everything_written(tmp_path):
     assert proc.returncode == 0
     assert result["status"] == "diverged"
     assert result["reason"].startswith("non-finite loss at step 0 (first)")
-    assert len(rows) == N_ROWS and rows[0]["d_loss"] is None  # NaN is stored as null
+    assert len(rows) == N_ROWS and rows[0]["losses"]["d"] is None  # NaN is stored as null
     assert result["step_time_median_s"] > 0 and result["throughput_img_s"] > 0
-    assert result["final_d_loss"] is None
+    assert result["final_losses"]["d"] is None
 
 
 @pytest.mark.parametrize(("fault", "status", "reason"), [
@@ -151,13 +154,15 @@ def test_cuda_cell_without_a_gpu_is_skipped_with_a_reason(tmp_path):
     assert result["reason"].startswith("no CUDA device visible to torch")
 
 
-def test_roofline_runs_on_cpu_and_prints_one_json_line():
+@pytest.mark.parametrize("framework", [None, "tensorflow"])
+def test_roofline_runs_on_cpu_and_prints_one_json_line(framework):
+    pick = ["--framework", framework] if framework else []  # default: torch, the most precise timing
     proc = subprocess.run([sys.executable, "-m", "bench.roofline", "--device", "cpu", "--size", "128",
-                           "--copy-bytes", "1000000", "--iters", "2", "--repeats", "1"],
+                           "--copy-bytes", "1000000", "--iters", "2", "--repeats", "1", *pick],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["device"] == "cpu" and out["framework"] == "torch"
+    assert out["device"] == "cpu" and out["framework"] == (framework or "torch")
     assert out["peak_flops"] == out["peak_flops_by_precision"]["fp32"] > 1e8
     assert out["peak_flops_by_precision"]["bf16"] > 0
     assert out["bandwidth_bytes_s"] > 1e8

@@ -1,23 +1,19 @@
-"""Flag plumbing without a framework or GPU: what each cell must set, and the compile-cache states."""
+"""Flag plumbing without a framework or GPU: what each cell must set, and the compile-cache states.
+
+The generic part is ``bench.flags``; each framework's part is its package's ``flags`` module (torch's
+compile caches here), which imports no framework.
+"""
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
 
-from worker_helpers import fake_cell
+from worker_helpers import ROOT, fake_cell
 
-from bench.flags import (
-    CACHE_COLD,
-    CACHE_WARM,
-    cache_dirs,
-    compile_cache_state,
-    needs_priming,
-    physical_cores,
-    plan_flags,
-    prepare_cache_dirs,
-    speed_env,
-    variant_env,
-)
+from bench.clock import physical_cores
+from bench.flags import needs_priming, plan_flags, prepare_compile_cache, variant_env
+from bench.frameworks.torch.flags import CACHE_COLD, CACHE_WARM, cache_dirs, compile_cache_state
 from bench.records import RunSettings
 
 
@@ -52,7 +48,6 @@ def test_compile_cache_cold_by_default_warm_for_the_variant_none_for_eager(tmp_p
     assert compile_cache_state(cold) == CACHE_COLD
     assert compile_cache_state(warm) == CACHE_WARM
     assert compile_cache_state(eager) is None
-    assert compile_cache_state(fake_cell(framework="tensorflow", mode="xla")) is None
     assert needs_priming(warm) and not needs_priming(cold) and not needs_priming(eager)
     env_cold = variant_env(cold, RunSettings(), tmp_path)
     env_warm = variant_env(warm, RunSettings(), tmp_path)
@@ -69,13 +64,16 @@ def test_cold_cache_is_emptied_and_warm_cache_is_kept(tmp_path):
         for d in cache_dirs(tmp_path, state).values():
             d.mkdir(parents=True)
             (d / "old-kernel").write_text("x")
-    assert prepare_cache_dirs(cold, tmp_path) == CACHE_COLD
-    assert prepare_cache_dirs(warm, tmp_path) == CACHE_WARM
+    assert prepare_compile_cache(cold, tmp_path) == CACHE_COLD
+    assert prepare_compile_cache(warm, tmp_path) == CACHE_WARM
     for d in cache_dirs(tmp_path, CACHE_COLD).values():
         assert d.is_dir() and list(d.iterdir()) == []
     for d in cache_dirs(tmp_path, CACHE_WARM).values():
         assert (d / "old-kernel").exists()
-    assert prepare_cache_dirs(fake_cell(), tmp_path) is None
+    assert prepare_compile_cache(fake_cell(), tmp_path) is None
+    # A framework without a compile cache (no hook in its flags module): nothing to prepare or prime.
+    tf_cell = fake_cell(framework="tensorflow", mode="function")
+    assert prepare_compile_cache(tf_cell, tmp_path) is None and not needs_priming(tf_cell)
 
 
 def test_determinism_turns_off_cudnn_autotune_and_sets_cublas_workspace_on_cuda(tmp_path):
@@ -102,7 +100,40 @@ def test_sync_method_and_per_framework_switches(tmp_path):
     assert plan_flags(fake_cell(precision="bf16"), s, tmp_path)["precision"] == "bf16"
 
 
-def test_speed_env_records_only_relevant_variables():
-    env = {"TF_ENABLE_ONEDNN_OPTS": "0", "HOME": "/root", "OMP_NUM_THREADS": "2"}
-    assert speed_env(env) == {"TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "2"}
-    assert isinstance(speed_env(), dict) and all(k in os.environ for k in speed_env())
+def test_variant_environment_comes_from_the_descriptor():
+    from bench.frameworks import get_framework
+
+    tf = get_framework("tensorflow")
+    for v in tf.variants:
+        cell = fake_cell(framework="tensorflow", mode="eager", variant=v.name)
+        assert variant_env(cell, RunSettings(), ".") == dict(v.env)
+
+
+def test_planning_flags_imports_no_framework():
+    code = ("import sys\n"
+            "from bench.envinfo import speed_env_vars\n"
+            "from bench.flags import plan_flags\n"
+            "from bench.records import Cell, RunSettings\n"
+            "for fw, mode in (('tensorflow', 'xla'), ('torch', 'compile')):\n"
+            "    plan_flags(Cell('dcgan-mnist', fw, mode, 'cuda'), RunSettings(deterministic=True))\n"
+            "speed_env_vars()\n"
+            "print(sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_framework_without_a_flags_module_gets_the_common_plan(tmp_path, monkeypatch):
+    from bench.frameworks import FrameworkDescriptor, Mode, Variant, framework_names, registry
+
+    framework_names()  # the built-ins are loaded before one is added for this test only
+    fake = FrameworkDescriptor(name="fakefw", label="Fake", colour="#000000",
+                               package="bench.frameworks",  # a package that has no flags module
+                               modes=(Mode("eager"), Mode("jit", compiles=True)),
+                               variants=(Variant("default"), Variant("fast", env={"FAKE_FAST": "1"})))
+    monkeypatch.setitem(registry._REGISTRY, "fakefw", fake)
+    cell = fake_cell(framework="fakefw", mode="jit", variant="fast")
+    plan = plan_flags(cell, RunSettings(seed=3), tmp_path)
+    assert plan["env"] == {"FAKE_FAST": "1"} and plan["seed"] == 3 and plan["mode"] == "jit"
+    assert "sync" not in plan and "channels_last" not in plan  # the built-ins' own entries only
+    assert prepare_compile_cache(cell, tmp_path) is None and not needs_priming(cell)

@@ -10,13 +10,15 @@ from bench.flags import plan_flags
 from bench.records import RunSettings
 
 torch = pytest.importorskip("torch")
-tb = pytest.importorskip("bench.frameworks.torch")
+tb = pytest.importorskip("bench.frameworks.torch.backend")
 
 
 def _backend(tmp_path, **cell_kw):
     cell = fake_cell(framework="torch", **cell_kw)
     settings = RunSettings()
-    return tb.TorchBackend(cell, settings, plan_flags(cell, settings, tmp_path))
+    backend = tb.TorchBackend(cell, settings, plan_flags(cell, settings, tmp_path))
+    backend.loss_names = ("g", "d")  # what build() takes from the model family
+    return backend
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -85,14 +87,15 @@ def test_compile_counters_read_dynamo_without_error(tmp_path):
 def test_cuda_graph_outputs_are_copied_out_and_fetched_together(tmp_path):
     b = _backend(tmp_path, mode="reduce-overhead", device="cuda")
     g, d = torch.tensor(0.5), torch.tensor(1.25)
-    kept = b.keep((g, d))
-    assert isinstance(kept, torch.Tensor) and kept.tolist() == [0.5, 1.25]
+    kept = b.keep({"d": d, "g": g})  # the step's named losses, in any order
+    assert isinstance(kept, torch.Tensor) and kept.tolist() == [0.5, 1.25]  # the family's order
     g.fill_(9.0)  # a later replay overwriting the graph's output must not change what was kept
-    assert b.fetch(kept) == (0.5, 1.25)
+    assert b.fetch(kept) == {"g": 0.5, "d": 1.25}
     plain = _backend(tmp_path, mode="compile")
-    handle = (torch.tensor(2.0), torch.tensor(3.0))
+    handle = {"g": torch.tensor(2.0), "d": torch.tensor(3.0)}
     assert plain.keep(handle) is handle
-    assert plain.fetch_many([handle, kept]) == [(2.0, 3.0), (0.5, 1.25)]
+    assert plain.fetch(handle) == {"g": 2.0, "d": 3.0}
+    assert plain.fetch_many([handle, kept]) == [{"g": 2.0, "d": 3.0}, {"g": 0.5, "d": 1.25}]
 
 
 def test_oom_type_is_recognised(tmp_path):

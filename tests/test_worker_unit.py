@@ -15,7 +15,7 @@ from worker_helpers import ROOT, FakeBackend, fake_cell
 from bench import probe as probe_mod
 from bench.errors import UnknownChoice
 from bench.flags import plan_flags
-from bench.frameworks import split_batches
+from bench.frameworks import get_framework, split_batches
 from bench.memory import MemorySampler
 from bench.records import CellResult, RunSettings, StepRecord
 from bench.worker import (
@@ -28,6 +28,7 @@ from bench.worker import (
     skip_reason_before_import,
     validate_cell,
 )
+from models.family import DataError
 
 
 def _measure(tmp_path, settings: RunSettings, peak_flops=None, **fake_kw):
@@ -64,7 +65,19 @@ def test_measurement_phases_rows_and_summary(tmp_path):
     assert result.peak_rss_bytes > 0
     assert result.flags["fake_setup"] is True
     # Steps cycle through the n_batches resident batches: batch i % 2.
-    assert records[0].g_loss == records[2].g_loss != records[1].g_loss
+    assert records[0].losses["g"] == records[2].losses["g"] != records[1].losses["g"]
+    # Named losses, stored in the family's order (the fake backend returns them reversed).
+    assert all(list(r.losses) == ["g", "d"] for r in records)
+
+
+def test_a_data_error_fails_the_cell_with_its_one_line_message(tmp_path):
+    settings = RunSettings(data=str(tmp_path / "missing.npz"))
+    m, backend, _result, records = _measure(tmp_path, settings)
+    with pytest.raises(DataError) as info:
+        m.run(backend)
+    status, reason = classify_exception(info.value)
+    assert status == "failed" and reason.startswith("DataError: ") and "missing.npz: no such file" in reason
+    assert "\n" not in reason and records == []
 
 
 def test_no_window_falls_back_to_median_throughput(tmp_path):
@@ -81,7 +94,7 @@ def test_nonfinite_loss_marks_the_cell_diverged_and_keeps_every_row(tmp_path):
                                            nan_at=3)
     m.run(backend)
     assert result.status == "diverged"
-    assert "step 3 (timed)" in result.reason
+    assert result.reason.startswith("non-finite loss at step 3 (timed): g_loss=nan, d_loss=")
     assert len(records) == 1 + 1 + 3 + 2
     assert result.step_time_median_s is not None  # what was measured is still there
     assert first_nonfinite(records).step == 3
@@ -157,14 +170,17 @@ def test_validate_and_skip_before_import():
     assert skip_reason_before_import(fake_cell(mode="compile")) is None
 
 
-def test_split_batches_takes_pairs_and_refuses_anything_else():
+def test_split_batches_takes_one_tuple_per_step_and_refuses_anything_else():
     pairs = [("r0", "n0"), ("r1", "n1")]
-    assert split_batches(pairs) == (["r0", "r1"], ["n0", "n1"])
+    assert split_batches(pairs, 2) == [("r0", "n0"), ("r1", "n1")]
+    assert split_batches([["x0"], ["x1"], ["x2"]], 1) == [("x0",), ("x1",), ("x2",)]
     # Two stacked arrays of 2 batches each would look like 2 pairs to a guess: refused, not guessed.
     with pytest.raises(TypeError):
-        split_batches((np.zeros((2, 3)), np.ones((2, 5))))
+        split_batches((np.zeros((2, 3)), np.ones((2, 5))), 2)
     with pytest.raises(TypeError):
-        split_batches([])
+        split_batches([("r0", "n0"), ("r1",)], 2)  # a step with an input missing
+    with pytest.raises(TypeError):
+        split_batches([], 2)
 
 
 def test_memory_sampler_without_gpu_reports_rss_and_none_for_nvml():
@@ -192,11 +208,18 @@ def test_probe_never_raises(monkeypatch):
     def broken(out):
         raise OSError("libcudart.so.12: cannot open shared object file")
 
+    def unimportable(out):
+        raise ImportError("libtorch_cpu.so: undefined symbol\nmore")
+
     monkeypatch.setattr(probe_mod.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setitem(probe_mod.PROBES, "torch", broken)
+    framework_probe = get_framework("torch").module("probe")  # imports no torch until called
+    monkeypatch.setattr(framework_probe, "probe", broken)
     out = probe_mod.probe("torch")
     assert out["installed"] is False
     assert out["reason"] == "torch probe failed (OSError: libcudart.so.12: cannot open shared object file)"
+    monkeypatch.setattr(framework_probe, "probe", unimportable)
+    reason = probe_mod.probe("torch")["reason"]
+    assert reason == "torch fails to import (ImportError: libtorch_cpu.so: undefined symbol)"
 
 
 def test_probe_cli_prints_one_json_line_for_an_unknown_framework():

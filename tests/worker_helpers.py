@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.frameworks import Backend
+from bench.frameworks import Backend, split_batches
 from bench.records import Cell, RunSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,8 @@ def run_worker(spec_path: Path, timeout: float = 600) -> tuple[subprocess.Comple
 
 
 class FakeBackend(Backend):
-    """Numpy 'training': losses are means of the batch, so NaN data gives NaN losses.
+    """Numpy 'training': each loss is the mean of one input of the step (the GAN's "g" of the real
+    images, "d" of the noise), so NaN data gives NaN losses.
 
     ``nan_at``: the call index whose losses are NaN; ``raise_at``: the call index that raises.
     """
@@ -67,23 +68,26 @@ class FakeBackend(Backend):
     def device_available(self) -> str | None:
         return self.unavailable
 
-    def build(self, spec: Any, batch_size: int, real: Any, noise: Any) -> None:
-        self.reals, self.noises = list(real), list(noise)
+    def build(self, family: Any, spec: Any, batch_size: int, inputs: Any) -> None:
+        self.loss_names = tuple(family.losses)
+        self.batches = split_batches(list(zip(*inputs, strict=True)), len(inputs))
 
     def wrap(self) -> None:
-        def step(real: np.ndarray, noise: np.ndarray) -> tuple[float, float]:
+        def step(*inputs: np.ndarray) -> dict[str, float]:
             i = self.calls
             self.calls += 1
             if i == self.raise_at:
                 raise RuntimeError(f"boom at call {i}\nmore detail")
+            means = [float(np.mean(x)) for x in inputs]
             if i == self.nan_at:
-                return float("nan"), 1.0
-            return float(np.mean(real)), float(np.mean(noise))
+                means[0] = float("nan")
+            # Returned in reverse order: the worker must store them by name, in the family's order.
+            return dict(reversed(list(zip(self.loss_names, means, strict=True))))
 
         self.step_fn = step
 
-    def fetch(self, handle: Any) -> tuple[float, float]:
-        return float(handle[0]), float(handle[1])
+    def fetch(self, handle: Any) -> dict[str, float]:
+        return {k: float(v) for k, v in handle.items()}
 
     def compile_counters(self) -> dict[str, Any]:
         return {"traces": self.traces}

@@ -3,7 +3,17 @@
 A framework is one package ``bench/frameworks/<name>/``: ``descriptor.py`` builds a
 ``FrameworkDescriptor`` (plain data, importable anywhere), and the modules that import the framework
 (``backend``, ``probe``, ``roofline``) are loaded lazily, in a cell's own process, by module path.
+``flags`` (what a cell must set, decided without the framework) is the fourth module of the package.
 Code outside the package asks the registry (``bench.frameworks.registry``), never tests a name.
+
+The package's modules, each looked up by ``FrameworkDescriptor.module(part)``:
+
+- ``backend``: ``BACKEND``, a ``bench.frameworks.base.Backend`` subclass (imports the framework).
+- ``probe``: ``probe(out)`` fills the availability answer of ``python -m bench.probe`` (``version``,
+  ``cuda``, ``devices``, ``reason``, ``cuda_build``...; it imports the framework inside the function).
+- ``roofline``: ``measure(device, size, copy_bytes, iters, repeats, tf32)`` for ``python -m bench.roofline``.
+- ``flags`` (optional): ``env(cell, settings, work_dir)`` and ``plan(cell, settings)``, and optionally
+  ``prepare_compile_cache(cell, work_dir)`` and ``needs_priming(cell)`` (see ``bench.flags``).
 """
 
 from __future__ import annotations
@@ -46,14 +56,26 @@ def _no_extras(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -
 @dataclass(frozen=True)
 class FrameworkDescriptor:
     name: str  # the vocabulary's name: CLI, stored columns, report keys
-    label: str  # human name in reports ("PyTorch")
+    label: str  # human name in reports
     colour: str  # plot colour
-    package: str  # e.g. "bench.frameworks.torch"; holds backend/probe/roofline/flags modules
+    package: str  # holds its backend/probe/roofline/flags modules ("bench.frameworks.<name>" built in)
     modes: tuple[Mode, ...]  # eager baseline first
     variants: tuple[Variant, ...]  # "default" first
+    # Top-level modules the framework is imported as, the first being the framework itself: missing
+    # ones mean "not installed" (a skip) rather than a failure.
+    import_names: tuple[str, ...] = ()
     speed_env_vars: tuple[str, ...] = ()  # environment variables that change this framework's speed
     speed_env_prefixes: tuple[str, ...] = ()
     extra_variants: ExtraVariants = _no_extras  # the optional variants each profile adds
+    # How the framework says "out of memory" (exception class names, message fragments): the worker
+    # classifies a failed cell as "oom" from these without importing any framework.
+    oom_exception_names: tuple[str, ...] = ()
+    oom_messages: tuple[str, ...] = ()
+    # Preference for measuring the device's roofline with this framework (lower first: more precise
+    # timing); None: the package has no roofline module.
+    roofline_priority: int | None = None
+    # What the device allocator peak column holds for this framework (the report's legend says it).
+    allocator_peak: str = ""
 
     # ------------------------------------------------------------------ derived views
     @property
@@ -101,3 +123,12 @@ class FrameworkDescriptor:
 
     def module_name(self, part: str) -> str:
         return f"{self.package}.{part}"
+
+    def optional_module(self, part: str) -> ModuleType | None:
+        """``module(part)``, or None where the package has no such module (e.g. no ``flags``)."""
+        try:
+            return self.module(part)
+        except ModuleNotFoundError as e:
+            if e.name == self.module_name(part):
+                return None
+            raise

@@ -1,8 +1,10 @@
 """The registry of frameworks: the one place that knows which frameworks exist.
 
-Built-in frameworks are listed in ``BUILTIN``; more are added by ``register_framework`` from a plugin
-module named in the ``FRAMEBENCH_PLUGINS`` environment variable (comma-separated module names,
-imported in the parent and, since the variable is inherited, in every worker). The plugin mechanism
+Built-in frameworks are the sub-packages of ``bench.frameworks`` (each has a ``descriptor`` module
+with a ``DESCRIPTOR``), found by scanning the package, so no list names them. More are added by
+``register_framework`` from a plugin module named in the ``FRAMEBENCH_PLUGINS`` environment variable
+(comma-separated module names, imported in the parent and, since the variable is inherited, in every
+worker). The plugin mechanism
 is what lets a test add a fake framework without touching a core file.
 """
 
@@ -10,18 +12,25 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 
 from ..errors import BenchError, UnknownChoice
 from .descriptor import FrameworkDescriptor
 
 PLUGINS_ENV = "FRAMEBENCH_PLUGINS"
-BUILTIN: tuple[str, ...] = ("bench.frameworks.tensorflow.descriptor", "bench.frameworks.torch.descriptor")
 
 _REGISTRY: dict[str, FrameworkDescriptor] = {}
 _loaded = False
 
 
+def builtin_packages() -> list[str]:
+    """The framework packages shipped in bench/frameworks/, by name order."""
+    here = importlib.import_module(__package__ or "bench.frameworks")
+    return sorted(f"{here.__name__}.{m.name}" for m in pkgutil.iter_modules(here.__path__) if m.ispkg)
+
+
 def register_framework(descriptor: FrameworkDescriptor) -> FrameworkDescriptor:
+    _ensure_loaded()  # built-ins first, whoever registers first
     _REGISTRY[descriptor.name] = descriptor
     return descriptor
 
@@ -40,8 +49,9 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in BUILTIN:
-        register_framework(importlib.import_module(module).DESCRIPTOR)
+    for package in builtin_packages():
+        descriptor = importlib.import_module(f"{package}.descriptor").DESCRIPTOR
+        _REGISTRY[descriptor.name] = descriptor
     load_plugins()
 
 

@@ -1,24 +1,28 @@
-"""The GAN family: the DCGANs (dcgan-mnist, dcgan-64) in TensorFlow (Keras 3) and PyTorch."""
+"""The GAN family: the DCGANs (dcgan-mnist, dcgan-64) in TensorFlow (Keras 3) and PyTorch.
+
+``spec`` (hyperparameters), ``arch`` (the one architecture), ``weights`` (canonical weights and their
+transfer), ``flops`` (analytic FLOPs) and ``data`` (the (real, noise) inputs) need no framework;
+``tf_dcgan`` imports TensorFlow and ``torch_dcgan`` imports PyTorch. A train step returns the named
+losses {"g": generator loss, "d": discriminator loss}. Nothing here times, logs or writes files.
+"""
 
 from __future__ import annotations
 
 from ..family import ModelFamily
-from ..flops import train_step_flops
-from ..spec import SPECS
-
-
-def _make_inputs(spec, batch_size: int, n_batches: int, seed: int, data: str):
-    from ..data import make_batches
-
-    return make_batches(spec, batch_size, n_batches, seed, data)
-
+from .data import check_data, make_batches
+from .flops import train_step_flops
+from .spec import SPECS
 
 FAMILY = ModelFamily(
     name="gan",
     specs=SPECS,
     losses=("g", "d"),
     loss_labels={"g": "G", "d": "D"},
-    make_inputs=_make_inputs,
+    make_inputs=make_batches,
     train_step_flops=train_step_flops,
-    implementations={"tensorflow": "models.tf_dcgan", "torch": "models.torch_dcgan"},
+    implementations={"tensorflow": "models.gan.tf_dcgan", "torch": "models.gan.torch_dcgan"},
+    check_data=check_data,
+    parity_note=("{frameworks} start from identical initial weights and see identical batches "
+                 "(models/gan/weights.py), but their dropout masks differ, so the curves are expected to "
+                 "be close, not identical."),
 )

@@ -1,13 +1,24 @@
-"""A fake bench.probe: ORCH_FAKE_INSTALLED (comma list, default both) installed; ORCH_FAKE_CUDA=1: CUDA."""
+"""A fake bench.probe speaking its protocol: one JSON line {"framework", "installed", "version", "cuda"
+(bool: a usable device), "devices" (GPU names), "reason", "cuda_build"}.
+
+ORCH_FAKE_INSTALLED (comma list, default every registered framework): installed; ORCH_FAKE_CUDA=1: CUDA.
+"""
 
 import json
 import os
 import sys
 
+from bench.frameworks.registry import framework_names
+
 fw = sys.argv[1]
-installed = fw in os.environ.get("ORCH_FAKE_INSTALLED", "tensorflow,torch").split(",")
-cuda = os.environ.get("ORCH_FAKE_CUDA") == "1"
+installed = fw in os.environ.get("ORCH_FAKE_INSTALLED", ",".join(framework_names())).split(",")
+cuda = installed and os.environ.get("ORCH_FAKE_CUDA") == "1"
+if not installed:
+    reason = f"{fw} not installed"
+elif not cuda:
+    reason = "no CUDA device"
+else:
+    reason = None
 print(json.dumps({"framework": fw, "installed": installed, "version": "9.9" if installed else None,
-                  "cuda": "12.4" if cuda else None,
-                  "devices": (["cpu", "cuda:0"] if cuda else ["cpu"]) if installed else [],
-                  "reason": None if installed else f"{fw} not installed"}))
+                  "cuda": cuda, "devices": ["Fake GPU"] if cuda else [], "reason": reason,
+                  "cuda_build": cuda}))

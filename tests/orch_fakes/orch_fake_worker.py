@@ -16,6 +16,7 @@ import time
 
 from bench.records import Cell, CellResult, StepRecord
 from bench.store import atomic_write_text, dumps, write_steps
+from models.registry import family_of
 
 
 def main() -> int:
@@ -49,13 +50,16 @@ def main() -> int:
         atomic_write_text(spec["result_path"], '{"cell_id": ')
         return 0
     settings = spec["settings"]
+    # Schema 2: losses by the model family's loss names.
+    losses = {name: 1.0 + i for i, name in enumerate(family_of(cell.model).losses)}
     times = [0.01 + 0.001 * i for i in range(settings["steps"])]
     result = CellResult(cell=cell, status="ok", settings=settings, flags={"fake": True},
                         versions={"fake": "1.0"}, time_to_first_step_s=0.5, n_steps=len(times),
                         step_time_median_s=sorted(times)[len(times) // 2],
                         window_steps=settings["window_steps"],
-                        throughput_img_s=1000.0, peak_flops=spec["peak_flops"])
-    write_steps(spec["steps_path"], [StepRecord(cid, i, "timed", t, 1.0, 2.0) for i, t in enumerate(times)])
+                        throughput_img_s=1000.0, peak_flops=spec["peak_flops"], final_losses=dict(losses))
+    write_steps(spec["steps_path"],
+                [StepRecord(cid, i, "timed", t, dict(losses)) for i, t in enumerate(times)])
     atomic_write_text(spec["result_path"], dumps(result.to_dict()))
     return 0
 

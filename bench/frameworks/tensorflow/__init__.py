@@ -1,1 +1,1 @@
-"""TensorFlow (Keras 3). Only ``backend``, ``probe`` and ``roofline`` import TensorFlow."""
+"""TensorFlow (Keras 3). Only ``backend``, ``probe`` and ``roofline`` import TensorFlow (lazily loaded)."""

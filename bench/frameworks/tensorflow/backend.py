@@ -1,7 +1,8 @@
 """TensorFlow (Keras 3) backend of the worker (imports TF: only ever inside a TF cell's process).
 
-Modes: eager (gan.train_step as is), function (tf.function) and xla (tf.function(jit_compile=True)).
-A step ends when its losses are materialised with ``.numpy()`` (on a GPU this waits for the loss,
+Modes: eager (the model's train_step as is), function (tf.function) and xla
+(tf.function(jit_compile=True)). A step ends when its losses are materialised (``np.asarray``, i.e.
+``.numpy()``; on a GPU this waits for the loss,
 not for the step's last optimizer update, whose tail then overlaps the next step; a throughput window
 and each phase end with ``tf.test.experimental.sync_devices()``, which drains the GPU).
 """
@@ -11,25 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from models import tf_dcgan
-
-from .. import Backend, Losses, split_batches
-
-
-def onednn_enabled() -> bool | None:
-    """Whether oneDNN custom ops are effectively on in this process (TF decides from the env + CPU)."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-
-        return bool(_pywrap_util_port.IsMklEnabled())
-    except Exception:  # private API moved: unknown rather than assumed
-        return None
+from ..base import Backend, Losses
+from .onednn import onednn_enabled
 
 
 class TensorflowBackend(Backend):
@@ -103,35 +94,36 @@ class TensorflowBackend(Backend):
             return f"no CUDA device visible to tensorflow {tf.__version__} ({build})"
         return None
 
-    def build(self, spec: Any, batch_size: int, real: Any, noise: Any) -> None:
+    def build(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any]) -> None:
         # Everything (variables, batches, steps) lives on the cell's device: entered once, kept.
         self._device_scope = tf.device(self.tf_device)
         self._device_scope.__enter__()
-        self.gan = tf_dcgan.build(spec, batch_size=batch_size, precision=self.cell.precision,
-                                  dropout=True, seed=self.settings.seed, device=self.cell.device)
-        self.reals, self.noises = split_batches(self.gan.to_framework_batches(real, noise))
+        self.build_model(family, spec, batch_size, inputs)
         with contextlib.suppress(Exception):
-            # The models set a dtype policy per layer (not globally): record what the layers use.
-            layers = [*self.gan.generator.layers, *self.gan.discriminator.layers]
+            # The models set a dtype policy per layer (not globally): record what the layers use,
+            # over every Keras model and optimizer the family's model holds.
+            parts = list(vars(self.model).values())
+            layers = [ly for m in parts if isinstance(m, keras.Model) for ly in m.layers]
             self.flags["keras_dtype_policies"] = sorted({layer.dtype_policy.name for layer in layers})
-            self.flags["loss_scale_optimizer"] = type(self.gan.g_opt).__name__ == "LossScaleOptimizer"
+            optimizers = [o for o in parts if isinstance(o, keras.optimizers.Optimizer)]
+            self.flags["loss_scale_optimizer"] = bool(optimizers) and all(
+                isinstance(o, keras.optimizers.LossScaleOptimizer) for o in optimizers)
         self.sync()
 
     def wrap(self) -> None:
         mode = self.cell.mode
         if mode == "eager":
-            self.step_fn = self.gan.train_step
+            self.step_fn = self.model.train_step
         elif mode in ("function", "xla"):
             # Kept apart from step_fn (which the worker may wrap) to read the tracing count.
-            self.traced_fn = tf.function(self.gan.train_step, jit_compile=(mode == "xla"))
+            self.traced_fn = tf.function(self.model.train_step, jit_compile=(mode == "xla"))
             self.step_fn = self.traced_fn
             self.flags["jit_compile"] = mode == "xla"
         else:
             raise ValueError(f"unknown tensorflow mode {mode!r}")
 
     def fetch(self, handle: Any) -> Losses:
-        g, d = handle
-        return float(np.asarray(g)), float(np.asarray(d))
+        return {name: float(np.asarray(handle[name])) for name in self.loss_names}
 
     def sync(self) -> None:
         if self.cuda:

@@ -35,6 +35,7 @@ DESCRIPTOR = FrameworkDescriptor(
         Variant("onednn-off", env={"TF_ENABLE_ONEDNN_OPTS": "0"}, devices=("cpu",),
                 description="oneDNN kernels forced off"),
     ),
+    import_names=("tensorflow", "keras"),
     speed_env_vars=(
         "TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "XLA_FLAGS", "TF_GPU_ALLOCATOR", "TF_FORCE_GPU_ALLOW_GROWTH",
         "TF_CUDNN_DETERMINISTIC", "TF_DETERMINISTIC_OPS", "TF_INTRA_OP_PARALLELISM_THREADS",
@@ -42,4 +43,9 @@ DESCRIPTOR = FrameworkDescriptor(
     ),
     speed_env_prefixes=("DNNL_", "ONEDNN_"),
     extra_variants=_extra_variants,
+    allocator_peak="get_memory_info peak",
+    oom_exception_names=("ResourceExhaustedError",),
+    # TF's runtime, and XLA's allocator under jit_compile.
+    oom_messages=("RESOURCE_EXHAUSTED", "OOM when allocating", "Out of memory while trying to allocate"),
+    roofline_priority=1,  # host clock around device syncs
 )

@@ -1,4 +1,5 @@
-"""This machine's oneDNN default for TensorFlow, decided without importing TensorFlow."""
+"""TensorFlow's oneDNN switch: this machine's default, decided without importing TensorFlow, and (once
+TensorFlow is loaded) what took effect."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def onednn_default_on(probe: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> bool:
+def onednn_default_on(probe: Mapping[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> bool:
     """Whether TensorFlow runs with oneDNN on this machine when left alone (the probe says, when it ran)."""
     if probe and isinstance(probe.get("onednn_enabled"), bool):
         return bool(probe["onednn_enabled"])
@@ -21,3 +23,14 @@ def onednn_default_on(probe: Mapping[str, Any] | None = None, environ: Mapping[s
 
 def opposite_onednn_variant(probe: Mapping[str, Any] | None = None) -> str:
     return "onednn-off" if onednn_default_on(probe) else "onednn-on"
+
+
+def onednn_enabled() -> bool | None:
+    """Whether oneDNN custom ops are effectively on in this process (imports TensorFlow: call it only
+    where TensorFlow is loaded anyway, the backend and the probe). None when TF no longer tells."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # private API moved: unknown rather than assumed
+        return None

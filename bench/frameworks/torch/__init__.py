@@ -1,1 +1,1 @@
-"""PyTorch. Only ``backend``, ``probe`` and ``roofline`` import torch."""
+"""PyTorch. Only ``backend``, ``probe`` and ``roofline`` import torch (lazily loaded)."""

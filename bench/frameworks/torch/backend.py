@@ -1,6 +1,6 @@
 """PyTorch backend of the worker (imports torch: only ever inside a torch cell's process).
 
-Modes: eager (gan.train_step as is), compile (torch.compile default), reduce-overhead and
+Modes: eager (the model's train_step as is), compile (torch.compile default), reduce-overhead and
 max-autotune (torch.compile(mode=...)). On CUDA each step is timed with a pair of CUDA events and
 the device is synchronised once per phase, so timing does not serialise host and device; on CPU a
 step is synchronous and ``loss.item()`` ends it.
@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models import torch_dcgan
-
-from .. import Backend, Losses, split_batches
+from ...lines import one_line
+from ..base import Backend, Losses
 
 COMPILE_MODES = {"compile": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune"}
 
@@ -28,11 +27,6 @@ def _dynamo_counters() -> Any:
     from torch._dynamo.utils import counters
 
     return counters
-
-
-def _first_line(text: object, limit: int = 160) -> str:
-    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _count_cuda_graphs() -> int | None:
@@ -143,26 +137,23 @@ class TorchBackend(Backend):
             return f"no CUDA device visible to torch {torch.__version__} (built {build})"
         return None
 
-    def build(self, spec: Any, batch_size: int, real: Any, noise: Any) -> None:
-        self.gan = torch_dcgan.build(
-            spec, batch_size=batch_size, precision=self.cell.precision, dropout=True,
-            seed=self.settings.seed, device=self.cell.device, channels_last=self.plan["channels_last"],
-        )
-        self.reals, self.noises = split_batches(self.gan.to_framework_batches(real, noise))
-        autocast = getattr(self.gan, "autocast_dtype", None)
+    def build(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any]) -> None:
+        self.build_model(family, spec, batch_size, inputs, channels_last=self.plan["channels_last"])
+        autocast = getattr(self.model, "autocast_dtype", None)
         self.flags["autocast_dtype"] = str(autocast).replace("torch.", "") if autocast is not None else None
-        self.flags["grad_scaler"] = getattr(self.gan, "scaler", None) is not None
-        if self.plan["channels_last"] and self.reals and self.reals[0].dim() == 4:
-            self.flags["inputs_channels_last"] = bool(
-                self.reals[0].is_contiguous(memory_format=torch.channels_last))
+        self.flags["grad_scaler"] = getattr(self.model, "scaler", None) is not None
+        images = [t for t in self.batches[0] if isinstance(t, torch.Tensor) and t.dim() == 4]
+        if self.plan["channels_last"] and images:
+            self.flags["inputs_channels_last"] = all(
+                t.is_contiguous(memory_format=torch.channels_last) for t in images)
         self.sync()
 
     def wrap(self) -> None:
         mode = self.cell.mode
         if mode == "eager":
-            self.step_fn = self.gan.train_step
+            self.step_fn = self.model.train_step
         elif mode in COMPILE_MODES:
-            self.step_fn = torch.compile(self.gan.train_step, mode=COMPILE_MODES[mode])
+            self.step_fn = torch.compile(self.model.train_step, mode=COMPILE_MODES[mode])
             self.flags["compile_mode"] = COMPILE_MODES[mode] or "default"
         else:
             raise ValueError(f"unknown torch mode {mode!r}")
@@ -174,28 +165,29 @@ class TorchBackend(Backend):
             torch.compiler.cudagraph_mark_step_begin()
         return super().call(i)
 
+    def _stack(self, handle: Any) -> torch.Tensor:
+        """The losses of a step as one float32 tensor, in the family's loss order."""
+        if isinstance(handle, torch.Tensor):  # already kept
+            return handle
+        return torch.stack([handle[name].detach().float() for name in self.loss_names])
+
     def keep(self, handle: Any) -> Any:
         if self.cuda_graph_mode:
             # Outputs of a CUDA graph replay are overwritten by the next replay: copy them out.
-            g, d = handle
-            return torch.stack((g.detach().float(), d.detach().float()))
+            return self._stack(handle)
         return handle
 
     def fetch(self, handle: Any) -> Losses:
         if isinstance(handle, torch.Tensor):
-            g, d = handle.tolist()
-            return float(g), float(d)
-        g, d = handle
-        return float(g.item()), float(d.item())
+            return self.named(handle.tolist())
+        return {name: float(handle[name].item()) for name in self.loss_names}
 
     def fetch_many(self, handles: Sequence[Any]) -> list[Losses]:
         if not handles:
             return []
         # One device-to-host copy for all of them.
-        stacked = torch.stack([h if isinstance(h, torch.Tensor)
-                               else torch.stack((h[0].detach().float(), h[1].detach().float()))
-                               for h in handles]).cpu()
-        return [(float(g), float(d)) for g, d in stacked.tolist()]
+        stacked = torch.stack([self._stack(h) for h in handles]).cpu()
+        return [self.named(row) for row in stacked.tolist()]
 
     def sync(self) -> None:
         if self.cuda:
@@ -227,7 +219,7 @@ class TorchBackend(Backend):
             "unique_graphs": int(c["stats"].get("unique_graphs", 0)),
             "graph_breaks": int(sum(c["graph_break"].values())),
             # Reasons are multi-line explanations: keep the first line of a few.
-            "graph_break_reasons": sorted({_first_line(k) for k in c["graph_break"]})[:5],
+            "graph_break_reasons": sorted({one_line(k, 160) for k in c["graph_break"]})[:5],
             "cudagraph_skips": int(c["inductor"].get("cudagraph_skips", 0)),
             # Hits vs misses show whether the compile cache was warm.
             "fxgraph_cache_hits": int(c["inductor"].get("fxgraph_cache_hit", 0)),

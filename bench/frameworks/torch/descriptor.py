@@ -38,9 +38,14 @@ DESCRIPTOR = FrameworkDescriptor(
         Variant("warm-cache", compiled_only=True,
                 description="compile with an Inductor cache primed by an earlier process"),
     ),
+    import_names=("torch",),
     speed_env_vars=(
         "CUBLAS_WORKSPACE_CONFIG", "PYTORCH_CUDA_ALLOC_CONF", "CUDA_MODULE_LOADING",
     ),
     speed_env_prefixes=("TORCHINDUCTOR_", "TORCH_COMPILE", "TORCHDYNAMO_", "TRITON_"),
     extra_variants=_extra_variants,
+    allocator_peak="max_memory_allocated",
+    oom_exception_names=("OutOfMemoryError",),
+    oom_messages=("CUDA out of memory", "CUDA error: out of memory"),
+    roofline_priority=0,  # CUDA events: the most precise timing
 )

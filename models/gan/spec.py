@@ -1,12 +1,12 @@
 """One shared spec of each model's hyperparameters: both frameworks build from these values.
 
 Framework-specific conventions (BatchNorm momentum, Adam epsilon, padding...) are translated from
-this spec by each implementation; see models/CONTRACT.md for every such translation.
+this spec by each implementation; see models/gan/CONTRACT.md for every such translation.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,6 @@ class ModelSpec:
     dropout_rate: float  # discriminator dropout (0.0: none)
     init: str  # "glorot_uniform" (Keras defaults) or "dcgan_normal" (N(0, 0.02), BN gamma N(1, 0.02))
     features: int = 64  # dcgan-64's ngf = ndf; unused by dcgan-mnist
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 DCGAN_MNIST = ModelSpec(
@@ -64,12 +61,5 @@ DCGAN_64 = ModelSpec(
     init="dcgan_normal",
 )
 
+# The family's models, in report order (models.registry.get_spec looks them up by name).
 SPECS: dict[str, ModelSpec] = {s.name: s for s in (DCGAN_MNIST, DCGAN_64)}
-MODEL_NAMES: tuple[str, ...] = tuple(SPECS)
-
-
-def get_spec(name: str) -> ModelSpec:
-    try:
-        return SPECS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; valid choices: {', '.join(MODEL_NAMES)}") from None

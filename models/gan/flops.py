@@ -1,4 +1,4 @@
-"""FLOPs of one train step, counted analytically from ``models.arch``: one number for both frameworks.
+"""FLOPs of one train step, counted analytically from ``models.gan.arch``: one number for both frameworks.
 
 Convention (the one torch.utils.flop_counter.FlopCounterMode uses, so the test can cross-check it
 exactly): only matrix multiplications and convolutions count, 2 FLOPs per multiply-accumulate; a
@@ -50,8 +50,3 @@ def train_step_flops(spec: ModelSpec, batch_size: int) -> int:
         + 2 * (d - d_first)  # d_loss: input gradients, not into the images (fake is a constant to D)
     )
     return generator + discriminator
-
-
-def forward_flops(spec: ModelSpec, batch_size: int) -> dict[str, int]:
-    """Forward FLOPs of each network at this batch size (for reports)."""
-    return {net: _network_flops(layers, batch_size)[0] for net, layers in networks(spec).items()}

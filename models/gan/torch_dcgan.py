@@ -3,8 +3,8 @@
 ``build(spec, ...)`` returns a :class:`TorchGAN`; ``gan.train_step(real, noise)`` runs the same
 algorithm as the TensorFlow tutorial's step (one forward pass, both gradients, then both updates) as a
 plain Python function that the harness runs eagerly or wraps in ``torch.compile``. Layers, padding and
-parameter names come from ``models.arch``; every torch setting that differs from Keras' default is
-listed in models/CONTRACT.md.
+parameter names come from ``models.gan.arch``; every torch setting that differs from Keras' default is
+listed in models/gan/CONTRACT.md.
 """
 
 from __future__ import annotations
@@ -184,8 +184,8 @@ class TorchGAN:
         return (g_loss.detach(), d_loss.detach(),
                 [p.grad * inv for p in self.g_params], [p.grad * inv for p in self.d_params])
 
-    def train_step(self, real, noise):
-        """One train step; returns (g_loss, d_loss) as float32 scalar tensors (not synchronised)."""
+    def train_step(self, real, noise) -> dict[str, torch.Tensor]:
+        """One train step; returns the named losses {"g", "d"}: float32 scalar tensors, not synchronised."""
         self._clear_grads()
         g_loss, d_loss = self._forward(real, noise)
         self._backward(g_loss, d_loss)
@@ -196,7 +196,7 @@ class TorchGAN:
         else:
             self.g_opt.step()
             self.d_opt.step()
-        return g_loss.detach(), d_loss.detach()
+        return {"g": g_loss.detach(), "d": d_loss.detach()}
 
 
 def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,

@@ -1,7 +1,7 @@
 """Framework-free weights: the canonical format, initial weights, and torch's layout of them.
 
-Canonical format (models/CONTRACT.md): ``{"generator": {name: ndarray}, "discriminator": {...}}`` with
-``name = "<layer>.<param>"`` (layer names from ``models.arch``), float32 arrays in Keras' layout:
+Canonical format (models/gan/CONTRACT.md): ``{"generator": {name: ndarray}, "discriminator": {...}}`` with
+``name = "<layer>.<param>"`` (layer names from ``models.gan.arch``), float32 arrays in Keras' layout:
 dense kernel (in, out), conv kernel (kh, kw, in, out), transposed-conv kernel (kh, kw, out, in), BN
 ``gamma``/``beta``/``moving_mean``/``moving_variance``; flat features in (h, w, c) order. TensorFlow
 uses it as is; torch's layout is derived here (pure numpy) so that no module imports both frameworks.

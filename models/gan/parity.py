@@ -2,24 +2,23 @@
 
 ``probe(framework, ...)`` imports only that framework's module (so a script can run each framework in
 its own process and compare the numpy results); the equivalence tests call it for both in one process.
-Everything returned is numpy in the canonical layout (models/CONTRACT.md).
+Everything returned is numpy in the canonical layout (models/gan/CONTRACT.md).
 """
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 
 import numpy as np
 
+from . import FAMILY
 from .data import make_batches
 from .spec import ModelSpec
 from .weights import Weights
 
-MODULES = {"tensorflow": "models.tf_dcgan", "torch": "models.torch_dcgan"}
 
-
-def framework_module(framework: str):
-    return importlib.import_module(MODULES[framework])
+def framework_module(framework: str) -> ModuleType:
+    return FAMILY.implementation(framework)
 
 
 def rel_err(a, b) -> float:
@@ -59,8 +58,8 @@ def probe(framework: str, spec: ModelSpec, *, weights: Weights, batch_size: int,
             for opt in (gan.g_opt, gan.d_opt):
                 for group in opt.param_groups:
                     group["lr"], group["eps"] = lr, eps
-        g, d = gan.train_step(r, z)
-        losses.append((float(g), float(d)))
+        step = gan.train_step(r, z)
+        losses.append((float(step["g"]), float(step["d"])))
     return {"outputs": out, "g_loss": g_loss, "d_loss": d_loss, "grads": grads,
             "losses": losses, "after": mod.get_weights(gan)}
 

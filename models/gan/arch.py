@@ -1,11 +1,11 @@
 """The two networks of each model as a framework-free list of layers: the one architecture.
 
-``models.tf_dcgan`` and ``models.torch_dcgan`` build their layers from these lists, ``models.weights``
-draws and re-lays-out the parameters from them and ``models.flops`` counts their work, so the
-frameworks cannot drift apart on shapes, padding or parameter names.
+``tf_dcgan`` and ``torch_dcgan`` (in ``models.gan``) build their layers from these lists, ``weights``
+draws and re-lays-out the parameters from them and ``flops`` counts their work, so the frameworks
+cannot drift apart on shapes, padding or parameter names.
 
 Shapes are per example and channels-last (NHWC minus the batch), the canonical layout of
-models/CONTRACT.md. Padding is TensorFlow's: ``"same"`` or ``"valid"``; ``pads`` is what that means in
+models/gan/CONTRACT.md. Padding is TensorFlow's: ``"same"`` or ``"valid"``; ``pads`` is what that means in
 explicit pixels (``(before, after)``, the same for height and width because all kernels and images are
 square). For a convolution these are zero pads added to the input; for a transposed convolution they
 are the rows/columns cropped from the full ``(in - 1) * stride + kernel`` output. TensorFlow puts the

@@ -3,8 +3,8 @@
 ``build(spec, ...)`` returns a :class:`TFGAN`; ``gan.train_step(real, noise)`` is the TensorFlow DCGAN
 tutorial's step (one forward pass under two tapes, both gradients, then both updates) as a plain
 Python function: the harness runs it eagerly or wraps it in ``tf.function`` (``jit_compile=True`` for
-XLA). Layers, padding and parameter names come from ``models.arch``; every Keras setting that differs
-from torch's default is listed in models/CONTRACT.md.
+XLA). Layers, padding and parameter names come from ``models.gan.arch``; every Keras setting that differs
+from torch's default is listed in models/gan/CONTRACT.md.
 """
 
 from __future__ import annotations
@@ -119,12 +119,12 @@ class TFGAN:
         d_grads = d_tape.gradient(d_scaled, d_vars)
         return g_loss, d_loss, g_grads, d_grads
 
-    def train_step(self, real, noise):
-        """One tutorial train step; returns (g_loss, d_loss) as float32 scalar tensors."""
+    def train_step(self, real, noise) -> dict[str, tf.Tensor]:
+        """One tutorial train step; returns the named losses {"g", "d"} as float32 scalar tensors."""
         g_loss, d_loss, g_grads, d_grads = self.losses_and_gradients(real, noise)
         self.g_opt.apply_gradients(zip(g_grads, self.generator.trainable_variables, strict=True))
         self.d_opt.apply_gradients(zip(d_grads, self.discriminator.trainable_variables, strict=True))
-        return g_loss, d_loss
+        return {"g": g_loss, "d": d_loss}
 
 
 def _tf_device(device: str | None) -> str | None:

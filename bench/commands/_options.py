@@ -1,0 +1,102 @@
+"""What several commands share: the exit-status help, the measurement options and their parsing."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import store
+from ..errors import BenchError
+from ..frameworks.registry import framework_names, get_framework
+from ..matrix import Filters
+from ..orchestrate import RunRequest
+from ..profiles import OVERRIDABLE
+from ..vocab import PROFILES
+
+REPORTS_ROOT = store.DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
+
+EXIT_CODES_HELP = """\
+exit status:
+  0    every runnable cell produced a result (ok, diverged or skipped)
+  1    at least one cell failed, timed out or ran out of memory (the run still completed
+       every other cell; the failures are listed and stored with their reason and log)
+  2    bad input (unknown model/mode/framework/device/precision/variant, bad option value,
+       corrupt stored run, settings that differ from the run being resumed); nothing was run
+  130  interrupted (Ctrl-C): finished cells are kept; continue with --resume
+"""
+
+
+def python_example() -> str:
+    """An example --python value (help texts)."""
+    fw = framework_names()[0]
+    return f"{fw}=/envs/{fw}/bin/python"
+
+
+def add_settings_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("measurement settings (defaults come from the profile)")
+    g.add_argument("--profile", help=f"{' | '.join(PROFILES)}; default: full with CUDA, quick without")
+    g.add_argument("--steps", type=int, help="timed, individually synchronised steps per cell")
+    g.add_argument("--warmup", type=int, help="warm-up steps after the (separately timed) first step")
+    g.add_argument("--window-steps", type=int, help="steps of the throughput window (one sync at its end)")
+    g.add_argument("--batch-size", type=int, default=0, help="batch size (default: each model's own)")
+    g.add_argument("--time-limit", type=float, dest="time_limit_s", metavar="S",
+                   help="wall-clock limit per cell in seconds, process start included")
+    g.add_argument("--seed", type=int, help="seed of weights and synthetic data (default 0)")
+    g.add_argument("--threads", type=int, dest="intra_op_threads", metavar="N",
+                   help="intra-op threads for every framework (default: physical cores)")
+    g.add_argument("--tf32", action="store_const", const=True, help="allow TF32 matmul/conv (CUDA)")
+    g.add_argument("--deterministic", action="store_const", const=True,
+                   help="deterministic kernels in every framework (slower)")
+    g.add_argument("--data", metavar="PATH", help="mnist.npz or IDX images file (default: synthetic data)")
+    o = p.add_argument_group("where and how")
+    o.add_argument("--out", metavar="DIR", help="run directory (default: reports/runs/<run_id>)")
+    o.add_argument("--python", action="append", default=[], metavar="FW=PATH",
+                   help=f"interpreter for a framework's cells, e.g. {python_example()} "
+                        "(repeatable; default: this interpreter)")
+
+
+def parse_pythons(values: Sequence[str]) -> dict[str, str]:
+    """--python FW=PATH values → {framework: absolute interpreter path}; BenchError when bad."""
+    out: dict[str, str] = {}
+    for v in values:
+        fw, sep, path = v.partition("=")
+        if not sep or not path:
+            raise BenchError(f"--python expects FRAMEWORK=PATH (got {v!r})")
+        get_framework(fw)
+        found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
+        if not found:
+            raise BenchError(f"--python {fw}: no such interpreter: {path}")
+        out[fw] = str(Path(found).absolute())
+    return out
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings given on the command line (None: not given), --data made absolute."""
+    over = {k: getattr(args, k, None) for k in OVERRIDABLE}
+    if over.get("data") not in (None, "synthetic"):
+        path = Path(over["data"]).expanduser()
+        if not path.exists():
+            raise BenchError(f"--data: no such file: {over['data']}")
+        over["data"] = str(path.resolve())  # workers run in their own directory
+    return {k: v for k, v in over.items() if v is not None}
+
+
+def run_request(args: argparse.Namespace, filters: Filters, *, resume: bool = False,
+                report: bool = True) -> RunRequest:
+    """The typed request of `all`/`run` from parsed arguments (BenchError on a bad value)."""
+    return RunRequest(filters=filters, profile=args.profile, overrides=settings_overrides(args),
+                      pythons=parse_pythons(args.python), out=Path(args.out) if args.out else None,
+                      resume=resume, report=report, argv=list(getattr(args, "argv", [])))
+
+
+def latest_run() -> Path:
+    """The latest run under reports/runs (the default of --run); BenchError when there is none."""
+    run = store.latest_run(store.DEFAULT_RUNS_ROOT)
+    if run is None:
+        raise BenchError(f"no stored runs under {store.DEFAULT_RUNS_ROOT}; "
+                         "run `python -m bench all` first or pass --run DIR")
+    return run

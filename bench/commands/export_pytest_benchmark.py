@@ -1,0 +1,27 @@
+"""``python -m bench export-pytest-benchmark``: a run's results in pytest-benchmark's JSON format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._options import latest_run
+
+NAME = "export-pytest-benchmark"
+
+
+def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    e = subparsers.add_parser(NAME, help="write a run's results in pytest-benchmark's JSON format")
+    e.add_argument("--run", metavar="DIR", help="run directory (default: the latest under reports/runs)")
+    e.add_argument("--out", metavar="FILE", help="output file (default: <run>/pytest-benchmark.json)")
+    e.set_defaults(func=run)
+    return e
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pytest_benchmark_export import write_export
+
+    run_dir = Path(args.run) if args.run else latest_run()
+    path = write_export(run_dir, args.out)
+    print(f"wrote {path} (read it with `pytest-benchmark compare {path}`)")
+    return 0

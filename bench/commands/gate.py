@@ -1,0 +1,91 @@
+"""``python -m bench gate``: compare a run with a baseline; exit 1 on a regression."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import BenchError
+from ..store import atomic_write_text
+from ._options import REPORTS_ROOT, latest_run
+
+NAME = "gate"
+
+
+def _fraction(text: str) -> float:
+    from ..gate import parse_fraction
+
+    try:
+        return parse_fraction(text)
+    except BenchError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    g = subparsers.add_parser(
+        NAME,
+        help="compare a run with a baseline; exit 1 on a regression",
+        description="Per cell: step time (threshold AND beyond noise: one-sided Mann-Whitney U p < alpha AND "
+        "non-overlapping bootstrap 95% CIs of the medians), throughput (threshold AND beyond the noise of "
+        "a window mean, from the per-step spread), peak memory and time to first step (thresholds alone). "
+        "Defaults from [tool.framebench.gate] in pyproject.toml. "
+        "Exit 0 pass, 1 regression, 2 usage or data error.",
+    )
+    g.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="baseline JSON (or a run directory); default: reports/baselines/<machine fingerprint>.json",
+    )
+    g.add_argument("--baselines-dir", default=str(REPORTS_ROOT / "baselines"), help=argparse.SUPPRESS)
+    g.add_argument("--run", metavar="DIR", help="run directory (default: the latest under reports/runs)")
+    g.add_argument(
+        "--output",
+        default=str(REPORTS_ROOT / "gate.md"),
+        metavar="FILE",
+        help="also write the Markdown verdict here (default: reports/gate.md)",
+    )
+    g.add_argument(
+        "--step-time", type=_fraction, metavar="FRAC", help="step-time threshold, e.g. 0.1 or 10%%"
+    )
+    g.add_argument("--throughput", type=_fraction, metavar="FRAC", help="throughput threshold")
+    g.add_argument("--memory", type=_fraction, metavar="FRAC", help="peak memory threshold")
+    g.add_argument("--compile-time", type=_fraction, metavar="FRAC", help="time-to-first-step threshold")
+    g.add_argument(
+        "--compile-time-floor",
+        type=float,
+        metavar="SECONDS",
+        help="time to first step must also grow by more than this (default 0.5)",
+    )
+    g.add_argument("--alpha", type=float, help="significance level of the noise tests (default 0.01)")
+    g.add_argument(
+        "--missing",
+        choices=("warn", "fail"),
+        help="what a baseline cell missing from the run (or now skipped) does (default warn)",
+    )
+    g.add_argument("--force", action="store_true", help="compare even when the machine fingerprints differ")
+    g.set_defaults(func=run)
+    return g
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..gate import default_baseline_for, render, run_gate, summary_line
+
+    run_dir = Path(args.run) if args.run else latest_run()
+    baseline = (Path(args.baseline) if args.baseline
+                else default_baseline_for(run_dir, Path(args.baselines_dir)))
+    overrides = {
+        "step_time": args.step_time,
+        "throughput": args.throughput,
+        "memory": args.memory,
+        "compile_time": args.compile_time,
+        "compile_time_floor_s": args.compile_time_floor,
+        "alpha": args.alpha,
+        "missing": args.missing,
+    }
+    result = run_gate(baseline, run_dir, overrides=overrides, force=args.force)
+    text = render(result)
+    if args.output:
+        atomic_write_text(Path(args.output), text)
+    print(text)
+    print(summary_line(result) + (f" (written to {args.output})" if args.output else ""))
+    return result.exit_code

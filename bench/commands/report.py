@@ -1,0 +1,43 @@
+"""``python -m bench report``: regenerate the Markdown reports and figures from stored runs alone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import store
+from ._options import REPORTS_ROOT
+
+NAME = "report"
+
+
+def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        NAME,
+        help="regenerate Markdown reports and figures from stored runs",
+        description="Regenerate reports/ from stored results alone (nothing is re-run).",
+    )
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="DIR",
+        help="run directories to report on, side by side (default: the latest under reports/runs)",
+    )
+    p.add_argument(
+        "--out", default=str(REPORTS_ROOT), metavar="DIR", help="output directory (default: reports)"
+    )
+    p.add_argument("--no-export", action="store_true", help="do not (re)write <run>/pytest-benchmark.json")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pytest_benchmark_export import write_export
+    from ..report import resolve_runs, write_report
+
+    runs = resolve_runs(args.runs, store.DEFAULT_RUNS_ROOT)
+    written = write_report(runs, args.out)
+    if not args.no_export:
+        written += [write_export(r) for r in runs]
+    print(f"wrote {len(written)} file(s); front page: {Path(args.out) / 'README.md'}")
+    return 0

@@ -1,0 +1,157 @@
+"""The interface the worker's measurement loop drives, one subclass per framework (no framework here).
+
+A backend builds the model family's implementation for its framework, moves one tuple of step inputs
+per batch to the device once, wraps the train step for the cell's mode, runs and times steps,
+synchronises the device and reads compile counters and allocator peaks. The timing methods below use
+the host clock; a backend overrides them where its device needs something else (e.g. CUDA events).
+
+A train step returns the family's **named losses**: a mapping {loss name: scalar}. ``fetch``
+materialises them as ``Losses`` (a dict of Python floats); the worker stores them in the family's
+loss order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..records import Cell, RunSettings
+
+# {loss name: value} as Python floats.
+Losses = dict[str, float]
+
+
+class Backend:
+    """One cell's framework session. Subclasses implement the framework-specific hooks."""
+
+    framework = ""
+
+    def __init__(self, cell: Cell, settings: RunSettings, plan: dict[str, Any]) -> None:
+        self.cell = cell
+        self.settings = settings
+        self.plan = plan
+        self.flags: dict[str, Any] = {}  # effective values, filled by setup() and later phases
+        self.loss_names: tuple[str, ...] = ()  # the family's losses, in its order
+        self.batches: list[tuple[Any, ...]] = []  # one tuple of device tensors per step's inputs
+        self.model: Any = None  # what the family's implementation module built
+        self.step_fn: Any = None
+
+    # ---------------------------------------------------------------- framework hooks
+    def setup(self) -> None:
+        """Apply threads, seeds and numeric flags (right after the framework import)."""
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def device_available(self) -> str | None:
+        """None if the cell's device can be used, else a one-line reason (the cell is skipped)."""
+        return None
+
+    def build(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any]) -> None:
+        """Build ``family``'s model for this framework and move ``inputs`` to the device once.
+
+        ``inputs`` is the family's ``make_inputs`` result: a tuple of numpy arrays, each with a
+        leading n_batches axis. Backends usually call ``build_model`` and then record flags.
+        """
+        raise NotImplementedError
+
+    def wrap(self) -> None:
+        """Set ``self.step_fn`` to the model's train_step wrapped for the cell's mode."""
+        raise NotImplementedError
+
+    def call(self, i: int) -> Any:
+        """Run train step ``i`` on batch ``i % n_batches``; returns a handle on its losses."""
+        return self.step_fn(*self.batches[i % len(self.batches)])
+
+    def keep(self, handle: Any) -> Any:
+        """A handle safe to fetch after later steps ran (CUDA graphs overwrite their outputs)."""
+        return handle
+
+    def fetch(self, handle: Any) -> Losses:
+        """Materialise the losses of a handle as floats (which waits for them)."""
+        raise NotImplementedError
+
+    def fetch_many(self, handles: Sequence[Any]) -> list[Losses]:
+        return [self.fetch(h) for h in handles]
+
+    def sync(self) -> None:
+        """Wait until all queued device work is done (no-op on a synchronous device)."""
+
+    def compile_counters(self) -> dict[str, Any]:
+        """Counters whose change over the timed steps reveals recompilation."""
+        return {}
+
+    def compile_report(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[int | None, list[str]]:
+        """(recompiles during the timed steps, warnings); None where the mode compiles nothing."""
+        return None, []
+
+    def memory_peaks(self) -> dict[str, int | None]:
+        """Framework allocator peaks: device_alloc_peak_bytes, device_reserved_peak_bytes."""
+        return {"device_alloc_peak_bytes": None, "device_reserved_peak_bytes": None}
+
+    def gpu_index(self) -> int | None:
+        """The CUDA device index to sample with NVML, or None on CPU."""
+        return 0 if self.cell.device == "cuda" else None
+
+    def is_oom(self, exc: BaseException) -> bool:
+        return False
+
+    # ---------------------------------------------------------------- shared by the backends
+    def build_model(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any],
+                    **options: Any) -> None:
+        """Build the family's implementation for this framework and its per-step device inputs.
+
+        The implementation module (``family.implementation(framework)``) has ``build(spec, *,
+        batch_size, precision, seed, device, **options)``, whose model has
+        ``to_framework_batches(*inputs)`` and ``train_step(*one_batch) -> {loss name: tensor}``.
+        """
+        impl = family.implementation(self.cell.framework)
+        self.loss_names = tuple(family.losses)
+        self.model = impl.build(spec, batch_size=batch_size, precision=self.cell.precision,
+                                seed=self.settings.seed, device=self.cell.device, **options)
+        self.batches = split_batches(self.model.to_framework_batches(*inputs), len(inputs))
+
+    def named(self, values: Sequence[float]) -> Losses:
+        """Floats in the family's loss order, as named losses."""
+        return dict(zip(self.loss_names, map(float, values), strict=True))
+
+    # ---------------------------------------------------------------- timing (host clock by default)
+    def first_step(self) -> tuple[float, Losses]:
+        """Step 0 on its own: tracing/compilation included, synchronised."""
+        self.sync()
+        t0 = time.perf_counter()
+        losses = self.fetch(self.call(0))
+        self.sync()
+        return time.perf_counter() - t0, losses
+
+    def time_steps(self, start: int, n: int) -> list[tuple[float, Losses]]:
+        """Steps start..start+n-1, each timed and synchronised on its own."""
+        out = []
+        for i in range(start, start + n):
+            t0 = time.perf_counter()
+            losses = self.fetch(self.call(i))
+            out.append((time.perf_counter() - t0, losses))
+        return out
+
+    def time_window(self, start: int, n: int) -> tuple[float, list[Losses]]:
+        """n steps with one synchronisation at the end; losses fetched after it."""
+        self.sync()
+        t0 = time.perf_counter()
+        handles = [self.keep(self.call(i)) for i in range(start, start + n)]
+        self.sync()
+        if handles:
+            # The last loss too: on a device that sync() cannot drain (none here) this still waits.
+            self.fetch(handles[-1])
+        elapsed = time.perf_counter() - t0
+        return elapsed, self.fetch_many(handles)
+
+
+def split_batches(batches: Sequence[Any], n_inputs: int) -> list[tuple[Any, ...]]:
+    """One tuple of ``n_inputs`` device tensors per batch, as ``to_framework_batches`` made them once,
+    so no slicing op runs inside a timed step. Anything else is refused, never guessed at."""
+    if not batches or any(not isinstance(b, (tuple, list)) or len(b) != n_inputs for b in batches):
+        raise TypeError(f"to_framework_batches must return a non-empty list of {n_inputs}-tuples "
+                        "(one step's inputs per batch)")
+    return [tuple(b) for b in batches]

@@ -1,0 +1,50 @@
+"""TensorFlow's roofline measurement (``python -m bench.roofline --framework tensorflow``): matmul
+FLOP/s per precision and copy bandwidth, bracketed by device syncs on the host clock."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import tensorflow as tf
+
+from ...roofline import best_rate
+
+
+def measure(device: str, size: int, copy_bytes: int, iters: int, repeats: int, tf32: bool) -> dict[str, Any]:
+    cuda = device == "cuda"
+    if cuda and not tf.config.list_physical_devices("GPU"):
+        raise RuntimeError("no CUDA device visible to tensorflow")
+    tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    tf_dev = "/GPU:0" if cuda else "/CPU:0"
+
+    def timer(fn: Any) -> Any:
+        def run() -> float:
+            tf.test.experimental.sync_devices()
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                r = fn()
+            tf.test.experimental.sync_devices()
+            _ = r.shape
+            return time.perf_counter() - t0
+        return run
+
+    by_precision: dict[str, float] = {}
+    dtypes = {"fp32": tf.float32, "bf16": tf.bfloat16}
+    if cuda:
+        dtypes["fp16"] = tf.float16
+    with tf.device(tf_dev):
+        for name, dtype in dtypes.items():
+            a = tf.cast(tf.random.normal((size, size)), dtype)
+            b = tf.cast(tf.random.normal((size, size)), dtype)
+            run = timer(lambda a=a, b=b: tf.linalg.matmul(a, b))
+            run()
+            by_precision[name] = best_rate(run, 2.0 * size**3 * iters, repeats)
+        n = copy_bytes // 4
+        src = tf.ones((n,), tf.float32)
+        run = timer(lambda: tf.identity(src) + 0.0)  # identity alone may alias: the add forces a copy
+        run()
+        bandwidth = best_rate(run, 2.0 * n * 4 * iters, repeats)
+    return {"framework_version": tf.__version__, "device_name": tf_dev,
+            "peak_flops_by_precision": by_precision, "bandwidth_bytes_s": bandwidth, "tf32": bool(tf32),
+            "timing": "host + sync_devices"}

@@ -1,0 +1,18 @@
+"""Is torch usable here, and with which CUDA devices? (``python -m bench.probe torch``)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def probe(out: dict[str, Any]) -> None:
+    """Fill ``out`` (see bench.probe); imports torch, so an ImportError means "fails to import"."""
+    import torch
+
+    out["version"] = torch.__version__
+    out["cuda_build"] = torch.version.cuda is not None
+    if torch.cuda.is_available():
+        out["cuda"] = True
+        out["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    else:
+        out["reason"] = "no CUDA device" + ("" if out["cuda_build"] else " (torch built without CUDA)")

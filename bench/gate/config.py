@@ -1,0 +1,82 @@
+"""Gate settings: built-in defaults < [tool.framebench.gate] of pyproject.toml < command line."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..errors import BenchError
+
+DEFAULTS: dict[str, Any] = {
+    "step_time": 0.10,
+    "throughput": 0.10,
+    "memory": 0.10,
+    "compile_time": 0.50,
+    "compile_time_floor_s": 0.5,
+    "alpha": 0.01,
+    "missing": "warn",
+}
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml from ``start`` (default: cwd) upwards."""
+    d = (start or Path.cwd()).resolve()
+    for p in (d, *d.parents):
+        if (p / "pyproject.toml").is_file():
+            return p / "pyproject.toml"
+    return None
+
+
+def load_config(pyproject: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Gate settings: DEFAULTS < [tool.framebench.gate] of pyproject.toml < command-line overrides."""
+    cfg = dict(DEFAULTS)
+    path = pyproject if pyproject is not None else find_pyproject()
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as e:
+            raise BenchError(f"cannot read {path}: {e.strerror or e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise BenchError(f"corrupt {path}: {e}") from None
+        section = data.get("tool", {}).get("framebench", {}).get("gate", {})
+        if not isinstance(section, dict):
+            raise BenchError(f"{path}: [tool.framebench.gate] is not a table")
+        for k, v in section.items():
+            if k not in DEFAULTS:
+                raise BenchError(
+                    f"{path}: unknown key {k!r} in [tool.framebench.gate]; valid keys: {', '.join(DEFAULTS)}"
+                )
+            cfg[k] = _check(k, v, str(path))
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            cfg[k] = _check(k, v, "command line")
+    return cfg
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    if key == "missing":
+        if value not in ("warn", "fail"):
+            raise BenchError(f"{where}: gate setting 'missing' must be 'warn' or 'fail', not {value!r}")
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise BenchError(f"{where}: gate setting {key!r} must be a number >= 0, not {value!r}")
+    if key == "alpha" and not 0 < value < 1:
+        raise BenchError(f"{where}: gate setting 'alpha' must be between 0 and 1, not {value!r}")
+    return float(value)
+
+
+def parse_fraction(text: str) -> float:
+    """'0.1', '10%' -> 0.1 (for argparse)."""
+    s = text.strip()
+    try:
+        return float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
+    except ValueError:
+        raise BenchError(f"not a fraction or percentage: {text!r}") from None

@@ -1,0 +1,1 @@
+"""NumPy as a benchmarked framework (CPU only, eager only)."""

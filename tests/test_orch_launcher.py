@@ -1,0 +1,111 @@
+"""bench.launcher: the Launcher interface behind run_cell, with the fake worker."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
+
+from bench import launcher, store
+from bench.records import Cell, RunSettings
+from models.registry import family_of
+
+CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8)
+SETTINGS = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=60.0, intra_op_threads=1)
+
+
+class Recording(launcher.Launcher):
+    """A launcher that records what it was asked to start and answers with a canned outcome
+    (or, with ``delegate``, lets the process launcher run it)."""
+
+    def __init__(self, outcome: launcher.LaunchOutcome | None = None) -> None:
+        self.outcome = outcome
+        self.jobs: list[launcher.Launch] = []
+
+    def launch(self, job: launcher.Launch) -> launcher.LaunchOutcome:
+        self.jobs.append(job)
+        if self.outcome is None:
+            return launcher.ProcessLauncher().launch(job)
+        job.log_path.write_text("# started by a test\nsomething went wrong here\n")
+        return self.outcome
+
+
+def test_the_process_launcher_stores_a_schema_2_result(fakes: Path) -> None:  # noqa: F811
+    run = fakes / "run"
+    result = launcher.run_cell(CELL, SETTINGS, run)
+    assert result.status == "ok" and result.wall_s is not None and result.started_at
+    losses = family_of(CELL.model).losses
+    assert list(result.final_losses) == list(losses)
+    stored = store.read_cell_results(run)[CELL.cell_id]
+    assert stored.final_losses == result.final_losses
+    steps = store.read_steps(store.steps_path(run, CELL.cell_id))
+    assert len(steps) == SETTINGS.steps and set(steps[0]["losses"]) == set(losses)
+    assert (store.work_dir(run, CELL.cell_id) / "spec.json").exists()
+
+
+def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  # noqa: F811
+    rec = Recording()
+    result = launcher.run_cell(CELL, SETTINGS, fakes / "run", python="/usr/bin/env", launcher=rec)
+    (job,) = rec.jobs
+    assert job.cell == CELL and job.time_limit_s == SETTINGS.time_limit_s
+    assert job.command[:3] == ["/usr/bin/env", "-m", "orch_fake_worker"]
+    assert job.command[3].endswith("spec.json") and job.work_dir == Path(job.command[3]).parent
+    assert job.env["PYTHONUNBUFFERED"] == "1"
+    assert job.log_path == store.log_path((fakes / "run").resolve(), CELL.cell_id)
+    assert result.status == "failed"  # /usr/bin/env -m ...: not a python
+
+
+@pytest.mark.parametrize(("outcome", "status", "reason"), [
+    (launcher.LaunchOutcome(timed_out=True), "timeout", "exceeded the time limit of 60 s"),
+    (launcher.LaunchOutcome(start_error="cannot start /x/python: No such file"), "failed",
+     "cannot start /x/python: No such file"),
+    (launcher.LaunchOutcome(returncode=-signal.SIGKILL), "oom", "SIGKILL"),
+    (launcher.LaunchOutcome(returncode=3), "failed", "something went wrong here"),
+])
+def test_an_outcome_without_a_result_is_recorded_with_a_reason(
+        fakes: Path, outcome: launcher.LaunchOutcome, status: str, reason: str) -> None:  # noqa: F811
+    run = fakes / "run"
+    result = launcher.run_cell(CELL, SETTINGS, run, launcher=Recording(outcome))
+    assert result.status == status and reason in result.reason
+    assert store.read_cell_results(run)[CELL.cell_id].status == status
+    if outcome.start_error is None:
+        assert "something went wrong" in (result.error_tail or "")
+        assert "# started" not in (result.error_tail or "")
+
+
+def test_the_process_launcher_kills_a_hung_worker(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    set_plan(monkeypatch, {"__eager__": "hang"})
+    settings = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=1.5)
+    quick_kill = launcher.ProcessLauncher(kill_grace_s=0.5)
+    result = launcher.run_cell(CELL, settings, fakes / "run", launcher=quick_kill)
+    assert result.status == "timeout" and "1.5 s" in result.reason
+    assert "fake worker starting" in (result.error_tail or "")
+
+
+def test_launcher_is_an_interface() -> None:
+    with pytest.raises(TypeError):
+        launcher.Launcher()  # type: ignore[abstract]
+    assert launcher.classify_exit(1, ["RuntimeError: boom", "^^^^"]) == ("failed", "RuntimeError: boom")
+    assert launcher.classify_exit(0, [])[1] == "worker exited without writing a result"
+
+
+def test_progress_eta_from_estimates_then_from_finished_cells() -> None:
+    import io
+
+    from bench.progress import Progress
+    from bench.records import CellResult
+
+    now = [0.0]
+    out = io.StringIO()
+    cells = [CELL, Cell("dcgan-64", "torch", "eager", "cpu", "fp32", 8)]
+    p = Progress(2, estimate=lambda c: 30.0, stream=out, clock=lambda: now[0])
+    assert p.eta(cells) == 60.0 and p.eta([]) == 0.0
+    p.start(cells[0], cells[1:])
+    now[0] = 10.0
+    p.finish(cells[0], CellResult(cell=cells[0], status="failed", reason="boom"), cells[1:])
+    assert p.eta(cells[1:]) == 10.0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[1/2]") and "ETA 1:00" in lines[0]
+    assert lines[1].endswith("failed in 0:10: boom (elapsed 0:10, ETA 0:10)")

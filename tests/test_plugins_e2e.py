@@ -1,0 +1,70 @@
+"""A framework and a model family added from the tests directory alone (tests/plugins/fakeplug),
+through the real CLI: probing, planning, the real worker in its own process, the store and the
+report. Adding them touched no file in bench/ or models/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEBENCH_")}
+    env["FRAMEBENCH_PLUGINS"] = "fakeplug"
+    env["PYTHONPATH"] = os.pathsep.join([str(PLUGINS), str(ROOT)])
+    return env
+
+
+def _bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("plugin")
+    run = work / "runs" / "toy"
+    proc = _bench("all", "--models", "toy-ridge", "--frameworks", "numpy", "--out", str(run),
+                  "--steps", "5", "--warmup", "1", "--window-steps", "3", "--no-report", cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reports = work / "reports"
+    proc = _bench("report", "--runs", str(run), "--out", str(reports), cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run, reports
+
+
+def test_plugin_cells_are_planned_measured_and_stored(plugin_run: tuple[Path, Path]) -> None:
+    sys.path.insert(0, str(PLUGINS))
+    from bench.store import load_run
+
+    run, _ = plugin_run
+    data = load_run(run)
+    cells = data.cells.set_index("device")
+    assert set(cells.index) == {"cpu", "cuda"}
+    assert cells.loc["cpu", "status"] == "ok"
+    assert cells.loc["cuda", "status"] == "skipped"
+    assert cells.loc["cpu", "framework"] == "numpy" and cells.loc["cpu", "model"] == "toy-ridge"
+    assert cells.loc["cpu", "step_time_median_s"] > 0
+    assert cells.loc["cpu", "flops_per_step"] == 4 * 32 * 16
+    # The family's named losses, not a GAN's: the fit loss falls as the model trains.
+    steps = data.steps[data.steps["phase"] != "window"]
+    assert {"losses.fit", "losses.penalty"} <= set(data.steps.columns)
+    fit = steps["losses.fit"].to_numpy()
+    assert len(fit) == 1 + 1 + 5 and fit[-1] < fit[0]
+    assert cells.loc["cpu", "final_losses.fit"] == pytest.approx(data.steps["losses.fit"].iloc[-1])
+
+
+def test_plugin_report_uses_the_registries_labels(plugin_run: tuple[Path, Path]) -> None:
+    _, reports = plugin_run
+    page = (reports / "toy-ridge.md").read_text()
+    assert "NumPy" in page
+    assert "Fit / Penalty" in page
+    front = (reports / "README.md").read_text()
+    assert "toy-ridge" in front
