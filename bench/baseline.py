@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,9 @@ from .cell import CELL_AXES
 from .errors import BenchError
 from .labels import INT_AXES
 from .machine import machine_description, machine_fingerprint
+from .schema import BASELINE_KIND, BASELINE_SCHEMA, NAME_PATTERN, one_line, validate_baseline
 from .store import RunData, atomic_write_text, dumps, load_run
 
-BASELINE_SCHEMA = 1
-BASELINE_KIND = "framebench-baseline"
 DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
 SAMPLE_DIGITS = 6  # significant digits kept per step time: ample for timing, keeps the file small
 
@@ -119,64 +119,35 @@ def save_baseline(
     data = baseline_from_run(run, name)
     if not any(c["status"] == "ok" for c in data["cells"].values()):
         raise BenchError(f"run {run.path} has no ok cell: nothing worth keeping as a baseline")
-    safe = str(data["name"])
-    if not safe or "/" in safe or "\\" in safe or safe.startswith("."):
-        raise BenchError(f"invalid baseline name {safe!r}: use letters, digits, '-', '_' or '.'")
-    return atomic_write_text(Path(out_dir) / f"{safe}.json", dumps(data))
+    name = str(data["name"])
+    if not re.fullmatch(NAME_PATTERN, name) or len(name) > 200:
+        raise BenchError(one_line(f"invalid baseline name {name!r}: use letters, digits, '-', '_' or '.', "
+                                  "starting with a letter or digit"))
+    return atomic_write_text(Path(out_dir) / f"{name}.json", dumps(data), within=out_dir)
 
 
 def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate a baseline file; any problem is a BenchError naming the file."""
+    """Read and validate a baseline file (bench.schema); any problem is a BenchError naming the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BenchError(
-            f"no such baseline file: {path} (create one with `python -m bench baseline save`)"
-        ) from None
+        raise BenchError(one_line(
+            f"no such baseline file: {path} (create one with `python -m bench baseline save`)")) from None
     except OSError as e:
-        raise BenchError(f"cannot read baseline {path}: {e.strerror or e}") from None
+        raise BenchError(one_line(f"cannot read baseline {path}: {e.strerror or e}")) from None
+    except UnicodeDecodeError as e:
+        raise BenchError(one_line(f"corrupt baseline {path}: not UTF-8 text ({e.reason})")) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise BenchError(f"corrupt baseline {path}: {e.msg} at line {e.lineno} column {e.colno}") from None
-    problem = _validate(data)
-    if problem:
-        raise BenchError(f"corrupt baseline {path}: {problem}")
+        raise BenchError(one_line(
+            f"corrupt baseline {path}: {e.msg} (line {e.lineno}, column {e.colno})")) from None
+    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, absurd nesting
+        raise BenchError(one_line(f"corrupt baseline {path}: {type(e).__name__}: {e}")) from None
+    data = validate_baseline(data, path)
     data["path"] = str(path)
     return data
-
-
-def _validate(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    if data.get("kind") != BASELINE_KIND:
-        return f"not a framebench baseline (kind {data.get('kind')!r})"
-    if data.get("schema") != BASELINE_SCHEMA:
-        return f"unsupported schema {data.get('schema')!r} (expected {BASELINE_SCHEMA})"
-    cells = data.get("cells")
-    if not isinstance(cells, dict):
-        return "'cells' is not an object"
-    for cid, c in cells.items():
-        if not isinstance(c, dict) or not isinstance(c.get("status"), str):
-            return f"cell {cid!r} has no status"
-        s = c.get("samples_s", [])
-        if not isinstance(s, list) or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in s
-        ):
-            return f"cell {cid!r}: samples_s is not a list of numbers"
-        for k in (
-            "step_time_median_s",
-            "throughput_img_s",
-            "time_to_first_step_s",
-            "peak_rss_bytes",
-            "device_alloc_peak_bytes",
-            "nvml_peak_bytes",
-        ):
-            v = c.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                return f"cell {cid!r}: {k} is not a number"
-    return None
 
 
 def baseline_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from .clock import utc_now_iso
 from .lines import last_meaningful_line
 from .processes import child_env, kill_group, kill_leftovers, module_for
 from .records import Cell, CellResult, RunSettings
+from .watchdog import EXIT_DEADLINE, EXIT_PARENT_GONE
 
 __all__ = [
     "Interrupted",
@@ -214,6 +215,10 @@ def classify_exit(returncode: int, tail: list[str]) -> tuple[str, str]:
         except ValueError:
             name = f"signal {-returncode}"
         return "failed", f"worker died from {name}" + (f": {last}" if last else "")
+    if returncode == EXIT_DEADLINE:
+        return "timeout", "worker stopped by its own watchdog past its time limit"
+    if returncode == EXIT_PARENT_GONE:
+        return "failed", "worker stopped by its watchdog: its parent process was gone"
     if returncode == 0:
         return "failed", "worker exited without writing a result" + (f": {last}" if last else "")
     return "failed", last or f"worker exited with code {returncode} and no output"

@@ -1,8 +1,10 @@
 """Reading runs back: stored files checked and migrated, then tidy DataFrames (``load_run``).
 
-Stored files are untrusted input: every read names the file it could not use in a one-line
-BenchError. Older schemas are brought up to today's on load (``bench.migrations``; the files are
-never rewritten). pandas is imported lazily, only by ``load_run``/``load_runs``.
+Stored files are untrusted input: every file read is validated (``bench.schema``) after older schemas
+are brought up to today's (``bench.migrations``; the files are never rewritten), a cell is refused
+under another cell's file name, and a run holding a link that leads out of it is refused. Every
+problem is a one-line BenchError naming the file (and the field). pandas is imported lazily, by
+``load_run``/``load_runs`` once every file has been read, so a corrupt run is refused quickly.
 ``from bench.store import load_run, load_runs`` keeps working (bench.store re-exports this module).
 """
 
@@ -20,7 +22,7 @@ from .errors import BenchError
 from .migrations import migrate_cell, migrate_step
 from .records import Cell, CellResult, RunSettings, StepRecord
 from .rundir import CELLS_DIR, DEFAULT_RUNS_ROOT, ENV_FILE, ROOFLINE_FILE, RUN_FILE, STEPS_DIR, run_file
-from .vocab import CELL_STATUSES, FAILED_STATUSES
+from .vocab import FAILED_STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,48 +45,117 @@ STEP_LOSSES = "losses"
 # --------------------------------------------------------------------------- files
 
 
+def _corrupt(text: str) -> BenchError:
+    # Paths and values come from the stored files: escaped so that the message stays one line.
+    from .schema import one_line
+
+    return BenchError(one_line(text))
+
+
 def read_json(path: Path, what: str) -> Any:
     """A JSON file's content; BenchError naming ``what`` and the path when missing or corrupt."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BenchError(f"missing {what}: {path}") from None
+        raise _corrupt(f"missing {what}: {path}") from None
+    except IsADirectoryError:
+        raise _corrupt(f"corrupt {what} {path}: a directory, not a file") from None
     except OSError as e:
-        raise BenchError(f"cannot read {what} {path}: {e.strerror or e}") from None
+        raise _corrupt(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise _corrupt(f"corrupt {what} {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise BenchError(f"corrupt {what} {path}: {e.msg} at line {e.lineno} column {e.colno}") from None
+        raise _corrupt(f"corrupt {what} {path}: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, absurd nesting
+        raise _corrupt(f"corrupt {what} {path}: {type(e).__name__}: {e}") from None
+
+
+def check_no_links_out(run_dir: Path) -> None:
+    """No symbolic link in the run's tree leads out of it; BenchError naming the first that does.
+
+    A link out of the run (cells/ → elsewhere, a log or a cell's work directory → a victim) would take
+    reads and, on --resume, writes and deletions outside the directory the user gave.
+    """
+    root = run_dir.resolve()
+    todo = [run_dir]
+    while todo:
+        d = todo.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError as e:
+            raise _corrupt(f"cannot read run directory {d}: {e.strerror or e}") from None
+        for entry in entries:
+            if entry.is_symlink():
+                try:
+                    target = Path(entry.path).resolve()
+                except (OSError, RuntimeError):  # a loop of links
+                    raise _corrupt(f"unsafe run directory {run_dir}: {entry.path} is a loop of links") \
+                        from None
+                if target != root and not target.is_relative_to(root):
+                    raise _corrupt(f"unsafe run directory {run_dir}: {entry.path} is a link out of it "
+                                   f"(to {target})")
+            elif entry.is_dir(follow_symlinks=False):
+                todo.append(Path(entry.path))
 
 
 def read_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """run.json, validated (bench.schema): every planned cell id is a safe, known cell; and no link in
+    the run leads out of it."""
+    from .schema import validate_run_meta
+
     run_dir = Path(run_dir)
     if not run_file(run_dir).exists():
         if not run_dir.exists():
-            raise BenchError(f"no such run directory: {run_dir}")
-        raise BenchError(f"not a run directory (no {RUN_FILE}): {run_dir}")
-    meta = read_json(run_file(run_dir), "run file")
-    if not isinstance(meta, dict) or "settings" not in meta or "cells_planned" not in meta:
-        raise BenchError(f"corrupt run file {run_file(run_dir)}: missing 'settings' or 'cells_planned'")
+            raise _corrupt(f"no such run directory: {run_dir}")
+        raise _corrupt(f"not a run directory (no {RUN_FILE}): {run_dir}")
+    check_no_links_out(run_dir)
+    meta = validate_run_meta(read_json(run_file(run_dir), "run file"), run_file(run_dir))
     meta.setdefault("run_id", run_dir.name)
     return meta
 
 
+def read_environment(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """environment.json of a run, validated; {} when the run has none."""
+    from .schema import validate_environment
+
+    path = Path(run_dir) / ENV_FILE
+    if not path.exists():
+        return {}
+    return validate_environment(read_json(path, "environment file"), path)
+
+
+def read_roofline(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """roofline.json of a run, validated; None when the run has none."""
+    from .schema import validate_roofline
+
+    path = Path(run_dir) / ROOFLINE_FILE
+    if not path.exists():
+        return None
+    return validate_roofline(read_json(path, "roofline file"), path)
+
+
 def read_cell_result(path: Path) -> CellResult:
+    """One cell result file, migrated and validated (bench.schema)."""
+    from .schema import validate_cell_result
+
     d = read_json(path, "cell result")
     if not isinstance(d, dict):
-        raise BenchError(f"corrupt cell result {path}: not a JSON object")
+        raise _corrupt(f"corrupt cell result {path}: not a JSON object")
     try:
-        result = CellResult.from_dict(migrate_cell(d))
+        d = migrate_cell(d)
     except (TypeError, KeyError, ValueError) as e:
-        raise BenchError(f"corrupt cell result {path}: {e}") from None
-    if result.status not in CELL_STATUSES:
-        raise BenchError(f"corrupt cell result {path}: unknown status {result.status!r}")
-    return result
+        raise _corrupt(f"corrupt cell result {path}: {e}") from None
+    return validate_cell_result(d, path)
 
 
 def read_cell_results(run_dir: Path) -> dict[str, CellResult]:
-    """cell_id → CellResult for every result file of the run (temporary files ignored)."""
+    """cell_id → CellResult for every result file of the run (temporary files ignored).
+
+    A result stored under another cell's file name is refused: the name is what --resume and the
+    reports go by.
+    """
     out: dict[str, CellResult] = {}
     cells = Path(run_dir) / CELLS_DIR
     if cells.is_dir():
@@ -92,27 +163,74 @@ def read_cell_results(run_dir: Path) -> dict[str, CellResult]:
             if p.name.startswith("."):
                 continue
             r = read_cell_result(p)
+            if p.name != f"{r.cell.cell_id}.json":
+                raise _corrupt(f"corrupt cell result {p}: cell_id {r.cell.cell_id!r} does not match "
+                               "the file name")
             out[r.cell.cell_id] = r
     return out
 
 
-def read_steps(path: Path) -> list[dict[str, Any]]:
+def read_steps(path: Path, cell_id: str | None = None) -> list[dict[str, Any]]:
+    """The rows of a steps file, migrated and validated; with ``cell_id``, rows default to it and any
+    other cell's row is refused."""
+    from .schema import validate_step_row
+
     rows = []
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise BenchError(f"cannot read steps file {path}: {e.strerror or e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _corrupt(f"cannot read steps file {path}: {getattr(e, 'strerror', None) or e}") from None
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise BenchError(f"corrupt steps file {path}: line {i}: {e.msg}") from None
+            raise _corrupt(f"corrupt steps file {path}: line {i}: {e.msg} (column {e.colno})") from None
+        except (ValueError, RecursionError) as e:
+            raise _corrupt(f"corrupt steps file {path}: line {i}: {type(e).__name__}: {e}") from None
         if not isinstance(row, dict) or "step" not in row:
-            raise BenchError(f"corrupt steps file {path}: line {i} is not a step record")
-        rows.append(migrate_step(row))
+            raise _corrupt(f"corrupt steps file {path}: line {i} is not a step record")
+        row = migrate_step(row)
+        if cell_id is not None:
+            row.setdefault("cell_id", cell_id)
+        row = validate_step_row(row, path, i)
+        if cell_id is not None and row["cell_id"] != cell_id:
+            raise _corrupt(f"corrupt steps file {path}: line {i}: cell_id {row['cell_id']!r} is not "
+                           "the file's cell")
+        rows.append(row)
     return rows
+
+
+def steps_files(run_dir: Path) -> list[Path]:
+    """The run's steps files (temporary files ignored); refuses one whose name is not a cell id."""
+    from .schema import checked_cell_id
+
+    steps_dir = Path(run_dir) / STEPS_DIR
+    found = sorted(p for p in steps_dir.glob("*.jsonl") if not p.name.startswith(".")) \
+        if steps_dir.is_dir() else []
+    for p in found:
+        try:
+            checked_cell_id(p.stem)
+        except BenchError as e:
+            raise _corrupt(f"corrupt steps file {p}: the file name is not a cell id ({e})") from None
+    return found
+
+
+def check_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Validate every stored file of a run, without building its tables; returns its run.json.
+
+    ``--resume`` calls this before it touches anything: a corrupt file is refused up front (one line,
+    exit 2), not after cells have run.
+    """
+    run_dir = Path(run_dir)
+    meta = read_run_meta(run_dir)
+    read_environment(run_dir)
+    read_roofline(run_dir)
+    read_cell_results(run_dir)
+    for p in steps_files(run_dir):
+        read_steps(p, p.stem)
+    return meta
 
 
 def cells_to_rerun(run_dir: Path) -> list[Cell]:
@@ -181,19 +299,18 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
 
 def load_run(path: str | os.PathLike[str]) -> RunData:
     """Load a run directory (or its run.json). Raises BenchError naming any corrupt file."""
-    import pandas as pd
-
     run_dir = Path(path)
     if run_dir.name == RUN_FILE:
         run_dir = run_dir.parent
     meta = read_run_meta(run_dir)
     run_id = str(meta["run_id"])
-    env_path = run_dir / ENV_FILE
-    env = read_json(env_path, "environment file") if env_path.exists() else {}
-    roof_path = run_dir / ROOFLINE_FILE
-    roofline = read_json(roof_path, "roofline file") if roof_path.exists() else None
+    env = read_environment(run_dir)
+    roofline = read_roofline(run_dir)
 
     results = read_cell_results(run_dir)
+    steps_by_file = [read_steps(p, p.stem) for p in steps_files(run_dir)]
+    import pandas as pd  # once every file has been read and validated: a corrupt run fails fast
+
     planned = list(meta["cells_planned"])
     order = planned + sorted(set(results) - set(planned))
     rows = [_flatten({"run_id": run_id, **results[cid].to_dict()}) for cid in order if cid in results]
@@ -203,17 +320,12 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
         cells[col] = pd.to_numeric(cells[col], errors="coerce")
 
     step_rows: list[dict[str, Any]] = []
-    steps_dir = run_dir / STEPS_DIR
-    if steps_dir.is_dir():
-        for p in sorted(steps_dir.glob("*.jsonl")):
-            if p.name.startswith("."):
-                continue
-            for row in read_steps(p):
-                row.setdefault("cell_id", p.stem)
-                losses = row.get(STEP_LOSSES)
-                if isinstance(losses, dict):
-                    row.update({f"{STEP_LOSSES}.{k}": v for k, v in losses.items()})
-                step_rows.append({"run_id": run_id, **row})
+    for rows_of_file in steps_by_file:
+        for row in rows_of_file:
+            losses = row.get(STEP_LOSSES)
+            if isinstance(losses, dict):
+                row.update({f"{STEP_LOSSES}.{k}": v for k, v in losses.items()})
+            step_rows.append({"run_id": run_id, **row})
     steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS + sorted(
         {k for r in step_rows for k in r} - set(STEP_COLUMNS)))
     for col in ["step", "step_time_s", *(c for c in steps.columns if c.startswith(f"{STEP_LOSSES}."))]:
@@ -224,9 +336,8 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
 
 def load_runs(paths: Iterable[str | os.PathLike[str]]) -> RunSet:
     """Load several runs; ``cells``/``steps`` are the concatenated tables (tagged by run_id)."""
-    import pandas as pd
-
     runs = [load_run(p) for p in paths]
+    import pandas as pd
     if not runs:
         return RunSet(runs=[], cells=pd.DataFrame(columns=CELL_COLUMNS),
                       steps=pd.DataFrame(columns=STEP_COLUMNS))
@@ -252,7 +363,7 @@ def list_runs(root: str | os.PathLike[str] = DEFAULT_RUNS_ROOT) -> list[Path]:
         if d.is_dir() and rf.is_file():
             try:
                 created = str(json.loads(rf.read_text(encoding="utf-8")).get("created_at", ""))
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, AttributeError, RecursionError):
                 created = ""  # a corrupt run still lists; load_run will name the bad file
             found.append((created, d.name, d))
     return [d for _, _, d in sorted(found)]

@@ -41,7 +41,13 @@ class Filters:
     batch_size: int = 0
 
     def validate(self) -> Filters:
-        """Check every name; raises UnknownChoice (one line listing the valid choices)."""
+        """Check every name; raises UnknownChoice (one line listing the valid choices).
+
+        An empty filter (``--models ,``) is refused rather than read as "everything".
+        """
+        for name in ("models", "frameworks", "modes", "devices", "precisions", "variants"):
+            if getattr(self, name) is not None and not getattr(self, name):
+                raise BenchError(f"--{name}: empty list; name at least one (or 'all')")
         for m in self.models or ():
             check_choice("model", m, model_names())
         descriptors = [get_framework(f) for f in self.frameworks or framework_names()]
@@ -57,8 +63,8 @@ class Filters:
         for v in self.variants or ():
             if v not in all_variants:
                 raise UnknownChoice("variant", v, all_variants)
-        if self.batch_size < 0:
-            raise BenchError(f"--batch-size must not be negative (got {self.batch_size})")
+        if self.batch_size < 0:  # 0: each model's own (the CLI refuses an explicit 0)
+            raise BenchError(f"--batch-size must be at least 1 (got {self.batch_size})")
         return self
 
     def matches(self, cell: Cell) -> bool:
@@ -77,12 +83,18 @@ class Filters:
         return {k: v for k, v in vars(self).items() if v}
 
 
-def split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
-    """argparse values as given ("a,b c") → ("a", "b", "c"); None/["all"] → None (no filter)."""
-    if not values:
+def split_list(values: Sequence[str] | None, option: str = "filter") -> tuple[str, ...] | None:
+    """argparse values as given ("a,b c") → ("a", "b", "c"); None/["all"] → None (no filter).
+
+    Given but empty (``--models ,`` or ``--models ""``) is a BenchError naming ``option``: a typo
+    must not silently select the whole matrix.
+    """
+    if values is None:
         return None
     items = tuple(dict.fromkeys(v.strip() for chunk in values for v in chunk.split(",") if v.strip()))
-    return None if not items or items == ("all",) else items
+    if not items:
+        raise BenchError(f"{option}: empty list; name at least one (or 'all')")
+    return None if items == ("all",) else items
 
 
 # --------------------------------------------------------------------------- the matrix

@@ -143,3 +143,20 @@ def estimate_cell_seconds(cell: Cell, settings: RunSettings) -> float:
     n = 1 + settings.warmup + settings.steps + settings.window_steps
     compile_s = _COMPILE_S if get_framework(cell.framework).compiles(cell.mode) else 0.0
     return _START_S + n * per_step + compile_s
+
+
+def describe_defaults() -> str:
+    """The profiles' defaults per model, as `--help` shows them (steps, warm-up, window, time limit)."""
+    from models.registry import model_names
+
+    lines = ["profile defaults per model (first + warm-up / timed / window steps; time limit per cell):"]
+    for prof in PROFILE_DEFS.values():
+        plans: dict[StepPlan, list[str]] = {}
+        for model in model_names():
+            plans.setdefault(prof.plan(model), []).append(model)
+        parts = [f"{'every model' if len(plans) == 1 else ', '.join(models)} "
+                 f"1 + {p.warmup} / {p.steps} / {p.window_steps}" for p, models in plans.items()]
+        cuda = f"; on CUDA also {'/'.join(prof.cuda_precisions[1:])}" if len(prof.cuda_precisions) > 1 else ""
+        lines.append(f"  {prof.name:<6} {'; '.join(parts)}; time limit {prof.time_limit_s:g} s{cuda}")
+    lines.append("  --steps, --warmup, --window-steps, --batch-size and --time-limit override them")
+    return "\n".join(lines)

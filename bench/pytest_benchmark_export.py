@@ -1,17 +1,19 @@
 """Export a stored run in pytest-benchmark's JSON format, for ``pytest-benchmark compare``.
 
 One source of truth: the stored run. This file is derived from it (like the Markdown reports), never
-measured separately, and is rewritten by ``bench report`` (to <run>/pytest-benchmark.json) or by
-``bench export-pytest-benchmark --run DIR --out FILE``. Each ok cell becomes one benchmark whose
+measured separately. It is written into the run directory by ``bench all`` at the end of the run, with
+the reports (as part of producing the run), and by ``bench export-pytest-benchmark --run DIR [--out
+FILE]``; ``bench report`` never writes into the runs it reads. Each ok cell becomes one benchmark whose
 ``stats.data`` are the cell's synchronised timed step times (one round = one train step, one
 iteration per round), so pytest-benchmark's own min/median/IQR/outlier columns describe exactly the
 samples our reports and gate use. Cells that did not run ok are left out (pytest-benchmark only stores
 successful benchmarks); our reports list them. The format follows pytest-benchmark 5.x
 (``machine_info``, ``commit_info``, ``benchmarks[{group, name, fullname, params, param, extra_info,
-options, stats}]``, ``datetime``, ``version``); the datetime is the run's, so the export is
-deterministic. ``params`` are the cell's axes but the model (bench.cell.CELL_AXES), ``group`` its group
-axes (bench.labels.GROUP_AXES), and ``extra_info`` holds the final losses by the model family's loss
-names, as ``final_<name>_loss``.
+options, stats}]``, ``datetime``, ``version``). The datetime is the run's and the version the fixed
+``FORMAT_VERSION``, not the installed pytest-benchmark's, so the export is a function of the stored run
+alone: byte-identical wherever it is regenerated. ``params`` are the cell's axes but the model
+(bench.cell.CELL_AXES), ``group`` its group axes (bench.labels.GROUP_AXES), and ``extra_info`` holds the
+final losses by the model family's loss names, as ``final_<name>_loss``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from .stats import num
 from .store import RunData, atomic_write_text, load_run
 
 EXPORT_NAME = "pytest-benchmark.json"
-FALLBACK_VERSION = "5.1.0"
+# The pytest-benchmark release whose file format this export follows (its "version" field, which tells
+# pytest-benchmark what it reads). Fixed, so that the export does not depend on what is installed;
+# test_pytest_benchmark_compare_accepts_the_export checks that the installed release reads it.
+FORMAT_VERSION = "5.2.3"
 # The cell's axes that a benchmark's params hold (its name holds the model already).
 PARAM_AXES = tuple(a for a in CELL_AXES if a != "model")
 EXTRA_KEYS = (
@@ -43,16 +48,6 @@ EXTRA_KEYS = (
     "achieved_flops",
 )
 FINAL_LOSS_PREFIX = "final_losses."
-
-
-def _format_version() -> str:
-    # The version field tells pytest-benchmark which format it reads; use the installed one's when present.
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        return version("pytest-benchmark")
-    except (ImportError, PackageNotFoundError):
-        return FALLBACK_VERSION
 
 
 def _quartiles(data: list[float]) -> tuple[float, float]:
@@ -195,12 +190,14 @@ def export_run(run: RunData) -> dict[str, Any]:
         "commit_info": _commit_info(run.env),
         "benchmarks": benchmarks,
         "datetime": str(run.meta.get("created_at") or ""),
-        "version": _format_version(),
+        "version": FORMAT_VERSION,
     }
 
 
 def write_export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
     """Write the run's pytest-benchmark JSON (default <run>/pytest-benchmark.json); returns its path."""
     run = load_run(run_dir)
-    path = Path(out) if out is not None else run.path / EXPORT_NAME
-    return atomic_write_text(path, json.dumps(export_run(run), indent=4) + "\n")
+    text = json.dumps(export_run(run), indent=4) + "\n"
+    if out is None:
+        return atomic_write_text(run.path / EXPORT_NAME, text, within=run.path)
+    return atomic_write_text(out, text)

@@ -11,10 +11,12 @@ from typing import Any
 
 from .cell import Cell
 
-__all__ = ["SCHEMA_VERSION", "Cell", "CellResult", "RunSettings", "StepRecord"]
+__all__ = ["SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings", "StepRecord"]
 
 # 2: named losses (final_losses, StepRecord.losses); schema-1 files are migrated on load (bench.migrations).
 SCHEMA_VERSION = 2
+# The phases of a cell's steps, in the order the worker runs them (StepRecord.phase).
+STEP_PHASES: tuple[str, ...] = ("first", "warmup", "timed", "window")
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class StepRecord:
 
     cell_id: str
     step: int  # 0-based, over the whole cell (first, warm-up, timed, window)
-    phase: str  # "first" | "warmup" | "timed" | "window"
+    phase: str  # STEP_PHASES
     step_time_s: float | None  # None inside the throughput window (no per-step sync there)
     losses: dict[str, float]  # the model family's loss names -> value after this step
 

@@ -2,8 +2,9 @@
 
 Everything here is a pure function of the stored results (bench.store.load_runs): nothing is re-run
 and nothing about the report run itself (clock, paths, host) enters the output, so the same runs
-give byte-identical Markdown and figures. The analysis is in bench.analysis and bench.parity, the
-pages in bench.pages, the Markdown helpers in bench.markdown and the drawings in bench.plots.
+give byte-identical Markdown and figures. The runs are only read; everything is written under ``out``.
+The analysis is in bench.analysis and bench.parity, the pages in bench.pages, the Markdown helpers in
+bench.markdown and the drawings in bench.plots.
 
 Output (``out`` defaults to reports/):
     out/README.md          front page: headline, per-model links, runs, conditions, environment, notes
@@ -16,15 +17,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .analysis import comparison_frame, frameworks_shown, records
 from .errors import BenchError
-from .labels import model_order
-from .pages.figures import FIGURE_PATTERNS, FIGURES_DIR, Draw, name_parity_figures, parity_drawing
-from .pages.front import front_page
-from .pages.model import model_page
-from .parity import loss_parity
+from .rundir import inside
 from .store import RunSet, atomic_write_text, latest_run, load_runs
+
+if TYPE_CHECKING:
+    from .pages.figures import Draw
+
+# The analysis and the pages (pandas, matplotlib) are imported once the runs have loaded: a corrupt
+# run is refused in a fraction of the time.
 
 
 @dataclass
@@ -34,6 +37,13 @@ class Report:
 
 
 def build_report(runs: RunSet) -> Report:
+    from .analysis import comparison_frame, frameworks_shown, records
+    from .labels import model_order
+    from .pages.figures import name_parity_figures, parity_drawing
+    from .pages.front import front_page
+    from .pages.model import model_page
+    from .parity import loss_parity
+
     if not runs.runs:
         raise BenchError("no runs to report on")
     multi = len(runs.runs) > 1
@@ -69,20 +79,30 @@ def resolve_runs(
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path = "reports") -> list[Path]:
-    """Load the runs, write the Markdown pages and figures under ``out``; returns the files written."""
+    """Load the runs, write the Markdown pages and figures under ``out``; returns the files written.
+
+    Only ``out`` is written: the runs are read, never modified, and every page and figure path is
+    checked to lie inside ``out`` (names come from stored data) before anything is written.
+    """
     out = Path(out)
     report = build_report(load_runs(run_dirs))
+    from .pages.figures import FIGURE_PATTERNS, FIGURES_DIR
+
+    pages = {inside(out, out / rel): text for rel, text in sorted(report.pages.items())}
+    figures = {inside(out, out / rel): draw for rel, draw in sorted(report.figures.items())}
     written: list[Path] = []
-    for rel, text in sorted(report.pages.items()):
-        written.append(atomic_write_text(out / rel, text))
-    for rel, draw in sorted(report.figures.items()):
-        written.append(draw(out / rel))
+    for path, text in pages.items():
+        written.append(atomic_write_text(path, text, within=out))
+    for path, draw in figures.items():
+        inside(out, path.parent)  # the figures directory may have been made a link since the check
+        written.append(draw(path))
     # Figures of cells that no longer exist would linger and mislead; ours follow fixed name patterns.
-    keep = {out / rel for rel in report.figures}
+    keep = set(figures)
     fig_dir = out / FIGURES_DIR
     if fig_dir.is_dir():
+        inside(out, fig_dir)
         for pattern in FIGURE_PATTERNS:
             for p in fig_dir.glob(pattern):
-                if p not in keep:
+                if p not in keep and p.is_file():
                     p.unlink()
     return written

@@ -10,6 +10,7 @@ pandas at start-up.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -27,15 +28,19 @@ from .load import (
     RunData,
     RunSet,
     cells_to_rerun,
+    check_run,
     latest_run,
     list_runs,
     load_run,
     load_runs,
     read_cell_result,
     read_cell_results,
+    read_environment,
     read_json,
+    read_roofline,
     read_run_meta,
     read_steps,
+    steps_files,
 )
 from .records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 from .rundir import (
@@ -48,6 +53,7 @@ from .rundir import (
     STEPS_DIR,
     WORK_DIR,
     cell_result_path,
+    inside,
     log_path,
     new_run_id,
     run_file,
@@ -59,10 +65,11 @@ from .rundir import (
 __all__ = [
     "CELLS_DIR", "CELL_COLUMNS", "DEFAULT_RUNS_ROOT", "ENV_FILE", "LOGS_DIR", "ROOFLINE_FILE", "RUN_FILE",
     "STEPS_DIR", "STEP_COLUMNS", "STEP_LOSSES", "WORK_DIR", "RunData", "RunSet", "atomic_write_json",
-    "atomic_write_text", "cell_result_path", "cells_to_rerun", "create_run", "dumps", "latest_run",
-    "list_runs", "load_run", "load_runs", "log_path", "new_run_id", "read_cell_result", "read_cell_results",
-    "read_json", "read_run_meta", "read_steps", "run_file", "steps_path", "update_run_meta", "utc_now_iso",
-    "work_dir", "write_cell_result", "write_environment", "write_roofline", "write_steps",
+    "atomic_write_text", "cell_result_path", "cells_to_rerun", "check_run", "create_run", "dumps",
+    "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
+    "read_cell_result", "read_cell_results", "read_environment", "read_json", "read_roofline",
+    "read_run_meta", "read_steps", "run_file", "steps_files", "steps_path", "update_run_meta",
+    "utc_now_iso", "work_dir", "write_cell_result", "write_environment", "write_roofline", "write_steps",
 ]
 
 
@@ -78,20 +85,44 @@ _read_json = read_json
 # --------------------------------------------------------------------------- atomic files
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+@functools.cache
+def file_mode() -> int:
+    """The mode of the files written here: 0666 less the umask (0644 under the usual 022).
+
+    mkstemp creates its file 0600 whatever the umask, which would leave a shared results directory
+    unreadable to others. The umask is read once: from /proc where it can be read without changing
+    it, elsewhere by setting and restoring it (the only way POSIX offers).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *,
+                      within: str | os.PathLike[str] | None = None) -> Path:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
 
     The temporary file lives in the same directory (``os.replace`` is atomic only within one
     filesystem) and is fsynced before the rename, so a crash after the rename cannot leave an empty
-    file behind either. Parent directories are created.
+    file behind either. Parent directories are created (0777 less the umask). The file gets
+    ``file_mode()``. With ``within``, the path must lie inside that directory (``bench.rundir.inside``).
     """
-    path = Path(path)
+    path = Path(path) if within is None else inside(within, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            if hasattr(os, "fchmod"):  # POSIX; elsewhere the platform decides
+                os.fchmod(f.fileno(), file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -189,7 +220,7 @@ def create_run(
     }
     if environment is not None:
         write_environment(run_dir, environment)
-    atomic_write_json(run_file(run_dir), meta)
+    atomic_write_text(run_file(run_dir), dumps(meta), within=run_dir)
     return run_dir
 
 
@@ -197,16 +228,16 @@ def update_run_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
     """Rewrite run.json with some keys changed (e.g. a resume appending to ``resumed_at``)."""
     meta = read_run_meta(run_dir)
     meta.update(changes)
-    atomic_write_json(run_file(run_dir), meta)
+    atomic_write_text(run_file(run_dir), dumps(meta), within=run_dir)
     return meta
 
 
 def write_environment(run_dir: Path, environment: dict[str, Any]) -> Path:
-    return atomic_write_json(Path(run_dir) / ENV_FILE, environment)
+    return atomic_write_text(Path(run_dir) / ENV_FILE, dumps(environment), within=run_dir)
 
 
 def write_roofline(run_dir: Path, roofline: dict[str, Any]) -> Path:
-    return atomic_write_json(Path(run_dir) / ROOFLINE_FILE, roofline)
+    return atomic_write_text(Path(run_dir) / ROOFLINE_FILE, dumps(roofline), within=run_dir)
 
 
 def write_cell_result(run_dir: Path, result: CellResult) -> Path:

@@ -33,6 +33,7 @@ from typing import Any
 from models.registry import family_of
 
 from . import flags as flagplan
+from . import watchdog
 from .clock import utc_now_iso
 from .envinfo import speed_env_vars
 from .frameworks import frameworks, get_framework, load_backend
@@ -380,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prime", action="store_true",
                         help="only run the first steps to fill the compile cache; write nothing")
     args = parser.parse_args(argv)
+    # Never outlive the parent (a SIGKILLed CLI) nor the cell's own time limit (bench.watchdog); here,
+    # not in run(), so that calling run() in-process never arms a watchdog on the caller.
+    watchdog.guard_cell(WorkerSpec.load(args.spec).settings.time_limit_s)
     return run(args.spec, prime_only=args.prime)
 
 

@@ -126,6 +126,26 @@ def test_resume_with_other_settings_is_refused(fakes: Path, capsys: pytest.Captu
     assert main(["all", "--resume", "--steps", "3", "--no-report"]) == 0  # same value: fine
 
 
+def test_resume_never_executes_an_interpreter_read_from_the_run(fakes: Path, tmp_path: Path,  # noqa: F811
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL, "--modes", "eager"]) == 0
+    run = run_dir_of(fakes)
+    store.cell_result_path(run, next(iter(store.read_cell_results(run)))).unlink()
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.sh"
+    evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    evil.chmod(0o755)
+    meta = json.loads(store.run_file(run).read_text())
+    meta["pythons"] = {"torch": str(evil)}
+    store.run_file(run).write_text(json.dumps(meta))
+    (fakes / "started.log").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main(["all", "--resume", "--no-report", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--python torch={evil}" in err
+    assert not marker.exists() and started(fakes) == []
+
+
 def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
@@ -178,7 +198,7 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from bench import orchestrate
 
-    def broken(run_dir: Path) -> list[Path]:
+    def broken(run_dir: Path, out: Path | None = None) -> list[Path]:
         raise RuntimeError("report exploded")
 
     monkeypatch.setattr(orchestrate, "report_after_run", broken)

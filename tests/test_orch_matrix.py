@@ -125,7 +125,7 @@ def test_filters_and_explicit_variants() -> None:
 
 
 @pytest.mark.parametrize(("kw", "msg"), [
-    ({"models": ("dcgan-999",)}, "unknown model 'dcgan-999'; valid choices: dcgan-mnist, dcgan-64"),
+    ({"models": ("dcgan-999",)}, "unknown model 'dcgan-999'; valid choices: .*dcgan-mnist"),
     ({"frameworks": ("jax",)}, "unknown framework 'jax'"),
     ({"modes": ("jit",)}, "unknown mode 'jit'"),
     ({"frameworks": ("torch",), "modes": ("xla",)}, "unknown mode 'xla'"),

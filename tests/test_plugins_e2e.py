@@ -40,9 +40,20 @@ def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return run, reports
 
 
-def test_plugin_cells_are_planned_measured_and_stored(plugin_run: tuple[Path, Path]) -> None:
-    sys.path.insert(0, str(PLUGINS))
+def test_plugin_cells_are_planned_measured_and_stored(plugin_run: tuple[Path, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.frameworks import registry as fw_registry
     from bench.store import load_run
+    from models import registry as model_registry
+
+    # Stored names are checked against the registries on load (bench.schema), so this process loads the
+    # plugin too, as FRAMEBENCH_PLUGINS=fakeplug would; into copies of the registries, for this test only.
+    fw_registry.frameworks(), model_registry.families()
+    monkeypatch.setattr(fw_registry, "_REGISTRY", dict(fw_registry._REGISTRY))
+    monkeypatch.setattr(model_registry, "_FAMILIES", dict(model_registry._FAMILIES))
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    monkeypatch.delitem(sys.modules, "fakeplug", raising=False)
+    import fakeplug  # noqa: F401 (registers its framework and family)
 
     run, _ = plugin_run
     data = load_run(run)

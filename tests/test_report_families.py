@@ -1,6 +1,6 @@
 """Reports on frameworks and model families the harness does not ship: three frameworks compared in
 every pair, a registered fake framework's label, colour and modes, a fake family's loss names, and
-stored data naming a framework or model that is not registered (fallback, no crash)."""
+stored data naming a framework or model that is not registered (refused on load: bench.schema)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from report_fixtures import FixtureCell, write_run
 
 from bench.analysis import comparison_frame
+from bench.errors import BenchError
 from bench.frameworks import registry as fw_registry
 from bench.frameworks.descriptor import FrameworkDescriptor, Mode, Variant
 from bench.labels import NEUTRAL_COLOUR, framework_colour, framework_label
@@ -39,7 +40,10 @@ FAKE_FAMILY = ModelFamily(
     train_step_flops=lambda spec, batch: 0,
     implementations={},
 )
-UNKNOWN_FW = "thirdfw"  # in stored data only: never registered
+UNKNOWN_FW = "thirdfw"  # no label or colour of its own: the reports fall back to its name
+THIRD_FW = FrameworkDescriptor(name=UNKNOWN_FW, label=UNKNOWN_FW, colour=NEUTRAL_COLOUR,
+                               package="tests.no_such_package", modes=(Mode("eager"),),
+                               variants=(Variant("default"),))
 
 
 @pytest.fixture
@@ -77,7 +81,10 @@ def _three_frameworks(offset: float = 0.0) -> list[FixtureCell]:
     ]
 
 
-def test_parity_compares_every_pair_of_three_frameworks(tmp_path: Path) -> None:
+def test_parity_compares_every_pair_of_three_frameworks(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    fw_registry.frameworks()  # stored frameworks must be registered (bench.schema)
+    monkeypatch.setitem(fw_registry._REGISTRY, UNKNOWN_FW, THIRD_FW)
     run = write_run(tmp_path / "run", _three_frameworks(offset=0.5))
     runs = load_runs([run])
     pairs = [tuple(p.cells) for p in loss_parity(runs, comparison_frame(runs))]
@@ -167,20 +174,14 @@ def test_fake_family_loss_names_in_pages_figures_and_export(tmp_path: Path, fake
         assert extra[f"final_{n}_loss"] == pytest.approx(stored["final_losses"][n])
 
 
-def test_unregistered_model_reports_its_stored_loss_names(tmp_path: Path) -> None:
-    run = write_run(
-        tmp_path / "run",
-        [
-            FixtureCell(model="mystery", framework="tensorflow", loss_names=("x", "y")),
-            FixtureCell(model="mystery", framework="torch", loss_names=("x", "y")),
-        ],
-    )
-    write_report([run], tmp_path / "out")
-    page = (tmp_path / "out" / "mystery.md").read_text(encoding="utf-8")
-    assert "final x / y loss" in _rows_header(page, "framework")
-    assert {"x difference", "y difference"} <= set(_rows(page, "compared")[0])
-    extra = export_run(load_run(run))["benchmarks"][0]["extra_info"]
-    assert {"final_x_loss", "final_y_loss"} <= set(extra)
+def test_unregistered_model_or_framework_in_stored_data_is_refused(tmp_path: Path) -> None:
+    # A stored name is a name of the vocabulary: a run naming an unknown model or framework is corrupt
+    # (or needs its plugin: FRAMEBENCH_PLUGINS), not reported under that name.
+    for cell, what in ((FixtureCell(model="mystery", framework="torch"), "model: unknown model 'mystery'"),
+                       (FixtureCell(framework=UNKNOWN_FW), f"framework: unknown framework '{UNKNOWN_FW}'")):
+        run = write_run(tmp_path / cell.framework / cell.model, [cell])
+        with pytest.raises(BenchError, match=what):
+            load_run(run)
 
 
 def _rows_header(md: str, first_header: str) -> str:

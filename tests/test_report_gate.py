@@ -239,7 +239,7 @@ def test_corrupt_baseline_and_results_exit_2_naming_the_file(tmp_path: Path, bas
     edited["cells"][EAGER]["samples_s"] = ["fast", 1]
     bad.write_text(json.dumps(edited), encoding="utf-8")
     assert _gate(tmp_path, bad, run)[0] == 2
-    assert "samples_s is not a list of numbers" in capsys.readouterr().err
+    assert "samples_s[0]: Input should be a valid number (got 'fast')" in capsys.readouterr().err
     steps = run / "steps" / f"{COMPILE}.jsonl"
     steps.write_text(steps.read_text(encoding="utf-8")[:-40], encoding="utf-8")
     assert _gate(tmp_path, base, run)[0] == 2

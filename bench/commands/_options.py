@@ -12,9 +12,10 @@ from typing import Any
 from .. import store
 from ..errors import BenchError
 from ..frameworks.registry import framework_names, get_framework
+from ..inputs import at_least, positive_float
 from ..matrix import Filters
 from ..orchestrate import RunRequest
-from ..profiles import OVERRIDABLE
+from ..profiles import OVERRIDABLE, describe_defaults
 from ..vocab import PROFILES
 
 REPORTS_ROOT = store.DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
@@ -25,7 +26,9 @@ exit status:
   1    at least one cell failed, timed out or ran out of memory (the run still completed
        every other cell; the failures are listed and stored with their reason and log)
   2    bad input (unknown model/mode/framework/device/precision/variant, bad option value,
-       corrupt stored run, settings that differ from the run being resumed); nothing was run
+       unusable --data or output path, corrupt stored run, settings that differ from the run
+       being resumed, a file that cannot be read or written); one line; nothing was run
+  3    internal error (a bug: the traceback is printed; please report it)
   130  interrupted (Ctrl-C): finished cells are kept; continue with --resume
 """
 
@@ -37,26 +40,38 @@ def python_example() -> str:
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("measurement settings (defaults come from the profile)")
+    g = p.add_argument_group("measurement settings (defaults come from the profile, see below)")
     g.add_argument("--profile", help=f"{' | '.join(PROFILES)}; default: full with CUDA, quick without")
-    g.add_argument("--steps", type=int, help="timed, individually synchronised steps per cell")
-    g.add_argument("--warmup", type=int, help="warm-up steps after the (separately timed) first step")
-    g.add_argument("--window-steps", type=int, help="steps of the throughput window (one sync at its end)")
-    g.add_argument("--batch-size", type=int, default=0, help="batch size (default: each model's own)")
-    g.add_argument("--time-limit", type=float, dest="time_limit_s", metavar="S",
-                   help="wall-clock limit per cell in seconds, process start included")
-    g.add_argument("--seed", type=int, help="seed of weights and synthetic data (default 0)")
-    g.add_argument("--threads", type=int, dest="intra_op_threads", metavar="N",
-                   help="intra-op threads for every framework (default: physical cores)")
+    g.add_argument("--steps", type=at_least(1), metavar="N",
+                   help="timed, individually synchronised steps per cell (>= 1)")
+    g.add_argument("--warmup", type=at_least(0), metavar="N",
+                   help="warm-up steps after the (separately timed) first step (>= 0)")
+    g.add_argument("--window-steps", type=at_least(0), metavar="N",
+                   help="steps of the throughput window, one sync at its end (>= 0; 0: no window)")
+    g.add_argument("--batch-size", type=at_least(1), metavar="N",
+                   help="batch size (>= 1; default: each model's own)")
+    g.add_argument("--time-limit", type=positive_float, dest="time_limit_s", metavar="S",
+                   help="wall-clock limit per cell in seconds, process start included (> 0)")
+    g.add_argument("--seed", type=at_least(0), metavar="N",
+                   help="seed of weights and synthetic data (>= 0; default 0)")
+    g.add_argument("--threads", type=at_least(1), dest="intra_op_threads", metavar="N",
+                   help="intra-op threads for every framework (>= 1; default: physical cores)")
     g.add_argument("--tf32", action="store_const", const=True, help="allow TF32 matmul/conv (CUDA)")
     g.add_argument("--deterministic", action="store_const", const=True,
                    help="deterministic kernels in every framework (slower)")
     g.add_argument("--data", metavar="PATH", help="mnist.npz or IDX images file (default: synthetic data)")
     o = p.add_argument_group("where and how")
-    o.add_argument("--out", metavar="DIR", help="run directory (default: reports/runs/<run_id>)")
+    o.add_argument("--out", metavar="DIR",
+                   help="run directory (default: reports/runs/<run_id>, reports in reports/); with --out, "
+                        "everything, the reports included (DIR/report/), stays inside DIR")
     o.add_argument("--python", action="append", default=[], metavar="FW=PATH",
                    help=f"interpreter for a framework's cells, e.g. {python_example()} "
                         "(repeatable; default: this interpreter)")
+
+
+def profile_defaults_epilog() -> str:
+    """The profiles' step plans and time limits, for the --help of `all` and `run`."""
+    return describe_defaults() + "\n\n" + EXIT_CODES_HELP
 
 
 def parse_pythons(values: Sequence[str]) -> dict[str, str]:
@@ -81,6 +96,9 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         path = Path(over["data"]).expanduser()
         if not path.exists():
             raise BenchError(f"--data: no such file: {over['data']}")
+        if path.is_dir():
+            raise BenchError(f"--data {over['data']}: is a directory; give an MNIST file "
+                             "(mnist.npz or an IDX images file)")
         over["data"] = str(path.resolve())  # workers run in their own directory
     return {k: v for k, v in over.items() if v is not None}
 

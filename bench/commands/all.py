@@ -8,9 +8,10 @@ from models.registry import model_names
 
 from ..frameworks.registry import frameworks
 from ..matrix import Filters, split_list
+from ..orchestrate import dry_run
 from ..orchestrate import run as run_request
 from ..vocab import DEVICES, PRECISIONS
-from ._options import EXIT_CODES_HELP, add_settings_options
+from ._options import add_settings_options, profile_defaults_epilog
 from ._options import run_request as request_from
 
 NAME = "all"
@@ -22,7 +23,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         description="Run the matrix model × framework × mode × device × precision × variant, each cell "
                     "in its own process; cells this machine cannot run are recorded as skipped with a "
                     "reason. Filters take names separated by spaces or commas.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=profile_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     f = p.add_argument_group("matrix filters (default: the profile's matrix)")
     choices = {
         "models": model_names(), "frameworks": tuple(d.name for d in frameworks()), "devices": DEVICES,
@@ -37,13 +38,16 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
                    help="continue the latest run under reports/runs (or --out DIR): run only cells "
                         "that are missing or failed/timed out/ran out of memory")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the reports afterwards")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the planned cells (runnable, and skipped with the reason) with an estimated "
+                        "time per cell and in total; run and write nothing")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    filters = Filters(
-        models=split_list(args.models), frameworks=split_list(args.frameworks), modes=split_list(args.modes),
-        devices=split_list(args.devices), precisions=split_list(args.precisions),
-        variants=split_list(args.variants), batch_size=args.batch_size or 0)
-    return run_request(request_from(args, filters, resume=args.resume, report=not args.no_report))
+    axes = ("models", "frameworks", "modes", "devices", "precisions", "variants")
+    filters = Filters(**{a: split_list(getattr(args, a), f"--{a}") for a in axes},
+                      batch_size=args.batch_size or 0)
+    request = request_from(args, filters, resume=args.resume, report=not args.no_report)
+    return dry_run(request) if args.dry_run else run_request(request)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..inputs import check_output_dir
 from ._options import REPORTS_ROOT, latest_run
 
 NAME = "baseline"
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 def save(args: argparse.Namespace) -> int:
     from ..baseline import save_baseline
 
+    check_output_dir(args.dir, "--dir")
     run_dir = Path(args.run) if args.run else latest_run()
     path = save_baseline(run_dir, args.name, args.dir)
     print(f"baseline saved: {path} (from run {run_dir})")

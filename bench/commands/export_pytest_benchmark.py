@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..inputs import check_output_file
 from ._options import latest_run
 
 NAME = "export-pytest-benchmark"
@@ -21,6 +22,8 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 def run(args: argparse.Namespace) -> int:
     from ..pytest_benchmark_export import write_export
 
+    if args.out:
+        check_output_file(args.out, "--out")
     run_dir = Path(args.run) if args.run else latest_run()
     path = write_export(run_dir, args.out)
     print(f"wrote {path} (read it with `pytest-benchmark compare {path}`)")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import BenchError
+from ..inputs import check_output_file, non_negative_float, open_fraction
 from ..store import atomic_write_text
 from ._options import REPORTS_ROOT, latest_run
 
@@ -13,12 +14,20 @@ NAME = "gate"
 
 
 def _fraction(text: str) -> float:
+    """A threshold: "10%" or "0.10". A bare number >= 1 ("10") is refused: 10 would mean +1000%."""
     from ..gate import parse_fraction
 
     try:
-        return parse_fraction(text)
+        value = parse_fraction(text)
     except BenchError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    if not text.strip().endswith("%") and value >= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is ambiguous: write {value:g}% for a {value:g} percent change, or {value / 100:g} "
+            f"(a fraction below 1)")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive fraction or percentage (got {text!r})")
+    return value
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,18 +54,20 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="also write the Markdown verdict here (default: reports/gate.md)",
     )
     g.add_argument(
-        "--step-time", type=_fraction, metavar="FRAC", help="step-time threshold, e.g. 0.1 or 10%%"
+        "--step-time", type=_fraction, metavar="FRAC",
+        help="step-time threshold, e.g. 0.1 or 10%% (a bare number >= 1 is refused)"
     )
     g.add_argument("--throughput", type=_fraction, metavar="FRAC", help="throughput threshold")
     g.add_argument("--memory", type=_fraction, metavar="FRAC", help="peak memory threshold")
     g.add_argument("--compile-time", type=_fraction, metavar="FRAC", help="time-to-first-step threshold")
     g.add_argument(
         "--compile-time-floor",
-        type=float,
+        type=non_negative_float,
         metavar="SECONDS",
         help="time to first step must also grow by more than this (default 0.5)",
     )
-    g.add_argument("--alpha", type=float, help="significance level of the noise tests (default 0.01)")
+    g.add_argument("--alpha", type=open_fraction,
+                   help="significance level of the noise tests, between 0 and 1 (default 0.01)")
     g.add_argument(
         "--missing",
         choices=("warn", "fail"),
@@ -70,6 +81,8 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 def run(args: argparse.Namespace) -> int:
     from ..gate import default_baseline_for, render, run_gate, summary_line
 
+    if args.output:  # before the comparison: a bad --output must not cost a run, nor read as a regression
+        check_output_file(args.output, "--output")
     run_dir = Path(args.run) if args.run else latest_run()
     baseline = (Path(args.baseline) if args.baseline
                 else default_baseline_for(run_dir, Path(args.baselines_dir)))

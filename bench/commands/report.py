@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import store
+from ..inputs import check_output_dir
 from ._options import REPORTS_ROOT
 
 NAME = "report"
@@ -26,18 +27,18 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument(
         "--out", default=str(REPORTS_ROOT), metavar="DIR", help="output directory (default: reports)"
     )
-    p.add_argument("--no-export", action="store_true", help="do not (re)write <run>/pytest-benchmark.json")
+    # Accepted for older scripts: a report never writes into the runs it reads (the pytest-benchmark
+    # export is written by `all`/`run` and by `export-pytest-benchmark`).
+    p.add_argument("--no-export", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pytest_benchmark_export import write_export
     from ..report import resolve_runs, write_report
 
+    check_output_dir(args.out, "--out")
     runs = resolve_runs(args.runs, store.DEFAULT_RUNS_ROOT)
     written = write_report(runs, args.out)
-    if not args.no_export:
-        written += [write_export(r) for r in runs]
     print(f"wrote {len(written)} file(s); front page: {Path(args.out) / 'README.md'}")
     return 0

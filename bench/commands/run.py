@@ -10,7 +10,7 @@ from ..frameworks.registry import get_framework
 from ..matrix import Filters
 from ..orchestrate import run as run_request
 from ..vocab import check_choice, check_device, check_precision
-from ._options import EXIT_CODES_HELP, add_settings_options
+from ._options import add_settings_options, profile_defaults_epilog
 from ._options import run_request as request_from
 
 NAME = "run"
@@ -20,7 +20,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p = subparsers.add_parser(
         NAME, help="run one cell (writes a run directory like `all`)",
         description="Run a single cell in its own process and store it as a run.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=profile_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     c = p.add_argument_group("the cell")
     c.add_argument("--model", required=True)
     c.add_argument("--framework", required=True)

@@ -105,12 +105,15 @@ class Backend:
 
         The implementation module (``family.implementation(framework)``) has ``build(spec, *,
         batch_size, precision, seed, device, **options)``, whose model has
-        ``to_framework_batches(*inputs)`` and ``train_step(*one_batch) -> {loss name: tensor}``.
+        ``to_framework_batches(*inputs)`` and ``train_step(*one_batch) -> {loss name: tensor}``, and
+        optionally ``flags`` (a dict merged into the cell's flags).
         """
         impl = family.implementation(self.cell.framework)
         self.loss_names = tuple(family.losses)
         self.model = impl.build(spec, batch_size=batch_size, precision=self.cell.precision,
                                 seed=self.settings.seed, device=self.cell.device, **options)
+        # What only the model can know (e.g. which attention kernel it dispatches to) joins the flags.
+        self.flags.update(getattr(self.model, "flags", None) or {})
         self.batches = split_batches(self.model.to_framework_batches(*inputs), len(inputs))
 
     def named(self, values: Sequence[float]) -> Losses:

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 
+from bench import watchdog
 from bench.records import Cell, CellResult, StepRecord
 from bench.store import atomic_write_text, dumps, write_steps
 from models.registry import family_of
@@ -22,6 +23,8 @@ from models.registry import family_of
 def main() -> int:
     with open(sys.argv[1]) as f:
         spec = json.load(f)
+    # The real worker's watchdog: a "hang" must not survive a SIGKILLed parent.
+    watchdog.guard_cell(spec["settings"].get("time_limit_s"))
     cell = Cell.from_dict(spec["cell"])
     cid = cell.cell_id
     os.makedirs(os.path.join(spec["work_dir"], "inductor-cache", "sub"), exist_ok=True)  # a compile cache

@@ -1,0 +1,398 @@
+"""Schemas of the stored files, checked on every load: a results directory is someone else's input.
+
+Runs are committed and shared between machines, so every file read back (run.json, environment.json,
+cells/*.json, steps/*.jsonl, roofline.json, baselines) is validated here, after the migration of older
+schemas (bench.migrations), with pydantic v2 in strict mode: no value is coerced ("3" is not a number,
+1.5 or true is not an integer). The record types are those of the dataclasses in bench.records (one
+source of truth); constraints are added by rule:
+
+- every float is finite (a NaN or inf is stored as null) and non-negative, except ``SIGNED`` ones;
+- every int is a count, 0 ≤ n ≤ 2**53 (exact in the float64 columns of the tables);
+- names (cell id parts, run ids, fingerprints, loss names) match ``NAME_PATTERN``, so none is a path;
+- cell axes, statuses, phases and profiles are names of the vocabulary (bench.vocab and the registries,
+  read when a file is validated, so plugins count).
+
+Any problem is a BenchError of one line naming the file and the field:
+``corrupt cell result <path>: batch_size: Input should be a valid integer (got 'big')``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+from . import vocab
+from .cell import CELL_AXES, ID_PART, Cell, parse_cell_id
+from .errors import BenchError
+from .records import SCHEMA_VERSION, STEP_PHASES, CellResult, RunSettings, StepRecord
+
+__all__ = [
+    "BASELINE_KIND", "BASELINE_SCHEMA", "MAX_COUNT", "NAME_PATTERN", "axes_problem", "checked_cell_id",
+    "describe", "one_line", "validate_baseline", "validate_cell_result", "validate_environment",
+    "validate_roofline", "validate_run_meta", "validate_step_row",
+]
+
+BASELINE_SCHEMA = 1
+BASELINE_KIND = "framebench-baseline"
+ENVIRONMENT_SCHEMAS = (1,)
+MAX_COUNT = 2**53
+NAME_PATTERN = rf"^{ID_PART.pattern}$"
+NAME_MAX = 200  # file names are at most 255 bytes; a cell id is a file name
+# Numbers that may be negative: the losses (a family may define a signed one) and the drift of step times.
+SIGNED = frozenset({"step_time_drift", "final_losses", "losses"})
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX)]
+# A run id: a directory name when a run is created, but only a label once stored (committed runs use
+# "_scratch-..."): safe characters, not only dots.
+Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length=NAME_MAX)]
+
+
+def _problem(text: str) -> PydanticCustomError:
+    # A check of ours, reported like pydantic's own errors (the template is only the text).
+    return PydanticCustomError("framebench", "{problem}", {"problem": text})
+
+
+# --------------------------------------------------------------------------- one line
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character escaped: stored names cannot add lines."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += " (key)"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def describe(err: ValidationError) -> str:
+    """The first problem of a validation error as ``field: message (got value)``, one line."""
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    where = _where(tuple(first["loc"]))
+    got = ""
+    if first["type"] not in ("missing", "framebench") and "input" in first:
+        got = f" (got {_short(first['input'])})"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return one_line(f"{where + ': ' if where else ''}{first['msg']}{got}{more}")
+
+
+# The stored type of each kind of file; its validator is built on first use (a command that reads
+# only run.json does not pay for the others).
+_TYPES: dict[str, Any] = {}
+
+
+@functools.cache
+def _adapter(kind: str) -> TypeAdapter[Any]:
+    return TypeAdapter(_TYPES[kind])
+
+
+def _validate(kind: str, data: Any, what: str, path: Path | str, at: str = "") -> Any:
+    try:
+        return _adapter(kind).validate_python(data, strict=True)
+    except ValidationError as e:
+        raise BenchError(one_line(f"corrupt {what} {path}: {at}{describe(e)}")) from None
+    except (RecursionError, OverflowError, ValueError) as e:  # absurdly nested or sized input
+        raise BenchError(one_line(f"corrupt {what} {path}: {at}{type(e).__name__}: {e}")) from None
+
+
+# --------------------------------------------------------------------------- the vocabulary
+
+
+def _axis_checks(d: Mapping[str, Any]) -> dict[str, Callable[[], object]]:
+    fw = d.get("framework")
+    return {
+        "model": lambda: vocab.check_model(d["model"]),
+        "framework": lambda: vocab.check_framework(fw),
+        "mode": lambda: vocab.check_mode(fw, d["mode"]),
+        "device": lambda: vocab.check_device(d["device"]),
+        "precision": lambda: vocab.check_precision(d["precision"]),
+        "variant": lambda: vocab.check_variant(fw, d["variant"]),
+    }
+
+
+def axes_problem(d: Mapping[str, Any]) -> str | None:
+    """``"axis: why"`` for the first axis of a cell (its fields as stored) that the vocabulary does not
+    know, or None. Axes absent from ``d`` take the Cell's defaults, which are always valid."""
+    for axis, check in _axis_checks(d).items():
+        if axis in d:
+            try:
+                check()
+            except BenchError as e:
+                return f"{axis}: {e}"
+    return None
+
+
+def _cell_of(d: Mapping[str, Any]) -> Cell:
+    return Cell(**{a: d[a] for a in CELL_AXES if a in d})
+
+
+def checked_cell_id(cell_id: Any) -> Cell:
+    """The cell of a stored cell id: safe syntax (bench.cell.parse_cell_id) and every axis a name of
+    the vocabulary; BenchError otherwise."""
+    cell = parse_cell_id(cell_id)
+    problem = axes_problem(cell.to_dict())
+    if problem:
+        raise BenchError(f"cell id {cell_id!r}: {problem}")
+    return cell
+
+
+def _cell_id(value: str) -> str:
+    try:
+        checked_cell_id(value)
+    except BenchError as e:
+        raise _problem(str(e)) from None
+    return value
+
+
+CellId = Annotated[str, AfterValidator(_cell_id)]
+
+
+# --------------------------------------------------------------------------- records → stored types
+
+
+def _stored_type(name: str, tp: Any) -> Any:
+    """The stored form of a record field's type, constrained by the rules of the module docstring."""
+    if tp is float:
+        return Number if name in SIGNED else Amount
+    if tp is int:
+        return Count
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_stored_type(name, a) for a in args)]  # noqa: UP007 (built from a tuple)
+    if origin is list:
+        return list[_stored_type(name, args[0])]
+    if origin is dict and args[1] is not Any:
+        # Named values (losses): a NaN was stored as null.
+        return dict[Name, _stored_type(name, args[1]) | None]
+    return tp
+
+
+def _record_fields(dc: type, overrides: Mapping[str, Any], *, all_optional: bool = False,
+                   skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    hints = get_type_hints(dc)
+    out: dict[str, Any] = {}
+    for f in fields(dc):
+        if f.name in skip:
+            continue
+        tp = overrides.get(f.name) or _stored_type(f.name, hints[f.name])
+        required = f.default is MISSING and f.default_factory is MISSING and not all_optional
+        out[f.name] = Required[tp] if required else NotRequired[tp]
+    return out
+
+
+def _typed_dict(name: str, items: dict[str, Any], extra: str) -> Any:
+    td = TypedDict(name, items)  # type: ignore[operator]  # the functional form, fields computed
+    td.__pydantic_config__ = ConfigDict(strict=True, extra=extra)  # type: ignore[attr-defined]
+    return td
+
+
+# RunSettings: every field optional (RunSettings.from_dict fills the defaults); unknown keys of older
+# or newer versions are ignored, as from_dict does.
+Settings = _typed_dict("Settings", _record_fields(
+    RunSettings, {"profile": Literal[vocab.PROFILES]}, all_optional=True), "allow")
+
+# The cell's axes, flat in a cell file and a baseline's cell summary: names, or counts (batch size).
+_AXIS_FIELDS = {
+    f.name: (Required if f.default is MISSING else NotRequired)[Name if f.type in ("str", str) else Count]
+    for f in fields(Cell)
+}
+
+
+def _check_cell_record(d: dict[str, Any]) -> dict[str, Any]:
+    problem = axes_problem(d)
+    if problem:
+        raise _problem(problem)
+    if "cell_id" in d and d["cell_id"] != _cell_of(d).cell_id:
+        raise _problem(f"cell_id {d['cell_id']!r} does not match the cell's fields ({_cell_of(d).cell_id})")
+    return d
+
+
+# A cell result file: CellResult.to_dict() (cell_id, the axes flat, then the result's fields).
+CellFile = _typed_dict("CellFile", {
+    "cell_id": Required[Name], **_AXIS_FIELDS,
+    **_record_fields(CellResult, {"status": Literal[vocab.CELL_STATUSES], "settings": Settings,
+                                  "schema": Literal[SCHEMA_VERSION]}, skip=("cell",)),
+}, "forbid")
+_TYPES["cell"] = Annotated[CellFile, AfterValidator(_check_cell_record)]
+
+StepRow = _typed_dict("StepRow", _record_fields(StepRecord, {"phase": Literal[STEP_PHASES]}), "forbid")
+_TYPES["step"] = StepRow
+
+
+def _unique_cells(d: dict[str, Any]) -> dict[str, Any]:
+    planned = d.get("cells_planned", [])
+    if len(set(planned)) != len(planned):
+        dup = next(c for i, c in enumerate(planned) if c in planned[:i])
+        raise _problem(f"cells_planned: {dup!r} is planned twice")
+    return d
+
+
+class RunMeta(TypedDict, total=False):
+    """run.json (bench.store.create_run); keys added by callers (extra_meta) are allowed."""
+
+    __pydantic_config__ = ConfigDict(strict=True, extra="allow")  # type: ignore[misc]
+    schema: Literal[tuple(range(1, SCHEMA_VERSION + 1))]  # type: ignore[valid-type]
+    run_id: Label
+    created_at: str | None
+    argv: list[str]
+    profile: Literal[vocab.PROFILES]  # type: ignore[valid-type]
+    settings: Required[Settings]  # type: ignore[valid-type]
+    settings_by_model: dict[Name, Settings]  # type: ignore[valid-type]
+    cells_planned: Required[list[CellId]]
+    pythons: dict[Name, str]
+    filters: dict[str, Any]
+    resumed_at: list[str]
+
+
+_TYPES["run"] = Annotated[RunMeta, AfterValidator(_unique_cells)]
+
+
+# --------------------------------------------------------------------------- environment, roofline
+
+
+def _open(title: str, /, **items: Any) -> Any:
+    """A part of a file the harness reads only some keys of: each optional, other keys allowed."""
+    return _typed_dict(title, {k: NotRequired[tp] for k, tp in items.items()}, "allow")
+
+
+def _fingerprint_text(v: Any) -> Any:
+    # An older form stored the fingerprint as its hash alone (bench.machine.machine_fingerprint reads both).
+    return {"hash": v} if isinstance(v, str) else v
+
+
+_Fingerprint = _typed_dict("Fingerprint", {"hash": Required[Name], "fields": NotRequired[dict[str, Any]]},
+                           "allow")
+# environment.json (bench.envinfo.collect_environment): the parts the harness reads are typed.
+_TYPES["environment"] = _open(
+    "Environment",
+    schema=Literal[ENVIRONMENT_SCHEMAS], date=str | None, python=dict[str, Any], platform=dict[str, Any],
+    cpu=_open("Cpu", model=str | None, physical_cores=Count | None, logical_cores=Count | None,
+              usable_cores=Count | None, max_mhz=Amount | None, machine=str | None),
+    memory=_open("Memory", total_bytes=Count | None, total_gib=Amount | None),
+    gpu=_open("Gpu", driver=str | None, cuda_driver_version=str | None, reason=str | None,
+              gpus=list[_open("GpuEntry", index=Count | None, name=str, memory_total_bytes=Count | None,
+                              compute_capability=str | None)]),
+    frameworks=dict[str, dict[str, Any]], framework_versions=dict[str, str | None],
+    cuda_versions=dict[str, Any], cudnn_versions=dict[str, Any],
+    git=_open("Git", commit=str | None, dirty=bool | None, branch=str | None), env_vars=dict[str, Any],
+    fingerprint=Annotated[_Fingerprint, BeforeValidator(_fingerprint_text)], pythons=dict[str, str],
+)
+# roofline.json (bench.roofline): the device's measured peak.
+_TYPES["roofline"] = _open("Roofline", device=str, peak_flops=Amount | None,
+                           peak_flops_by_precision=dict[Name, Amount] | None, error=str | None)
+
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+CellSummary = _typed_dict("CellSummary", {
+    **_AXIS_FIELDS,
+    "status": Required[Literal[vocab.CELL_STATUSES]],
+    "reason": NotRequired[str | None],
+    "n_steps": NotRequired[Count | None],
+    "window_steps": NotRequired[Count | None],
+    # Read back from the tables, where a column with a gap is float: bytes may be stored as 1.5e9.
+    **{k: NotRequired[Amount | None] for k in (
+        "step_time_median_s", "step_time_ci95_low_s", "step_time_ci95_high_s", "step_time_cv",
+        "throughput_img_s", "time_to_first_step_s", "peak_rss_bytes", "device_alloc_peak_bytes",
+        "nvml_peak_bytes")},
+    "samples_s": NotRequired[list[Amount]],
+}, "allow")
+
+
+def _check_baseline_cells(d: dict[str, Any]) -> dict[str, Any]:
+    for key, summary in d.get("cells", {}).items():
+        cid = _cell_of(summary).cell_id
+        problem = axes_problem(summary) or (
+            None if cid == key else f"the key does not match the cell's fields ({cid})")
+        if problem:
+            raise _problem(f"cells.{key}: {problem}")
+    return d
+
+
+class Baseline(TypedDict, total=False):
+    """A baseline file (bench.baseline)."""
+
+    __pydantic_config__ = ConfigDict(strict=True, extra="allow")  # type: ignore[misc]
+    kind: Required[Literal[BASELINE_KIND]]
+    schema: Required[Literal[BASELINE_SCHEMA]]
+    name: Name
+    run_id: Label | None
+    created_at: str | None
+    fingerprint: Name
+    machine: dict[str, Any]
+    machine_description: str
+    settings: dict[str, Any]
+    versions: dict[str, Any]
+    cells: Required[dict[CellId, CellSummary]]  # type: ignore[valid-type]
+
+
+_TYPES["baseline"] = Annotated[Baseline, AfterValidator(_check_baseline_cells)]
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def validate_cell_result(data: Any, path: Path | str) -> CellResult:
+    """A stored cell result (already migrated) as a CellResult; BenchError naming file and field."""
+    d = _validate("cell", data, "cell result", path)
+    return CellResult.from_dict(d)
+
+
+def validate_step_row(data: Any, path: Path | str, line: int) -> dict[str, Any]:
+    """One row of a steps file (already migrated), its numbers as stored types."""
+    return _validate("step", data, "steps file", path, f"line {line}: ")
+
+
+def validate_run_meta(data: Any, path: Path | str) -> dict[str, Any]:
+    """run.json: returns it unchanged once valid (its extra keys are the caller's)."""
+    _validate("run", data, "run file", path)
+    return data
+
+
+def validate_environment(data: Any, path: Path | str) -> dict[str, Any]:
+    _validate("environment", data, "environment file", path)
+    return data
+
+
+def validate_roofline(data: Any, path: Path | str) -> dict[str, Any]:
+    _validate("roofline", data, "roofline file", path)
+    return data
+
+
+def validate_baseline(data: Any, path: Path | str) -> dict[str, Any]:
+    _validate("baseline", data, "baseline", path)
+    return data

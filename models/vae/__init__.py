@@ -1,0 +1,30 @@
+"""The VAE family: the convolutional VAE of the Keras example (vae-mnist) in TensorFlow and PyTorch.
+
+``spec`` (hyperparameters), ``arch`` (the one architecture), ``weights`` (canonical weights and their
+transfer), ``flops`` (analytic FLOPs) and ``data`` (the (images, eps) inputs) need no framework;
+``tf_vae`` imports TensorFlow and ``torch_vae`` imports PyTorch. A train step returns the named losses
+{"loss": the optimised total, "reconstruction": BCE summed over pixels, "kl": KL to N(0, I)}, each a
+batch mean. Nothing here times, logs or writes files. The contract: models/vae/CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+from ..family import ModelFamily
+from .data import check_data, make_batches
+from .flops import train_step_flops
+from .spec import SPECS
+
+FAMILY = ModelFamily(
+    name="vae",
+    specs=SPECS,
+    losses=("loss", "reconstruction", "kl"),
+    loss_labels={"loss": "total", "reconstruction": "reconstruction", "kl": "KL"},
+    make_inputs=make_batches,
+    train_step_flops=train_step_flops,
+    implementations={"tensorflow": "models.vae.tf_vae", "torch": "models.vae.torch_vae"},
+    check_data=check_data,
+    parity_note=("{frameworks} start from identical initial weights, see identical batches and identical "
+                 "reparameterisation noise (models/vae/data.py), and nothing in the step is random, so "
+                 "the curves should agree closely; they are not identical because of floating-point "
+                 "rounding and Adam's epsilon convention (models/vae/CONTRACT.md)."),
+)

@@ -1,0 +1,250 @@
+"""The VAE in PyTorch (torch.nn), written as torch users write it. Imports torch only (never TensorFlow).
+
+``build(spec, ...)`` returns a :class:`TorchVAE`: an :class:`Encoder` (a Sequential trunk and two Linear
+heads) and a Sequential decoder, with ``nn.ReLU`` modules, one Adam over both. ``vae.train_step(images,
+eps)`` runs the same algorithm as the Keras example's step (one forward, one backward, one update) as a
+plain Python function that the harness runs eagerly or wraps in ``torch.compile``. Where torch's
+defaults differ from Keras' (padding of 'same' stride-2 convolutions, layouts, init, Adam's epsilon),
+the translation is listed in models/vae/CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .arch import Layer, heads, networks, trunk, weight_layers
+from .spec import VAESpec
+from .weights import Weights, check_canonical, from_torch, initial_weights, to_torch
+
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
+             "fp64": None}  # fp64: for the equivalence checks only (not a benchmark precision)
+
+
+class Crop(nn.Module):
+    """Drops rows/columns after a transposed convolution: TF's asymmetric 'SAME' crop."""
+
+    def __init__(self, before: int, after: int) -> None:
+        super().__init__()
+        self.before, self.after = before, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        return x[..., self.before:h - self.after, self.before:w - self.after]
+
+
+class ToImage(nn.Module):
+    """Flat features -> NCHW image; features in torch's (c, h, w) order (weights are permuted to match)."""
+
+    def __init__(self, hwc: tuple[int, ...]) -> None:
+        super().__init__()
+        self.chw = (hwc[2], hwc[0], hwc[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.chw)
+
+
+def _torch_layers(layer: Layer) -> list[tuple[str, nn.Module]]:
+    n = layer.name
+    if layer.kind == "dense":
+        return [(n, nn.Linear(layer.in_shape[-1], layer.filters))]
+    if layer.kind == "conv":
+        before, after = layer.pads
+        conv = nn.Conv2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
+                         padding=before if before == after else 0)
+        if before == after:
+            return [(n, conv)]
+        # TF 'SAME' pads the odd pixel bottom/right ((0, 1) here); torch's padding=1 would pad (1, 1)
+        # and give the same 14×14 shape with every output shifted by one input pixel.
+        return [(f"{n}_pad", nn.ZeroPad2d((before, after, before, after))), (n, conv)]
+    if layer.kind == "convt":
+        before, after = layer.pads
+        sym = min(before, after)
+        convt = nn.ConvTranspose2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride, padding=sym)
+        if before == after:
+            return [(n, convt)]
+        # The usual port, padding=1 + output_padding=1, gives 14×14 but crops (1, 0): a one-pixel shift.
+        return [(n, convt), (f"{n}_crop", Crop(before - sym, after - sym))]
+    if layer.kind == "relu":
+        return [(n, nn.ReLU())]
+    if layer.kind == "flatten":
+        return [(n, nn.Flatten())]  # (c, h, w) order; the next Linear's input columns are permuted
+    if layer.kind == "reshape":
+        return [(n, ToImage(layer.out_shape))]
+    raise ValueError(f"unknown layer kind {layer.kind!r}")
+
+
+def build_sequential(layers: list[Layer]) -> nn.Sequential:
+    return nn.Sequential(OrderedDict(m for ly in layers for m in _torch_layers(ly)))
+
+
+class Encoder(nn.Module):
+    """images -> (z_mean, z_log_var): the sequential trunk, then two Linear heads on its features."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        super().__init__()
+        self.trunk = build_sequential(trunk(layers))
+        for ly in heads(layers):
+            self.add_module(ly.name, nn.Linear(ly.in_shape[-1], ly.filters))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)
+        return self.z_mean(h), self.z_log_var(h)
+
+
+def make_optimizer(params, spec: VAESpec) -> torch.optim.Adam:
+    # torch adds eps after the bias correction; Keras' epsilon is "epsilon hat" (CONTRACT.md).
+    return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
+                            eps=spec.adam_epsilon)
+
+
+class TorchVAE:
+    framework = "torch"
+
+    def __init__(self, spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
+                 device: str = "cpu", channels_last: bool = False) -> None:
+        if precision not in _AUTOCAST:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
+        self.spec, self.batch_size, self.precision = spec, batch_size, precision
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        self.layers = networks(spec)
+        self.dtype = torch.float64 if precision == "fp64" else torch.float32  # parameters and inputs
+        self.encoder = Encoder(self.layers["encoder"]).to(self.device, self.dtype)
+        self.decoder = build_sequential(self.layers["decoder"]).to(self.device, self.dtype)
+        if channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+            self.decoder.to(memory_format=torch.channels_last)
+        set_weights(self, initial_weights(spec, seed))
+        self.params = [*self.encoder.parameters(), *self.decoder.parameters()]
+        self.optimizer = make_optimizer(self.params, spec)
+        self.autocast_dtype = _AUTOCAST[precision]
+        # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16).
+        self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
+                       if precision == "fp16" else None)
+
+    def to_framework_batches(self, images: np.ndarray,
+                             eps: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(n, B, H, W, C) / (n, B, latent_dim) numpy -> one (images NCHW, eps) pair per batch."""
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        out = []
+        for x, e in zip(images, eps, strict=True):
+            x_t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(0, 3, 1, 2)
+            x_t = x_t.to(self.device, self.dtype).contiguous(memory_format=fmt)
+            out.append((x_t, torch.from_numpy(np.asarray(e, dtype=np.float32)).to(self.device, self.dtype)))
+        return out
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                              enabled=self.autocast_dtype is not None)
+
+    def forward(self, images: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Encoder, reparameterisation, decoder and the losses; latents and losses in float32 (the
+        autocast outputs are cast back), as in the Keras step."""
+        with self._autocast():
+            z_mean, z_log_var = self.encoder(images)
+        z_mean, z_log_var = z_mean.to(self.dtype), z_log_var.to(self.dtype)
+        z = z_mean + torch.exp(0.5 * z_log_var) * eps
+        with self._autocast():
+            logits = self.decoder(z)
+        logits = logits.to(self.dtype)
+        bce = F.binary_cross_entropy_with_logits(logits, images, reduction="none")
+        reconstruction = bce.sum(dim=(1, 2, 3)).mean()
+        kl = (-0.5 * (1.0 + z_log_var - z_mean.square() - z_log_var.exp())).sum(dim=1).mean()
+        return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl,
+                "z_mean": z_mean, "z_log_var": z_log_var, "z": z, "logits": logits}
+
+    def _clear_grads(self) -> None:
+        # What zero_grad(set_to_none=True) does; Optimizer.zero_grad is a torch.compile graph break.
+        for p in self.params:
+            p.grad = None
+
+    def losses_and_gradients(self, images, eps) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+        """The named losses and the unscaled gradients of one step, before any update (for the checks)."""
+        self._clear_grads()
+        out = self.forward(images, eps)
+        (self.scaler.scale(out["loss"]) if self.scaler is not None else out["loss"]).backward()
+        inv = 1.0 / self.scaler.get_scale() if self.scaler is not None else 1.0
+        return ({k: out[k].detach() for k in ("loss", "reconstruction", "kl")},
+                [p.grad * inv for p in self.params])
+
+    def train_step(self, images, eps) -> dict[str, torch.Tensor]:
+        """One train step; returns {"loss", "reconstruction", "kl"}: scalar tensors, not synchronised."""
+        self._clear_grads()
+        out = self.forward(images, eps)
+        if self.scaler is not None:
+            self.scaler.scale(out["loss"]).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            out["loss"].backward()
+            self.optimizer.step()
+        return {k: out[k].detach() for k in ("loss", "reconstruction", "kl")}
+
+
+def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0, device: str = "cpu",
+          channels_last: bool = False) -> TorchVAE:
+    """A VAE with weights from ``initial_weights(spec, seed)``, on ``device``."""
+    return TorchVAE(spec, batch_size=batch_size, precision=precision, seed=seed, device=device,
+                    channels_last=channels_last)
+
+
+# -- canonical weights ------------------------------------------------------------------------
+def _weight_modules(vae: TorchVAE) -> dict[str, dict[str, nn.Module]]:
+    """Per network, the torch module of each weight layer, by the architecture's layer name."""
+    enc, dec = vae.layers["encoder"], vae.layers["decoder"]
+    return {"encoder": {ly.name: getattr(vae.encoder, ly.name, None) or getattr(vae.encoder.trunk, ly.name)
+                        for ly in weight_layers(enc)},
+            "decoder": {ly.name: getattr(vae.decoder, ly.name) for ly in weight_layers(dec)}}
+
+
+def _state(vae: TorchVAE, net: str, grads: bool = False) -> dict[str, np.ndarray]:
+    out = {}
+    for name, m in _weight_modules(vae)[net].items():
+        for p in ("weight", "bias"):
+            t = getattr(m, p).grad if grads else getattr(m, p)
+            out[f"{name}.{p}"] = t.detach().to(vae.dtype).cpu().numpy()
+    return out
+
+
+def get_weights(vae: TorchVAE) -> Weights:
+    return {net: from_torch(vae.layers[net], _state(vae, net)) for net in vae.layers}
+
+
+@torch.no_grad()
+def set_weights(vae: TorchVAE, weights: Weights) -> None:
+    for net, modules in _weight_modules(vae).items():
+        check_canonical(vae.layers[net], weights[net], net)
+        for key, value in to_torch(vae.layers[net], weights[net]).items():
+            layer, p = key.rsplit(".", 1)
+            getattr(modules[layer], p).copy_(torch.from_numpy(value))  # copy_ keeps device and format
+
+
+def layer_param_counts(vae: TorchVAE) -> dict[str, dict[str, int]]:
+    """Per network, per weight layer: trainable parameters (torch's modules hold no buffers here)."""
+    assert not [*vae.encoder.buffers(), *vae.decoder.buffers()], "unexpected buffers"
+    return {net: {name: sum(p.numel() for p in m.parameters() if p.requires_grad) for name, m in mods.items()}
+            for net, mods in _weight_modules(vae).items()}
+
+
+# -- for the equivalence checks (not used by the timed step) ---------------------------------
+@torch.no_grad()
+def forward(vae: TorchVAE, images, eps) -> dict[str, np.ndarray]:
+    """z_mean, z_log_var, z (B, latent) and the decoder's logits as NHWC numpy."""
+    out = vae.forward(images, eps)
+    res = {k: out[k].to(vae.dtype).cpu().numpy() for k in ("z_mean", "z_log_var", "z")}
+    res["logits"] = out["logits"].to(vae.dtype).permute(0, 2, 3, 1).cpu().numpy()
+    return res
+
+
+def gradients(vae: TorchVAE, images, eps) -> tuple[dict[str, float], Weights]:
+    """({loss name: value}, canonical gradients of every parameter) of one step, no update."""
+    losses, _ = vae.losses_and_gradients(images, eps)
+    inv = 1.0 / vae.scaler.get_scale() if vae.scaler is not None else 1.0
+    grads = {net: {k: v * inv for k, v in _state(vae, net, grads=True).items()} for net in vae.layers}
+    return ({k: float(v) for k, v in losses.items()},
+            {net: from_torch(vae.layers[net], grads[net]) for net in vae.layers})
