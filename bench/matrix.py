@@ -138,7 +138,7 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]],
     any_cuda = any(cuda_available(p) for p in probes.values())
 
     for model in filters.models or model_names():
-        batch = filters.batch_size or get_spec(model).batch_size
+        default_batch = get_spec(model).batch_size
         for fw in filters.frameworks or framework_names():
             desc = get_framework(fw)
             probe = probes.get(fw) or {"installed": False, "reason": f"{fw} was not probed"}
@@ -146,6 +146,7 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]],
                 if filters.modes is not None and mode not in filters.modes:
                     continue
                 for device in filters.devices or DEVICES:
+                    batch = filters.batch_size or profile.batch_size(model, device, default_batch)
                     reason = _device_reason(fw, mode, device, probe, any_cuda)
                     if filters.precisions is not None:
                         precisions: tuple[str, ...] = filters.precisions

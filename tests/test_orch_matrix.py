@@ -262,3 +262,20 @@ def test_cuda_detection_reads_bench_probe_format() -> None:
                   models=("dcgan-64",), devices=("cuda",))
     assert {p.cell.framework: p.skip_reason for p in mixed} == {
         "tensorflow": "tensorflow sees no CUDA device", "torch": None}
+
+
+def test_quick_profile_halves_a_cpu_batch_that_exceeds_its_flops_budget() -> None:
+    from bench.profiles import get_profile
+    from models.registry import family_of, get_spec
+
+    quick, full = get_profile("quick"), get_profile("full")
+    for model in ("dcgan-mnist", "dcgan-64", "vae-mnist"):  # defaults fit: unchanged
+        default = get_spec(model).batch_size
+        assert quick.batch_size(model, "cpu", default) == default
+    spec = get_spec("ddpm-32")
+    batch = quick.batch_size("ddpm-32", "cpu", spec.batch_size)
+    assert batch < spec.batch_size and spec.batch_size % batch == 0
+    assert family_of("ddpm-32").train_step_flops(spec, batch) <= quick.cpu_step_flops_budget
+    assert family_of("ddpm-32").train_step_flops(spec, 2 * batch) > quick.cpu_step_flops_budget
+    assert quick.batch_size("ddpm-32", "cuda", spec.batch_size) == spec.batch_size
+    assert full.batch_size("ddpm-32", "cpu", spec.batch_size) == spec.batch_size
