@@ -1,0 +1,29 @@
+"""The diffusion family: a DDPM ε-prediction U-Net (ddpm-32) in TensorFlow (Keras 3) and PyTorch.
+
+``spec`` (hyperparameters), ``arch`` (the one architecture and the forward program both frameworks
+walk), ``schedule`` (noise schedule and embedding frequencies), ``weights`` (canonical weights and their
+transfer), ``flops`` (analytic FLOPs) and ``data`` (the (images, t, eps) inputs) need no framework;
+``tf_ddpm`` imports TensorFlow and ``torch_ddpm`` imports PyTorch. A train step returns the named loss
+{"mse": ...}. Nothing here times, logs or writes files. See models/ddpm/CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+from ..family import ModelFamily
+from .data import check_data, make_inputs
+from .flops import train_step_flops
+from .spec import SPECS
+
+FAMILY = ModelFamily(
+    name="ddpm",
+    specs=SPECS,
+    losses=("mse",),
+    loss_labels={"mse": "MSE"},
+    make_inputs=make_inputs,
+    train_step_flops=train_step_flops,
+    implementations={"tensorflow": "models.ddpm.tf_ddpm", "torch": "models.ddpm.torch_ddpm"},
+    check_data=check_data,
+    parity_note=("{frameworks} start from identical initial weights (models/ddpm/weights.py) and see "
+                 "identical images, timesteps and noise; the U-Net has no dropout, so the curves differ "
+                 "only by float32 rounding and each framework's AdamW arithmetic (CONTRACT.md)."),
+)

@@ -1,0 +1,41 @@
+"""A DDPM step's inputs as numpy arrays, framework-free: ``(images, t, eps)``.
+
+``make_inputs`` returns ``images`` (n_batches, B, 32, 32, 3) float32 NHWC in [-1, 1] (synthetic smooth
+images: the benchmark measures speed and parity, not sample quality), ``t`` (n_batches, B) int32
+timesteps uniform in [0, T) and ``eps`` (n_batches, B, 32, 32, 3) float32 N(0, 1) noise, all
+deterministic in ``seed``: both frameworks noise the same images with the same ε at the same t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import load_mnist, synthetic_images
+from ..family import DataError
+from .spec import DDPMSpec
+
+
+def make_inputs(spec: DDPMSpec, batch_size: int, n_batches: int, seed: int,
+                data: str = "synthetic") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if batch_size < 1 or n_batches < 1:
+        raise ValueError(f"batch_size and n_batches must be >= 1 (got {batch_size}, {n_batches})")
+    if data != "synthetic":
+        h, w, c = spec.image_shape
+        raise DataError(f"{data}: {spec.name} trains on synthetic {h}x{w}x{c} images only (MNIST is "
+                        "28x28x1); use data 'synthetic'")
+    rng = np.random.default_rng([seed, 11])
+    n = batch_size * n_batches
+    images = synthetic_images(spec.image_shape, n, rng).reshape(n_batches, batch_size, *spec.image_shape)
+    t = rng.integers(0, spec.timesteps, (n_batches, batch_size), dtype=np.int32)
+    eps = rng.standard_normal((n_batches, batch_size, *spec.image_shape), dtype=np.float32)
+    return np.ascontiguousarray(images, dtype=np.float32), t, eps
+
+
+def check_data(spec: DDPMSpec, data: str) -> None:
+    """DataError unless ``data`` is "synthetic" or a readable MNIST file (checked once, up front).
+
+    As for the GANs, whether the images fit the model is left to ``make_inputs``: with an MNIST file
+    this model's cells fail with a one-line DataError, the rest of the run goes on.
+    """
+    if data != "synthetic":
+        load_mnist(data)
