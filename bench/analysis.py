@@ -1,16 +1,19 @@
 """What the stored runs say, as tables and plain records (pandas only; no Markdown, no figures).
 
-    comparison_frame   every cell with its speed-up over eager and its ratio to the other frameworks
-    headlines          per group: each framework's fastest cell, the ranking, what compiling costs
-    notes              what a reader must know: missing, skipped, failed, noisy or unsteady cells...
+    comparison_frame   every cell's summary (bench.aggregate: its processes combined) with its speed-up
+                       over eager and its ratio to the other frameworks, each with a 95% CI
+    notes              what a reader must know: missing, skipped, failed, partial, noisy or unsteady
+                       cells, fractions above the measured peak...
 
-Groups hold every axis but the compared ones equal (``bench.labels.GROUP_AXES``), within one run.
-Loss-curve parity is in ``bench.parity``.
+The headline (each framework's best shipped-default and best tuned configuration) is in
+bench.headline, loss-curve parity in bench.parity. Groups hold every axis but the compared ones equal
+(``bench.labels.GROUP_AXES``), within one run. Ratios come from ``bench.stats.ratio_ci``: paired by
+schedule block (a block holds every cell of one model once, so two cells of a model in one block ran
+side by side), 95% t intervals on the log ratios.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,17 +21,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .frameworks.registry import framework_names
-from .labels import GROUP_AXES, SORT_AXES, compiles, eager_mode, framework_order, model_order, sort_rank
+from .aggregate import cell_summaries
+from .frameworks.registry import framework_names, get_framework
+from .labels import (
+    GROUP_AXES,
+    SORT_AXES,
+    eager_mode,
+    framework_order,
+    is_shipped_default,
+    model_order,
+    sort_rank,
+)
 from .markdown import truncate
 from .parity import Parity
-from .stats import num
+from .stats import B_FASTER, RatioCI, num, ratio_ci
 from .store import RunSet
 from .vocab import BAD_STATUSES
 
 KEY = ["run_id", *GROUP_AXES]
 DRIFT_LIMIT = 0.10  # |step_time_drift| above this: the timed steps were not yet steady
-NOISY_CV = 0.10  # a cell whose step-time CV exceeds this gets a note
+NOISY_CV = 0.10  # a cell whose within- or between-process CV exceeds this gets a note
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -53,48 +65,73 @@ def sort_cells(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
     return df.loc[order]
 
 
-def comparison_frame(runs: RunSet) -> pd.DataFrame:
-    """The cells of all runs plus derived columns (within each run only):
+def timed(row: dict[str, Any]) -> bool:
+    return row.get("status") == "ok" and num(row.get("step_time_median_s")) is not None
 
-    eager_step_s       median step time of the same framework's eager mode (same variant, else default)
-    eager_first_s      its time to first step
-    speedup_vs_eager   eager_step_s / step_time_median_s
-    other_best_s       fastest ok cell of the other framework(s), any mode/variant, same group
-    vs_other_best      other_best_s / step_time_median_s  (> 1: this cell is faster)
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> RatioCI | None:
+    """B's step time over A's (> 1: A faster), paired by schedule block; None when either is missing."""
+    if not (timed(a) and timed(b)):
+        return None
+    if a.get("run_id") == b.get("run_id") and a.get("cell_id") == b.get("cell_id"):
+        return RatioCI(1.0, None, None, int(a.get("n_ok") or 1), "same cell")
+    return ratio_ci(a["process_medians"], b["process_medians"], paired_by_block=True)
+
+
+def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    have = [r for r in rows if timed(r)]
+    return min(have, key=lambda r: r["step_time_median_s"]) if have else None
+
+
+def _eager_reference(row: dict[str, Any], group: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The same framework's eager cell: same variant, else the default variant."""
+    fw = row["framework"]
+    eager = [r for r in group if r["framework"] == fw and r["mode"] == eager_mode(fw) and timed(r)]
+    return next((r for r in eager if r["variant"] == row["variant"]), None) or next(
+        (r for r in eager if r["variant"] == "default"), None)
+
+
+def comparison_frame(runs: RunSet) -> pd.DataFrame:
+    """The cells of all runs, one row per cell (bench.aggregate.cell_summaries), plus:
+
+    eager_step_s / eager_first_s / eager_steady_s   the same framework's eager cell (same variant,
+                                                    else the default variant)
+    speedup_vs_eager, speedup_ci    eager step time / this one, with its RatioCI
+    other_best_s, other_best_id     the other framework(s)' fastest ok shipped-default-variant cell
+                                    (any mode; same device, precision and batch)
+    vs_other_best, vs_other_ci      other_best_s / this one (> 1: this cell is faster), with its RatioCI
     """
-    df = runs.cells.copy() if runs.cells is not None else pd.DataFrame()
+    cells = runs.cells if runs.cells is not None else pd.DataFrame()
+    df = cell_summaries(cells, runs.steps)
     if df.empty:
         return df
-    df = df.reset_index(drop=True)
-    df["_row"] = np.arange(len(df))
-    ok = df[df["status"] == "ok"]
-    is_eager = [m == eager_mode(f) for f, m in zip(ok["framework"], ok["mode"], strict=True)]
-    eager = ok[np.asarray(is_eager, dtype=bool)]
-    same = eager[[*KEY, "framework", "variant", "step_time_median_s", "time_to_first_step_s"]].rename(
-        columns={"step_time_median_s": "_e_s", "time_to_first_step_s": "_e_first_s"}
-    )
-    default = eager[eager["variant"] == "default"][
-        [*KEY, "framework", "step_time_median_s", "time_to_first_step_s"]
-    ].rename(columns={"step_time_median_s": "_ed_s", "time_to_first_step_s": "_ed_first_s"})
-    df = df.merge(same, on=[*KEY, "framework", "variant"], how="left")
-    df = df.merge(default, on=[*KEY, "framework"], how="left")
-    df["eager_step_s"] = df["_e_s"].where(df["_e_s"].notna(), df["_ed_s"])
-    df["eager_first_s"] = df["_e_first_s"].where(df["_e_first_s"].notna(), df["_ed_first_s"])
-    is_ok = df["status"] == "ok"
-    df["speedup_vs_eager"] = (df["eager_step_s"] / df["step_time_median_s"]).where(is_ok)
-
-    best = (
-        ok.groupby([*KEY, "framework"], as_index=False)["step_time_median_s"]
-        .min()
-        .rename(columns={"framework": "_ofw", "step_time_median_s": "_obest"})
-    )
-    pairs = df[[*KEY, "framework", "_row"]].merge(best, on=KEY, how="inner")
-    pairs = pairs[pairs["_ofw"] != pairs["framework"]]
-    other = pairs.groupby("_row")["_obest"].min()
-    df["other_best_s"] = df["_row"].map(other).astype(float)
-    df["vs_other_best"] = (df["other_best_s"] / df["step_time_median_s"]).where(is_ok)
-    df = df.drop(columns=["_e_s", "_e_first_s", "_ed_s", "_ed_first_s"])
-    return sort_cells(df, runs.run_ids)
+    rows = records(df.reset_index(drop=True))
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in KEY), []).append(r)
+    extra: list[dict[str, Any]] = []
+    for r in rows:
+        group = groups[tuple(r[k] for k in KEY)]
+        e = _eager_reference(r, group) if timed(r) else None
+        speed = compare(r, e) if e is not None else None
+        others = [o for o in group if o["framework"] != r["framework"] and o["variant"] == "default"]
+        best = fastest(others)
+        vs = compare(r, best) if best is not None else None
+        extra.append({
+            "eager_step_s": e and e["step_time_median_s"],
+            "eager_first_s": e and e.get("time_to_first_step_s"),
+            "eager_steady_s": e and e.get("time_to_steady_state_s"),
+            "speedup_vs_eager": speed.ratio if speed else np.nan,
+            "speedup_ci": speed,
+            "other_best_s": best["step_time_median_s"] if best else np.nan,
+            "other_best_id": best["cell_id"] if best else None,
+            "vs_other_best": vs.ratio if vs else np.nan,
+            "vs_other_ci": vs,
+        })
+    out = pd.concat([df.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
+    for col in ("eager_step_s", "eager_first_s", "eager_steady_s"):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    return sort_cells(out, runs.run_ids)
 
 
 def frameworks_shown(table: pd.DataFrame) -> list[str]:
@@ -103,74 +140,8 @@ def frameworks_shown(table: pd.DataFrame) -> list[str]:
     return framework_order(set(framework_names()) | present)
 
 
-# --------------------------------------------------------------------------- headline
-
-
-def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    timed = [r for r in rows if num(r.get("step_time_median_s")) is not None]
-    return min(timed, key=lambda r: r["step_time_median_s"]) if timed else None
-
-
-@dataclass
-class CompileCost:
-    """Time to first step of a framework's fastest compiled mode, against its eager mode."""
-
-    framework: str
-    mode: str
-    first_s: float
-    eager_first_s: float | None  # None: no eager cell to compare with
-    payback_steps: int | None = None  # steps after which the faster steps repay the compilation
-    never_repaid: bool = False  # the compiled mode is not faster than eager
-
-    @property
-    def extra_s(self) -> float:
-        return 0.0 if self.eager_first_s is None else max(self.first_s - self.eager_first_s, 0.0)
-
-
-def compile_cost(rows: list[dict[str, Any]], fw: str) -> CompileCost | None:
-    best = fastest([r for r in rows if r["framework"] == fw and compiles(fw, r["mode"])])
-    if best is None:
-        return None
-    first, eager_first = num(best.get("time_to_first_step_s")), num(best.get("eager_first_s"))
-    if first is None:
-        return None
-    cost = CompileCost(fw, str(best["mode"]), first, eager_first)
-    if eager_first is None:
-        return cost
-    extra = first - eager_first
-    eager_step, step = num(best.get("eager_step_s")), num(best.get("step_time_median_s"))
-    if eager_step is not None and step is not None and eager_step > step and extra > 0:
-        cost.payback_steps = math.ceil(extra / (eager_step - step))
-    elif eager_step is not None and step is not None and eager_step <= step:
-        cost.never_repaid = True
-    return cost
-
-
-@dataclass
-class Headline:
-    key: dict[str, Any]  # run_id and the group axes
-    fastest: dict[str, dict[str, Any] | None]  # framework (every one shown) -> its fastest ok cell
-    costs: list[CompileCost]
-
-    @property
-    def ranking(self) -> list[tuple[str, dict[str, Any]]]:
-        """Measured frameworks, fastest first."""
-        have = [(fw, r) for fw, r in self.fastest.items() if r is not None]
-        return sorted(have, key=lambda kv: kv[1]["step_time_median_s"])
-
-
-def headlines(table: pd.DataFrame) -> list[Headline]:
-    out: list[Headline] = []
-    if table.empty:
-        return out
-    shown = frameworks_shown(table)
-    ok = table[table["status"] == "ok"]
-    for key, group in ok.groupby(KEY, sort=False):
-        rows = records(group)
-        best = {fw: fastest([r for r in rows if r["framework"] == fw]) for fw in shown}
-        costs = [c for fw in shown if (c := compile_cost(rows, fw))]
-        out.append(Headline(dict(zip(KEY, key, strict=True)), best, costs))
-    return out
+def shipped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if is_shipped_default(r)]
 
 
 # --------------------------------------------------------------------------- notes
@@ -180,15 +151,30 @@ def headlines(table: pd.DataFrame) -> list[Headline]:
 class Note:
     """One thing a reader must know. ``kind`` says which; the other fields are what it needs."""
 
-    kind: str  # missing | empty_run | skipped | problem | noisy | unsteady | recompiled | compile_warnings
-    #            | diverged
+    kind: str  # missing | missing_processes | empty_run | skipped | problem | partial | noisy
+    #            | noisy_between | unsteady | recompiled | compile_warnings | above_peak | diverged
+    #            | framework (a framework's note on its defaults) | slower_compiled
     row: dict[str, Any] | None = None  # the cell concerned
     rows: list[dict[str, Any]] = field(default_factory=list)  # the cells concerned (skipped)
     run_id: str | None = None
-    cell_ids: list[str] = field(default_factory=list)  # missing cells
+    cell_ids: list[str] = field(default_factory=list)  # missing cells / processes
     text: str = ""  # skip reason (truncated), compile warnings
-    value: float | None = None  # CV, drift, number of recompiles
+    value: float | None = None  # CV, drift, number of recompiles, fraction of peak
     parity: Parity | None = None
+
+
+def _missing_processes(meta: dict[str, Any], present: set[tuple[str, int]], cells: set[str]) -> list[str]:
+    """Scheduled processes of cells that have results but lack this one ("cell_id r<k>")."""
+    sched = meta.get("schedule")
+    if not isinstance(sched, list):
+        return []
+    out = []
+    for e in sched:
+        if isinstance(e, dict) and e.get("cell_id") in cells:
+            rep = int(num(e.get("repeat")) or 1)
+            if (e["cell_id"], rep) not in present:
+                out.append(f"{e['cell_id']} r{rep}")
+    return out
 
 
 def notes(runs: RunSet, table: pd.DataFrame, parity: list[Parity]) -> list[Note]:
@@ -199,6 +185,12 @@ def notes(runs: RunSet, table: pd.DataFrame, parity: list[Parity]) -> list[Note]
         missing = [c for c in r.meta.get("cells_planned", []) if c not in present]
         if missing:
             out.append(Note("missing", run_id=r.run_id, cell_ids=sorted(missing)))
+        if not r.cells.empty:
+            reps = r.cells["repeat"].fillna(1) if "repeat" in r.cells else pd.Series(1, index=r.cells.index)
+            have = {(str(c), int(k)) for c, k in zip(r.cells["cell_id"], reps, strict=True)}
+            lost = _missing_processes(r.meta, have, present)
+            if lost:
+                out.append(Note("missing_processes", run_id=r.run_id, cell_ids=lost))
         if r.cells.empty:
             out.append(Note("empty_run", run_id=r.run_id))
     skipped: dict[str, list[dict[str, Any]]] = {}
@@ -207,14 +199,19 @@ def notes(runs: RunSet, table: pd.DataFrame, parity: list[Parity]) -> list[Note]
             skipped.setdefault(truncate(row.get("reason") or "no reason given"), []).append(row)
     out += [Note("skipped", rows=cells, text=reason) for reason, cells in skipped.items()]
     for row in rows:
-        status = row["status"]
+        status, ok = row["status"], row["status"] == "ok"
         if status in BAD_STATUSES:
             out.append(Note("problem", row=row))
-        cv = num(row.get("step_time_cv"))
-        if status == "ok" and cv is not None and cv > NOISY_CV:
+        if ok and row.get("partial"):
+            out.append(Note("partial", row=row))
+        cv = num(row.get("within_process_cv"))
+        if ok and cv is not None and cv > NOISY_CV:
             out.append(Note("noisy", row=row, value=cv))
+        bcv = num(row.get("between_process_cv"))
+        if ok and bcv is not None and bcv > NOISY_CV:
+            out.append(Note("noisy_between", row=row, value=bcv))
         drift = num(row.get("step_time_drift"))
-        if status == "ok" and drift is not None and abs(drift) > DRIFT_LIMIT:
+        if ok and drift is not None and abs(drift) > DRIFT_LIMIT:
             out.append(Note("unsteady", row=row, value=drift))
         rec = num(row.get("recompiles"))
         if rec is not None and rec > 0:
@@ -222,5 +219,29 @@ def notes(runs: RunSet, table: pd.DataFrame, parity: list[Parity]) -> list[Note]
         warns = row.get("compile_warnings")
         if isinstance(warns, list) and warns:
             out.append(Note("compile_warnings", row=row, text="; ".join(map(str, warns))))
+        if ok and row.get("above_peak"):
+            out.append(Note("above_peak", row=row, value=num(row.get("fraction_of_peak"))))
+    out += _framework_notes(rows)
     out += [Note("diverged", parity=p) for p in parity if not p.within_tolerance]
+    return out
+
+
+def _framework_notes(rows: list[dict[str, Any]]) -> list[Note]:
+    """The frameworks' own notes on their defaults (once per framework and device), and why a compiled
+    mode measured slower than eager (``slower_compiled`` beside each such cell)."""
+    out: list[Note] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        if row["status"] != "ok" or row["framework"] not in framework_names():
+            continue
+        desc = get_framework(row["framework"])
+        key = (str(row["framework"]), str(row["device"]))
+        text = desc.report_notes.get(key[1])
+        if text and key not in seen:
+            seen.add(key)
+            out.append(Note("framework", row=row, text=text))
+        speed = row.get("speedup_ci")
+        if desc.compiles(row["mode"]) and isinstance(speed, RatioCI) and speed.verdict == B_FASTER:
+            out.append(Note("slower_compiled", row=row, value=speed.ratio,
+                            text=desc.slower_compiled_notes.get(key[1], "")))
     return out

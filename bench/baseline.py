@@ -12,7 +12,13 @@ File (reports/baselines/<name>.json; <name> defaults to the machine fingerprint)
 CELL_SUMMARY = {the cell's axes (bench.cell.CELL_AXES), status, reason,
     n_steps, window_steps, step_time_median_s, step_time_ci95_low_s, step_time_ci95_high_s, step_time_cv,
     throughput_img_s, time_to_first_step_s, peak_rss_bytes, device_alloc_peak_bytes, nvml_peak_bytes,
-    samples_s: [timed step seconds, in step order]}
+    samples_s: [timed step seconds, in step order],
+    n_processes, process_medians_s: [each ok process's median], process_throughputs: [...]}
+
+A cell measured in several processes (schema 3) is summarised by bench.aggregate: the median of its
+process medians, the CI of that median over processes (one process: that process's own CI), the
+median within-process CV, median throughput and first step, memory maxima; ``samples_s`` holds every
+process's timed steps, process after process.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from .errors import BenchError
 from .labels import INT_AXES
 from .machine import machine_description, machine_fingerprint
 from .schema import BASELINE_KIND, BASELINE_SCHEMA, NAME_PATTERN, one_line, validate_baseline
+from .stats import num
 from .store import RunData, atomic_write_text, dumps, load_run
 
 DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
@@ -64,22 +71,60 @@ def _clean(v: Any) -> Any:
 
 
 def timed_samples(run: RunData) -> dict[str, list[float]]:
-    """cell_id -> the synchronised timed step times (seconds), in step order."""
+    """cell_id -> the synchronised timed step times (seconds) of its processes: process after process
+    (by repeat), each in step order; a cell with an ok process keeps only its ok processes' steps."""
     steps = run.steps
     if steps.empty:
         return {}
-    timed = steps[(steps["phase"] == "timed") & steps["step_time_s"].notna()].sort_values(["cell_id", "step"])
+    timed = steps[(steps["phase"] == "timed") & steps["step_time_s"].notna()]
+    rep = timed["repeat"].fillna(1).astype(int) if "repeat" in timed else 1
+    timed = timed.assign(_rep=rep).sort_values(["cell_id", "_rep", "step"], kind="stable")
+    if not run.cells.empty:
+        cells = run.cells
+        reps = cells["repeat"].fillna(1).astype(int) if "repeat" in cells else [1] * len(cells)
+        ok = {(str(c), int(k)) for c, k, s in zip(cells["cell_id"], reps, cells["status"], strict=True)
+              if s == "ok"}
+        has_ok = {c for c, _ in ok}
+        keep = [c not in has_ok or (c, k) in ok for c, k in zip(timed["cell_id"], timed["_rep"], strict=True)]
+        timed = timed.loc[[bool(k) for k in keep] if keep else timed.index[:0]]
     return {str(cid): [float(x) for x in g["step_time_s"]] for cid, g in timed.groupby("cell_id", sort=True)}
 
 
+def _summary_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The baseline fields of one cell summary (bench.aggregate.cell_summaries)."""
+    d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_AXES, *SUMMARY_KEYS)}
+    if (num(row.get("n_ok")) or 0) >= 2:
+        d["step_time_ci95_low_s"] = _clean(row.get("step_time_ci_low_s"))
+        d["step_time_ci95_high_s"] = _clean(row.get("step_time_ci_high_s"))
+    d["step_time_cv"] = _clean(row.get("within_process_cv"))
+    d["n_processes"] = int(num(row.get("n_processes")) or 0)
+    d["process_medians_s"] = [float(v) for v in (row.get("process_medians") or {}).values()]
+    d["process_throughputs"] = [float(v) for v in row.get("process_throughputs") or ()]
+    return d
+
+
 def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, dict[str, Any]]:
-    """Per cell: its key fields, the numbers the gate compares, and its timed samples."""
+    """Per cell: its key fields, the numbers the gate compares (over its processes), and its timed
+    samples."""
+    from .aggregate import cell_summaries as summarize
+
     samples = timed_samples(run)
     out: dict[str, dict[str, Any]] = {}
-    for row in run.cells.to_dict(orient="records") if not run.cells.empty else []:
+    if run.cells.empty:
+        return out
+    first_ok: dict[str, dict[str, Any]] = {}
+    for r in run.cells.to_dict(orient="records"):
+        if r.get("status") == "ok":
+            first_ok.setdefault(str(r["cell_id"]), r)
+    for row in summarize(run.cells, run.steps).to_dict(orient="records"):
         cid = str(row["cell_id"])
-        d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_AXES, *SUMMARY_KEYS)}
+        if num(row.get("n_ok")) == 1:  # one process: its own CI of the median, as stored
+            one = first_ok[cid]
+            row = {**row, **{k: one.get(k) for k in ("step_time_ci95_low_s", "step_time_ci95_high_s")}}
+        d = _summary_of(row)
         d.update({a: int(d[a]) for a in INT_AXES if d[a] is not None})
+        for k in ("process_medians_s", "process_throughputs"):
+            d[k] = [_round(x) for x in d[k]] if round_samples else d[k]
         s = samples.get(cid, [])
         d["samples_s"] = [_round(x) for x in s] if round_samples else s
         out[cid] = d

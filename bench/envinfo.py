@@ -112,6 +112,13 @@ def collect_environment(frameworks_probe_results: dict[str, dict[str, Any]] | No
     }
 
 
+def _cpu_identity_line(ident: Any) -> str:
+    if not isinstance(ident, dict) or not any(ident.values()):
+        return "(unknown)"
+    return (f"{ident.get('vendor')} family {ident.get('family')} model {ident.get('model')} "
+            f"stepping {ident.get('stepping')}")
+
+
 def format_environment(env: dict[str, Any]) -> str:
     """A readable multi-line summary for ``python -m bench env``."""
     cpu, mem, gpu = env.get("cpu", {}), env.get("memory", {}), env.get("gpu", {})
@@ -121,6 +128,10 @@ def format_environment(env: dict[str, Any]) -> str:
         ("platform", env.get("platform", {}).get("platform")),
         ("cpu", f"{cpu.get('model')} — {cpu.get('physical_cores')} physical / "
                 f"{cpu.get('logical_cores')} logical cores"),
+        ("cpu id", _cpu_identity_line(cpu.get("identity"))),
+        ("cpu isa", " ".join(cpu.get("isa_flags") or []) or "(unknown)"),
+        ("cpu bf16", {True: "native (avx512_bf16 or amx_bf16)", False: "not native"}.get(
+            cpu.get("supports_bf16"), "unknown")),
         ("memory", f"{mem.get('total_gib')} GiB"),
     ]
     gpus = gpu.get("gpus") or []

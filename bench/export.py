@@ -1,13 +1,19 @@
 """A run's tidy tables for other tools: ``python -m bench export --format csv|parquet``.
 
-Two tables, as ``load_run`` reads them, with dtypes a reader can rely on:
+Three tables, with dtypes a reader can rely on:
 
-- ``cells``: one row per cell; ``started_at``/``finished_at`` are UTC datetimes, integer fields
-  (batch size, step counts, byte counts, ...) nullable ``Int64``, text ``string``, the settings flattened
-  into ``settings.<name>`` columns, and dict/list fields (``flags``, ``versions``, warm-up times,
-  compile warnings) JSON text beside their flattened ``flags.<name>``/``versions.<name>`` columns;
-- ``steps``: one row per step, carrying the cell's axes (``bench.cell.CELL_AXES``) so that it can be
-  grouped without a join.
+- ``cells``: one row per PROCESS (a cell is measured in ``repeats`` fresh processes; ``repeat``,
+  ``block`` and ``order`` say which and when), as ``load_run`` reads them; ``started_at``/``finished_at``
+  are UTC datetimes, integer fields (batch size, step counts, byte counts, ...) nullable ``Int64``, text
+  ``string``, the settings flattened into ``settings.<name>`` columns, and dict/list fields (``flags``,
+  ``versions``, warm-up times, compile warnings) JSON text beside their flattened
+  ``flags.<name>``/``versions.<name>`` columns;
+- ``cell_summaries``: one row per CELL, its processes combined as the reports combine them
+  (``bench.aggregate.cell_summaries``: median of process medians, its CI and coverage, between- and
+  within-process CV, time to steady state...); per-process lists (``process_medians``,
+  ``process_repeats``...) as JSON text;
+- ``steps``: one row per step (with its process's ``repeat``), carrying the cell's axes
+  (``bench.cell.CELL_AXES``) so that it can be grouped without a join.
 
 CSV has no types, so a CSV export also writes ``dtypes.json`` ({table: {column: dtype}}), which
 ``read_table`` applies. Parquet keeps the dtypes itself and needs pyarrow (not a dependency).
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "TABLES", "export_run", "output_paths", "read_table", "require_pyarrow", "tidy_tables"]
 
 FORMATS = ("csv", "parquet")
-TABLES = ("cells", "steps")
+TABLES = ("cells", "cell_summaries", "steps")
 DTYPES_FILE = "dtypes.json"
 DATETIME_COLUMNS = ("started_at", "finished_at")
 # Fully represented by their flattened "<name>.<loss>" float columns: not repeated as JSON.
@@ -100,18 +106,29 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def tidy_tables(run_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
-    """{"cells", "steps"} of a stored run, typed for export (see the module's docstring)."""
+def _settings_flattened(cells: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
+    settings = pd.DataFrame([s if isinstance(s, dict) else {} for s in cells[_SETTINGS]], index=cells.index)
+    settings.columns = [f"{_SETTINGS}.{c}" for c in settings.columns]
+    return pd.concat([cells.drop(columns=[_SETTINGS, *(c for c in _FLATTENED_ONLY if c in cells)]),
+                      settings], axis=1)
+
+
+def tidy_tables(run_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    """{"cells", "cell_summaries", "steps"} of a stored run, typed for export (module docstring)."""
+    import pandas as pd
+
+    from .aggregate import cell_summaries
     from .load import load_run
 
     run = load_run(run_dir)
-    cells = run.cells.copy()
-    settings = pd.DataFrame([s if isinstance(s, dict) else {} for s in cells[_SETTINGS]], index=cells.index)
-    settings.columns = [f"{_SETTINGS}.{c}" for c in settings.columns]
-    cells = pd.concat([cells.drop(columns=[_SETTINGS, *(c for c in _FLATTENED_ONLY if c in cells)]),
-                       settings], axis=1)
+    cells = _settings_flattened(run.cells.copy())
+    summaries = cell_summaries(run.cells, run.steps)
+    # {block: median} keys may mix blocks and process keys: the medians as a list, by repeat.
+    summaries["process_medians"] = [list(d.values()) if isinstance(d, dict) else d
+                                    for d in summaries["process_medians"]]
+    summaries = _settings_flattened(summaries)
 
     steps = run.steps.drop(columns=[c for c in _FLATTENED_ONLY if c in run.steps]).copy()
     ids = list(dict.fromkeys(steps["cell_id"].tolist()))
@@ -120,7 +137,9 @@ def tidy_tables(run_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     steps = steps.merge(axes, on="cell_id", how="left", validate="many_to_one")
     first = ["run_id", "cell_id", *CELL_AXES]
     steps = steps[first + [c for c in steps.columns if c not in first]]
-    return {"cells": _typed(cells.reset_index(drop=True)), "steps": _typed(steps.reset_index(drop=True))}
+    return {"cells": _typed(cells.reset_index(drop=True)),
+            "cell_summaries": _typed(summaries.reset_index(drop=True)),
+            "steps": _typed(steps.reset_index(drop=True))}
 
 
 # --------------------------------------------------------------------------- files

@@ -49,7 +49,7 @@ def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[st
     plan: dict[str, Any] = {
         "env": variant_env(cell, settings, work_dir),
         "intra_op_threads": int(intra),
-        "inter_op_threads": int(settings.inter_op_threads),
+        "inter_op_threads": int(settings.inter_op_threads or physical_cores()),
         "seed": int(settings.seed),
         "tf32": bool(settings.tf32),
         "deterministic": bool(settings.deterministic),
@@ -63,11 +63,12 @@ def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[st
     return plan
 
 
-def prepare_compile_cache(cell: Cell, work_dir: str | os.PathLike[str]) -> str | None:
+def prepare_compile_cache(cell: Cell, work_dir: str | os.PathLike[str],
+                          settings: RunSettings | None = None) -> str | None:
     """Create the cell's compile-cache directories where its framework keeps one; returns the cache
-    state ("cold"/"warm"), None where no compile cache is involved."""
+    state ("cold"/"warm"/"shared"), None where no compile cache is involved."""
     prepare = _hook(cell.framework, "prepare_compile_cache")
-    return prepare(cell, Path(work_dir)) if prepare is not None else None
+    return prepare(cell, Path(work_dir), settings) if prepare is not None else None
 
 
 def needs_priming(cell: Cell) -> bool:

@@ -34,6 +34,17 @@ _PREFIX = {a: _FIELDS[a].metadata.get("prefix", "") for a in CELL_AXES}
 INT_AXES = frozenset(a for a in CELL_AXES if _FIELDS[a].type in ("int", int))
 # Axes left out of a cell's label while they hold their default ("default" variant).
 _HIDDEN_DEFAULTS = {a: _FIELDS[a].default for a in ("variant",) if _FIELDS[a].default is not MISSING}
+# A framework's shipped default configuration: these axes at the Cell's defaults (the "default"
+# variant, fp32). A tuned configuration may change them; the headline compares both.
+SHIPPED_DEFAULTS: dict[str, Any] = {
+    a: _FIELDS[a].default for a in ("variant", "precision") if _FIELDS[a].default is not MISSING
+}
+# The headline's key: the group axes a tuned configuration may not change.
+HEADLINE_AXES: tuple[str, ...] = tuple(a for a in GROUP_AXES if a not in SHIPPED_DEFAULTS)
+
+
+def is_shipped_default(row: Mapping[str, Any]) -> bool:
+    return all(row.get(a) == v for a, v in SHIPPED_DEFAULTS.items())
 
 
 # --------------------------------------------------------------------------- frameworks

@@ -1,11 +1,12 @@
-"""Launching a cell: start its process(es), bound them in time, and always come back with a CellResult.
+"""Launching one process of a cell: start it, bound it in time, and always come back with a CellResult.
 
-``run_cell`` is the one entry point; a ``Launcher`` decides how a cell's processes are started and
-waited for. ``ProcessLauncher`` (today's, the default) spawns one fresh process
-(``<python> -m bench.worker spec.json``) in its own session, so that a timeout or Ctrl-C kills the
-worker and all its children. A multi-process launcher (one process per rank, for data-parallel
-cells) is another ``Launcher`` whose ``launch`` starts several and waits for all of them under the
-same limit.
+A cell is measured in ``repeats`` fresh processes (bench.schedule orders them); ``run_cell`` runs one
+of them, its ``repeat``, and stores its result as cells/<cell_id>/r<repeat>.json. A ``Launcher``
+decides how the process is started and waited for. ``ProcessLauncher`` (the default) spawns one
+fresh process (``<python> -m bench.worker spec-r<k>.json``) in its own session, so that a timeout or
+Ctrl-C kills the worker and all its children. A multi-process launcher (one process per rank, for
+data-parallel cells) is another ``Launcher`` whose ``launch`` starts several and waits for all of
+them under the same limit.
 
 The worker writes its result itself; when it cannot (a crash, the OOM killer, a hang past the time
 limit), the launcher records the result from what it saw: the exit status and the tail of the log.
@@ -24,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import store
+from . import rundir, store
 from .clock import utc_now_iso
 from .lines import last_meaningful_line
 from .processes import child_env, kill_group, kill_leftovers, module_for
@@ -61,11 +62,12 @@ class Launch:
     """What a launcher starts: the worker command for one cell, where it runs and logs, and its limit."""
 
     cell: Cell
-    command: list[str]  # [python, "-m", worker module, spec.json]
-    work_dir: Path  # the cell's scratch directory (the process's cwd)
-    log_path: Path  # stdout and stderr of every process of the cell
+    command: list[str]  # [python, "-m", worker module, spec-r<k>.json]
+    work_dir: Path  # the cell's scratch directory (the process's cwd), shared by its processes
+    log_path: Path  # stdout and stderr of this process (logs/<cell_id>/r<k>.log)
     env: dict[str, str]
     time_limit_s: float
+    repeat: int = 1
 
 
 @dataclass(frozen=True)
@@ -123,22 +125,29 @@ def run_cell(
     settings: RunSettings,
     run_dir: Path,
     *,
+    repeat: int = 1,
+    block: int | None = None,
+    order: int | None = None,
     python: str | None = None,
     peak_flops: float | dict[str, float] | None = None,
     env_extra: dict[str, str] | None = None,
     launcher: Launcher | None = None,
 ) -> CellResult:
-    """Run one cell (by default in one fresh process) and store its CellResult (and steps) in ``run_dir``.
+    """Run process ``repeat`` of a cell (block and order: its place in the run's schedule) and store its
+    CellResult (and steps) in ``run_dir``.
 
     Raises Interrupted on Ctrl-C after killing the worker; never raises for a worker's failure.
     """
     run_dir = Path(run_dir).resolve()  # the worker runs in its own directory: absolute paths only
     cid = cell.cell_id
+    place = Place(repeat, block, order)
     work = store.work_dir(run_dir, cid)
+    log = store.log_path(run_dir, cid, repeat)  # checks the cell id and the repeat before any write
     work.mkdir(parents=True, exist_ok=True)
     # The worker writes into the cell's scratch dir; only a checked result is moved into cells/
     # and steps/, so a stale result of an earlier (failed) attempt can never pass for a new one.
-    result_tmp, steps_tmp = work / "result.json", work / "steps.jsonl"
+    name = f"r{repeat}"
+    result_tmp, steps_tmp = work / f"result-{name}.json", work / f"steps-{name}.jsonl"
     for p in (result_tmp, steps_tmp):
         p.unlink(missing_ok=True)
     spec = {
@@ -148,30 +157,34 @@ def run_cell(
         "steps_path": str(steps_tmp),
         "work_dir": str(work),
         "peak_flops": peak_flops,
+        "repeat": repeat,
+        "block": block,
+        "order": order,
     }
-    spec_path = store.atomic_write_json(work / "spec.json", spec)
-    log = store.log_path(run_dir, cid)
+    spec_path = store.atomic_write_text(work / f"spec-{name}.json", store.dumps(spec), within=run_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     job = Launch(cell=cell, command=[python or sys.executable, "-m", module_for("worker"), str(spec_path)],
-                 work_dir=work, log_path=log, env=child_env(env_extra), time_limit_s=settings.time_limit_s)
+                 work_dir=work, log_path=log, env=child_env(env_extra), time_limit_s=settings.time_limit_s,
+                 repeat=repeat)
     started_at = utc_now_iso("seconds")
     t0 = time.monotonic()
     outcome = (launcher or ProcessLauncher()).launch(job)
     wall = time.monotonic() - t0
+    fail = _Failure(run_dir, cell, settings, place, started_at, wall)
     if outcome.start_error:
-        return _store_failure(run_dir, cell, settings, "failed", outcome.start_error, [], started_at, wall)
+        return fail.store("failed", outcome.start_error, [])
     tail = [line for line in tail_lines(log) if not line.startswith("# ")]
 
-    result = None if outcome.timed_out else _read_worker_result(result_tmp, cell)
+    result = None if outcome.timed_out else _read_worker_result(result_tmp, cell, place)
     _tidy_work_dir(work)
     if isinstance(result, str):  # an unreadable or mismatched result file
-        return _store_failure(run_dir, cell, settings, "failed", result, tail, started_at, wall)
+        return fail.store("failed", result, tail)
     if result is None:
         if outcome.timed_out:
             status, reason = "timeout", f"exceeded the time limit of {settings.time_limit_s:g} s"
         else:
             status, reason = classify_exit(outcome.returncode or 0, tail)
-        return _store_failure(run_dir, cell, settings, status, reason, tail, started_at, wall)
+        return fail.store(status, reason, tail)
 
     # Fill what the worker may have left out; never overwrite what it measured.
     result = replace(
@@ -184,11 +197,20 @@ def run_cell(
                     else "\n".join(tail) or None),
     )
     if steps_tmp.exists():
-        dest = store.steps_path(run_dir, cid)
+        dest = store.steps_path(run_dir, cid, repeat)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(steps_tmp, dest)
     store.write_cell_result(run_dir, result)
     return result
+
+
+@dataclass(frozen=True)
+class Place:
+    """Which process of its cell a run_cell call runs, and where in the run's schedule."""
+
+    repeat: int = 1
+    block: int | None = None
+    order: int | None = None
 
 
 def tail_lines(path: Path, n: int = ERROR_TAIL_LINES) -> list[str]:
@@ -224,18 +246,39 @@ def classify_exit(returncode: int, tail: list[str]) -> tuple[str, str]:
     return "failed", last or f"worker exited with code {returncode} and no output"
 
 
-def _tidy_work_dir(work: Path) -> None:
-    """Drop compile caches and the raw result; keep spec.json (to rerun the cell by hand).
+# A scratch directory a framework shares between the processes of one cell (e.g. a compile cache
+# that the quick profile lets processes 2..R reuse): kept between processes, dropped at the run's end.
+SHARED_SUFFIX = "-shared"
 
-    Run directories may be committed; megabytes of compile caches must not come with them.
+
+def _tidy_work_dir(work: Path) -> None:
+    """Drop compile caches and raw results; keep the spec files (to rerun a process by hand).
+
+    A process starts from an empty scratch unless its framework asked for a directory shared by the
+    cell's processes (``SHARED_SUFFIX``). Run directories may be committed; megabytes of compile
+    caches must not come with them (``drop_shared_scratch`` at the run's end).
     """
     for p in work.iterdir():
         if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-    (work / "result.json").unlink(missing_ok=True)
+            if not p.name.endswith(SHARED_SUFFIX):
+                shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith("result-") and p.suffix == ".json":
+            p.unlink(missing_ok=True)
 
 
-def _read_worker_result(path: Path, cell: Cell) -> CellResult | str | None:
+def drop_shared_scratch(run_dir: Path) -> None:
+    """Remove the cells' shared scratch directories (the run is over; a resume starts them cold)."""
+    work_root = Path(run_dir) / rundir.WORK_DIR
+    if not work_root.is_dir() or work_root.is_symlink():
+        return
+    for cell_dir in work_root.iterdir():
+        if cell_dir.is_dir() and not cell_dir.is_symlink():
+            for p in cell_dir.iterdir():
+                if p.is_dir() and not p.is_symlink() and p.name.endswith(SHARED_SUFFIX):
+                    shutil.rmtree(p, ignore_errors=True)
+
+
+def _read_worker_result(path: Path, cell: Cell, place: Place) -> CellResult | str | None:
     if not path.exists():
         return None
     try:
@@ -244,18 +287,33 @@ def _read_worker_result(path: Path, cell: Cell) -> CellResult | str | None:
         return f"worker wrote an unreadable result: {e}"
     if result.cell.cell_id != cell.cell_id:
         return f"worker wrote a result for another cell ({result.cell.cell_id})"
+    got = Place(result.repeat, result.block, result.order)
+    if got != place:
+        return f"worker wrote a result for another process ({got}, expected {place})"
     return result
 
 
-def _store_failure(run_dir: Path, cell: Cell, settings: RunSettings, status: str, reason: str,
-                   tail: list[str], started_at: str, wall: float) -> CellResult:
-    store.steps_path(run_dir, cell.cell_id).unlink(missing_ok=True)  # no half series from an old try
-    (store.work_dir(run_dir, cell.cell_id) / "steps.jsonl").unlink(missing_ok=True)
-    result = CellResult(cell=cell, status=status, reason=reason, error_tail="\n".join(tail) or None,
-                        settings=settings.to_dict(), wall_s=wall, started_at=started_at,
-                        finished_at=utc_now_iso("seconds"))
-    store.write_cell_result(run_dir, result)
-    return result
+@dataclass(frozen=True)
+class _Failure:
+    """Records a process that produced no result of its own (a crash, a kill, a timeout)."""
+
+    run_dir: Path
+    cell: Cell
+    settings: RunSettings
+    place: Place
+    started_at: str
+    wall: float
+
+    def store(self, status: str, reason: str, tail: list[str]) -> CellResult:
+        cid, repeat = self.cell.cell_id, self.place.repeat
+        store.steps_path(self.run_dir, cid, repeat).unlink(missing_ok=True)  # no half series of an old try
+        (store.work_dir(self.run_dir, cid) / f"steps-r{repeat}.jsonl").unlink(missing_ok=True)
+        result = CellResult(cell=self.cell, status=status, repeat=repeat, block=self.place.block,
+                            order=self.place.order, reason=reason, error_tail="\n".join(tail) or None,
+                            settings=self.settings.to_dict(), wall_s=self.wall, started_at=self.started_at,
+                            finished_at=utc_now_iso("seconds"))
+        store.write_cell_result(self.run_dir, result)
+        return result
 
 
 def skipped_result(cell: Cell, settings: RunSettings, reason: str) -> CellResult:

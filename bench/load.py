@@ -19,14 +19,28 @@ from typing import TYPE_CHECKING, Any
 
 from .cell import parse_cell_id
 from .errors import BenchError
+from .layout import ProcessFile, check_no_links_out, process_files, result_problem, schedule_index
 from .migrations import migrate_cell, migrate_step
 from .records import Cell, CellResult, RunSettings, StepRecord
-from .rundir import CELLS_DIR, DEFAULT_RUNS_ROOT, ENV_FILE, ROOFLINE_FILE, RUN_FILE, STEPS_DIR, run_file
+from .rundir import (
+    CELLS_DIR,
+    DEFAULT_RUNS_ROOT,
+    ENV_FILE,
+    RESULT_SUFFIX,
+    RUN_FILE,
+    STEPS_DIR,
+    STEPS_SUFFIX,
+    roofline_path,
+    run_file,
+)
+from .schedule import Slot, slots_from_entries
 from .vocab import FAILED_STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
 
+# A stored process: (cell id, repeat).
+ProcessKey = tuple[str, int]
 # Columns of the DataFrames, in a stable order, even when a run has no cells or no steps yet.
 CELL_COLUMNS: list[str] = ["run_id", "cell_id"] + [f.name for f in fields(Cell)] + [
     f.name for f in fields(CellResult) if f.name != "cell"
@@ -72,34 +86,6 @@ def read_json(path: Path, what: str) -> Any:
         raise _corrupt(f"corrupt {what} {path}: {type(e).__name__}: {e}") from None
 
 
-def check_no_links_out(run_dir: Path) -> None:
-    """No symbolic link in the run's tree leads out of it; BenchError naming the first that does.
-
-    A link out of the run (cells/ → elsewhere, a log or a cell's work directory → a victim) would take
-    reads and, on --resume, writes and deletions outside the directory the user gave.
-    """
-    root = run_dir.resolve()
-    todo = [run_dir]
-    while todo:
-        d = todo.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError as e:
-            raise _corrupt(f"cannot read run directory {d}: {e.strerror or e}") from None
-        for entry in entries:
-            if entry.is_symlink():
-                try:
-                    target = Path(entry.path).resolve()
-                except (OSError, RuntimeError):  # a loop of links
-                    raise _corrupt(f"unsafe run directory {run_dir}: {entry.path} is a loop of links") \
-                        from None
-                if target != root and not target.is_relative_to(root):
-                    raise _corrupt(f"unsafe run directory {run_dir}: {entry.path} is a link out of it "
-                                   f"(to {target})")
-            elif entry.is_dir(follow_symlinks=False):
-                todo.append(Path(entry.path))
-
-
 def read_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """run.json, validated (bench.schema): every planned cell id is a safe, known cell; and no link in
     the run leads out of it."""
@@ -126,18 +112,26 @@ def read_environment(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return validate_environment(read_json(path, "environment file"), path)
 
 
-def read_roofline(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """roofline.json of a run, validated; None when the run has none."""
+def read_roofline(run_dir: str | os.PathLike[str], device: str = "cuda") -> dict[str, Any] | None:
+    """A device's measured peak (roofline.json for CUDA, roofline-<device>.json), validated; None when
+    the run has none."""
     from .schema import validate_roofline
 
-    path = Path(run_dir) / ROOFLINE_FILE
+    path = roofline_path(Path(run_dir), device)
     if not path.exists():
         return None
     return validate_roofline(read_json(path, "roofline file"), path)
 
 
+def read_rooflines(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """device -> its measured peak, for every device the run has one for."""
+    from .vocab import DEVICES
+
+    return {d: roof for d in DEVICES if (roof := read_roofline(run_dir, d)) is not None}
+
+
 def read_cell_result(path: Path) -> CellResult:
-    """One cell result file, migrated and validated (bench.schema)."""
+    """One process's result file, migrated and validated (bench.schema)."""
     from .schema import validate_cell_result
 
     d = read_json(path, "cell result")
@@ -150,29 +144,40 @@ def read_cell_result(path: Path) -> CellResult:
     return validate_cell_result(d, path)
 
 
-def read_cell_results(run_dir: Path) -> dict[str, CellResult]:
-    """cell_id → CellResult for every result file of the run (temporary files ignored).
+def _schema_of(meta: dict[str, Any]) -> object:
+    return meta.get("schema", 1)
 
-    A result stored under another cell's file name is refused: the name is what --resume and the
-    reports go by.
+
+def read_process_results(run_dir: Path, meta: dict[str, Any] | None = None) -> dict[ProcessKey, CellResult]:
+    """(cell_id, repeat) → CellResult for every stored process of the run (temporary files ignored).
+
+    A result is refused when its cell or repeat is not the one its file is named by (the names are
+    what --resume and the reports go by), or when its block and order disagree with run.json's schedule.
     """
-    out: dict[str, CellResult] = {}
-    cells = Path(run_dir) / CELLS_DIR
-    if cells.is_dir():
-        for p in sorted(cells.glob("*.json")):
-            if p.name.startswith("."):
-                continue
-            r = read_cell_result(p)
-            if p.name != f"{r.cell.cell_id}.json":
-                raise _corrupt(f"corrupt cell result {p}: cell_id {r.cell.cell_id!r} does not match "
-                               "the file name")
-            out[r.cell.cell_id] = r
+    meta = read_run_meta(run_dir) if meta is None else meta
+    index = schedule_index(meta)
+    out: dict[ProcessKey, CellResult] = {}
+    from .schema import checked_cell_id
+
+    for cid, repeat, path in process_files(Path(run_dir), CELLS_DIR, RESULT_SUFFIX, _schema_of(meta),
+                                           "cell result", checked_cell_id):
+        r = read_cell_result(path)
+        if r.cell.cell_id != cid:
+            raise _corrupt(f"corrupt cell result {path}: cell_id {r.cell.cell_id!r} does not match "
+                           "the file name")
+        if r.repeat != repeat:
+            raise _corrupt(f"corrupt cell result {path}: repeat {r.repeat} does not match the file name "
+                           f"(r{repeat})")
+        problem = result_problem(meta, index, cid, repeat, r.block, r.order)
+        if problem:
+            raise _corrupt(f"corrupt cell result {path}: {problem}")
+        out[(cid, repeat)] = r
     return out
 
 
-def read_steps(path: Path, cell_id: str | None = None) -> list[dict[str, Any]]:
-    """The rows of a steps file, migrated and validated; with ``cell_id``, rows default to it and any
-    other cell's row is refused."""
+def read_steps(path: Path, cell_id: str | None = None, repeat: int | None = None) -> list[dict[str, Any]]:
+    """The rows of a steps file, migrated and validated; with ``cell_id`` (``repeat``), rows default to
+    it and any other cell's (process's) row is refused."""
     from .schema import validate_step_row
 
     rows = []
@@ -194,27 +199,27 @@ def read_steps(path: Path, cell_id: str | None = None) -> list[dict[str, Any]]:
         row = migrate_step(row)
         if cell_id is not None:
             row.setdefault("cell_id", cell_id)
+        if repeat is not None:
+            row.setdefault("repeat", repeat)
         row = validate_step_row(row, path, i)
         if cell_id is not None and row["cell_id"] != cell_id:
             raise _corrupt(f"corrupt steps file {path}: line {i}: cell_id {row['cell_id']!r} is not "
                            "the file's cell")
+        if repeat is not None and row["repeat"] != repeat:
+            raise _corrupt(f"corrupt steps file {path}: line {i}: repeat {row['repeat']} is not the "
+                           f"file's process (r{repeat})")
         rows.append(row)
     return rows
 
 
-def steps_files(run_dir: Path) -> list[Path]:
-    """The run's steps files (temporary files ignored); refuses one whose name is not a cell id."""
+def steps_files(run_dir: Path, meta: dict[str, Any] | None = None) -> list[ProcessFile]:
+    """(cell_id, repeat, path) of the run's steps files (temporary files ignored); refuses a file or
+    directory whose name is not a cell id, or not a process (r<k>.jsonl)."""
     from .schema import checked_cell_id
 
-    steps_dir = Path(run_dir) / STEPS_DIR
-    found = sorted(p for p in steps_dir.glob("*.jsonl") if not p.name.startswith(".")) \
-        if steps_dir.is_dir() else []
-    for p in found:
-        try:
-            checked_cell_id(p.stem)
-        except BenchError as e:
-            raise _corrupt(f"corrupt steps file {p}: the file name is not a cell id ({e})") from None
-    return found
+    meta = read_run_meta(run_dir) if meta is None else meta
+    return process_files(Path(run_dir), STEPS_DIR, STEPS_SUFFIX, _schema_of(meta), "steps file",
+                         checked_cell_id)
 
 
 def check_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -226,26 +231,35 @@ def check_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
     read_environment(run_dir)
-    read_roofline(run_dir)
-    read_cell_results(run_dir)
-    for p in steps_files(run_dir):
-        read_steps(p, p.stem)
+    read_rooflines(run_dir)
+    read_process_results(run_dir, meta)
+    for cid, repeat, p in steps_files(run_dir, meta):
+        read_steps(p, cid, repeat)
     return meta
 
 
-def cells_to_rerun(run_dir: Path) -> list[Cell]:
-    """Planned cells of a run with no result, or with a failed/timeout/oom result (for --resume).
+def scheduled_slots(meta: dict[str, Any]) -> list[Slot]:
+    """Every process the run plans, in run order: its schedule, then each planned cell outside it
+    (skipped when the run was planned) as one process. A run of schema 1-2 has no schedule: one
+    process per planned cell."""
+    slots = slots_from_entries(meta.get("schedule", []))
+    scheduled = {s.cell_id for s in slots}
+    return slots + [Slot(parse_cell_id(cid)) for cid in meta["cells_planned"] if cid not in scheduled]
+
+
+def processes_to_rerun(run_dir: Path) -> list[Slot]:
+    """The run's processes with no result, or with a failed/timeout/oom one, in run order (--resume).
 
     "skipped" and "diverged" are final answers; the FAILED_STATUSES did not produce a measurement
     through no fault of the settings (a crash, a kill, a timeout).
     """
     meta = read_run_meta(run_dir)
-    results = read_cell_results(run_dir)
+    results = read_process_results(run_dir, meta)
     todo = []
-    for cid in meta["cells_planned"]:
-        r = results.get(cid)
+    for slot in scheduled_slots(meta):
+        r = results.get((slot.cell_id, slot.repeat))
         if r is None or r.status in FAILED_STATUSES:
-            todo.append(parse_cell_id(cid))
+            todo.append(slot)
     return todo
 
 
@@ -260,9 +274,12 @@ class RunData:
     path: Path
     meta: dict[str, Any]
     env: dict[str, Any]
-    cells: pd.DataFrame  # one row per cell: CELL_COLUMNS (+ flags.*, versions.*, final_losses.* scalars)
-    steps: pd.DataFrame  # one row per step: STEP_COLUMNS (+ losses.*)
-    roofline: dict[str, Any] | None = None
+    # One row per process (a cell measured in R processes has R rows: repeat, block, order):
+    # CELL_COLUMNS (+ flags.*, versions.*, final_losses.* scalars). bench.aggregate summarises cells.
+    cells: pd.DataFrame
+    steps: pd.DataFrame  # one row per step of each process: STEP_COLUMNS (+ losses.*)
+    roofline: dict[str, Any] | None = None  # the CUDA peak when measured, else the CPU's
+    rooflines: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its measured peak
 
     @property
     def settings(self) -> RunSettings:
@@ -305,15 +322,17 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
     meta = read_run_meta(run_dir)
     run_id = str(meta["run_id"])
     env = read_environment(run_dir)
-    roofline = read_roofline(run_dir)
+    rooflines = read_rooflines(run_dir)
 
-    results = read_cell_results(run_dir)
-    steps_by_file = [read_steps(p, p.stem) for p in steps_files(run_dir)]
+    results = read_process_results(run_dir, meta)
+    steps_by_file = [read_steps(p, cid, repeat) for cid, repeat, p in steps_files(run_dir, meta)]
     import pandas as pd  # once every file has been read and validated: a corrupt run fails fast
 
-    planned = list(meta["cells_planned"])
-    order = planned + sorted(set(results) - set(planned))
-    rows = [_flatten({"run_id": run_id, **results[cid].to_dict()}) for cid in order if cid in results]
+    # One row per process: the planned cells in their order (then any other stored cell), each cell's
+    # processes by repeat.
+    rank = {cid: i for i, cid in enumerate(meta["cells_planned"])}
+    keys = sorted(results, key=lambda k: (rank.get(k[0], len(rank)), k))
+    rows = [_flatten({"run_id": run_id, **results[k].to_dict()}) for k in keys]
     extra = sorted({k for r in rows for k in r} - set(CELL_COLUMNS))
     cells = pd.DataFrame(rows, columns=CELL_COLUMNS + extra)
     for col in [*NUMERIC_CELL_COLUMNS, *(c for c in extra if c.startswith("final_losses."))]:
@@ -328,10 +347,11 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
             step_rows.append({"run_id": run_id, **row})
     steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS + sorted(
         {k for r in step_rows for k in r} - set(STEP_COLUMNS)))
-    for col in ["step", "step_time_s", *(c for c in steps.columns if c.startswith(f"{STEP_LOSSES}."))]:
+    losses = [c for c in steps.columns if c.startswith(f"{STEP_LOSSES}.")]
+    for col in ["step", "step_time_s", "repeat", *losses]:
         steps[col] = pd.to_numeric(steps[col], errors="coerce")
     return RunData(run_id=run_id, path=run_dir, meta=meta, env=env, cells=cells, steps=steps,
-                   roofline=roofline)
+                   roofline=rooflines.get("cuda") or rooflines.get("cpu"), rooflines=rooflines)
 
 
 def load_runs(paths: Iterable[str | os.PathLike[str]]) -> RunSet:

@@ -16,6 +16,8 @@ import os
 import platform
 from typing import Any
 
+from .cpuinfo import cpu_summary
+
 GIB = 1024**3
 UNKNOWN = "unknown"
 
@@ -46,6 +48,7 @@ def cpu_info() -> dict[str, Any]:
         max_mhz = float(freq.max) if freq and freq.max else None
     except (OSError, NotImplementedError, AttributeError):
         max_mhz = None
+    isa = cpu_summary()
     return {
         "model": cpu_model(),
         "physical_cores": psutil.cpu_count(logical=False),
@@ -53,6 +56,10 @@ def cpu_info() -> dict[str, Any]:
         "usable_cores": affinity,  # CPU affinity/cgroup view: what this process may run on
         "max_mhz": max_mhz,
         "machine": platform.machine(),
+        # Not (yet) part of the fingerprint: a VM can hide AVX-512 or AMX under the same model name.
+        "isa_flags": isa["isa_flags"],
+        "supports_bf16": isa["supports_bf16"],
+        "identity": isa["identity"],
     }
 
 

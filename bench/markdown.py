@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .stats import num
+from .stats import NO_CLEAR_WINNER, RatioCI, num
 
 MISSING = "–"
 MAX_REASON_CHARS = 120
@@ -51,6 +51,45 @@ def fmt_change(frac: float | None) -> str:
 def fmt_ratio(x: Any) -> str:
     v = num(x)
     return MISSING if v is None else f"{v:.2f}×"
+
+
+def fmt_processes(n: int) -> str:
+    return f"{n} process" + ("" if n == 1 else "es")
+
+
+def fmt_ratio_ci(c: RatioCI | None) -> str:
+    """"1.17× [1.09–1.25]" (95% CI); "1.17× (1 process)" when too few processes for an interval."""
+    if c is None:
+        return MISSING
+    if c.method == "same cell":
+        return fmt_ratio(c.ratio)
+    if c.low is None or c.high is None:
+        return f"{fmt_ratio(c.ratio)} ({fmt_processes(c.n)})"
+    return f"{fmt_ratio(c.ratio)} [{c.low:.2f}–{c.high:.2f}]"
+
+
+def fmt_verdict(c: RatioCI | None, a: str, b: str) -> str:
+    """Who is faster by the interval: ``a`` (the CI is above 1), ``b`` (below), no clear winner."""
+    if c is None or c.low is None or c.high is None:
+        return ""
+    if c.low > 1.0:
+        return f"{a} faster"
+    if c.high < 1.0:
+        return f"{b} faster"
+    return NO_CLEAR_WINNER
+
+
+def fmt_ms_ci(median: Any, low: Any, high: Any, coverage: Any, n: int, unit: str = "") -> str:
+    """A median step time in ms (then ``unit``) with its CI and the CI's coverage: "572 [560–590, 75%]";
+    with fewer than 2 processes, "572 (1 process)"."""
+    med = num(median)
+    if med is None:
+        return MISSING
+    lo, hi, cov = num(low), num(high), num(coverage)
+    if lo is None or hi is None or cov is None:
+        return f"{fmt_ms(med)}{unit} ({fmt_processes(n)})"
+    pct = fmt_pct(cov, 0 if cov * 100 == round(cov * 100) else 1)
+    return f"{fmt_ms(med)}{unit} [{fmt_ms(lo)}–{fmt_ms(hi)}, {pct}]"
 
 
 def fmt_s(seconds: Any) -> str:

@@ -9,7 +9,7 @@ batch sizes from ``models.registry``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from .machine import cuda_available
 from .profiles import Profile
 from .vocab import DEVICES, check_choice, check_device, check_precision
 
-__all__ = ["Filters", "PlannedCell", "build_matrix", "split_list"]
+__all__ = ["Filters", "PlannedCell", "build_matrix", "native_cpu_precisions", "split_list"]
 
 
 # --------------------------------------------------------------------------- filters
@@ -125,19 +125,30 @@ def _device_reason(framework: str, mode: str, device: str, probe: Mapping[str, A
     return None
 
 
-def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]],
-                 filters: Filters) -> list[PlannedCell]:
+def native_cpu_precisions() -> tuple[str, ...]:
+    """The precisions this machine's CPU runs natively: fp32, and bf16 with AVX-512-BF16 or AMX-BF16
+    (bench.cpuinfo reads /proc/cpuinfo: I/O, hence not inside ``build_matrix``)."""
+    from .cpuinfo import cpu_supports_bf16
+
+    return ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",)
+
+
+def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filters: Filters, *,
+                 cpu_native: Collection[str] = ("fp32",)) -> list[PlannedCell]:
     """Every cell of the (filtered) matrix, runnable or skipped with a reason. Pure: no I/O.
 
     Default choices (where a filter is None): every model; every framework; every mode; cpu, and
-    cuda (skipped "no CUDA device" when no probe saw one); fp32 on cpu and the profile's CUDA
-    precisions on cuda; the "default" variant plus the extras each framework's descriptor adds in
-    this profile (``extra_variants(profile, mode, device, probe)``), for runnable cells only.
+    cuda (skipped "no CUDA device" when no probe saw one); the profile's CUDA precisions on cuda; on
+    cpu fp32, and the profile's other CPU precisions that the CPU runs natively (``cpu_native``, see
+    ``native_cpu_precisions``) for the default variant of the modes the framework's descriptor names
+    (``cpu_reduced_precision_modes[profile]``), runnable cells only; the "default" variant plus the
+    extras each framework's descriptor adds in this profile (``extra_variants(profile, mode, device,
+    probe)``), for runnable cells only.
     """
     planned: dict[str, PlannedCell] = {}
     any_cuda = any(cuda_available(p) for p in probes.values())
 
-    for model in filters.models or model_names():
+    for model in filters.models or profile.default_models():
         default_batch = get_spec(model).batch_size
         for fw in filters.frameworks or framework_names():
             desc = get_framework(fw)
@@ -150,8 +161,13 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]],
                     reason = _device_reason(fw, mode, device, probe, any_cuda)
                     if filters.precisions is not None:
                         precisions: tuple[str, ...] = filters.precisions
+                    elif device == "cuda":
+                        precisions = profile.cuda_precisions
                     else:
-                        precisions = profile.cuda_precisions if device == "cuda" else ("fp32",)
+                        fast_modes = desc.cpu_reduced_precision_modes.get(profile.name, ())
+                        reduced = reason is None and mode in fast_modes
+                        precisions = tuple(p for p in profile.cpu_precisions
+                                           if p == "fp32" or (reduced and p in cpu_native))
                     if filters.variants is not None:
                         variants = tuple(v for v in filters.variants if v in desc.variant_names)
                     elif reason is not None:
@@ -159,7 +175,10 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]],
                     else:
                         variants = ("default", *desc.extra_variants(profile.name, mode, device, probe))
                     for precision in precisions:
-                        for variant in variants:
+                        # A reduced CPU precision of the default matrix: the shipped default variant only.
+                        only_default = filters.precisions is None and device == "cpu" and precision != "fp32"
+                        for variant in (tuple(v for v in variants if v == "default") if only_default
+                                        else variants):
                             cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                         precision=precision, batch_size=batch, variant=variant)
                             planned.setdefault(cell.cell_id, PlannedCell(

@@ -1,4 +1,11 @@
-"""Memory and utilisation sampling in a background thread: host RSS always, NVML on CUDA.
+"""Memory: the kernel's peak RSS always; on CUDA, NVML memory and utilisation sampled by a thread.
+
+On CPU nothing samples: a Python thread waking every 50 ms would take a core from the framework's
+compute threads (OpenMP, Eigen) on a small machine, in the middle of the timed steps. The process's
+peak RSS is read once, at the end, from the kernel's high-water mark (``getrusage``'s ``ru_maxrss``),
+which no sampling can beat. On CUDA a thread samples NVML (and RSS) every ``interval_s``; it mostly
+sleeps while the host waits on the device. ``MemorySampler.method`` says which was used (stored in
+the cell's flags as ``memory_method``).
 
 The sampler never raises: psutil/NVML missing, no GPU or a driver that hides processes all read as
 ``None``. NVML reports the memory the driver gives this process (framework allocator, CUDA context
@@ -103,8 +110,15 @@ class MemoryReport:
     util_samples: list[float] = field(default_factory=list)
 
 
+# MemorySampler.method: how a process's memory was measured.
+METHOD_RUSAGE = "peak RSS: getrusage ru_maxrss at the end (no sampler thread)"
+METHOD_NVML = ("peak RSS: getrusage ru_maxrss and RSS samples; device: NVML sampled by a thread "
+               "every {interval_ms:g} ms")
+
+
 class MemorySampler:
-    """Samples RSS (and NVML when ``gpu_index`` is given) every ``interval_s`` until ``stop()``."""
+    """With ``gpu_index``: samples NVML and RSS every ``interval_s`` in a thread until ``stop()``.
+    Without (CPU): starts no thread; ``stop()`` reads the kernel's peak RSS."""
 
     def __init__(self, interval_s: float = 0.05, gpu_index: int | None = None) -> None:
         self.interval_s = max(0.001, float(interval_s))
@@ -143,9 +157,16 @@ class MemorySampler:
         while not self._stop.wait(self.interval_s):
             self._sample()
 
+    @property
+    def method(self) -> str:
+        if self.gpu_index is None:
+            return METHOD_RUSAGE
+        return METHOD_NVML.format(interval_ms=self.interval_s * 1000)
+
     def start(self) -> MemorySampler:
-        if self.gpu_index is not None:
-            self._nvml = _Nvml(self.gpu_index)
+        if self.gpu_index is None:
+            return self  # CPU: nothing to sample; stop() reads ru_maxrss
+        self._nvml = _Nvml(self.gpu_index)
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
         self._thread.start()
@@ -155,7 +176,7 @@ class MemorySampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        self._sample()
+            self._sample()
         r = self._report
         kernel_peak = ru_maxrss_bytes()
         if kernel_peak is not None:

@@ -1,55 +1,43 @@
-"""A run, start to finish: probe, plan, create the run directory, run the cells, summarise, report.
+"""A run, start to finish: probe, plan, schedule, create the run directory, run the processes, report.
 
 Takes a typed ``RunRequest`` (what ``all``/``run`` parsed and checked), never an argparse namespace.
-The parent never imports a framework: frameworks are probed (bench.probing) and cells run
-(bench.launcher) in subprocesses. Every choice is validated before anything is written.
+The parent never imports a framework: frameworks are probed (bench.probing) and each cell is measured
+in ``repeats`` fresh processes (bench.launcher), in the run's interleaved, seeded-random order
+(bench.schedule). Every choice is validated before anything is written. Resuming a run is
+bench.resume; this module re-exports its entry points.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from models.registry import model_names
 
 from . import launcher, store
-from .cell import Cell
-from .clock import physical_cores, utc_now_iso
 from .envinfo import collect_environment
 from .errors import BenchError
 from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
-from .launcher import Interrupted
-from .machine import check_same_machine
-from .matrix import Filters, PlannedCell, build_matrix
-from .probing import cuda_available, probe_frameworks, roofline_framework, run_roofline
+from .launcher import Interrupted, drop_shared_scratch
+from .matrix import PlannedCell, build_matrix, native_cpu_precisions
+from .probing import cuda_available, probe_frameworks
 from .profiles import default_profile_name, estimate_cell_seconds, get_profile, make_settings
 from .progress import Progress, fmt_duration
-from .records import RunSettings
+from .records import Cell, RunSettings
+from .request import RunRequest
+from .resume import plan_resume, resume_interpreters
+from .schedule import Slot, build_schedule
 from .summary import summary_table
 from .vocab import FAILED_STATUSES, PROFILES, check_choice
 
 # Where the reports of a run given --out go, inside it.
 REPORT_SUBDIR = "report"
 # Devices whose cells are held to a measured peak (fraction of peak); one roofline per run each.
-ROOFLINE_DEVICES = ("cuda",)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """A run as asked for: every value already parsed (names are checked by ``run``)."""
-
-    filters: Filters = field(default_factory=Filters)
-    profile: str | None = None  # None: full with CUDA, quick without (a resumed run keeps its own)
-    overrides: Mapping[str, Any] = field(default_factory=dict)  # RunSettings fields given explicitly
-    pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
-    out: Path | None = None  # run directory; None: a new one under reports/runs (or the latest)
-    resume: bool = False
-    report: bool = True  # regenerate the reports afterwards
-    argv: Sequence[str] = ()  # the command line, stored in run.json
+ROOFLINE_DEVICES = ("cuda", "cpu")
 
 
 def _say(msg: str) -> None:
@@ -57,7 +45,7 @@ def _say(msg: str) -> None:
 
 
 def run(request: RunRequest) -> int:
-    """Start (or resume) a run; the exit status: 0 all ran, 1 some cell failed, 130 interrupted.
+    """Start (or resume) a run; the exit status: 0 all ran, 1 some process failed, 130 interrupted.
 
     Raises BenchError (or DataError) on bad input, before anything is written.
     """
@@ -85,10 +73,16 @@ class NewRunPlan:
     probes: dict[str, dict[str, Any]]
     planned: list[PlannedCell]
     by_model: dict[str, RunSettings]
+    schedule: list[Slot]  # every process of the runnable cells, in run order
+    schedule_seed: int
+
+    @property
+    def repeats(self) -> int:
+        return next(iter(self.by_model.values())).repeats
 
 
 def plan_new_run(request: RunRequest) -> NewRunPlan:
-    """Check every input (settings, --data, the output directory), probe, plan; writes nothing."""
+    """Check every input (settings, --data, the output directory), probe, plan, schedule; writes nothing."""
     overrides = dict(request.overrides)
     make_settings(request.profile or "quick", None, overrides)  # fail on bad values before probing
     check_data_fits(request.filters.models or model_names(), overrides.get("data"),
@@ -102,14 +96,18 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     _say(f"probing {', '.join(fws)} ...")
     probes = probe_frameworks(fws, request.pythons)
     profile_name = request.profile or default_profile_name(any(cuda_available(p) for p in probes.values()))
-    planned: list[PlannedCell] = build_matrix(get_profile(profile_name), probes, request.filters)
+    planned: list[PlannedCell] = build_matrix(get_profile(profile_name), probes, request.filters,
+                                              cpu_native=native_cpu_precisions())
     models = dict.fromkeys(p.cell.model for p in planned)
     by_model = {m: make_settings(profile_name, m, overrides) for m in models}
-    return NewRunPlan(profile_name, probes, planned, by_model)
+    base = next(iter(by_model.values()))
+    seed = base.seed if request.schedule_seed is None else request.schedule_seed
+    schedule = build_schedule([p.cell for p in planned if p.runnable], base.repeats, seed)
+    return NewRunPlan(profile_name, probes, planned, by_model, schedule, seed)
 
 
 def new_run(request: RunRequest) -> int:
-    """Probe, plan, create the run directory, run the cells, summarise."""
+    """Probe, plan, create the run directory, run the processes, summarise."""
     plan = plan_new_run(request)
     profile_name, probes, planned, by_model = plan.profile, plan.probes, plan.planned, plan.by_model
     out = request.out
@@ -122,7 +120,8 @@ def new_run(request: RunRequest) -> int:
     env["pythons"] = {fw: probes.get(fw, {}).get("python_executable", sys.executable) for fw in fws}
     run_dir = out or _unique_run_dir(store.DEFAULT_RUNS_ROOT, store.new_run_id())
     store.create_run(run_dir, base, list(request.argv), profile_name, [p.cell for p in planned],
-                     run_id=run_dir.name, environment=env, extra_meta={
+                     run_id=run_dir.name, environment=env, schedule=plan.schedule,
+                     schedule_seed=plan.schedule_seed, extra_meta={
                          "settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
                          "pythons": dict(request.pythons),
                          "filters": request.filters.as_dict(),
@@ -131,13 +130,13 @@ def new_run(request: RunRequest) -> int:
         if not p.runnable:
             store.write_cell_result(run_dir, launcher.skipped_result(p.cell, by_model[p.cell.model],
                                                                      p.skip_reason or "skipped"))
-    runnable = [p.cell for p in planned if p.runnable]
-    n_skip = len(planned) - len(runnable)
-    _say(f"run {run_dir.name}: profile {profile_name}, {len(runnable)} cell(s) to run, {n_skip} skipped; "
-         f"results in {run_dir}")
+    n_cells = sum(p.runnable for p in planned)
+    _say(f"run {run_dir.name}: profile {profile_name}, {n_cells} cell(s) to run in {len(plan.schedule)} "
+         f"process(es) ({plan.repeats} per cell, interleaved, schedule seed {plan.schedule_seed}), "
+         f"{len(planned) - n_cells} skipped; results in {run_dir}")
     tf32 = any(st.tf32 for st in by_model.values())
-    return _run_cells(run_dir, runnable, by_model, request.pythons, tf32, n_skip,
-                      report=request.report, report_dir=report_dir_for(request, run_dir))
+    return run_processes(run_dir, plan.schedule, by_model, request.pythons, tf32,
+                         report=request.report, report_dir=report_dir_for(request, run_dir))
 
 
 def report_dir_for(request: RunRequest, run_dir: Path) -> Path | None:
@@ -146,15 +145,19 @@ def report_dir_for(request: RunRequest, run_dir: Path) -> Path | None:
     return None if request.out is None else Path(run_dir) / REPORT_SUBDIR
 
 
-def _run_cells(run_dir: Path, cells: list[Cell], by_model: dict[str, RunSettings], pythons: Mapping[str, str],
-               tf32: bool, done_before: int, *, report: bool, report_dir: Path | None = None) -> int:
+def run_processes(run_dir: Path, slots: list[Slot], by_model: dict[str, RunSettings],
+                  pythons: Mapping[str, str], tf32: bool, *, report: bool,
+                  report_dir: Path | None = None) -> int:
+    """Measure the peaks, run the processes in order, then summarise (and report)."""
+    done_before = len(store.read_process_results(run_dir))
+    cells = list(dict.fromkeys(s.cell for s in slots))
     try:
         peaks = {d: roofline_peaks(run_dir, d, cells, pythons, tf32) for d in ROOFLINE_DEVICES
                  if any(c.device == d for c in cells)}
-        execute_cells(run_dir, cells, by_model, pythons, peaks)
+        execute_processes(run_dir, slots, by_model, pythons, peaks)
     except (Interrupted, KeyboardInterrupt):
-        n = len(store.read_cell_results(run_dir)) - done_before
-        _say(f"\ninterrupted: {max(n, 0)} cell result(s) written this time are kept in {run_dir}\n"
+        n = len(store.read_process_results(run_dir)) - done_before
+        _say(f"\ninterrupted: {max(n, 0)} process result(s) written this time are kept in {run_dir}\n"
              f"continue with: python -m bench all --resume --out {run_dir}")
         return 130
     return finish_run(run_dir, report=report, report_dir=report_dir)
@@ -164,61 +167,15 @@ def _run_cells(run_dir: Path, cells: list[Cell], by_model: dict[str, RunSettings
 
 
 def resume_run(request: RunRequest) -> int:
+    """Re-run the missing and failed processes of a stored run, in its schedule's order."""
     plan = plan_resume(request)
     if plan is None:
         return 0
-    run_dir, meta, todo, by_model, pythons = plan
-    base = RunSettings.from_dict(meta["settings"])
-    done_before = len(store.read_cell_results(run_dir))
-    store.update_run_meta(run_dir, resumed_at=[*meta.get("resumed_at", []), utc_now_iso("seconds")])
-    _say(f"resuming {run_dir}: {len(todo)} cell(s) to run")
-    return _run_cells(run_dir, todo, by_model, pythons, base.tf32, done_before, report=request.report,
-                      report_dir=report_dir_for(request, run_dir))
-
-
-ResumePlan = tuple[Path, dict[str, Any], list[Cell], dict[str, RunSettings], dict[str, str]]
-
-
-def _resume_interpreters(meta: Mapping[str, Any], request: RunRequest, run_dir: Path) -> dict[str, str]:
-    """The interpreters a resume starts: only those given now. A stored run is untrusted input, so an
-    interpreter path read from it is never executed; a run made with --python must be given it again."""
-    stored = {fw: str(p) for fw, p in (meta.get("pythons") or {}).items()}
-    missing = {fw: p for fw, p in stored.items() if fw not in request.pythons}
-    if missing:
-        again = " ".join(f"--python {fw}={p}" for fw, p in sorted(missing.items()))
-        raise BenchError(f"{run_dir} was run with other interpreters; resume it with {again} "
-                         "(interpreter paths stored in a run are never executed)")
-    return dict(request.pythons)
-
-
-def plan_resume(request: RunRequest) -> ResumePlan | None:
-    """The run to resume and its cells to re-run, all checked; None (said why) when nothing is left."""
-    run_dir = request.out or store.latest_run(store.DEFAULT_RUNS_ROOT)
-    if run_dir is None:
-        raise BenchError(f"no run to resume under {store.DEFAULT_RUNS_ROOT} "
-                         "(start one with `python -m bench all`)")
-    meta = store.check_run(run_dir)  # every stored file validated before anything is touched
-    _check_same_settings(request, meta, run_dir)
-    env_path = run_dir / store.ENV_FILE
-    if env_path.exists():
-        refusal = check_same_machine(store.read_environment(run_dir), what=str(run_dir))
-        if refusal:
-            raise BenchError(refusal)
-    todo = [c for c in store.cells_to_rerun(run_dir) if request.filters.matches(c)]
-    if not todo:
-        n = len(meta["cells_planned"])
-        _say(f"nothing to resume: all {n} planned cell(s) of {run_dir} have results "
-             f"(none missing, failed, timed out or out of memory)")
-        return None
-    check_output_dir(run_dir, "--out")
-    pythons = _resume_interpreters(meta, request, run_dir)
-    by_model = {m: RunSettings.from_dict(d) for m, d in (meta.get("settings_by_model") or {}).items()}
-    base = RunSettings.from_dict(meta["settings"])
-    for c in todo:
-        by_model.setdefault(c.model, base)
-    for model in dict.fromkeys(c.model for c in todo):  # the stored --data may be gone or changed
-        check_data_fits([model], by_model[model].data, by_model[model].seed)
-    return run_dir, meta, todo, by_model, pythons
+    store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), store.utc_now_iso()])
+    _say(f"resuming {plan.run_dir}: {len(plan.todo)} process(es) to run")
+    base = RunSettings.from_dict(plan.meta["settings"])
+    return run_processes(plan.run_dir, plan.todo, plan.by_model, plan.pythons, base.tf32,
+                         report=request.report, report_dir=report_dir_for(request, plan.run_dir))
 
 
 # --------------------------------------------------------------------------- dry run
@@ -229,70 +186,58 @@ def dry_run(request: RunRequest) -> int:
     request.filters.validate()
     if request.profile is not None:
         check_choice("profile", request.profile, PROFILES)
+    rows: list[tuple[str, Cell, int, str | None]] = []  # (label, cell, processes, skip reason)
     if request.resume:
         plan = plan_resume(request)
         if plan is None:
             return 0
-        run_dir, _meta, todo, by_model, _ = plan
-        rows = [(c, None) for c in todo]
-        head = f"dry run: resuming {run_dir} would re-run {len(todo)} cell(s)"
+        by_model = plan.by_model
+        rows = [(s.label, s.cell, 1, None) for s in plan.todo]
+        head = f"dry run: resuming {plan.run_dir} would re-run {len(plan.todo)} process(es)"
     else:
         new = plan_new_run(request)
-        by_model = new.by_model
-        rows = [(p.cell, p.skip_reason) for p in new.planned]
-        n_run = sum(reason is None for _, reason in rows)
-        head = (f"dry run: profile {new.profile}, {n_run} cell(s) to run, {len(rows) - n_run} skipped "
-                f"(estimates are for a 2-core reference CPU)")
+        by_model, r = new.by_model, new.repeats
+        rows = [(p.cell.cell_id, p.cell, r, p.skip_reason) for p in new.planned]
+        n_run = sum(reason is None for *_, reason in rows)
+        head = (f"dry run: profile {new.profile}, {n_run} cell(s) to run in {len(new.schedule)} "
+                f"process(es) ({r} per cell, interleaved, schedule seed {new.schedule_seed}), "
+                f"{len(rows) - n_run} skipped (estimates are for a 2-core reference CPU)")
     print(head)
-    width = max(len(c.cell_id) for c, _ in rows)
-    total = 0.0
-    for cell, reason in rows:
+    width = max(len(label) for label, *_ in rows)
+    total, n_proc = 0.0, 0
+    for label, cell, n, reason in rows:
         if reason is None:
-            est = estimate_cell_seconds(cell, by_model[cell.model])
-            total += est
-            print(f"  {cell.cell_id:<{width}}  run   ~{fmt_duration(est)}")
+            est = n * estimate_cell_seconds(cell, by_model[cell.model])
+            total, n_proc = total + est, n_proc + n
+            times = f" x{n}" if n > 1 else ""
+            print(f"  {label:<{width}}  run{times}  ~{fmt_duration(est)}")
         else:
-            print(f"  {cell.cell_id:<{width}}  skip  {reason}")
-    print(f"estimated total: ~{fmt_duration(total)} (nothing was run or written)")
+            print(f"  {label:<{width}}  skip  {reason}")
+    print(f"estimated total: ~{fmt_duration(total)} for {n_proc} process(es) (nothing was run or written)")
     return 0
 
 
-def _check_same_settings(request: RunRequest, meta: dict[str, Any], run_dir: Path) -> None:
-    """Resume only with the stored run's settings: asked-for values must equal the stored ones."""
-    if request.profile is not None and request.profile != meta.get("profile"):
-        raise BenchError(f"settings differ from the run in {run_dir}: profile {request.profile!r} "
-                         f"(stored: {meta.get('profile')!r}); resume without it or start a new run")
-    stored = list((meta.get("settings_by_model") or {}).values()) or [meta["settings"]]
-    given = dict(request.overrides)
-    if given.get("intra_op_threads") == 0:
-        given["intra_op_threads"] = physical_cores()
-    for key, value in given.items():
-        for s in stored:
-            if key in s and s[key] != value:
-                raise BenchError(f"settings differ from the run in {run_dir}: {key} {value!r} "
-                                 f"(stored: {s[key]!r}); resume without it or start a new run")
-    if request.filters.batch_size:
-        raise BenchError("--batch-size cannot change on --resume (it is part of each stored cell)")
+# --------------------------------------------------------------------------- running processes
 
 
-# --------------------------------------------------------------------------- running cells
-
-
-def execute_cells(run_dir: Path, cells: list[Cell], settings_by_model: Mapping[str, RunSettings],
-                  pythons: Mapping[str, str], peaks: Mapping[str, float | dict[str, float] | None],
-                  cell_launcher: launcher.Launcher | None = None) -> None:
-    """Run cells one after another (raises Interrupted on Ctrl-C; each finished cell is on disk).
+def execute_processes(run_dir: Path, slots: Sequence[Slot], settings_by_model: Mapping[str, RunSettings],
+                      pythons: Mapping[str, str], peaks: Mapping[str, float | dict[str, float] | None],
+                      cell_launcher: launcher.Launcher | None = None) -> None:
+    """Run processes one after another, in the given order (raises Interrupted on Ctrl-C; each finished
+    process is on disk).
 
     ``peaks``: device -> its measured peak FLOP/s (per precision when measured), for fraction of peak.
     """
-    progress = Progress(len(cells), estimate=lambda c: estimate_cell_seconds(c, settings_by_model[c.model]))
-    for i, cell in enumerate(cells):
-        rest = cells[i + 1:]
-        progress.start(cell, rest)
-        result = launcher.run_cell(cell, settings_by_model[cell.model], run_dir,
-                                   python=pythons.get(cell.framework), peak_flops=peaks.get(cell.device),
-                                   launcher=cell_launcher)
-        progress.finish(cell, result, rest)
+    progress = Progress(len(slots),
+                        estimate=lambda s: estimate_cell_seconds(s.cell, settings_by_model[s.cell.model]))
+    for i, slot in enumerate(slots):
+        rest = list(slots[i + 1:])
+        progress.start(slot, rest)
+        cell = slot.cell
+        result = launcher.run_cell(cell, settings_by_model[cell.model], run_dir, repeat=slot.repeat,
+                                   block=slot.block, order=slot.order, python=pythons.get(cell.framework),
+                                   peak_flops=peaks.get(cell.device), launcher=cell_launcher)
+        progress.finish(slot, result, rest)
 
 
 def _peaks(roof: dict[str, Any]) -> float | dict[str, float] | None:
@@ -302,42 +247,42 @@ def _peaks(roof: dict[str, Any]) -> float | dict[str, float] | None:
 
 def roofline_peaks(run_dir: Path, device: str, cells: Sequence[Cell], pythons: Mapping[str, str],
                    tf32: bool = False) -> float | dict[str, float] | None:
-    """Measure ``device``'s peak once per run (kept in roofline.json; reused on --resume).
+    """Measure ``device``'s peak once per run (kept in roofline.json for CUDA, roofline-<device>.json
+    otherwise; reused on --resume).
 
-    It is measured by the framework the registry prefers among those with cells on the device (their
-    probes saw it), in that framework's interpreter.
+    Per precision, the best of every source that can measure the device (bench.roofline.measure_peaks:
+    each framework with cells on it, in its own interpreter, and numpy on CPU), one after the other.
     """
-    path = run_dir / store.ROOFLINE_FILE
-    if path.exists():
+    from .roofline import measure_peaks
+
+    if store.roofline_path(run_dir, device).exists():
         try:
-            return _peaks(store.read_roofline(run_dir) or {})
+            return _peaks(store.read_roofline(run_dir, device) or {})
         except (BenchError, AttributeError):
             pass
-    fw = roofline_framework(c.framework for c in cells if c.device == device)
-    if fw is None:
-        roof: dict[str, Any] = {"device": device, "peak_flops": None,
-                                "error": f"no framework here can measure the {device} roofline"}
-    else:
-        _say(f"measuring the {device.upper()} device's peak (roofline) ...")
-        roof = run_roofline(device, fw, python=pythons.get(fw), tf32=tf32)
-    store.write_roofline(run_dir, roof)
+    _say(f"measuring the {device.upper()} device's peak (roofline) ...")
+    roof = measure_peaks(device, list(dict.fromkeys(c.framework for c in cells if c.device == device)),
+                         pythons, tf32=tf32)
+    store.write_roofline(run_dir, roof, device)
     if roof.get("peak_flops") is None:
         _say(f"warning: no device peak measured ({roof.get('error')}); fraction of peak left empty")
     return _peaks(roof)
 
 
 def finish_run(run_dir: Path, *, report: bool, report_dir: Path | None = None) -> int:
-    """Print the run's summary and failures, regenerate the reports; 1 when a cell failed."""
+    """Print the run's summary and failed processes, regenerate the reports; 1 when a process failed."""
+    drop_shared_scratch(run_dir)
     data = store.load_run(run_dir)
     cells = data.cells
     print(f"results: {run_dir}")
-    print(summary_table(cells))
+    print(summary_table(cells, data.steps))
     counts = cells["status"].value_counts().to_dict() if not cells.empty else {}
-    print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print("processes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     failed = cells[cells["status"].isin(FAILED_STATUSES)] if not cells.empty else cells
     for _, row in failed.iterrows():
-        print(f"{row['status']}: {row['cell_id']}: {row['reason']} "
-              f"(log: {store.log_path(run_dir, row['cell_id'])})")
+        repeat = int(row["repeat"])
+        print(f"{row['status']}: {row['cell_id']} r{repeat}: {row['reason']} "
+              f"(log: {store.log_path(run_dir, row['cell_id'], repeat)})")
     if report:
         try:
             where = report_out_dir(run_dir, report_dir)
@@ -374,6 +319,6 @@ def report_after_run(run_dir: Path, out: Path | None = None) -> list[Path]:
     return written
 
 
-__all__ = ["REPORT_SUBDIR", "NewRunPlan", "RunRequest", "dry_run", "execute_cells", "finish_run",
+__all__ = ["REPORT_SUBDIR", "NewRunPlan", "RunRequest", "dry_run", "execute_processes", "finish_run",
            "new_run", "plan_new_run", "plan_resume", "report_after_run", "report_dir_for", "report_out_dir",
-           "resume_run", "roofline_peaks", "run", "summary_table"]
+           "resume_interpreters", "resume_run", "roofline_peaks", "run", "run_processes", "summary_table"]

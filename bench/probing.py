@@ -17,7 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .frameworks.registry import get_framework
@@ -97,8 +97,11 @@ def roofline_framework(frameworks: Iterable[str]) -> str | None:
 
 
 def run_roofline(device: str, framework: str, python: str | None = None,
-                 timeout_s: float = ROOFLINE_TIMEOUT_S, tf32: bool = False) -> dict[str, Any]:
-    """Measure the device's peak FLOP/s and bandwidth with ``framework`` in its own process.
+                 timeout_s: float = ROOFLINE_TIMEOUT_S, tf32: bool = False,
+                 options: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure the device's peak FLOP/s and bandwidth with ``framework`` in its own process
+    (``framework`` may also be "numpy" on CPU; ``options``: more ``bench.roofline`` arguments).
+    ``bench.roofline.measure_peaks`` runs every source this way and keeps the best.
 
     Returns the probe's JSON object, or {"device", "peak_flops": None, "error": ...} on failure:
     a missing roofline only removes the fraction-of-peak column, it never stops a run.
@@ -107,6 +110,7 @@ def run_roofline(device: str, framework: str, python: str | None = None,
            "--framework", framework]
     if tf32:
         cmd.append("--tf32")
+    cmd += list(options)
     try:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=child_env(), start_new_session=True)

@@ -1,12 +1,15 @@
-"""Run profiles: how many steps each model gets, and which optional cells are in the default matrix.
+"""Run profiles: how many processes and steps each cell gets, and which optional cells are in the matrix.
 
-``quick`` (default without CUDA) is sized so that every CPU cell of every built-in model finishes in
-well under 15 minutes on a 2-core machine: few steps, so its numbers carry wide confidence intervals,
-which the reports show. A model whose train step is cheap on that machine (under ``SHORT_STEP_S``,
-estimated from the family's analytic FLOPs) gets more steps than an expensive one. ``full`` (default
-with CUDA) takes enough steps for tight intervals. Every number is overridable on the command line.
-The optional variants of each profile are the frameworks' business (their descriptors'
-``extra_variants``); a profile only names the precisions it runs on CUDA.
+Every profile measures each cell in ``repeats`` (3) fresh processes: the replication across processes
+carries the confidence intervals, so a process needs only a few steps. ``quick`` (default without CUDA)
+is sized so that the whole default matrix, every built-in model, fits in 15 minutes on a 2-core
+machine: a CPU step FLOPs budget picks each model's CPU batch, and a process takes few steps. A model
+whose train step is cheap on that machine (under ``SHORT_STEP_S``, estimated from the family's
+analytic FLOPs at its CPU batch) gets more steps than an expensive one. ``full`` (default with CUDA)
+takes enough steps for tight within-process intervals too. Every number is overridable on the command
+line. The optional variants of each profile are the frameworks' business (their descriptors'
+``extra_variants``, and ``cpu_reduced_precision_modes`` for bf16 on CPU); a profile names the
+precisions it runs on CUDA and on CPU (the reduced ones only where the CPU runs them natively).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from models.registry import family_of, get_spec
+from models.registry import family_of, get_spec, model_names
 
 from .cell import Cell
 from .clock import physical_cores as _physical_cores
@@ -37,8 +40,21 @@ class Profile:
     plan_default: StepPlan  # a model without a cheaper plan (and make_settings without a model)
     # Models whose reference CPU step takes at most SHORT_STEP_S: more steps fit the same budget.
     plan_short_step: StepPlan | None
-    time_limit_s: float
-    cuda_precisions: tuple[str, ...]  # precisions run on CUDA (CPU: fp32 only by default)
+    time_limit_s: float  # per process
+    cuda_precisions: tuple[str, ...]  # precisions run on CUDA
+    # Precisions run on CPU: fp32 everywhere; the others only on a CPU that runs them natively
+    # (bench.matrix.native_cpu_precisions) and only in the modes a framework's descriptor names.
+    cpu_precisions: tuple[str, ...] = ("fp32",)
+    repeats: int = 3  # fresh processes per cell
+    # RunSettings.compile_cache: "shared" lets processes 2..R of a compiled cell reuse the first one's
+    # compile cache (their first step is then a warm compile; the first process's stays cold).
+    compile_cache: str = "cold"
+    # False: only the families that declare ``in_quick_profile`` are in the default matrix (a model
+    # named with --models always runs).
+    all_models: bool = True
+
+    def default_models(self) -> tuple[str, ...]:
+        return tuple(m for m in model_names() if self.all_models or family_of(m).in_quick_profile)
     # On CPU, a model whose train step at its default batch would exceed this many FLOPs runs at
     # the default batch halved until it fits (None: always the default batch). The cell id and
     # the report carry the batch, so such a cell is never mistaken for a default-batch one.
@@ -58,8 +74,13 @@ class Profile:
         return batch
 
     def plan(self, model: str | None) -> StepPlan:
+        """The model's step plan: the short-step one where its step at its CPU batch is cheap."""
         if model is not None and self.plan_short_step is not None:
-            step_s = reference_step_seconds(model, None)
+            try:
+                batch = self.batch_size(model, "cpu", get_spec(model).batch_size)
+            except Exception:  # an unknown model: the matrix names the problem
+                batch = None
+            step_s = reference_step_seconds(model, batch)
             if step_s is not None and step_s <= SHORT_STEP_S:
                 return self.plan_short_step
         return self.plan_default
@@ -68,14 +89,21 @@ class Profile:
 PROFILE_DEFS: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        # Some compiled modes on CPU keep speeding up for a few steps after their first: warm-up >= 3.
-        plan_default=StepPlan(warmup=3, steps=6, window_steps=4),
-        plan_short_step=StepPlan(warmup=3, steps=10, window_steps=8),
+        # Some compiled modes on CPU keep speeding up for a few steps after their first: warm-up 3.
+        # Few timed steps: the three processes per cell carry the interval (median of process medians).
+        plan_default=StepPlan(warmup=3, steps=5, window_steps=3),
+        plan_short_step=StepPlan(warmup=3, steps=10, window_steps=10),
         time_limit_s=600.0,
         cuda_precisions=("fp32",),
-        # About 4 s a step on the reference 2-core CPU: every built-in model's default batch fits
-        # but the diffusion U-Net's (600 GFLOP a step), which a 15-minute matrix cannot afford.
-        cpu_step_flops_budget=300e9,
+        cpu_precisions=("fp32", "bf16"),
+        # About 0.3 s a step on the reference 2-core CPU; each built-in model's CPU batch is its default
+        # halved until a step fits (1/4 to 1/16 of it; the cheapest model keeps its default; the batches
+        # are pinned in tests/test_orch_matrix.py).
+        cpu_step_flops_budget=40e9,
+        # A cold Inductor compile takes 20-60 s a process on 2 cores: three cold ones per compiled cell
+        # would not fit 15 minutes. The cold compile is measured once (repeat 1), the warm one twice.
+        compile_cache="shared",
+        all_models=False,
     ),
     "full": Profile(
         name="full",
@@ -83,17 +111,23 @@ PROFILE_DEFS: dict[str, Profile] = {
         plan_short_step=None,
         time_limit_s=1800.0,
         cuda_precisions=("fp32", "bf16", "fp16"),
+        cpu_precisions=("fp32", "bf16"),
     ),
 }
 assert set(PROFILE_DEFS) == set(PROFILES)
 
-# The reference 2-core CPU's train-step rate (measured on the built-in models: a 116 GFLOP step takes
-# ≈ 1.4 s, a 265 GFLOP one ≈ 4 s), for plans and ETAs only.
-REFERENCE_CPU_FLOPS = 72e9
-SHORT_STEP_S = 2.0
-_UNKNOWN_STEP_S = 2.0  # a model whose FLOPs cannot be counted
-_START_S = 8.0  # process start + framework import
-_COMPILE_S = 20.0  # the first step of a compiling mode, beyond a plain step
+# The reference 2-core CPU (AMD EPYC, AVX-512), for plans and ETAs only. Its train-step rate, over the
+# modes of the committed quick run of 2026-11-25 (achieved FLOP/s 50-200 G, median over modes
+# ≈ 140 G at the default batches; smaller CPU batches run less efficiently).
+REFERENCE_CPU_FLOPS = 100e9
+SHORT_STEP_S = 0.1  # a model whose reference step is at most this gets the short-step plan
+_UNKNOWN_STEP_S = 0.5  # a model whose FLOPs cannot be counted
+# Per process: interpreter start, framework import, model build and the data (wall minus the steps,
+# 3-5 s in that run).
+_START_S = 4.5
+# The first step of a compiling mode, beyond a plain step: mean over the compiling cells of that run
+# (tracing ≈ 1-15 s, XLA 2-23 s, Inductor 26-180 s); the ETA then learns from finished processes.
+_COMPILE_S = 25.0
 
 
 def get_profile(name: str) -> Profile:
@@ -116,7 +150,7 @@ def reference_step_seconds(model: str, batch_size: int | None) -> float | None:
 
 # Settings the command line can override (argparse dest → RunSettings field).
 OVERRIDABLE = ("steps", "warmup", "window_steps", "seed", "intra_op_threads", "inter_op_threads",
-               "tf32", "deterministic", "time_limit_s", "data", "n_batches", "cudnn_benchmark")
+               "tf32", "deterministic", "time_limit_s", "data", "n_batches", "cudnn_benchmark", "repeats")
 
 
 def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | None = None,
@@ -129,7 +163,8 @@ def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | N
     prof = get_profile(profile)
     plan = prof.plan(model)
     s = RunSettings(profile=prof.name, steps=plan.steps, warmup=plan.warmup,
-                    window_steps=plan.window_steps, time_limit_s=prof.time_limit_s)
+                    window_steps=plan.window_steps, time_limit_s=prof.time_limit_s, repeats=prof.repeats,
+                    compile_cache=prof.compile_cache)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(given) - set(OVERRIDABLE)
     if unknown:
@@ -138,17 +173,21 @@ def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | N
     _check(s)
     if s.intra_op_threads == 0:
         s = replace(s, intra_op_threads=physical_cores or _physical_cores())
+    if s.inter_op_threads == 0:
+        s = replace(s, inter_op_threads=physical_cores or _physical_cores())
     return s
 
 
 def _check(s: RunSettings) -> None:
     if s.steps < 1:
         raise BenchError(f"--steps must be at least 1 (got {s.steps})")
+    if s.repeats < 1:
+        raise BenchError(f"--repeats must be at least 1 (got {s.repeats})")
     for name in ("warmup", "window_steps", "intra_op_threads", "seed"):
         if getattr(s, name) < 0:
             raise BenchError(f"--{name.replace('_', '-')} must not be negative (got {getattr(s, name)})")
-    if s.inter_op_threads < 1:
-        raise BenchError(f"inter-op threads must be at least 1 (got {s.inter_op_threads})")
+    if s.inter_op_threads < 0:
+        raise BenchError(f"inter-op threads must not be negative (got {s.inter_op_threads})")
     if s.n_batches < 1:
         raise BenchError(f"n_batches must be at least 1 (got {s.n_batches})")
     if not s.time_limit_s > 0:
@@ -156,7 +195,8 @@ def _check(s: RunSettings) -> None:
 
 
 def estimate_cell_seconds(cell: Cell, settings: RunSettings) -> float:
-    """A rough wall-clock estimate of one cell (for the first ETA, before any cell has finished)."""
+    """A rough wall-clock estimate of ONE process of a cell (the first ETA, before any has finished);
+    the cell takes ``settings.repeats`` of them."""
     per_step = reference_step_seconds(cell.model, cell.batch_size) or _UNKNOWN_STEP_S
     if cell.device == "cuda":
         per_step /= 50.0
@@ -169,7 +209,8 @@ def describe_defaults() -> str:
     """The profiles' defaults per model, as `--help` shows them (steps, warm-up, window, time limit)."""
     from models.registry import model_names
 
-    lines = ["profile defaults per model (first + warm-up / timed / window steps; time limit per cell):"]
+    lines = ["profile defaults per model (first + warm-up / timed / window steps per process; processes "
+             "per cell; time limit per process):"]
     for prof in PROFILE_DEFS.values():
         plans: dict[StepPlan, list[str]] = {}
         for model in model_names():
@@ -177,6 +218,10 @@ def describe_defaults() -> str:
         parts = [f"{'every model' if len(plans) == 1 else ', '.join(models)} "
                  f"1 + {p.warmup} / {p.steps} / {p.window_steps}" for p, models in plans.items()]
         cuda = f"; on CUDA also {'/'.join(prof.cuda_precisions[1:])}" if len(prof.cuda_precisions) > 1 else ""
-        lines.append(f"  {prof.name:<6} {'; '.join(parts)}; time limit {prof.time_limit_s:g} s{cuda}")
-    lines.append("  --steps, --warmup, --window-steps, --batch-size and --time-limit override them")
+        cpu = (f"; on a CPU with native {'/'.join(prof.cpu_precisions[1:])} also that (some modes)"
+               if len(prof.cpu_precisions) > 1 else "")
+        lines.append(f"  {prof.name:<6} {'; '.join(parts)}; {prof.repeats} processes per cell; "
+                     f"time limit {prof.time_limit_s:g} s{cuda}{cpu}")
+    lines.append("  --steps, --warmup, --window-steps, --repeats, --batch-size and --time-limit override "
+                 "them")
     return "\n".join(lines)

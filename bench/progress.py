@@ -1,13 +1,13 @@
-"""Per-cell status lines with elapsed time and an ETA, on stderr (stdout stays for results)."""
+"""Per-process status lines with elapsed time and an ETA, on stderr (stdout stays for results)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
-from .records import Cell, CellResult
+from .records import CellResult
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -19,14 +19,20 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class Progress:
-    """Prints "[i/n] cell ... status" lines.
+def _label(item: Any) -> str:
+    # A bench.schedule.Slot ("<cell_id> r<k>") or a Cell.
+    return str(getattr(item, "label", None) or item.cell_id)
 
-    ETA = mean duration of the cells finished so far × cells left; before the first one finishes,
-    the sum of the profile's per-cell estimates (``estimate``), which is rough but better than none.
+
+class Progress:
+    """Prints "[i/n] <cell_id> r<k> ... status" lines, one item per process (bench.schedule.Slot).
+
+    ETA = mean duration of the processes finished so far × processes left (the schedule interleaves
+    models and frameworks, so the mean is representative early); before the first one finishes, the
+    sum of the profile's per-process estimates (``estimate``), which is rough but better than none.
     """
 
-    def __init__(self, total: int, *, estimate: Callable[[Cell], float] | None = None,
+    def __init__(self, total: int, *, estimate: Callable[[Any], float] | None = None,
                  stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
         self.done = 0
@@ -40,7 +46,7 @@ class Progress:
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def eta(self, remaining: list[Cell]) -> float | None:
+    def eta(self, remaining: list[Any]) -> float | None:
         if not remaining:
             return 0.0
         if self.durations:
@@ -49,13 +55,13 @@ class Progress:
             return sum(self.estimate(c) for c in remaining)
         return None
 
-    def start(self, cell: Cell, remaining_after: list[Cell]) -> None:
+    def start(self, item: Any, remaining_after: list[Any]) -> None:
         self._cell_t0 = self.clock()
-        eta = self.eta([cell, *remaining_after])
-        self._print(f"[{self.done + 1}/{self.total}] {cell.cell_id} ... running "
+        eta = self.eta([item, *remaining_after])
+        self._print(f"[{self.done + 1}/{self.total}] {_label(item)} ... running "
                     f"(elapsed {fmt_duration(self._cell_t0 - self.t0)}, ETA {fmt_duration(eta)})")
 
-    def finish(self, cell: Cell, result: CellResult, remaining_after: list[Cell]) -> None:
+    def finish(self, item: Any, result: CellResult, remaining_after: list[Any]) -> None:
         took = self.clock() - self._cell_t0
         self.done += 1
         self.durations.append(took)
@@ -64,6 +70,6 @@ class Progress:
             detail = f", median step {result.step_time_median_s * 1000:.1f} ms"
         elif result.reason:
             detail = f": {result.reason}"
-        self._print(f"[{self.done}/{self.total}] {cell.cell_id} {result.status} in {fmt_duration(took)}"
+        self._print(f"[{self.done}/{self.total}] {_label(item)} {result.status} in {fmt_duration(took)}"
                     f"{detail} (elapsed {fmt_duration(self.clock() - self.t0)}, "
                     f"ETA {fmt_duration(self.eta(remaining_after))})")

@@ -4,9 +4,12 @@ One source of truth: the stored run. This file is derived from it (like the Mark
 measured separately. It is written into the run directory by ``bench all`` at the end of the run, with
 the reports (as part of producing the run), and by ``bench export-pytest-benchmark --run DIR [--out
 FILE]``; ``bench report`` never writes into the runs it reads. Each ok cell becomes one benchmark whose
-``stats.data`` are the cell's synchronised timed step times (one round = one train step, one
-iteration per round), so pytest-benchmark's own min/median/IQR/outlier columns describe exactly the
-samples our reports and gate use. Cells that did not run ok are left out (pytest-benchmark only stores
+``stats.data`` are the synchronised timed step times of all its ok processes, process after process
+(one round = one train step, one iteration per round), so pytest-benchmark's own min/median/IQR/outlier
+columns describe exactly the samples our gate uses; ``extra_info`` holds the cell's summary over
+processes (bench.aggregate: median throughput, median first step, memory maxima) and, for a cell
+measured in several processes, ``processes`` and ``median_of_process_medians_s`` (the reports' number).
+Cells that did not run ok are left out (pytest-benchmark only stores
 successful benchmarks); our reports list them. The format follows pytest-benchmark 5.x
 (``machine_info``, ``commit_info``, ``benchmarks[{group, name, fullname, params, param, extra_info,
 options, stats}]``, ``datetime``, ``version``). The datetime is the run's and the version the fixed
@@ -150,10 +153,12 @@ def _extra_columns(model: str, stored: list[str]) -> dict[str, str]:
 
 def export_run(run: RunData) -> dict[str, Any]:
     """The pytest-benchmark JSON document of a stored run."""
+    from .aggregate import cell_summaries
+
     samples = timed_samples(run)
     settings = run.meta.get("settings") or {}
     benchmarks = []
-    rows = run.cells.to_dict(orient="records") if not run.cells.empty else []
+    rows = cell_summaries(run.cells, run.steps).to_dict(orient="records") if not run.cells.empty else []
     loss_columns = [c for c in run.cells.columns if c.startswith(FINAL_LOSS_PREFIX)]
     for r in rows:
         data = samples.get(str(r["cell_id"]))
@@ -166,6 +171,9 @@ def export_run(run: RunData) -> dict[str, Any]:
         for key, col in _extra_columns(str(r["model"]), stored).items():
             v = r.get(col)
             extra[key] = None if v is None or v != v else (v.item() if hasattr(v, "item") else v)
+        if (num(r.get("n_processes")) or 1) > 1:
+            extra["processes"] = int(num(r.get("n_ok")) or 0)
+            extra["median_of_process_medians_s"] = num(r.get("step_time_median_s"))
         benchmarks.append(
             {
                 "group": " ".join(axis_text(a, r[a]) for a in GROUP_AXES),

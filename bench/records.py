@@ -14,7 +14,10 @@ from .cell import Cell
 __all__ = ["SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings", "StepRecord"]
 
 # 2: named losses (final_losses, StepRecord.losses); schema-1 files are migrated on load (bench.migrations).
-SCHEMA_VERSION = 2
+# 3: processes as the unit: a cell is measured in ``repeats`` fresh processes, one CellResult (and one
+#    steps file) per process, with its repeat, block and place in the run's order; schema-2 files read
+#    as repeat 1 of a one-process cell.
+SCHEMA_VERSION = 3
 # The phases of a cell's steps, in the order the worker runs them (StepRecord.phase).
 STEP_PHASES: tuple[str, ...] = ("first", "warmup", "timed", "window")
 
@@ -30,13 +33,18 @@ class RunSettings:
     seed: int = 0
     n_batches: int = 4  # distinct (real, noise) batches resident on the device, cycled
     intra_op_threads: int = 0  # 0: number of physical cores of the machine
-    inter_op_threads: int = 1
+    inter_op_threads: int = 0  # 0: physical cores (both frameworks' own default pool size)
     tf32: bool = False  # TF32 for matmul and convolution, both frameworks alike
     cudnn_benchmark: bool = True  # cuDNN autotuning, where a framework has the switch
     deterministic: bool = False
-    time_limit_s: float = 900.0  # per cell, wall clock, process start included
+    time_limit_s: float = 900.0  # per process, wall clock, its start included
     data: str = "synthetic"  # "synthetic" or a path to mnist.npz / an IDX images file
     memory_sample_interval_s: float = 0.05
+    repeats: int = 3  # fresh processes per cell (the unit of replication)
+    # Where a framework keeps a persistent compile cache: "cold" (every process compiles from an empty
+    # one) or "shared" (a cell's processes share one: the first compiles cold, the later ones start
+    # warm; their cache hits are in the flags).
+    compile_cache: str = "cold"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +56,8 @@ class RunSettings:
 
 @dataclass
 class CellResult:
-    """What one cell measured. One JSON file per cell; one row per cell in the cells DataFrame.
+    """What one process of a cell measured. One JSON file per process; one row per process in the
+    cells DataFrame (``bench.aggregate`` turns a cell's processes into its summary).
 
     Times in seconds, memory in bytes, FLOPs as counts. ``None`` where not measured (e.g. device
     memory on CPU) or not reached (a failed cell).
@@ -56,6 +65,11 @@ class CellResult:
 
     cell: Cell
     status: str  # bench.vocab.CELL_STATUSES
+    # Replication: which of the cell's processes this is (1-based), the schedule block it ran in
+    # (0-based; a block holds every cell of one model once) and its place in the run's order (0-based).
+    repeat: int = 1
+    block: int | None = None
+    order: int | None = None
     reason: str | None = None  # skip reason / one-line failure message
     error_tail: str | None = None  # last lines of the worker's stderr on failure
     settings: dict[str, Any] = field(default_factory=dict)  # RunSettings.to_dict()
@@ -122,10 +136,11 @@ class StepRecord:
     """One train step of one cell: one row per step in the steps DataFrame."""
 
     cell_id: str
-    step: int  # 0-based, over the whole cell (first, warm-up, timed, window)
+    step: int  # 0-based, over the whole process (first, warm-up, timed, window)
     phase: str  # STEP_PHASES
     step_time_s: float | None  # None inside the throughput window (no per-step sync there)
     losses: dict[str, float]  # the model family's loss names -> value after this step
+    repeat: int = 1  # the process (CellResult.repeat) this step belongs to
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

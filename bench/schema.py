@@ -1,16 +1,18 @@
 """Schemas of the stored files, checked on every load: a results directory is someone else's input.
 
 Runs are committed and shared between machines, so every file read back (run.json, environment.json,
-cells/*.json, steps/*.jsonl, roofline.json, baselines) is validated here, after the migration of older
-schemas (bench.migrations), with pydantic v2 in strict mode: no value is coerced ("3" is not a number,
-1.5 or true is not an integer). The record types are those of the dataclasses in bench.records (one
-source of truth); constraints are added by rule:
+cells/<cell_id>/r<k>.json, steps/<cell_id>/r<k>.jsonl, roofline.json, baselines) is validated here,
+after the migration of older schemas (bench.migrations), with pydantic v2 in strict mode: no value is
+coerced ("3" is not a number, 1.5 or true is not an integer). The record types are those of the
+dataclasses in bench.records (one source of truth); constraints are added by rule:
 
 - every float is finite (a NaN or inf is stored as null) and non-negative, except ``SIGNED`` ones;
 - every int is a count, 0 ≤ n ≤ 2**53 (exact in the float64 columns of the tables);
 - names (cell id parts, run ids, fingerprints, loss names) match ``NAME_PATTERN``, so none is a path;
 - cell axes, statuses, phases and profiles are names of the vocabulary (bench.vocab and the registries,
-  read when a file is validated, so plugins count).
+  read when a file is validated, so plugins count);
+- a process's ``repeat`` is at least 1; run.json's schedule names planned cells only, each process
+  once, in order (bench.layout, which also checks the directory layout and the files' names).
 
 Any problem is a BenchError of one line naming the file and the field:
 ``corrupt cell result <path>: batch_size: Input should be a valid integer (got 'big')``.
@@ -19,7 +21,6 @@ Any problem is a BenchError of one line naming the file and the field:
 from __future__ import annotations
 
 import functools
-import re
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
@@ -33,7 +34,9 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 from . import vocab
 from .cell import CELL_AXES, ID_PART, Cell, parse_cell_id
 from .errors import BenchError
+from .layout import run_meta_problem
 from .records import SCHEMA_VERSION, STEP_PHASES, CellResult, RunSettings, StepRecord
+from .schema_text import describe, one_line
 
 __all__ = [
     "BASELINE_KIND", "BASELINE_SCHEMA", "MAX_COUNT", "NAME_PATTERN", "axes_problem", "checked_cell_id",
@@ -51,6 +54,8 @@ NAME_MAX = 200  # file names are at most 255 bytes; a cell id is a file name
 SIGNED = frozenset({"step_time_drift", "final_losses", "losses"})
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# Which of a cell's processes (1-based): a process file is r<k>, k >= 1.
+Repeat = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX)]
@@ -62,50 +67,6 @@ Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.
 def _problem(text: str) -> PydanticCustomError:
     # A check of ours, reported like pydantic's own errors (the template is only the text).
     return PydanticCustomError("framebench", "{problem}", {"problem": text})
-
-
-# --------------------------------------------------------------------------- one line
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def one_line(text: str) -> str:
-    """``text`` with every line break and control character escaped: stored names cannot add lines."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            out += " (key)"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def describe(err: ValidationError) -> str:
-    """The first problem of a validation error as ``field: message (got value)``, one line."""
-    errors = err.errors(include_url=False)
-    first = errors[0]
-    where = _where(tuple(first["loc"]))
-    got = ""
-    if first["type"] not in ("missing", "framebench") and "input" in first:
-        got = f" (got {_short(first['input'])})"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return one_line(f"{where + ': ' if where else ''}{first['msg']}{got}{more}")
 
 
 # The stored type of each kind of file; its validator is built on first use (a command that reads
@@ -221,7 +182,8 @@ def _typed_dict(name: str, items: dict[str, Any], extra: str) -> Any:
 # RunSettings: every field optional (RunSettings.from_dict fills the defaults); unknown keys of older
 # or newer versions are ignored, as from_dict does.
 Settings = _typed_dict("Settings", _record_fields(
-    RunSettings, {"profile": Literal[vocab.PROFILES]}, all_optional=True), "allow")
+    RunSettings, {"profile": Literal[vocab.PROFILES], "compile_cache": Literal["cold", "shared"]},
+    all_optional=True), "allow")
 
 # The cell's axes, flat in a cell file and a baseline's cell summary: names, or counts (batch size).
 _AXIS_FIELDS = {
@@ -243,20 +205,26 @@ def _check_cell_record(d: dict[str, Any]) -> dict[str, Any]:
 CellFile = _typed_dict("CellFile", {
     "cell_id": Required[Name], **_AXIS_FIELDS,
     **_record_fields(CellResult, {"status": Literal[vocab.CELL_STATUSES], "settings": Settings,
-                                  "schema": Literal[SCHEMA_VERSION]}, skip=("cell",)),
+                                  "schema": Literal[SCHEMA_VERSION], "repeat": Repeat}, skip=("cell",)),
 }, "forbid")
 _TYPES["cell"] = Annotated[CellFile, AfterValidator(_check_cell_record)]
 
-StepRow = _typed_dict("StepRow", _record_fields(StepRecord, {"phase": Literal[STEP_PHASES]}), "forbid")
+StepRow = _typed_dict("StepRow", _record_fields(StepRecord, {"phase": Literal[STEP_PHASES],
+                                                             "repeat": Repeat}), "forbid")
 _TYPES["step"] = StepRow
 
 
-def _unique_cells(d: dict[str, Any]) -> dict[str, Any]:
-    planned = d.get("cells_planned", [])
-    if len(set(planned)) != len(planned):
-        dup = next(c for i, c in enumerate(planned) if c in planned[:i])
-        raise _problem(f"cells_planned: {dup!r} is planned twice")
+def _check_run_meta(d: dict[str, Any]) -> dict[str, Any]:
+    problem = run_meta_problem(d)
+    if problem:
+        raise _problem(problem)
     return d
+
+
+# One process of run.json's schedule (bench.schedule.Slot.to_dict()).
+ScheduleEntry = _typed_dict("ScheduleEntry", {"order": Required[Count], "block": Required[Count],
+                                              "cell_id": Required[CellId], "repeat": Required[Repeat]},
+                            "forbid")
 
 
 class RunMeta(TypedDict, total=False):
@@ -271,12 +239,15 @@ class RunMeta(TypedDict, total=False):
     settings: Required[Settings]  # type: ignore[valid-type]
     settings_by_model: dict[Name, Settings]  # type: ignore[valid-type]
     cells_planned: Required[list[CellId]]
+    repeats: Repeat  # schema 3: processes per cell
+    schedule_seed: Count
+    schedule: list[ScheduleEntry]  # type: ignore[valid-type]
     pythons: dict[Name, str]
     filters: dict[str, Any]
     resumed_at: list[str]
 
 
-_TYPES["run"] = Annotated[RunMeta, AfterValidator(_unique_cells)]
+_TYPES["run"] = Annotated[RunMeta, AfterValidator(_check_run_meta)]
 
 
 # --------------------------------------------------------------------------- environment, roofline

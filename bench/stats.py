@@ -1,14 +1,31 @@
-"""Step-time statistics: summary of one cell's synchronised per-step times."""
+"""Step-time statistics: one process's synchronised per-step times, and the small-sample intervals
+that the reports put on a cell's median and on every ratio of two cells.
+
+    median_ci            distribution-free (order-statistic) CI of a median, with its exact coverage
+    summarize_step_times the step_time_* fields of one process (bench.records.CellResult)
+    ratio_ci             a ratio of two cells' step times with its 95% CI, paired by schedule block
+    bootstrap_median_ci  percentile bootstrap (kept for the gate and scripts; it under-covers for few
+                         samples, so the reports do not use it)
+
+A median of n samples lies in [x(k), x(n-k+1)] (order statistics, 1-based) with probability
+1 - 2·P(B <= k-1), B ~ Binomial(n, 1/2), whatever the distribution (continuous): ``median_ci`` takes
+the narrowest such interval that covers at least 95%, and when even [min, max] cannot (n < 6) it
+returns [min, max] with the coverage it has (75% for n = 3, 93.75% for n = 5).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+# ratio_ci's verdicts (A and B are the arguments; ratio = B / A of step times, > 1: A is faster).
+A_FASTER, B_FASTER, NO_CLEAR_WINNER, NO_CI = "A faster", "B faster", "no clear winner", "no CI"
 
 
 def num(v: Any) -> float | None:
@@ -22,8 +39,48 @@ def num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+# --------------------------------------------------------------------------- one median
+
+
+def order_statistic_coverage(n: int, k: int) -> float:
+    """Probability that [x(k), x(n-k+1)] (1-based order statistics of n samples) holds the median."""
+    from scipy.stats import binom
+
+    if n < 1 or not 1 <= k <= (n + 1) // 2:
+        raise ValueError(f"no interval [x({k}), x({n - k + 1})] for {n} samples")
+    return float(max(0.0, 1.0 - 2.0 * binom.cdf(k - 1, n, 0.5)))
+
+
+def median_ci_rank(n: int, confidence: float = CONFIDENCE) -> int:
+    """The largest k (narrowest interval) whose [x(k), x(n-k+1)] covers the median with at least
+    ``confidence``; 1 ([min, max]) when none does."""
+    k = 1
+    while k + 1 <= (n + 1) // 2 and order_statistic_coverage(n, k + 1) >= confidence:
+        k += 1
+    return k
+
+
+def median_ci_coverage(n: int, confidence: float = CONFIDENCE) -> float | None:
+    """The coverage of ``median_ci`` for n samples (None under 2: no interval)."""
+    if n < 2:
+        return None
+    return order_statistic_coverage(n, median_ci_rank(n, confidence))
+
+
+def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float] | None:
+    """(low, high, coverage): the order-statistic CI of the median (module docstring); None under 2
+    samples."""
+    x = np.sort(np.asarray(samples, dtype=float))
+    n = int(x.size)
+    if n < 2:
+        return None
+    k = median_ci_rank(n, confidence)
+    return float(x[k - 1]), float(x[n - k]), order_statistic_coverage(n, k)
+
+
 def bootstrap_median_ci(
-    samples: Sequence[float], confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+    samples: Sequence[float], confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the median (deterministic for a given seed)."""
     x = np.asarray(samples, dtype=float)
@@ -39,6 +96,14 @@ def bootstrap_median_ci(
     return float(low), float(high)
 
 
+def cv(samples: Sequence[float]) -> float | None:
+    """Coefficient of variation (sample std / mean); None under 2 samples or a mean <= 0."""
+    x = np.asarray(samples, dtype=float)
+    if x.size < 2 or float(x.mean()) <= 0:
+        return None
+    return float(x.std(ddof=1) / x.mean())
+
+
 def step_time_drift(samples: Sequence[float]) -> float | None:
     """Relative fall of the median from the first half of the timed steps to the second half:
     positive when steps were still getting faster (warm-up not over), None under 4 samples."""
@@ -50,14 +115,19 @@ def step_time_drift(samples: Sequence[float]) -> float | None:
 
 
 def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
-    """The step_time_* fields of bench.records.CellResult, from per-step seconds."""
+    """The step_time_* fields of bench.records.CellResult, from one process's per-step seconds.
+
+    ``step_time_ci95_low_s/high_s`` (names kept) are the order-statistic CI of the median
+    (``median_ci``; its coverage, ``median_ci_coverage(n_steps)``, is at least 95% from 6 steps on).
+    """
     x = np.asarray(samples, dtype=float)
     if x.size == 0:
         raise ValueError("no samples")
     p10, q1, median, q3, p90 = np.quantile(x, [0.10, 0.25, 0.50, 0.75, 0.90])
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if x.size > 1 else 0.0
-    low, high = bootstrap_median_ci(x)
+    ci = median_ci(x)
+    low, high = (float(x[0]), float(x[0])) if ci is None else ci[:2]
     return {
         "n_steps": int(x.size),
         "step_time_median_s": float(median),
@@ -72,3 +142,92 @@ def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
         "step_time_ci95_high_s": high,
         "step_time_drift": step_time_drift(x),
     }
+
+
+# --------------------------------------------------------------------------- ratios
+
+
+@dataclass(frozen=True)
+class RatioCI:
+    """B's step time over A's (> 1: A is faster), from the processes of two cells.
+
+    ``method``: "paired" (t interval on the per-block log ratios), "unpaired" (Welch t interval on
+    the difference of mean log times), or "single" (too few processes for an interval: the ratio of
+    the two, low/high None). ``n``: pairs (paired) or the smaller number of processes.
+    """
+
+    ratio: float
+    low: float | None
+    high: float | None
+    n: int
+    method: str
+    confidence: float = CONFIDENCE
+
+    @property
+    def has_ci(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    @property
+    def verdict(self) -> str:
+        """A_FASTER / B_FASTER when the interval excludes 1, NO_CLEAR_WINNER when it holds 1, NO_CI."""
+        if self.low is None or self.high is None:
+            return NO_CI
+        if self.low > 1.0:
+            return A_FASTER
+        if self.high < 1.0:
+            return B_FASTER
+        return NO_CLEAR_WINNER
+
+    def inverted(self) -> RatioCI:
+        """A's over B's: the same interval seen from the other side."""
+        low = None if self.high is None else 1.0 / self.high
+        high = None if self.low is None else 1.0 / self.low
+        return RatioCI(1.0 / self.ratio, low, high, self.n, self.method, self.confidence)
+
+
+def _values(x: Mapping[Any, float] | Sequence[float]) -> list[float]:
+    vals = list(x.values()) if isinstance(x, Mapping) else list(x)
+    return [v for v in (num(v) for v in vals) if v is not None and v > 0]
+
+
+def ratio_ci(
+    a: Mapping[Any, float] | Sequence[float],
+    b: Mapping[Any, float] | Sequence[float],
+    paired_by_block: bool = True,
+    confidence: float = CONFIDENCE,
+) -> RatioCI | None:
+    """The ratio B/A of two cells' step times (their processes' medians) with its CI; None when a
+    side has no time.
+
+    ``a`` and ``b`` map each process's schedule block to its median (or are plain sequences: never
+    paired). Paired (``paired_by_block`` and at least 2 common blocks): a t interval on the per-block
+    log ratios, whose mean is the point estimate. Otherwise, with at least 2 processes a side: Welch's
+    t interval on mean log B - mean log A (point: ratio of geometric means). Otherwise "single": the
+    ratio of the geometric means, no interval.
+    """
+    from scipy.stats import t as student
+
+    va, vb = _values(a), _values(b)
+    if not va or not vb:
+        return None
+    alpha = 1.0 - confidence
+    if paired_by_block and isinstance(a, Mapping) and isinstance(b, Mapping):
+        common = [k for k in a if k in b and num(a[k]) and num(b[k]) and a[k] > 0 and b[k] > 0]
+        if len(common) >= 2:
+            d = np.log([b[k] / a[k] for k in common])
+            mean, n = float(d.mean()), len(d)
+            half = float(student.ppf(1 - alpha / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+            return RatioCI(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, "paired",
+                           confidence)
+    la, lb = np.log(va), np.log(vb)
+    diff = float(lb.mean() - la.mean())
+    n = min(len(la), len(lb))
+    if n < 2:
+        return RatioCI(math.exp(diff), None, None, n, "single", confidence)
+    sa, sb = float(la.var(ddof=1)) / len(la), float(lb.var(ddof=1)) / len(lb)
+    se = math.sqrt(sa + sb)
+    if se == 0:
+        return RatioCI(math.exp(diff), math.exp(diff), math.exp(diff), n, "unpaired", confidence)
+    df = se**4 / ((sa**2 / (len(la) - 1) if sa else 0.0) + (sb**2 / (len(lb) - 1) if sb else 0.0))
+    half = float(student.ppf(1 - alpha / 2, df)) * se
+    return RatioCI(math.exp(diff), math.exp(diff - half), math.exp(diff + half), n, "unpaired", confidence)

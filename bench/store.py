@@ -25,21 +25,23 @@ from .load import (
     CELL_COLUMNS,
     STEP_COLUMNS,
     STEP_LOSSES,
+    ProcessKey,
     RunData,
     RunSet,
-    cells_to_rerun,
     check_run,
     latest_run,
     list_runs,
     load_run,
     load_runs,
+    processes_to_rerun,
     read_cell_result,
-    read_cell_results,
     read_environment,
     read_json,
+    read_process_results,
     read_roofline,
     read_run_meta,
     read_steps,
+    scheduled_slots,
     steps_files,
 )
 from .records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
@@ -56,20 +58,23 @@ from .rundir import (
     inside,
     log_path,
     new_run_id,
+    roofline_path,
     run_file,
     steps_path,
     work_dir,
 )
+from .schedule import Slot, schedule_entries
 
 # The writing API defined here, and the layout (bench.rundir) and reading API (bench.load) re-exported.
 __all__ = [
     "CELLS_DIR", "CELL_COLUMNS", "DEFAULT_RUNS_ROOT", "ENV_FILE", "LOGS_DIR", "ROOFLINE_FILE", "RUN_FILE",
-    "STEPS_DIR", "STEP_COLUMNS", "STEP_LOSSES", "WORK_DIR", "RunData", "RunSet", "atomic_write_json",
-    "atomic_write_text", "cell_result_path", "cells_to_rerun", "check_run", "create_run", "dumps",
+    "STEPS_DIR", "STEP_COLUMNS", "STEP_LOSSES", "WORK_DIR", "ProcessKey", "RunData", "RunSet",
+    "atomic_write_json", "atomic_write_text", "cell_result_path", "check_run", "create_run", "dumps",
     "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
-    "read_cell_result", "read_cell_results", "read_environment", "read_json", "read_roofline",
-    "read_run_meta", "read_steps", "run_file", "steps_files", "steps_path", "update_run_meta",
-    "utc_now_iso", "work_dir", "write_cell_result", "write_environment", "write_roofline", "write_steps",
+    "processes_to_rerun", "read_cell_result", "read_environment", "read_json", "read_process_results",
+    "read_roofline", "read_run_meta", "read_steps", "run_file", "scheduled_slots", "steps_files",
+    "steps_path", "update_run_meta", "utc_now_iso", "work_dir", "write_cell_result", "write_environment",
+    "write_roofline", "write_steps",
 ]
 
 
@@ -197,10 +202,13 @@ def create_run(
     run_id: str | None = None,
     environment: dict[str, Any] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    schedule: Sequence[Slot] | None = None,
+    schedule_seed: int | None = None,
 ) -> Path:
     """Make a new run directory with run.json (and environment.json when given); returns it.
 
-    ``extra_meta`` adds keys to run.json (the CLI stores ``settings_by_model`` and ``pythons``).
+    ``schedule`` (bench.schedule) is stored in run order with ``repeats`` (settings.repeats) and its
+    seed. ``extra_meta`` adds keys to run.json (the CLI stores ``settings_by_model`` and ``pythons``).
     Refuses a directory that already holds a run: results are never overwritten (use --resume).
     """
     run_dir = Path(out_dir)
@@ -216,6 +224,9 @@ def create_run(
         "profile": profile,
         "settings": settings.to_dict(),
         "cells_planned": [c.cell_id for c in cells],
+        "repeats": settings.repeats,
+        "schedule_seed": settings.seed if schedule_seed is None else schedule_seed,
+        "schedule": schedule_entries(schedule or ()),
         **(extra_meta or {}),
     }
     if environment is not None:
@@ -236,12 +247,15 @@ def write_environment(run_dir: Path, environment: dict[str, Any]) -> Path:
     return atomic_write_text(Path(run_dir) / ENV_FILE, dumps(environment), within=run_dir)
 
 
-def write_roofline(run_dir: Path, roofline: dict[str, Any]) -> Path:
-    return atomic_write_text(Path(run_dir) / ROOFLINE_FILE, dumps(roofline), within=run_dir)
+def write_roofline(run_dir: Path, roofline: dict[str, Any], device: str = "cuda") -> Path:
+    """The device's measured peak (bench.rundir.roofline_path)."""
+    return atomic_write_text(roofline_path(run_dir, device), dumps(roofline), within=run_dir)
 
 
 def write_cell_result(run_dir: Path, result: CellResult) -> Path:
-    return atomic_write_json(cell_result_path(run_dir, result.cell.cell_id), result.to_dict())
+    """cells/<cell_id>/r<repeat>.json of one process (parents created)."""
+    return atomic_write_text(cell_result_path(run_dir, result.cell.cell_id, result.repeat),
+                             dumps(result.to_dict()), within=run_dir)
 
 
 def write_steps(path: Path, records: Iterable[StepRecord | dict[str, Any]]) -> Path:

@@ -1,7 +1,9 @@
-"""Measure ONE cell in this (fresh) process: ``python -m bench.worker <spec.json>``.
+"""Measure ONE process of a cell in this (fresh) process: ``python -m bench.worker <spec.json>``.
 
 spec.json = {"cell": Cell.to_dict(), "settings": RunSettings.to_dict(), "result_path", "steps_path",
-"work_dir", "peak_flops"}. The worker applies the cell's environment before importing its framework,
+"work_dir", "peak_flops", "repeat", "block", "order"} (the last three: which of the cell's processes
+this is and its place in the run's schedule, stored in the result and its steps). The worker
+applies the cell's environment before importing its framework,
 builds the model family's implementation through the framework's backend (``bench.frameworks``),
 moves the family's inputs to the device once, then times: the first step on its own
 (tracing/compilation included), ``warmup`` warm-up steps, ``steps`` timed steps (each synchronised)
@@ -36,18 +38,18 @@ from . import flags as flagplan
 from . import watchdog
 from .clock import utc_now_iso
 from .envinfo import speed_env_vars
+from .faults import TEST_FAULTS, inject_failure, inject_slowdown
 from .frameworks import frameworks, get_framework, load_backend
+from .frameworks.base import TIMING_METHOD
 from .lines import one_line
 from .memory import MemorySampler
 from .records import Cell, CellResult, RunSettings, StepRecord
+from .roofline import above_peak
 from .stats import summarize_step_times
 from .vocab import check_device, check_framework, check_mode, check_precision, check_variant
 
 ERROR_TAIL_LINES = 30
 
-# Test-only fault injection (spec key "test_fault"): lets the tests drive the real subprocess into
-# divergence, a failure or an OOM without a GPU. Never set by the launcher.
-TEST_FAULTS = ("nan-data", "raise", "oom")
 
 
 @dataclass
@@ -59,6 +61,9 @@ class WorkerSpec:
     work_dir: Path
     peak_flops: float | dict[str, float] | None = None
     test_fault: str | None = None
+    repeat: int = 1
+    block: int | None = None
+    order: int | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WorkerSpec:
@@ -72,6 +77,9 @@ class WorkerSpec:
             work_dir=Path(d.get("work_dir") or result_path.parent / "work"),
             peak_flops=d.get("peak_flops"),
             test_fault=d.get("test_fault"),
+            repeat=int(d.get("repeat") or 1),
+            block=d.get("block"),
+            order=d.get("order"),
         )
 
 
@@ -167,7 +175,7 @@ class Measurement:
         # Stored in the family's loss order, whatever order the backend returned them in.
         named = {name: float(losses[name]) for name in self.family.losses}
         self.records.append(StepRecord(cell_id=self.spec.cell.cell_id, step=self.step, phase=phase,
-                                       step_time_s=step_time, losses=named))
+                                       step_time_s=step_time, losses=named, repeat=self.spec.repeat))
         self.step += 1
 
     def run(self, backend: Any, prime_only: bool = False) -> None:
@@ -188,12 +196,15 @@ class Measurement:
         if self.spec.test_fault == "nan-data":
             inputs = (inputs[0] * float("nan"), *inputs[1:])
 
+        # On CPU no sampler thread runs (a thread waking every 50 ms would preempt the framework's
+        # compute threads): the peak RSS is the kernel's high-water mark. NVML is sampled on CUDA only.
         sampler = MemorySampler(settings.memory_sample_interval_s, backend.gpu_index()).start()
+        result.flags["memory_method"] = sampler.method
         try:
             backend.build(family, model, batch, inputs)
             backend.wrap()
             if self.spec.test_fault in ("raise", "oom"):
-                _inject_failure(backend, self.spec.test_fault)
+                inject_failure(backend, self.spec.test_fault)
 
             t_first, losses = backend.first_step()
             result.time_to_first_step_s = t_first
@@ -207,7 +218,7 @@ class Measurement:
                 result.warmup_step_times_s.append(t)
                 self._add("warmup", t, losses)
 
-            _inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
+            inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
             before = backend.compile_counters()
             sampler.measuring = True
             timed = backend.time_steps(self.step, settings.steps)
@@ -239,6 +250,11 @@ class Measurement:
                     if peak:
                         result.peak_flops = peak
                         result.fraction_of_peak = result.achieved_flops / peak
+                        # Above the measured peak: a bug to explain (FLOP count, skipped work or a low
+                        # peak), flagged for the report rather than printed as a fraction.
+                        if warning := above_peak(result.achieved_flops, peak):
+                            result.flags["above_peak"] = True
+                            result.compile_warnings.append(warning)
             result.status = "ok"
         finally:
             sampler.measuring = False
@@ -259,41 +275,6 @@ class Measurement:
             result.status = "diverged"
             result.reason = (f"non-finite loss at step {bad.step} ({bad.phase}): "
                              + ", ".join(f"{k}_loss={v}" for k, v in bad.losses.items()))
-
-
-SLOWDOWN_ENV = "FRAMEBENCH_INJECT_SLOWDOWN"
-
-
-def _inject_slowdown(backend: Any, result: CellResult, warmup_times: list[float]) -> None:
-    """Calibration aid for the regression gate: with FRAMEBENCH_INJECT_SLOWDOWN=0.2, every step after
-    the warm-up also sleeps 20% of the warm-up's median step time: a real, known slowdown of the
-    timed steps and of the window. Recorded in the cell's flags, so such a run never passes for a
-    clean one. The sleep is on the host: it shows in CPU cells, not inside CUDA event timings."""
-    raw = os.environ.get(SLOWDOWN_ENV, "").strip()
-    if not raw:
-        return
-    fraction = float(raw)
-    times = sorted(warmup_times[1:] or warmup_times)  # the first step includes compilation
-    sleep_s = fraction * times[len(times) // 2]
-    inner = backend.step_fn
-
-    def slower_step(*args: Any, **kwargs: Any) -> Any:
-        out = inner(*args, **kwargs)
-        time.sleep(sleep_s)
-        return out
-
-    backend.step_fn = slower_step
-    result.flags["injected_slowdown"] = {"fraction": fraction, "sleep_s": sleep_s}
-    result.compile_warnings.append(f"{SLOWDOWN_ENV}={fraction}: steps deliberately slowed by {sleep_s:.3f} s")
-
-
-def _inject_failure(backend: Any, fault: str) -> None:
-    def failing_step(*args: Any, **kwargs: Any) -> Any:
-        if fault == "oom":
-            raise MemoryError("test fault: simulated out of memory")
-        raise RuntimeError("test fault: simulated failure\nsecond line not in the reason")
-
-    backend.step_fn = failing_step
 
 
 def prime_compile_cache(spec_path: str, spec: WorkerSpec) -> dict[str, Any]:
@@ -320,7 +301,9 @@ def run(spec_path: str, prime_only: bool = False) -> int:
     t_start = process_start_time()
     spec = WorkerSpec.load(spec_path)
     cell, settings = spec.cell, spec.settings
-    result = CellResult(cell=cell, status="failed", settings=settings.to_dict(), started_at=utc_now_iso())
+    result = CellResult(cell=cell, status="failed", repeat=spec.repeat, block=spec.block, order=spec.order,
+                        settings=settings.to_dict(), started_at=utc_now_iso())
+    result.flags["timing"] = TIMING_METHOD
     records: list[StepRecord] = []
     backend: Any = None
     try:
@@ -333,7 +316,7 @@ def run(spec_path: str, prime_only: bool = False) -> int:
         else:
             plan = flagplan.plan_flags(cell, settings, spec.work_dir)
             os.environ.update(plan["env"])  # before the framework import: variant switches, caches
-            result.flags["compile_cache"] = flagplan.prepare_compile_cache(cell, spec.work_dir) \
+            result.flags["compile_cache"] = flagplan.prepare_compile_cache(cell, spec.work_dir, settings) \
                 if not prime_only else plan.get("compile_cache")
             if flagplan.needs_priming(cell) and not prime_only:
                 priming = prime_compile_cache(spec_path, spec)

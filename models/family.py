@@ -48,6 +48,10 @@ class ModelFamily:
     # should be close, and why not identical); "{frameworks}" stands for their names. "": a
     # generic sentence.
     parity_note: str = ""
+    # Whether the family's models are in the default matrix of the quick profile (the 15-minute CPU
+    # default). A family too expensive for it on a 2-core CPU says False: it runs in ``full`` and
+    # whenever named with ``--models``.
+    in_quick_profile: bool = True
 
     @property
     def model_names(self) -> tuple[str, ...]:

@@ -71,7 +71,8 @@ def measure(batch_size: int, rounds: int, block: int, warmup: int, threads: int,
             return times
 
         def harness_block() -> list[float]:
-            # As in a real cell: the worker's memory sampler thread runs during the timed steps.
+            # As in a CUDA cell: the worker's memory sampler thread runs during the timed steps (a CPU
+            # cell runs none any more; this block measures the worst case).
             sampler = MemorySampler(settings.memory_sample_interval_s, None).start()
             sampler.measuring = True
             try:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,15 @@ def fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("ORCH_FAKE_LOG", str(tmp_path / "started.log"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def results_by_cell(run: Path) -> dict[str, Any]:
+    """cell_id -> CellResult of a run measured in one process per cell (--repeats 1)."""
+    from bench import store
+
+    results = store.read_process_results(run)
+    assert all(k == 1 for _, k in results), sorted(results)
+    return {cid: r for (cid, _), r in results.items()}
 
 
 def started(tmp_path: Path) -> list[str]:

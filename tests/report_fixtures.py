@@ -218,6 +218,47 @@ def build_cell(fc: FixtureCell, settings: RunSettings) -> tuple[CellResult, list
     return res, records
 
 
+def _processes(
+    cells: list[FixtureCell], settings: RunSettings, repeats: int, between_cv: float,
+    block_factors: dict[int, float] | None, failed: dict[str, tuple[int, ...]] | None,
+) -> tuple[list[tuple[CellResult, list[StepRecord]]], list[dict[str, Any]]]:
+    """Every process of a run (``repeats`` per runnable cell, one per skipped cell) and its schedule.
+
+    Blocks: for each repeat, one block per model holding every runnable cell of it, in an order that
+    rotates with the repeat. A process draws its steps around ``median_s`` × exp(between_cv · z) ×
+    ``block_factors[block]`` (a machine slower in some blocks); ``failed[cell_id]`` lists repeats
+    whose process failed. With one repeat and no spread, a cell is exactly ``build_cell``'s.
+    """
+    models = list(dict.fromkeys(fc.model for fc in cells))
+    out: list[tuple[CellResult, list[StepRecord]]] = []
+    schedule: list[dict[str, Any]] = []
+    for fc in cells:
+        if fc.status == "skipped":
+            out.append(build_cell(fc, settings))
+    for r in range(1, repeats + 1):
+        for m_i, model in enumerate(models):
+            block = (r - 1) * len(models) + m_i
+            mine = [fc for fc in cells if fc.model == model and fc.status != "skipped"]
+            shift = (r - 1) % len(mine) if mine else 0
+            for fc in mine[shift:] + mine[:shift]:
+                cid = fc.cell.cell_id
+                proc = fc
+                if repeats > 1 or between_cv or block_factors:
+                    z = float(_rng(cid, 1000 + r).standard_normal())
+                    factor = float(np.exp(between_cv * z)) * (block_factors or {}).get(block, 1.0)
+                    proc = FixtureCell(**{**fc.__dict__, "seed_salt": fc.seed_salt * 100 + r,
+                                          "median_s": fc.median_s * factor})
+                if r in (failed or {}).get(cid, ()):
+                    proc = FixtureCell(**{**proc.__dict__, "status": "failed",
+                                          "reason": f"process {r} crashed"})
+                res, steps = build_cell(proc, settings)
+                res.repeat, res.block, res.order = r, block, len(schedule)
+                steps = [StepRecord(**{**s.to_dict(), "repeat": r}) for s in steps]
+                schedule.append({"order": len(schedule), "block": block, "cell_id": cid, "repeat": r})
+                out.append((res, steps))
+    return out, schedule
+
+
 def write_run(
     run_dir: Path,
     cells: Iterable[FixtureCell],
@@ -226,13 +267,21 @@ def write_run(
     env: dict[str, Any] | None = None,
     settings: RunSettings | None = None,
     created_at: str = "2025-01-02T03:04:05Z",
+    repeats: int = 1,
+    between_cv: float = 0.0,
+    block_factors: dict[int, float] | None = None,
+    failed: dict[str, tuple[int, ...]] | None = None,
 ) -> Path:
-    """Write a complete run directory (run.json, environment.json, cells/, steps/, logs/)."""
+    """Write a complete run directory (run.json, environment.json, cells/, steps/, logs/): ``repeats``
+    processes per runnable cell, scheduled in blocks (``_processes``)."""
+    from bench.store import log_path, steps_path
+
     run_dir = Path(run_dir)
     settings = settings or RunSettings(
-        profile="quick", steps=30, warmup=2, window_steps=10, seed=0, intra_op_threads=2
+        profile="quick", steps=30, warmup=2, window_steps=10, seed=0, intra_op_threads=2, repeats=repeats
     )
     cells = list(cells)
+    procs, schedule = _processes(cells, settings, repeats, between_cv, block_factors, failed)
     meta = {
         "schema": SCHEMA_VERSION,
         "run_id": run_id or run_dir.name,
@@ -241,16 +290,22 @@ def write_run(
         "profile": settings.profile,
         "settings": settings.to_dict(),
         "cells_planned": [fc.cell.cell_id for fc in cells],
+        "repeats": repeats,
+        "schedule_seed": 0,
+        "schedule": schedule,
     }
-    for sub in ("cells", "steps", "logs"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "environment.json", env if env is not None else ENVIRONMENT)
-    for fc in cells:
-        res, steps = build_cell(fc, settings)
+    for res, steps in procs:
+        cid = res.cell.cell_id
         write_cell_result(run_dir, res)
         if steps:
-            write_steps(run_dir / "steps" / f"{fc.cell.cell_id}.jsonl", steps)
-        (run_dir / "logs" / f"{fc.cell.cell_id}.log").write_text("", encoding="utf-8")
+            path = steps_path(run_dir, cid, res.repeat)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_steps(path, steps)
+        log = log_path(run_dir, cid, res.repeat)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("", encoding="utf-8")
     atomic_write_json(run_dir / "run.json", meta)
     return run_dir
 

@@ -28,7 +28,7 @@ from orch_helpers import fake_env, run_cli
 
 TRAVERSAL_ID = "dcgan-mnist__torch__eager__cpu__fp32__b1__x/../../../victim"
 SMALL = ["--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu", "--steps", "3",
-         "--warmup", "1", "--window-steps", "2"]
+         "--warmup", "1", "--window-steps", "2", "--precisions", "fp32", "--repeats", "2"]
 
 
 # --------------------------------------------------------------------------- the good run
@@ -36,7 +36,7 @@ SMALL = ["--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A good run (base/RUN, two ok cells) and its baseline (base/baselines/*.json)."""
+    """A good run (base/RUN, two ok cells in two processes each) and its baseline (base/baselines/*.json)."""
     base = tmp_path_factory.mktemp("hostile-base")
     p = run_cli(["all", *SMALL, "--no-report", "--out", str(base / "RUN")], cwd=base)
     assert p.returncode == 0, p.stderr
@@ -127,7 +127,8 @@ def assert_refused(results: dict[str, subprocess.CompletedProcess[str]], expect:
 
 
 def cells(run: Path) -> list[Path]:
-    return sorted((run / "cells").glob("*.json"))
+    """The run's process result files, cells/<cell_id>/r<k>.json."""
+    return sorted((run / "cells").glob("*/r*.json"))
 
 
 def edit(path: Path, change: Callable[[Any], object]) -> None:
@@ -167,7 +168,7 @@ def file_text(name: str, text: str) -> Callable[[Path, Path], None]:
 
 
 def steps_file(run: Path) -> Path:
-    return sorted((run / "steps").glob("*.jsonl"))[0]
+    return sorted((run / "steps").glob("*/r*.jsonl"))[0]
 
 
 def step_rows(change: Callable[[list[str]], list[str]]) -> Callable[[Path, Path], None]:
@@ -186,7 +187,8 @@ def in_step(**values: Any) -> Callable[[Path, Path], None]:
 
 
 def misnamed_cell(run: Path, victim: Path) -> None:
-    first, second = cells(run)[:2]
+    first = cells(run)[0]
+    second = next(p for p in cells(run) if p.parent != first.parent and p.name == first.name)
     second.write_bytes(first.read_bytes())  # a valid result under another cell's name
 
 
@@ -199,7 +201,20 @@ def duplicate_planned(run: Path, victim: Path) -> None:
 
 
 def misnamed_steps(run: Path, victim: Path) -> None:
-    shutil.copy(steps_file(run), run / "steps" / "evil.jsonl")
+    (run / "steps" / "evil").mkdir()
+    shutil.copy(steps_file(run), run / "steps" / "evil" / "r1.jsonl")
+
+
+def copied_cell(name: str) -> Callable[[Path, Path], None]:
+    """A valid result copied to another name beside it (``cells/<id>/<name>``, or ``cells/<name>``)."""
+    def mutate(run: Path, victim: Path) -> None:
+        first = cells(run)[0]
+        shutil.copy(first, first.parent / name if "/" not in name else run / name)
+    return mutate
+
+
+def in_schedule(change: Callable[[list[dict[str, Any]]], object]) -> Callable[[Path, Path], None]:
+    return in_file("run.json", lambda d: change(d["schedule"]))
 
 
 def link_cells_out(run: Path, victim: Path) -> None:
@@ -210,16 +225,16 @@ def link_cells_out(run: Path, victim: Path) -> None:
 
 def link_log_out(run: Path, victim: Path) -> None:
     cell = cells(run)[0]
-    cell.unlink()  # --resume would run this cell again and write its log
-    log = run / "logs" / f"{cell.stem}.log"
+    cell.unlink()  # --resume would run this process again and write its log
+    log = run / "logs" / cell.parent.name / f"{cell.stem}.log"
     log.unlink()
     log.symlink_to(victim / "sub" / "keep.txt")
 
 
 def link_work_out(run: Path, victim: Path) -> None:
     cell = cells(run)[0]
-    cell.unlink()  # --resume would run this cell again in (and tidy) its work directory
-    work = run / "work" / cell.stem
+    cell.unlink()  # --resume would run this process again in (and tidy) its work directory
+    work = run / "work" / cell.parent.name
     shutil.rmtree(work)
     work.symlink_to(victim)
 
@@ -250,13 +265,25 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "cell nested 100000 deep": (cell_text(deep_nesting), "RecursionError"),
     "cell under another's name": (misnamed_cell, "does not match the file name"),
     "cell id not its fields": (in_cell(precision="bf16"), "does not match the cell's fields"),
+    # the per-process layout and the replication fields (schema 3)
+    "cell r0.json": (copied_cell("r0.json"), "not a process file (r<k>.json, k = 1, 2, ...)"),
+    "cell flat file in a schema-3 run": (copied_cell("cells/x.json"),
+                                         "a schema-3 run keeps cells/<cell_id>/r<k>.json"),
+    "cell repeat 'one'": (in_cell(repeat="one"), "repeat: Input should be a valid integer"),
+    "cell repeat 2 in r1.json": (in_cell(repeat=2), "repeat 2 does not match the file name (r1)"),
+    "cell order not the schedule's": (in_cell(order=7), "disagree with the run's schedule"),
+    "run schedule names an unplanned cell": (
+        in_schedule(lambda s: s.append({**s[0], "order": len(s),
+                                        "cell_id": "dcgan-64__torch__eager__cpu__fp32__b16__default"})),
+        "is not planned (cells_planned)"),
+    "run schedule entry a string": (in_schedule(lambda s: s.append("all")), "Input should be a valid dict"),
     # run.json
     "run traversal id": (planned(TRAVERSAL_ID), "malformed cell id"),
     "run id of framework 'jax'": (planned("dcgan-mnist__jax__eager__cpu__fp32__b1__default"),
                                   "framework: unknown framework 'jax'"),
     "run cells_planned a string": (in_file("run.json", lambda d: d.update(cells_planned="all")),
                                    "cells_planned: Input should be a valid list"),
-    "run schema 99": (in_file("run.json", lambda d: d.update(schema=99)), "schema: Input should be 1 or 2"),
+    "run schema 99": (in_file("run.json", lambda d: d.update(schema=99)), "schema: Input should be 1, 2"),
     "run not an object": (file_text("run.json", '"hello"'), "Input should be a valid dictionary"),
     "run cell planned twice": (duplicate_planned, "is planned twice"),
     # steps/<id>.jsonl
@@ -264,7 +291,8 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "steps phase 'sprint'": (in_step(phase="sprint"), "phase: Input should be 'first'"),
     "steps row of another cell": (in_step(cell_id="dcgan-mnist__torch__eager__cpu__fp32__b1__default"),
                                   "is not the file's cell"),
-    "steps file not named by a cell": (misnamed_steps, "the file name is not a cell id"),
+    "steps file not named by a cell": (misnamed_steps, "the name is not a cell id"),
+    "steps row of another process": (in_step(repeat=2), "repeat 2 is not the file's process (r1)"),
     # environment.json, roofline.json
     "environment fingerprint a path": (in_file("environment.json", lambda d: d["fingerprint"].update(
         hash="../../victim")), "fingerprint.hash: String should match pattern"),

@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from orch_helpers import fake_env, fakes, run_cli, set_plan, started  # noqa: F401 (fixture)
+from orch_helpers import fake_env, fakes, results_by_cell, run_cli, set_plan, started  # noqa: F401 (fixture)
 
 from bench import store
 from bench.cli import main
 
-# Two cells of one model and framework keep these runs to a few fake processes.
-SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu", "--no-report",
-         "--steps", "3", "--warmup", "1", "--window-steps", "2"]
+# Two cells of one model and framework, one process each, keep these runs to a few fake processes
+# (tests/test_orch_replication.py runs several processes per cell).
+SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
+         "--precisions", "fp32", "--no-report",
+         "--steps", "3", "--warmup", "1", "--window-steps", "2", "--repeats", "1"]
 
 
 def run_dir_of(tmp_path: Path) -> Path:
@@ -28,7 +30,7 @@ def run_dir_of(tmp_path: Path) -> Path:
 
 
 def statuses(run: Path) -> dict[str, str]:
-    return {cid.split("__")[2]: r.status for cid, r in store.read_cell_results(run).items()}
+    return {cid.split("__")[2]: r.status for cid, r in results_by_cell(run).items()}
 
 
 def test_crash_and_hang_do_not_stop_the_run(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
@@ -38,7 +40,7 @@ def test_crash_and_hang_do_not_stop_the_run(fakes: Path, monkeypatch: pytest.Mon
     out, err = capsys.readouterr()
     assert rc == 1
     run = run_dir_of(fakes)
-    results = store.read_cell_results(run)
+    results = results_by_cell(run)
     by_mode = {(r.cell.framework, r.cell.mode): r for r in results.values()}
     crash = by_mode[("torch", "eager")]
     assert crash.status == "failed" and crash.reason == "RuntimeError: boom in fake worker"
@@ -53,12 +55,12 @@ def test_crash_and_hang_do_not_stop_the_run(fakes: Path, monkeypatch: pytest.Mon
     assert by_mode[("tensorflow", "xla")].status == "ok"
     assert by_mode[("torch", "reduce-overhead")].status == "skipped"
     assert by_mode[("torch", "reduce-overhead")].reason == "needs CUDA"
-    assert (run / "logs" / f"{crash.cell.cell_id}.log").read_text().count("boom") == 1
+    assert store.log_path(run, crash.cell.cell_id).read_text().count("boom") == 1
     assert "failed: " in out and "timeout: " in out and "results: " in out
     assert "[1/" in err  # progress lines
     # Compile caches do not stay in the run directory; the spec to rerun a cell by hand does.
     work = store.work_dir(run, crash.cell.cell_id)
-    assert (work / "spec.json").exists() and not (work / "inductor-cache").exists()
+    assert (work / "spec-r1.json").exists() and not (work / "inductor-cache").exists()
     data = store.load_run(run)
     assert set(data.steps["cell_id"]) == {r.cell.cell_id for r in results.values() if r.status == "ok"}
 
@@ -86,7 +88,7 @@ def test_exit_without_result_is_classified(fakes: Path, monkeypatch: pytest.Monk
     set_plan(monkeypatch, {"__eager__": behaviour})
     rc = main([*SMALL, "--modes", "eager"])
     assert rc == 1
-    (r,) = store.read_cell_results(run_dir_of(fakes)).values()
+    (r,) = results_by_cell(run_dir_of(fakes)).values()
     assert r.status == status and reason in r.reason
 
 
@@ -96,7 +98,9 @@ def test_resume_reruns_only_missing_and_failed_cells(fakes: Path, monkeypatch: p
     assert main([*SMALL, "--frameworks", "torch,tensorflow"]) == 1
     run = run_dir_of(fakes)
     first = started(fakes)
-    assert len(first) == 6  # tf eager/function/function-onednn/xla + torch eager/compile
+    planned = json.loads(store.run_file(run).read_text())["schedule"]
+    assert first == [e["cell_id"] for e in planned]  # the processes ran in the schedule's order
+    assert {c.split("__")[2] for c in first} == {"eager", "function", "xla", "compile"}
     # Lose one finished cell (as if the run had been killed before it).
     lost = next(c for c in first if "__function__" in c and c.endswith("__default"))
     store.cell_result_path(run, lost).unlink()
@@ -118,7 +122,7 @@ def test_resume_reruns_only_missing_and_failed_cells(fakes: Path, monkeypatch: p
 def test_resume_with_other_settings_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
-    store.cell_result_path(run, next(iter(store.read_cell_results(run)))).unlink()
+    store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     capsys.readouterr()
     assert main(["all", "--resume", "--steps", "7", "--no-report"]) == 2
     err = capsys.readouterr().err
@@ -130,7 +134,7 @@ def test_resume_never_executes_an_interpreter_read_from_the_run(fakes: Path, tmp
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
-    store.cell_result_path(run, next(iter(store.read_cell_results(run)))).unlink()
+    store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.sh"
     evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
@@ -149,7 +153,7 @@ def test_resume_never_executes_an_interpreter_read_from_the_run(fakes: Path, tmp
 def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
-    store.cell_result_path(run, next(iter(store.read_cell_results(run)))).unlink()
+    store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     env_file = run / "environment.json"
     env = json.loads(env_file.read_text())
     env["fingerprint"]["hash"] = "0123456789abcdef"
@@ -159,7 +163,8 @@ def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     where = run.relative_to(fakes)  # reports/runs/<id>, as found by --resume
     assert err.startswith(f"error: {where} was recorded on another machine (fingerprint 0123456789abcdef vs ")
-    assert err.count("\n") == 1 and started(fakes) == ["dcgan-mnist__torch__eager__cpu__fp32__b256__default"]
+    scheduled = [e["cell_id"] for e in json.loads(store.run_file(run).read_text())["schedule"]]
+    assert err.count("\n") == 1 and started(fakes) == scheduled  # the first run's only
 
 
 def test_resume_without_any_run(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
@@ -204,8 +209,8 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
     monkeypatch.setattr(orchestrate, "report_after_run", broken)
     out_dir = fakes / "myrun"
     assert main(["run", "--model", "dcgan-64", "--framework", "torch", "--mode", "eager", "--batch-size", "4",
-                 "--steps", "2", "--out", str(out_dir)]) == 0
-    (r,) = store.read_cell_results(out_dir).values()
+                 "--steps", "2", "--repeats", "1", "--out", str(out_dir)]) == 0
+    (r,) = results_by_cell(out_dir).values()
     assert r.status == "ok" and r.cell.batch_size == 4 and r.settings["steps"] == 2
     meta = json.loads(store.run_file(out_dir).read_text())
     assert meta["cells_planned"] == [r.cell.cell_id] and meta["argv"][0] == "run"
@@ -215,7 +220,8 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
     assert "median step" in out and r.cell.cell_id in out
     # `all` calls the report; its failure is one warning line and the exit code stays 0.
     assert main([*SMALL, "--modes", "eager", "--out", str(fakes / "r2")]) == 0  # --no-report in SMALL
-    assert main([*SMALL[:-7], "--modes", "eager", "--steps", "2", "--out", str(fakes / "r3")]) == 0
+    with_report = [*SMALL[:-9], "--modes", "eager", "--steps", "2", "--repeats", "1"]  # no --no-report
+    assert main([*with_report, "--out", str(fakes / "r3")]) == 0
     err = capsys.readouterr().err
     assert "warning: report generation failed (RuntimeError: report exploded)" in err
 
@@ -223,14 +229,19 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
 def test_cuda_cells_run_with_the_roofline_peak(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("ORCH_FAKE_CUDA", "1")
     assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager",
-                 "--no-report", "--steps", "2"]) == 0
+                 "--no-report", "--steps", "2", "--repeats", "1"]) == 0
     run = run_dir_of(fakes)
     assert json.loads(store.run_file(run).read_text())["profile"] == "full"  # CUDA → full by default
-    results = store.read_cell_results(run).values()
+    results = results_by_cell(run).values()
     cuda = [r for r in results if r.cell.device == "cuda"]
     assert {r.cell.precision for r in cuda} == {"fp32", "bf16", "fp16"}
-    assert all(r.status == "ok" and r.peak_flops == 1.0e12 for r in cuda)
-    assert all(r.peak_flops is None for r in results if r.cell.device == "cpu")
+    assert all(r.status == "ok" for r in cuda)
+    # Held to the peak of their precision (the fake roofline measures fp32 only).
+    assert all(r.peak_flops == 1.0e12 for r in cuda if r.cell.precision == "fp32")
+    # CPU cells too: the CPU's peak is measured once per run (roofline-cpu.json).
+    cpu = [r for r in results if r.cell.device == "cpu" and r.status == "ok" and r.cell.precision == "fp32"]
+    assert cpu and all(r.peak_flops == 1.0e12 for r in cpu)
+    assert json.loads((run / "roofline-cpu.json").read_text())["device"] == "cpu"
     roofline = json.loads((run / "roofline.json").read_text())
     assert roofline["peak_flops"] == 1.0e12 and roofline["device"] == "cuda"
     assert roofline["framework"] == "torch"  # the registry's preferred roofline framework with CUDA cells
@@ -240,7 +251,8 @@ def test_roofline_framework_comes_from_the_cells_on_the_device(fakes: Path,  # n
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCH_FAKE_CUDA", "1")
     assert main(["all", "--models", "dcgan-mnist", "--frameworks", "tensorflow", "--modes", "eager",
-                 "--devices", "cuda", "--precisions", "fp32", "--no-report", "--steps", "2", "--tf32"]) == 0
+                 "--devices", "cuda", "--precisions", "fp32", "--no-report", "--steps", "2", "--tf32",
+                 "--repeats", "1"]) == 0
     roofline = json.loads((run_dir_of(fakes) / "roofline.json").read_text())
     assert roofline["framework"] == "tensorflow" and roofline["tf32"] is True
 
@@ -258,7 +270,7 @@ def test_bad_data_file_is_one_line_exit_2_and_writes_nothing(fakes: Path,  # noq
 def test_missing_framework_is_skipped_not_failed(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("ORCH_FAKE_INSTALLED", "torch")
     assert main([*SMALL, "--frameworks", "tensorflow,torch", "--modes", "eager"]) == 0
-    results = store.read_cell_results(run_dir_of(fakes)).values()
+    results = results_by_cell(run_dir_of(fakes)).values()
     tf = [r for r in results if r.cell.framework == "tensorflow"]
     assert tf and all(r.status == "skipped" and r.reason == "tensorflow not installed" for r in tf)
     assert started(fakes) == [r.cell.cell_id for r in results if r.cell.framework == "torch"]
@@ -290,13 +302,13 @@ def test_ctrl_c_kills_the_cell_keeps_results_and_says_how_to_resume(tmp_path: Pa
     assert "--resume" in err
     run = store.latest_run(tmp_path / "reports" / "runs")
     assert run is not None
-    done = store.read_cell_results(run)
+    done = results_by_cell(run)
     assert any(r.cell.mode == "eager" and r.status == "ok" for r in done.values())
     assert not any(r.cell.mode == "compile" for r in done.values())  # the interrupted cell: no result
     compile_id = next(c for c in started(tmp_path) if "__compile__" in c)
     pid = int((store.work_dir(run, compile_id) / "pid").read_text())
     assert not _alive(pid)
-    assert [c.mode for c in store.cells_to_rerun(run)] == ["compile"]
+    assert [s.cell.mode for s in store.processes_to_rerun(run)] == ["compile"]
 
 
 def test_env_command_prints_json(tmp_path: Path) -> None:

@@ -48,6 +48,12 @@ def test_tables_have_proper_dtypes_and_steps_carry_the_axes(run: Path) -> None:
         cell = parse_cell_id(row.cell_id)
         assert tuple(getattr(row, a) for a in CELL_AXES) == cell.key()
     assert "losses.g" in steps and "losses" not in steps
+    # one row per process in cells, one per cell in cell_summaries
+    summaries = tables["cell_summaries"]
+    assert len(cells) == len(cells.drop_duplicates(["cell_id", "repeat"]))
+    assert len(summaries) == cells["cell_id"].nunique() and summaries["cell_id"].is_unique
+    assert str(summaries["n_ok"].dtype) == "Int64" and str(summaries["step_time_median_s"].dtype) == "float64"
+    assert str(summaries["step_time_ci_coverage"].dtype) == "float64"
 
 
 def test_csv_export_round_trips_its_dtypes(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,10 +62,11 @@ def test_csv_export_round_trips_its_dtypes(run: Path, capsys: pytest.CaptureFixt
     before = _files(run)
     assert main(["export", "--run", str(run), "--format", "csv", "--out", str(out)]) == 0
     assert "cells.csv" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "dtypes.json", "steps.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["cell_summaries.csv", "cells.csv", "dtypes.json",
+                                                     "steps.csv"]
     assert _files(run) == before  # the run it reads is left alone
     tables = tidy_tables(run)
-    for name in ("cells", "steps"):
+    for name in ("cells", "cell_summaries", "steps"):
         back = read_table(out / f"{name}.csv")
         pd.testing.assert_frame_equal(back, tables[name])
 
@@ -86,7 +93,7 @@ def test_parquet_round_trip(run: Path) -> None:
     out = str(run.parent / "pq") + "/"
     assert main(["export", "--run", str(run), "--format", "parquet", "--out", out]) == 0
     tables = tidy_tables(run)
-    for name in ("cells", "steps"):
+    for name in ("cells", "cell_summaries", "steps"):
         pd.testing.assert_frame_equal(read_table(run.parent / "pq" / f"{name}.parquet"), tables[name])
 
 

@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from orch_helpers import fakes, run_cli, started  # noqa: F401 (fixture)
+from orch_helpers import fakes, results_by_cell, run_cli, started  # noqa: F401 (fixture)
 
 from bench import orchestrate, store
 from bench.cli import main
@@ -17,7 +17,12 @@ from bench.commands import build_parser
 from bench.errors import BenchError
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices", "cpu",
-         "--no-report", "--steps", "2", "--warmup", "0", "--window-steps", "0"]
+         "--precisions", "fp32", "--no-report", "--steps", "2", "--warmup", "0", "--window-steps", "0",
+         "--repeats", "1"]
+
+
+def results_by_cell_repeat(run: Path, repeat: int) -> dict[str, object]:
+    return {cid: r for (cid, k), r in store.read_process_results(run).items() if k == repeat}
 
 
 def _files(root: Path) -> set[Path]:
@@ -103,7 +108,7 @@ def test_data_that_fits_only_some_models_names_those_it_fits(junk: Path,
     assert set(fits) < set(model_names())
     # With only the models it fits, the same file runs (checked once, then the cells start).
     assert main([*SMALL, "--data", "mnist.idx"]) == 0
-    assert started(junk) == ["dcgan-mnist__torch__eager__cpu__fp32__b256__default"]
+    assert started(junk) == ["dcgan-mnist__torch__eager__cpu__fp32__b64__default"]  # the quick CPU batch
 
 
 def test_report_out_an_existing_file_is_refused(junk: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,7 +205,8 @@ def test_a_run_with_out_writes_only_inside_out(fakes: Path, capsys: pytest.Captu
     """Before: `all --out runs/x` wrote README.md, <model>.md and figures/ into runs/.. (here: the cwd)."""
     (fakes / "started.log").touch()
     before = _files(fakes)
-    assert main([*SMALL[:-7], "--steps", "2", "--warmup", "0", "--window-steps", "0", "--out", "runs/x"]) == 0
+    assert main([*SMALL[:-9], "--steps", "2", "--warmup", "0", "--window-steps", "0", "--repeats", "1",
+                 "--out", "runs/x"]) == 0
     out = capsys.readouterr().out
     new = _files(fakes) - before
     assert new and all(p.parts[:2] == ("runs", "x") or p == Path("runs") for p in new), sorted(map(str, new))
@@ -229,29 +235,33 @@ def test_dry_run_lists_the_plan_with_estimates_and_writes_nothing(fakes: Path,  
     assert _files(fakes) == before and started(fakes) == []
     lines = out.splitlines()
     head, cells, total = lines[0], lines[1:-1], lines[-1]
-    runs = [c for c in cells if "  run  " in c]
+    runs = [c for c in cells if "  run x3  " in c]
     skips = [c for c in cells if "  skip  " in c]
-    assert f"{len(runs)} cell(s) to run, {len(skips)} skipped" in head
+    processes = 3 * len(runs)  # the profile's 3 processes per cell
+    assert f"{len(runs)} cell(s) to run in {processes} process(es) (3 per cell" in head
+    assert f"{len(skips)} skipped" in head
+    assert all("  run x3  ~" in c for c in runs)
     assert len(runs) + len(skips) == len(cells)
     assert any("__eager__cpu__" in c for c in runs)
     assert all(c.rstrip().split()[-1].startswith("~") for c in runs)
     assert any(c.endswith("needs CUDA") for c in skips) and any("no CUDA device" in c for c in skips)
-    assert total.startswith("estimated total: ~") and "nothing was run or written" in total
+    assert total.startswith("estimated total: ~") and f"for {processes} process(es)" in total
+    assert "nothing was run or written" in total
     # A dry run still checks its input first.
     assert main(["all", "--dry-run", "--batch-size", "0"]) == 2
 
 
-def test_dry_run_of_a_resume_lists_the_cells_to_rerun(fakes: Path,  # noqa: F811
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*SMALL, "--modes", "eager,compile", "--out", "run"]) == 0
-    lost = next(iter(store.read_cell_results(fakes / "run")))
-    store.cell_result_path(fakes / "run", lost).unlink()
+def test_dry_run_of_a_resume_lists_the_processes_to_rerun(fakes: Path,  # noqa: F811
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL[:-2], "--repeats", "2", "--modes", "eager,compile", "--out", "run"]) == 0
+    lost = next(iter(results_by_cell_repeat(fakes / "run", 2)))
+    store.cell_result_path(fakes / "run", lost, 2).unlink()
     (fakes / "started.log").unlink()
     capsys.readouterr()
     before = _files(fakes)
     assert main(["all", "--dry-run", "--resume", "--out", "run"]) == 0
     out = capsys.readouterr().out
-    assert "would re-run 1 cell(s)" in out and lost in out
+    assert "would re-run 1 process(es)" in out and f"{lost} r2  run  ~" in out
     assert _files(fakes) == before and started(fakes) == []
 
 
@@ -279,5 +289,5 @@ def test_stored_settings_of_the_run_record_the_checked_values(fakes: Path) -> No
     assert main([*SMALL, "--batch-size", "3", "--threads", "1", "--time-limit", "30", "--out", "run"]) == 0
     meta = json.loads(store.run_file(fakes / "run").read_text())
     assert meta["settings"]["intra_op_threads"] == 1 and meta["settings"]["time_limit_s"] == 30
-    (r,) = store.read_cell_results(fakes / "run").values()
+    (r,) = results_by_cell(fakes / "run").values()
     assert r.cell.batch_size == 3

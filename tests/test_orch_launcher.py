@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -10,10 +11,17 @@ from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 
 from bench import launcher, store
 from bench.records import Cell, RunSettings
+from bench.schedule import build_schedule
 from models.registry import family_of
 
 CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8)
 SETTINGS = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=60.0, intra_op_threads=1)
+
+
+def new_run(root: Path, repeats: int = 3) -> Path:
+    """An empty run planning CELL in ``repeats`` processes (run.json only), for run_cell to store into."""
+    return store.create_run(root / "run", SETTINGS, ["test"], "quick", [CELL],
+                            schedule=build_schedule([CELL], repeats, seed=0))
 
 
 class Recording(launcher.Launcher):
@@ -32,17 +40,42 @@ class Recording(launcher.Launcher):
         return self.outcome
 
 
-def test_the_process_launcher_stores_a_schema_2_result(fakes: Path) -> None:  # noqa: F811
-    run = fakes / "run"
-    result = launcher.run_cell(CELL, SETTINGS, run)
+def test_the_process_launcher_stores_one_result_per_process(fakes: Path) -> None:  # noqa: F811
+    run = new_run(fakes)
+    result = launcher.run_cell(CELL, SETTINGS, run, block=0, order=0)
     assert result.status == "ok" and result.wall_s is not None and result.started_at
+    assert (result.repeat, result.block, result.order) == (1, 0, 0)
     losses = family_of(CELL.model).losses
     assert list(result.final_losses) == list(losses)
-    stored = store.read_cell_results(run)[CELL.cell_id]
+    stored = store.read_process_results(run)[(CELL.cell_id, 1)]
     assert stored.final_losses == result.final_losses
     steps = store.read_steps(store.steps_path(run, CELL.cell_id))
     assert len(steps) == SETTINGS.steps and set(steps[0]["losses"]) == set(losses)
-    assert (store.work_dir(run, CELL.cell_id) / "spec.json").exists()
+    assert (store.work_dir(run, CELL.cell_id) / "spec-r1.json").exists()
+    # A second process of the same cell: its own files, the same scratch directory.
+    second = launcher.run_cell(CELL, SETTINGS, run, repeat=2, block=1, order=1)
+    assert (second.repeat, second.block, second.order) == (2, 1, 1)
+    assert store.cell_result_path(run, CELL.cell_id, 2).is_file()
+    assert {r["repeat"] for r in store.read_steps(store.steps_path(run, CELL.cell_id, 2))} == {2}
+    assert store.log_path(run, CELL.cell_id, 2).read_text().startswith("# ")
+    assert sorted(p.name for p in store.work_dir(run, CELL.cell_id).glob("spec-*")) == [
+        "spec-r1.json", "spec-r2.json"]
+    assert set(store.read_process_results(run)) == {(CELL.cell_id, 1), (CELL.cell_id, 2)}
+
+
+def test_a_result_for_another_process_is_refused(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A worker that writes another repeat (or order) than it was given: recorded as failed."""
+    class Mislabelling(Recording):
+        def launch(self, job: launcher.Launch) -> launcher.LaunchOutcome:
+            spec = json.loads(Path(job.command[3]).read_text())
+            spec["order"] = 99
+            Path(job.command[3]).write_text(json.dumps(spec))
+            return launcher.ProcessLauncher().launch(job)
+
+    result = launcher.run_cell(CELL, SETTINGS, new_run(fakes), repeat=1, block=0, order=0,
+                               launcher=Mislabelling())
+    assert result.status == "failed" and "another process" in result.reason
+    assert (result.repeat, result.block, result.order) == (1, 0, 0)
 
 
 def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  # noqa: F811
@@ -51,7 +84,7 @@ def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  #
     (job,) = rec.jobs
     assert job.cell == CELL and job.time_limit_s == SETTINGS.time_limit_s
     assert job.command[:3] == ["/usr/bin/env", "-m", "orch_fake_worker"]
-    assert job.command[3].endswith("spec.json") and job.work_dir == Path(job.command[3]).parent
+    assert job.command[3].endswith("spec-r1.json") and job.work_dir == Path(job.command[3]).parent
     assert job.env["PYTHONUNBUFFERED"] == "1"
     assert job.log_path == store.log_path((fakes / "run").resolve(), CELL.cell_id)
     assert result.status == "failed"  # /usr/bin/env -m ...: not a python
@@ -66,10 +99,11 @@ def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  #
 ])
 def test_an_outcome_without_a_result_is_recorded_with_a_reason(
         fakes: Path, outcome: launcher.LaunchOutcome, status: str, reason: str) -> None:  # noqa: F811
-    run = fakes / "run"
-    result = launcher.run_cell(CELL, SETTINGS, run, launcher=Recording(outcome))
+    run = new_run(fakes)
+    result = launcher.run_cell(CELL, SETTINGS, run, repeat=3, block=2, order=2, launcher=Recording(outcome))
     assert result.status == status and reason in result.reason
-    assert store.read_cell_results(run)[CELL.cell_id].status == status
+    assert (result.repeat, result.block, result.order) == (3, 2, 2)
+    assert store.read_process_results(run)[(CELL.cell_id, 3)].status == status
     if outcome.start_error is None:
         assert "something went wrong" in (result.error_tail or "")
         assert "# started" not in (result.error_tail or "")
@@ -91,21 +125,22 @@ def test_launcher_is_an_interface() -> None:
     assert launcher.classify_exit(0, [])[1] == "worker exited without writing a result"
 
 
-def test_progress_eta_from_estimates_then_from_finished_cells() -> None:
+def test_progress_eta_from_estimates_then_from_finished_processes() -> None:
     import io
 
     from bench.progress import Progress
     from bench.records import CellResult
+    from bench.schedule import Slot
 
     now = [0.0]
     out = io.StringIO()
-    cells = [CELL, Cell("dcgan-64", "torch", "eager", "cpu", "fp32", 8)]
+    cells = [Slot(CELL, 1), Slot(Cell("dcgan-64", "torch", "eager", "cpu", "fp32", 8), 2)]
     p = Progress(2, estimate=lambda c: 30.0, stream=out, clock=lambda: now[0])
     assert p.eta(cells) == 60.0 and p.eta([]) == 0.0
     p.start(cells[0], cells[1:])
     now[0] = 10.0
-    p.finish(cells[0], CellResult(cell=cells[0], status="failed", reason="boom"), cells[1:])
+    p.finish(cells[0], CellResult(cell=CELL, status="failed", reason="boom"), cells[1:])
     assert p.eta(cells[1:]) == 10.0
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("[1/2]") and "ETA 1:00" in lines[0]
+    assert lines[0].startswith(f"[1/2] {CELL.cell_id} r1 ... running") and "ETA 1:00" in lines[0]
     assert lines[1].endswith("failed in 0:10: boom (elapsed 0:10, ETA 0:10)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from orch_helpers import FAKES, fakes  # noqa: F401 (fixture)
 
 from bench import envinfo, machine, matrix, probing, profiles
 from bench.errors import BenchError, UnknownChoice
-from bench.frameworks.tensorflow.onednn import onednn_default_on, opposite_onednn_variant
+from bench.frameworks.tensorflow.onednn import onednn_default_on
 from bench.records import Cell
 from models.registry import get_spec
 
@@ -35,50 +36,109 @@ def by_id(planned: list[matrix.PlannedCell]) -> dict[str, matrix.PlannedCell]:
     return {p.cell.cell_id: p for p in planned}
 
 
-def build(profile: str, probes: dict, **filters: object) -> list[matrix.PlannedCell]:
+def build(profile: str, probes: dict, cpu_native: tuple[str, ...] = ("fp32",),
+          **filters: object) -> list[matrix.PlannedCell]:
     f = matrix.Filters(**{**BUILTIN, **filters})
-    return matrix.build_matrix(profiles.get_profile(profile), probes, f)
+    return matrix.build_matrix(profiles.get_profile(profile), probes, f, cpu_native=cpu_native)
 
 
-def test_matrix_equals_the_one_recorded_before_the_restructure() -> None:
-    """Every default matrix (quick and full; CPU only, CUDA, one framework missing; oneDNN on or off
-    by default) is cell for cell, in order and with its skip reasons, what it was before planning
-    moved to the framework descriptors."""
-    golden = json.loads((FAKES / "matrix_golden.json").read_text())
-    for key, expected in golden["matrices"].items():
+GOLDEN = FAKES / "matrix_golden.json"
+# A golden configuration "<probes>+bf16" plans on a CPU that runs bf16 natively.
+NATIVE_BF16 = "+bf16"
+
+
+def golden_matrices(golden: dict) -> dict[str, list[list[str | None]]]:
+    """Today's matrix for each "<profile>/<probes config>[+bf16]" key of the golden file."""
+    out = {}
+    for key in golden["matrices"]:
         profile, config = key.split("/")
-        planned = build(profile, golden["probes"][config])
-        assert [[p.cell.cell_id, p.skip_reason] for p in planned] == expected, key
+        probes, bf16, _ = config.partition(NATIVE_BF16)
+        planned = build(profile, golden["probes"][probes], ("fp32", "bf16") if bf16 else ("fp32",))
+        out[key] = [[p.cell.cell_id, p.skip_reason] for p in planned]
+    return out
+
+
+def golden_text(golden: dict) -> str:
+    """The golden file as recorded: one line per probe configuration and per planned cell."""
+    def block(d: dict, row: object) -> str:
+        return ",\n".join(f"  {json.dumps(k)}: {row(v)}" for k, v in d.items())
+
+    probes = block(golden["probes"], json.dumps)
+    matrices = block(golden["matrices"], lambda rows: "[\n" + ",\n".join(
+        f"   {json.dumps(r)}" for r in rows) + "\n  ]")
+    return (f'{{\n "about": {json.dumps(golden["about"])},\n "probes": {{\n{probes}\n }},\n'
+            f' "matrices": {{\n{matrices}\n }}\n}}\n')
+
+
+def test_matrix_equals_the_recorded_one() -> None:
+    """Every default matrix (quick and full; CPU only, CUDA, one framework missing; oneDNN on or off
+    by default; a CPU with native bf16 or without) is cell for cell, in order and with its skip
+    reasons, the recorded one. A deliberate change of the matrix re-records it:
+    FRAMEBENCH_REGEN_GOLDEN=1 python -m pytest tests/test_orch_matrix.py -k recorded (then review the
+    diff of tests/orch_fakes/matrix_golden.json)."""
+    golden = json.loads(GOLDEN.read_text())
+    today = golden_matrices(golden)
+    if os.environ.get("FRAMEBENCH_REGEN_GOLDEN") == "1":
+        golden["matrices"] = today
+        GOLDEN.write_text(golden_text(golden))
+    for key, expected in golden["matrices"].items():
+        assert today[key] == expected, key
 
 
 def test_default_quick_matrix_on_a_cpu_machine() -> None:
     planned = build("quick", CPU_ONLY)
     runnable = [p.cell for p in planned if p.runnable]
     assert all(c.device == "cpu" and c.precision == "fp32" for c in runnable)
-    assert all(c.batch_size == get_spec(c.model).batch_size for c in runnable)  # 0 → spec default
+    quick = profiles.get_profile("quick")
+    # The CPU batch: the model's default halved to fit the quick profile's CPU step FLOPs budget.
+    assert all(c.batch_size == quick.batch_size(c.model, "cpu", get_spec(c.model).batch_size)
+               for c in runnable)
     ids = by_id(planned)
     for model in BUILTIN["models"]:
-        b = get_spec(model).batch_size
+        b = quick.batch_size(model, "cpu", get_spec(model).batch_size)
         for fw, mode in [("tensorflow", "eager"), ("tensorflow", "function"), ("tensorflow", "xla"),
                          ("torch", "eager"), ("torch", "compile")]:
             assert ids[Cell(model, fw, mode, "cpu", "fp32", b).cell_id].runnable
-            cuda = ids[Cell(model, fw, mode, "cuda", "fp32", b).cell_id]
+            cuda = ids[Cell(model, fw, mode, "cuda", "fp32", get_spec(model).batch_size).cell_id]
             assert cuda.skip_reason == "no CUDA device"
         for mode in ("reduce-overhead", "max-autotune"):
             assert ids[Cell(model, "torch", mode, "cpu", "fp32", b).cell_id].skip_reason == "needs CUDA"
-    variants = {(c.framework, c.mode, c.variant) for c in runnable}
-    opposite = opposite_onednn_variant(CPU_ONLY["tensorflow"])
-    assert {v for v in variants if v[2] != "default"} == {("tensorflow", "function", opposite)}
+    # The quick profile has no optional variant: its budget goes to three processes per cell.
+    assert {c.variant for c in runnable} == {"default"}
 
 
 @pytest.mark.parametrize("onednn", [True, False])
-def test_onednn_flip_on_cpu_follows_the_probe_in_both_profiles(onednn: bool) -> None:
+def test_onednn_flip_on_cpu_follows_the_probe_in_the_full_profile(onednn: bool) -> None:
     probes = {"tensorflow": probe("tensorflow", onednn_enabled=onednn), "torch": probe("torch")}
     flipped = "onednn-off" if onednn else "onednn-on"
-    for profile, modes in (("quick", {"function"}), ("full", {"eager", "function", "xla"})):
+    for profile, modes in (("quick", set()), ("full", {"eager", "function", "xla"})):
         planned = build(profile, probes, frameworks=("tensorflow",))
-        extra = [p.cell for p in planned if p.runnable and p.cell.variant != "default"]
+        extra = [p.cell for p in planned if p.runnable and p.cell.variant.startswith("onednn")]
         assert {(c.mode, c.device, c.variant) for c in extra} == {(m, "cpu", flipped) for m in modes}, profile
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_bf16_cpu_cells_only_where_the_cpu_runs_bf16_and_the_descriptor_asks(profile: str) -> None:
+    """bf16 on CPU: only with native bf16, only the default variant of the modes each framework's
+    descriptor names for the profile (no framework is named in bench.matrix)."""
+    from bench.frameworks.registry import get_framework
+
+    assert not any(p.cell.precision == "bf16" and p.cell.device == "cpu" for p in build(profile, CPU_ONLY))
+    planned = build(profile, CPU_ONLY, ("fp32", "bf16"), devices=("cpu",))
+    bf16 = {(p.cell.framework, p.cell.mode) for p in planned if p.cell.precision == "bf16"}
+    expected = {(fw, m) for fw in BUILTIN["frameworks"]
+                for m in get_framework(fw).cpu_reduced_precision_modes.get(profile, ())}
+    assert bf16 == expected
+    assert all(p.runnable and p.cell.variant == "default" for p in planned if p.cell.precision == "bf16")
+    fp32 = {(p.cell.framework, p.cell.mode) for p in planned if p.cell.precision == "fp32" and p.runnable}
+    assert expected <= fp32  # each bf16 cell has its fp32 twin
+    # A framework that is not installed adds no bf16 cells; explicit --precisions are taken as given.
+    missing = {"tensorflow": probe("tensorflow", installed=False), "torch": probe("torch")}
+    assert not any(p.cell.precision == "bf16" and p.cell.framework == "tensorflow"
+                   for p in build(profile, missing, ("fp32", "bf16"), devices=("cpu",)))
+    given = build(profile, CPU_ONLY, ("fp32",), devices=("cpu",), precisions=("bf16",), modes=("eager",),
+                  variants=("default",))
+    assert {p.cell.precision for p in given} == {"bf16"} and len(given) == 4  # 2 models x 2 frameworks
 
 
 def test_missing_framework_cells_are_skipped_with_its_reason() -> None:
@@ -101,12 +161,18 @@ def test_cuda_machine_full_profile_adds_cuda_precisions_and_variants() -> None:
     assert {c.precision for c in runnable if c.device == "cuda"} == {"fp32", "bf16", "fp16"}
     assert {c.precision for c in runnable if c.device == "cpu"} == {"fp32"}
     assert any(c.mode == "reduce-overhead" and c.device == "cuda" for c in runnable)
+    # The optional variants are the descriptor's (extra_variants), planned where they apply.
+    from bench.frameworks.registry import get_framework
+
+    desc = get_framework("torch")
     torch_extra = {(c.mode, c.device, c.variant) for c in runnable
                    if c.framework == "torch" and c.variant != "default"}
+    expected = {(m, d, v) for m in desc.mode_names for d in ("cpu", "cuda")
+                for v in desc.extra_variants("full", m, d, probes["torch"])
+                if not (d == "cpu" and desc.needs_cuda(m)) and desc.variant_skip_reason(m, d, v) is None}
+    assert torch_extra == expected
     compiled = ("compile", "reduce-overhead", "max-autotune")
-    assert torch_extra == ({(m, "cuda", "channels-last") for m in ("eager", *compiled)}
-                           | {(m, "cuda", "warm-cache") for m in compiled}
-                           | {("compile", "cpu", "warm-cache")})
+    assert {(m, "cuda", "warm-cache") for m in compiled} <= torch_extra
     # No oneDNN flip on CUDA; on CPU, as without CUDA.
     assert not any(c.variant.startswith("onednn") and c.device == "cuda" for c in runnable)
 
@@ -169,28 +235,47 @@ def test_planning_is_pure(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.strip() == "[]"
 
 
-def test_quick_profile_fits_the_cpu_budget() -> None:
-    """Every CPU cell of both models in the quick profile: under 15 minutes on the 2-core reference."""
-    total = 0.0
-    for p in build("quick", CPU_ONLY):
-        if p.runnable:
-            s = profiles.make_settings("quick", p.cell.model, physical_cores=2)
-            total += profiles.estimate_cell_seconds(p.cell, s)
-    assert 300 < total < 15 * 60, total
+def test_quick_profile_estimate_counts_every_process() -> None:
+    """The dry-run estimate of the default quick matrix (every model in the quick profile, bf16 where
+    native) counts each cell's processes; a process of an expensive model costs what its few steps and
+    start-up cost."""
+    from models.registry import family_of, model_names
+
+    planned = matrix.build_matrix(profiles.get_profile("quick"), CPU_ONLY, matrix.Filters(),
+                                  cpu_native=("fp32", "bf16"))
+    runnable = [p.cell for p in planned if p.runnable]
+    quick_models = {m for m in model_names() if family_of(m).in_quick_profile}
+    assert {c.model for c in runnable} == quick_models and quick_models < set(model_names())
+    full = matrix.build_matrix(profiles.get_profile("full"), CPU_ONLY, matrix.Filters())
+    assert {p.cell.model for p in full if p.runnable} == set(model_names())
+    named = matrix.build_matrix(profiles.get_profile("quick"), CPU_ONLY, matrix.Filters(models=model_names()))
+    assert {p.cell.model for p in named if p.runnable} == set(model_names())
+    settings = {m: profiles.make_settings("quick", m, physical_cores=2) for m in model_names()}
+    assert {s.repeats for s in settings.values()} == {3}
+    one = [profiles.estimate_cell_seconds(c, settings[c.model]) for c in runnable]
+    assert all(3 < t < 60 for t in one), one
+    total = sum(3 * t for t in one)
+    assert 5 * 60 < total < 60 * 60, total
 
 
 def test_make_settings_profiles_and_overrides() -> None:
     q = profiles.make_settings("quick", "dcgan-64", physical_cores=2)
     m = profiles.make_settings("quick", "dcgan-mnist", physical_cores=2)
+    v = profiles.make_settings("quick", "vae-mnist", physical_cores=2)
     f = profiles.make_settings("full", "dcgan-64", physical_cores=2)
-    assert q.steps < m.steps < f.steps and q.intra_op_threads == 2 and q.profile == "quick"
-    # The plans as before the restructure (warm-up, timed steps, window), now from each model's cost.
-    assert [(s.warmup, s.steps, s.window_steps) for s in (m, q, f)] == [(3, 10, 8), (3, 6, 4), (10, 50, 100)]
+    assert q.steps < v.steps < f.steps and q.intra_op_threads == 2 and q.profile == "quick"
+    # Few steps per process (3 processes per cell carry the interval); a cheap step gets more.
+    assert [(s.warmup, s.steps, s.window_steps) for s in (m, q, v, f)] == [
+        (3, 5, 3), (3, 5, 3), (3, 10, 10), (10, 50, 100)]
+    assert (q.repeats, f.repeats) == (3, 3)
     assert profiles.get_profile("quick").plan(None) == profiles.get_profile("quick").plan("dcgan-64")
-    o = profiles.make_settings("quick", "dcgan-64", {"steps": 9, "warmup": None, "intra_op_threads": 1})
-    assert (o.steps, o.warmup, o.intra_op_threads) == (9, q.warmup, 1)
+    o = profiles.make_settings("quick", "dcgan-64", {"steps": 9, "warmup": None, "intra_op_threads": 1,
+                                                     "repeats": 1})
+    assert (o.steps, o.warmup, o.intra_op_threads, o.repeats) == (9, q.warmup, 1, 1)
     with pytest.raises(BenchError, match="--steps must be at least 1"):
         profiles.make_settings("quick", None, {"steps": 0})
+    with pytest.raises(BenchError, match="--repeats must be at least 1"):
+        profiles.make_settings("quick", None, {"repeats": 0})
     with pytest.raises(UnknownChoice, match="unknown profile 'slow'"):
         profiles.get_profile("slow")
 
@@ -269,13 +354,12 @@ def test_quick_profile_halves_a_cpu_batch_that_exceeds_its_flops_budget() -> Non
     from models.registry import family_of, get_spec
 
     quick, full = get_profile("quick"), get_profile("full")
-    for model in ("dcgan-mnist", "dcgan-64", "vae-mnist"):  # defaults fit: unchanged
-        default = get_spec(model).batch_size
-        assert quick.batch_size(model, "cpu", default) == default
-    spec = get_spec("ddpm-32")
-    batch = quick.batch_size("ddpm-32", "cpu", spec.batch_size)
-    assert batch < spec.batch_size and spec.batch_size % batch == 0
-    assert family_of("ddpm-32").train_step_flops(spec, batch) <= quick.cpu_step_flops_budget
-    assert family_of("ddpm-32").train_step_flops(spec, 2 * batch) > quick.cpu_step_flops_budget
-    assert quick.batch_size("ddpm-32", "cuda", spec.batch_size) == spec.batch_size
-    assert full.batch_size("ddpm-32", "cpu", spec.batch_size) == spec.batch_size
+    expected = {"dcgan-mnist": 64, "dcgan-64": 16, "ddpm-32": 4, "vae-mnist": 128}
+    for model, cpu_batch in expected.items():
+        spec, flops = get_spec(model), family_of(model).train_step_flops
+        batch = quick.batch_size(model, "cpu", spec.batch_size)
+        assert batch == cpu_batch and spec.batch_size % batch == 0, model
+        assert flops(spec, batch) <= quick.cpu_step_flops_budget
+        assert batch == spec.batch_size or flops(spec, 2 * batch) > quick.cpu_step_flops_budget
+        assert quick.batch_size(model, "cuda", spec.batch_size) == spec.batch_size
+        assert full.batch_size(model, "cpu", spec.batch_size) == spec.batch_size

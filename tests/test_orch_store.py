@@ -1,5 +1,5 @@
-"""bench.store / bench.load: atomic writes, the run directory, and loading runs back (corrupt files
-named, schema-1 runs migrated)."""
+"""bench.store / bench.load: atomic writes, the run directory (one file per process), and loading runs
+back (corrupt files named, schema-1 and schema-2 runs migrated)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench import store
 from bench.cell import parse_cell_id
 from bench.errors import BenchError
 from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+from bench.schedule import Slot, build_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_1_RUN = ROOT / "reports" / "runs" / "20261123T160704Z"  # committed, written by schema 1
+SCHEMA_2_RUN = ROOT / "reports" / "runs" / "20261125T022816Z"  # committed, written by schema 2
 
 CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=8)
 CELL2 = Cell("dcgan-64", "tensorflow", "function", "cpu", batch_size=4, variant="onednn-off")
@@ -76,7 +79,7 @@ def test_process_killed_mid_write_leaves_no_partial_result(tmp_path: Path) -> No
     assert leftovers, "the temp file of the dead writer should be there (and ignored)"
     data = store.load_run(run)  # the leftover temp file is not read as a result
     assert list(data.cells["cell_id"]) == [CELL.cell_id]
-    assert store.cells_to_rerun(run) == [CELL2]
+    assert store.processes_to_rerun(run) == [Slot(CELL2)]
 
 
 def test_load_run_tables(tmp_path: Path) -> None:
@@ -99,21 +102,26 @@ def test_load_run_tables(tmp_path: Path) -> None:
     assert c["final_losses.d"].tolist() == [0.5] and c["final_losses.d"].dtype.kind == "f"
     assert row["final_losses"] == {"g": None, "d": 0.5}
     assert c["step_time_p90_s"].dtype.kind == "f"  # an all-None numeric column is float, not object
+    assert row["repeat"] == 1 and pd.isna(row["block"]) and pd.isna(row["order"])
+    assert c["repeat"].dtype.kind == "i"
     s = data.steps
-    assert list(s.columns[:6]) == store.STEP_COLUMNS
+    assert list(s.columns[:7]) == store.STEP_COLUMNS
+    assert s["repeat"].tolist() == [1, 1, 1]
     assert len(s) == 3 and (s["run_id"] == run.name).all() and s["step_time_s"].sum() == pytest.approx(0.75)
     assert s["losses.g"].tolist() == [1.0] * 3 and s["losses.d"].tolist() == [2.0, 3.0, 4.0]
 
 
 def test_stored_files_keep_their_exact_format(tmp_path: Path) -> None:
     run = make_run(tmp_path)
-    text = store.cell_result_path(run, CELL.cell_id).read_text()
+    path = store.cell_result_path(run, CELL.cell_id)
+    assert path.relative_to(run).as_posix() == f"cells/{CELL.cell_id}/r1.json"
+    text = path.read_text()
     assert text.startswith('{\n  "cell_id": "dcgan-mnist__torch__eager__cpu__fp32__b8__default",\n')
     assert '  "final_losses": {\n    "g": null,\n    "d": 0.5\n  },\n' in text
     assert text.endswith(f'  "schema": {SCHEMA_VERSION}\n}}\n')
     first = store.steps_path(run, CELL.cell_id).read_text().splitlines()[0]
     assert first == ('{"cell_id": "dcgan-mnist__torch__eager__cpu__fp32__b8__default", "step": 0, '
-                     '"phase": "timed", "step_time_s": 0.25, "losses": {"g": 1.0, "d": 2.0}}')
+                     '"phase": "timed", "step_time_s": 0.25, "losses": {"g": 1.0, "d": 2.0}, "repeat": 1}')
 
 
 def test_committed_schema_1_run_loads_through_the_migration() -> None:
@@ -136,6 +144,21 @@ def test_committed_schema_1_run_loads_through_the_migration() -> None:
     assert got["losses"] == {"g": first["g_loss"], "d": first["d_loss"]}
     assert s["losses.g"].dtype.kind == "f" and s["losses.g"].notna().any()
     assert {p: p.read_bytes() for p in cell_files} == before  # migrated on load, never rewritten
+    assert (c["repeat"] == 1).all() and c["block"].isna().all() and c["order"].isna().all()
+    assert (s["repeat"] == 1).all()
+
+
+def test_committed_schema_2_run_loads_as_one_process_per_cell() -> None:
+    """The committed schema-2 run (flat layout, one process per cell): repeat 1, no block or order."""
+    tree = {p: p.read_bytes() for p in SCHEMA_2_RUN.rglob("*") if p.is_file()}
+    data = store.load_run(SCHEMA_2_RUN)
+    c = data.cells
+    assert len(c) == len(list((SCHEMA_2_RUN / "cells").glob("*.json"))) == c["cell_id"].nunique()
+    assert (c["repeat"] == 1).all() and c["block"].isna().all() and c["order"].isna().all()
+    assert (c["schema"] == SCHEMA_VERSION).all() and (data.steps["repeat"] == 1).all()
+    after = {p: p.read_bytes() for p in SCHEMA_2_RUN.rglob("*") if p.is_file()}
+    assert after == tree  # reading changes nothing
+    assert store.processes_to_rerun(SCHEMA_2_RUN) == []
 
 
 def test_load_runs_concatenates_and_latest_run(tmp_path: Path) -> None:
@@ -159,12 +182,12 @@ def test_create_run_refuses_existing_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("relpath", "content"),
     [
-        ("cells/{cid}.json", '{"cell_id": "x", "model": '),  # truncated
-        ("cells/{cid}.json", '{"status": "ok"}'),  # hand-edited: cell fields missing
-        ("cells/{cid}.json", None),  # unknown status
+        ("cells/{cid}/r1.json", '{"cell_id": "x", "model": '),  # truncated
+        ("cells/{cid}/r1.json", '{"status": "ok"}'),  # hand-edited: cell fields missing
+        ("cells/{cid}/r1.json", None),  # unknown status
         ("run.json", "{not json"),
         ("environment.json", ""),
-        ("steps/{cid}.jsonl", '{"cell_id": "x", "step": 0}\n{"cell_id": "x", "st'),
+        ("steps/{cid}/r1.jsonl", '{"cell_id": "x", "step": 0}\n{"cell_id": "x", "st'),
     ],
 )
 def test_corrupt_files_raise_bench_error_naming_the_file(tmp_path: Path, relpath: str,
@@ -194,11 +217,32 @@ def test_cell_id_round_trip_and_rerun_selection(tmp_path: Path) -> None:
     with pytest.raises(BenchError):
         parse_cell_id("a__b")
     run = make_run(tmp_path)
-    assert store.cells_to_rerun(run) == [CELL2]  # missing
+    assert store.processes_to_rerun(run) == [Slot(CELL2)]  # missing
     store.write_cell_result(run, CellResult(cell=CELL2, status="timeout", reason="slow"))
-    assert store.cells_to_rerun(run) == [CELL2]  # timed out
+    assert store.processes_to_rerun(run) == [Slot(CELL2)]  # timed out
     store.write_cell_result(run, CellResult(cell=CELL2, status="skipped", reason="no"))
-    assert store.cells_to_rerun(run) == []
+    assert store.processes_to_rerun(run) == []
+
+
+def test_processes_to_rerun_follow_the_schedule(tmp_path: Path) -> None:
+    """Per process: only the missing or failed processes, in the run's order."""
+    schedule = build_schedule([CELL, CELL2], 3, seed=1)
+    run = store.create_run(tmp_path / "run", RunSettings(repeats=3), ["all"], "quick", [CELL, CELL2],
+                           schedule=schedule, schedule_seed=1)
+    meta = store.read_run_meta(run)
+    assert meta["repeats"] == 3 and meta["schedule_seed"] == 1 and len(meta["schedule"]) == 6
+    assert store.processes_to_rerun(run) == schedule
+    for i, slot in enumerate(schedule):
+        status = "failed" if i in (1, 4) else "ok"
+        store.write_cell_result(run, CellResult(cell=slot.cell, status=status, repeat=slot.repeat,
+                                                block=slot.block, order=slot.order))
+    assert store.processes_to_rerun(run) == [schedule[1], schedule[4]]
+    data = store.load_run(run)
+    assert len(data.cells) == 6 and sorted(data.cells["order"].astype(int)) == list(range(6))
+    # One row per process: the planned cells in order, each cell's processes by repeat.
+    assert list(zip(data.cells["cell_id"], data.cells["repeat"], strict=True)) == [
+        (c.cell_id, r) for c in (CELL, CELL2) for r in (1, 2, 3)]
+    assert store.cell_result_path(run, CELL.cell_id, 3).is_file()
 
 
 def test_store_imports_no_pandas_until_loading() -> None:

@@ -32,7 +32,8 @@ def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("plugin")
     run = work / "runs" / "toy"
     proc = _bench("all", "--models", "toy-ridge", "--frameworks", "numpy", "--out", str(run),
-                  "--steps", "5", "--warmup", "1", "--window-steps", "3", "--no-report", cwd=work)
+                  "--steps", "5", "--warmup", "1", "--window-steps", "3", "--repeats", "2", "--no-report",
+                  cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reports = work / "reports"
     proc = _bench("report", "--runs", str(run), "--out", str(reports), cwd=work)
@@ -57,19 +58,23 @@ def test_plugin_cells_are_planned_measured_and_stored(plugin_run: tuple[Path, Pa
 
     run, _ = plugin_run
     data = load_run(run)
-    cells = data.cells.set_index("device")
-    assert set(cells.index) == {"cpu", "cuda"}
+    # The CPU cell in two processes (one row each); the skipped CUDA cell has one row.
+    assert sorted(data.cells.loc[data.cells["device"] == "cpu", "repeat"]) == [1, 2]
+    cells = data.cells[data.cells["repeat"] == 2].set_index("device")
+    assert set(data.cells["device"]) == {"cpu", "cuda"} and list(cells.index) == ["cpu"]
+    cells = data.cells[(data.cells["repeat"] == 1)].set_index("device")
     assert cells.loc["cpu", "status"] == "ok"
     assert cells.loc["cuda", "status"] == "skipped"
     assert cells.loc["cpu", "framework"] == "numpy" and cells.loc["cpu", "model"] == "toy-ridge"
     assert cells.loc["cpu", "step_time_median_s"] > 0
     assert cells.loc["cpu", "flops_per_step"] == 4 * 32 * 16
     # The family's named losses, not a GAN's: the fit loss falls as the model trains.
-    steps = data.steps[data.steps["phase"] != "window"]
+    steps = data.steps[(data.steps["phase"] != "window") & (data.steps["repeat"] == 1)]
     assert {"losses.fit", "losses.penalty"} <= set(data.steps.columns)
     fit = steps["losses.fit"].to_numpy()
     assert len(fit) == 1 + 1 + 5 and fit[-1] < fit[0]
-    assert cells.loc["cpu", "final_losses.fit"] == pytest.approx(data.steps["losses.fit"].iloc[-1])
+    first = data.steps[data.steps["repeat"] == 1]
+    assert cells.loc["cpu", "final_losses.fit"] == pytest.approx(first["losses.fit"].iloc[-1])
 
 
 def test_plugin_report_uses_the_registries_labels(plugin_run: tuple[Path, Path]) -> None:

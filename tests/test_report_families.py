@@ -107,8 +107,9 @@ def test_parity_compares_every_pair_of_three_frameworks(tmp_path: Path,
         assert f"({fig})" in page and (tmp_path / "out" / fig).stat().st_size > 1000
     front = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     head = _rows(front, "model")[0]
-    assert head[f"fastest {UNKNOWN_FW}"].startswith("eager: ")
-    assert head["faster"].startswith("PyTorch, ") and head["faster"].endswith(f" over {UNKNOWN_FW}")
+    assert head[f"default {UNKNOWN_FW}"].startswith("eager: ")
+    faster = head["default: faster"]
+    assert faster.startswith("PyTorch, ") and faster.endswith(f" over {UNKNOWN_FW}")
     assert f"Loss curves diverge — dcgan-mnist cpu fp32 b8: PyTorch eager vs {UNKNOWN_FW} eager" in front
 
 
@@ -135,13 +136,13 @@ def test_registered_fake_framework_label_colour_and_modes(tmp_path: Path, fake_f
     assert order == [("PyTorch", "eager"), ("FakeFW", "base"), ("FakeFW", "jit")]
     med = {
         c["mode"]: c["step_time_median_s"]
-        for c in (json.loads(f.read_text(encoding="utf-8")) for f in (run / "cells").glob("*fakefw*.json"))
+        for c in (json.loads(f.read_text(encoding="utf-8")) for f in (run / "cells").glob("*fakefw*/r*.json"))
     }
-    assert rows[2]["speed-up vs eager"] == f"{med['base'] / med['jit']:.2f}×"
+    assert rows[2]["speed-up vs eager [95% CI]"] == f"{med['base'] / med['jit']:.2f}× (1 process)"
     front = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     head = _rows(front, "model")[0]
-    assert head["fastest FakeFW"].startswith("jit: ")
-    assert "FakeFW jit: first step 5.00 s vs eager 0.500 s" in head["compile cost"]
+    assert head["default FakeFW"].startswith("jit: ")
+    assert "FakeFW jit: first step 5.00 s, steady state after 5.00 s (eager: 0.500 s" in head["compile cost"]
     assert "FakeFW" in _rows(front, "run")[0]  # a version column per framework
     page = (tmp_path / "out" / "dcgan-mnist.md").read_text(encoding="utf-8")
     assert _rows(page, "compared")[0]["compared"] == "PyTorch eager vs FakeFW base"
@@ -159,7 +160,7 @@ def test_fake_family_loss_names_in_pages_figures_and_export(tmp_path: Path, fake
     write_report([run], tmp_path / "out")
     page = (tmp_path / "out" / "fake-model.md").read_text(encoding="utf-8")
     assert "final Recon / KL / Total loss" in _rows_header(page, "framework")
-    assert "Loss: Recon / KL / Total loss after the last step." in page
+    assert "Loss: Recon / KL / Total loss after the last step of the first ok process." in page
     parity = _rows(page, "compared")[0]
     assert {"Recon difference", "KL difference", "Total difference"} <= set(parity)
     # no parity note of its own: the generic sentence
@@ -169,7 +170,7 @@ def test_fake_family_loss_names_in_pages_figures_and_export(tmp_path: Path, fake
     assert len(finals) == 3 and all(float(x) > 0 for x in finals)
 
     extra = export_run(load_run(run))["benchmarks"][0]["extra_info"]
-    stored = json.loads(next((run / "cells").glob("*tensorflow*.json")).read_text(encoding="utf-8"))
+    stored = json.loads(next((run / "cells").glob("*tensorflow*/r*.json")).read_text(encoding="utf-8"))
     for n in names:
         assert extra[f"final_{n}_loss"] == pytest.approx(stored["final_losses"][n])
 

@@ -240,7 +240,7 @@ def test_corrupt_baseline_and_results_exit_2_naming_the_file(tmp_path: Path, bas
     bad.write_text(json.dumps(edited), encoding="utf-8")
     assert _gate(tmp_path, bad, run)[0] == 2
     assert "samples_s[0]: Input should be a valid number (got 'fast')" in capsys.readouterr().err
-    steps = run / "steps" / f"{COMPILE}.jsonl"
+    steps = run / "steps" / COMPILE / "r1.jsonl"
     steps.write_text(steps.read_text(encoding="utf-8")[:-40], encoding="utf-8")
     assert _gate(tmp_path, base, run)[0] == 2
     err = capsys.readouterr().err
@@ -287,3 +287,32 @@ def test_unknown_fingerprint_warns_instead_of_refusing(tmp_path: Path, base: Pat
     code, md = _gate(tmp_path, base, run)
     assert code == 0
     assert "> warning: machine fingerprint unknown for the run" in md
+
+
+def test_replicated_runs_gate_on_the_median_of_process_medians(tmp_path: Path) -> None:
+    """With several processes a side, the gate compares medians of process medians and judges noise by
+    the spread between processes: an A/A pair passes, a 20% slowdown fails."""
+    base_run = write_run(tmp_path / "runs" / "A3", standard_cells(salt=0), repeats=3, between_cv=0.02)
+    base = save_baseline(base_run, "base3", tmp_path / "baselines")
+    c = read_json(base)["cells"][COMPILE]
+    assert c["n_processes"] == 3 and len(c["process_medians_s"]) == 3 and len(c["samples_s"]) == 90
+    assert c["step_time_median_s"] == pytest.approx(sorted(c["process_medians_s"])[1], rel=1e-5)
+    same = write_run(tmp_path / "runs" / "B3", standard_cells(salt=1), repeats=3, between_cv=0.02)
+    code, md = _gate(tmp_path, base, same)
+    assert code == 0, md
+    slow = write_run(tmp_path / "runs" / "S3", standard_cells(salt=1, scale={COMPILE: 1.2}), repeats=3,
+                     between_cv=0.02)
+    code, md = _gate(tmp_path, base, slow)
+    assert code == 1
+    assert "FAIL: step time +" in _row(md, COMPILE) and "between processes" in _row(md, COMPILE)
+
+
+def test_between_process_noise_decides_when_replicated() -> None:
+    cfg = dict(DEFAULTS)
+    base = {"process_medians_s": [1.0, 1.02, 0.98], "samples_s": [], "status": "ok"}
+    noisy = {"process_medians_s": [1.12, 1.45, 0.95], "samples_s": [], "status": "ok"}
+    check, p, overlap = step_time_check(base, noisy, cfg)
+    assert check.change > cfg["step_time"] and not check.failed and overlap is None and p > cfg["alpha"]
+    tight = {"process_medians_s": [1.15, 1.16, 1.17], "samples_s": [], "status": "ok"}
+    check, p, _ = step_time_check(base, tight, cfg)
+    assert check.failed and p < cfg["alpha"] and check.noise is not None

@@ -7,14 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from report_fixtures import cell_id, corrupt_json, read_json, standard_cells, write_run
 
 from bench.cli import main as cli_main
-from bench.markdown import fmt_ms
+from bench.markdown import fmt_ms, fmt_pct, fmt_ratio_ci, fmt_sig
 from bench.orchestrate import report_after_run
 from bench.parity import PARITY_TOLERANCE
 from bench.report import write_report
+from bench.stats import RatioCI, ratio_ci
 
 RUN_ID = "20250102T030405Z"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -22,9 +24,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def reports(tmp_path: Path) -> Path:
-    """A reports/ directory holding one fixture run under runs/."""
+    """A reports/ directory holding one fixture run under runs/: 3 processes per cell (schema 3)."""
     root = tmp_path / "reports"
-    write_run(root / "runs" / RUN_ID, standard_cells())
+    write_run(root / "runs" / RUN_ID, standard_cells(), repeats=3, between_cv=0.02)
     return root
 
 
@@ -42,7 +44,22 @@ def _table_rows(md: str, first_header: str) -> list[list[str]]:
 
 
 def _cell(run: Path, cid: str) -> dict:
-    return read_json(run / "cells" / f"{cid}.json")
+    return read_json(run / "cells" / cid / "r1.json")
+
+
+def _procs(run: Path, cid: str) -> list[dict]:
+    """The cell's process results, by repeat."""
+    return sorted((read_json(p) for p in (run / "cells" / cid).glob("r*.json")), key=lambda d: d["repeat"])
+
+
+def _median(run: Path, cid: str) -> float:
+    return float(np.median([p["step_time_median_s"] for p in _procs(run, cid)]))
+
+
+def _ratio(run: Path, a: str, b: str) -> RatioCI:
+    """b's step time over a's, paired by block, as the report computes it."""
+    by = {c: {p["block"]: p["step_time_median_s"] for p in _procs(run, c)} for c in (a, b)}
+    return ratio_ci(by[a], by[b])
 
 
 def test_comparison_table_key_numbers(reports: Path) -> None:
@@ -52,37 +69,39 @@ def test_comparison_table_key_numbers(reports: Path) -> None:
     rows = _table_rows(md, "framework")
     by = {(r["framework"], r["mode"]): r for r in rows}
     assert len(rows) == 6  # ok, skipped and failed cells all listed
-    tf_e, tf_f = (
-        _cell(run, cell_id(framework="tensorflow")),
-        _cell(run, cell_id(framework="tensorflow", mode="function")),
-    )
-    pt_e, pt_c = _cell(run, cell_id()), _cell(run, cell_id(mode="compile"))
+    tf_e, tf_f = cell_id(framework="tensorflow"), cell_id(framework="tensorflow", mode="function")
+    pt_e, pt_c = cell_id(), cell_id(mode="compile")
 
-    step = by[("TensorFlow", "function")]["step time ms (median [95% CI])"]
-    assert step == (
-        f"{fmt_ms(tf_f['step_time_median_s'])} [{fmt_ms(tf_f['step_time_ci95_low_s'])}–"
-        f"{fmt_ms(tf_f['step_time_ci95_high_s'])}]"
-    )
-    # speed-up over the same framework's eager mode
-    expect = tf_e["step_time_median_s"] / tf_f["step_time_median_s"]
-    assert by[("TensorFlow", "function")]["speed-up vs eager"] == f"{expect:.2f}×"
-    assert by[("PyTorch", "eager")]["speed-up vs eager"] == "1.00×"
-    # ratio to the other framework's best mode: TF's best is function, torch's best is compile
-    assert (
-        by[("PyTorch", "compile")]["vs other best"]
-        == f"{tf_f['step_time_median_s'] / pt_c['step_time_median_s']:.2f}×"
-    )
-    assert (
-        by[("TensorFlow", "eager")]["vs other best"]
-        == f"{pt_c['step_time_median_s'] / tf_e['step_time_median_s']:.2f}×"
-    )
-    assert by[("PyTorch", "eager")]["throughput img/s"] == str(round(pt_e["throughput_img_s"]))
+    meds = [p["step_time_median_s"] for p in _procs(run, tf_f)]
+    step = by[("TensorFlow", "function")]["step time ms (median [CI, coverage])"]
+    assert step == f"{fmt_ms(np.median(meds))} [{fmt_ms(min(meds))}–{fmt_ms(max(meds))}, 75%]"
+    assert by[("TensorFlow", "function")]["processes"] == "3/3"
+    # speed-up over the same framework's eager mode, with its paired 95% CI
+    speed = _ratio(run, tf_f, tf_e)
+    assert speed.method == "paired" and speed.n == 3
+    assert by[("TensorFlow", "function")]["speed-up vs eager [95% CI]"] == fmt_ratio_ci(speed)
+    assert by[("PyTorch", "eager")]["speed-up vs eager [95% CI]"] == "1.00×"
+    # ratio to the other framework's best shipped-default mode: TF's is function, torch's compile
+    assert by[("PyTorch", "compile")]["vs other default [95% CI]"] == fmt_ratio_ci(_ratio(run, pt_c, tf_f))
+    assert by[("TensorFlow", "eager")]["vs other default [95% CI]"] == fmt_ratio_ci(_ratio(run, tf_e, pt_c))
+    thr = np.median([p["throughput_img_s"] for p in _procs(run, pt_e)])
+    assert by[("PyTorch", "eager")]["throughput img/s"] == fmt_sig(thr)
     assert by[("PyTorch", "compile")]["first step s"] == "20.0"
+    assert by[("PyTorch", "compile")]["steady state s"] == "20.0"
     assert by[("PyTorch", "eager")]["host peak MiB"] == "1500"
-    assert by[("PyTorch", "eager")]["CV"] == f"{pt_e['step_time_cv'] * 100:.1f}%"
+    procs = _procs(run, pt_e)
+    cvs = f"{fmt_pct(np.median([p['step_time_cv'] for p in procs]))} / "
+    between = np.std([p["step_time_median_s"] for p in procs], ddof=1) / np.mean(
+        [p["step_time_median_s"] for p in procs])
+    assert by[("PyTorch", "eager")]["CV within / between"] == cvs + fmt_pct(between)
     assert by[("TensorFlow", "xla")]["status"] == "failed: XLA compilation failed: unsupported op"
+    assert by[("TensorFlow", "xla")]["processes"] == "0/3"
     assert by[("PyTorch", "reduce-overhead")]["status"] == "skipped: mode reduce-overhead needs a CUDA device"
-    assert by[("TensorFlow", "xla")]["step time ms (median [95% CI])"] == "–"
+    assert by[("TensorFlow", "xla")]["step time ms (median [CI, coverage])"] == "–"
+    # the spread table lists each process's place in the run's order
+    spread = {r["cell"]: r for r in _table_rows(md, "cell")}
+    orders = ", ".join(str(p["order"]) for p in _procs(run, pt_e))
+    assert spread["PyTorch eager cpu fp32 b8"]["order"] == orders
 
     cuda = {
         r["mode"]: r for r in _table_rows((reports / "dcgan-64.md").read_text(encoding="utf-8"), "framework")
@@ -97,27 +116,27 @@ def test_front_page_headline_notes_and_environment(reports: Path) -> None:
     write_report([run], reports)
     md = (reports / "README.md").read_text(encoding="utf-8")
     head = {r["model"]: r for r in _table_rows(md, "model")}
-    tf_f, pt_c = (
-        _cell(run, cell_id(framework="tensorflow", mode="function")),
-        _cell(run, cell_id(mode="compile")),
-    )
-    assert head["dcgan-mnist"]["fastest TensorFlow"].startswith("function: ")
-    assert head["dcgan-mnist"]["fastest PyTorch"].startswith(
-        f"compile: {fmt_ms(pt_c['step_time_median_s'])} ms/step"
-    )
+    tf_f, pt_c = cell_id(framework="tensorflow", mode="function"), cell_id(mode="compile")
+    assert head["dcgan-mnist"]["default TensorFlow"].startswith("function: ")
+    expect = f"compile: {fmt_ms(_median(run, pt_c))} ms/step ["
+    assert head["dcgan-mnist"]["default PyTorch"].startswith(expect)
+    ratio = _ratio(run, pt_c, tf_f)
+    assert ratio.verdict == "A faster"
+    assert head["dcgan-mnist"]["default: faster"] == f"PyTorch, {fmt_ratio_ci(ratio)}"
+    assert head["dcgan-mnist"]["tuned PyTorch"] == "= shipped default"
     assert (
-        head["dcgan-mnist"]["faster"]
-        == f"PyTorch, {tf_f['step_time_median_s'] / pt_c['step_time_median_s']:.2f}×"
+        "PyTorch compile: first step 20.0 s, steady state after 20.0 s (eager: 0.300 s, 0.300 s); "
+        "speed-up over eager" in head["dcgan-mnist"]["compile cost"]
     )
-    assert (
-        "PyTorch compile: first step 20.0 s vs eager 0.300 s (+19.7 s" in head["dcgan-mnist"]["compile cost"]
-    )
-    assert head["dcgan-64"]["faster"] == "only PyTorch measured"
+    assert head["dcgan-64"]["default: faster"] == "only PyTorch measured"
     assert "TensorFlow not installed on this machine: 1 cell(s) skipped" in md
     assert "**failed** — dcgan-mnist TensorFlow xla cpu fp32 b8: XLA compilation failed" in md
     assert "| cpu.model | Test CPU @ 3.0GHz |" in md
-    assert "| intra_op_threads | 2 |" in md
+    assert "| intra_op_threads | 2 |" in md and "| repeats | 3 |" in md
     assert "[dcgan-mnist](dcgan-mnist.md): 6 cells — 4 ok, 1 skipped, 1 failed" in md
+    # the run's order is visible: one row per block
+    blocks = _table_rows(md, "block")
+    assert len(blocks) == 6 and blocks[0]["order"].startswith("0–")
     for fig in (
         "dcgan-mnist__throughput.png",
         "dcgan-mnist__memory.png",
@@ -125,6 +144,31 @@ def test_front_page_headline_notes_and_environment(reports: Path) -> None:
     ):
         assert (reports / "figures" / fig).stat().st_size > 1000
         assert f"(figures/{fig})" in (reports / "dcgan-mnist.md").read_text(encoding="utf-8")
+
+
+def test_single_process_runs_say_so_instead_of_an_interval(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "one", standard_cells())
+    write_report([run], tmp_path / "out")
+    page = (tmp_path / "out" / "dcgan-mnist.md").read_text(encoding="utf-8")
+    by = {(r["framework"], r["mode"]): r for r in _table_rows(page, "framework")}
+    med = _cell(run, cell_id(mode="compile"))["step_time_median_s"]
+    assert by[("PyTorch", "compile")]["step time ms (median [CI, coverage])"] == f"{fmt_ms(med)} (1 process)"
+    assert by[("PyTorch", "compile")]["speed-up vs eager [95% CI]"].endswith("× (1 process)")
+    head = _table_rows((tmp_path / "out" / "README.md").read_text(encoding="utf-8"), "model")[0]
+    assert head["default: faster"].startswith("PyTorch, ") and head["default: faster"].endswith("(1 process)")
+
+
+def test_partial_cells_and_paired_no_clear_winner(tmp_path: Path) -> None:
+    pt_c, tf_f = cell_id(mode="compile"), cell_id(framework="tensorflow", mode="function")
+    cells = standard_cells(overrides={pt_c: {"median_s": 0.0121}})  # within noise of TF function
+    run = write_run(tmp_path / "r", cells, repeats=3, between_cv=0.05, failed={cell_id(): (3,)})
+    write_report([run], tmp_path / "out")
+    md = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    head = _table_rows(md, "model")[0]
+    assert _ratio(run, tf_f, pt_c).verdict == "no clear winner" or _ratio(run, pt_c, tf_f).verdict == (
+        "no clear winner")
+    assert head["default: faster"].startswith("no clear winner: ")
+    assert "Partly measured — dcgan-mnist PyTorch eager cpu fp32 b8: 2 of 3 processes ok" in md
 
 
 def test_loss_parity_within_and_beyond_tolerance(tmp_path: Path) -> None:
@@ -205,7 +249,7 @@ def test_side_by_side_runs(tmp_path: Path) -> None:
 
 def test_corrupt_results_give_one_line_error_naming_the_file(reports: Path, capsys) -> None:
     run = reports / "runs" / RUN_ID
-    bad = run / "cells" / f"{cell_id(mode='compile')}.json"
+    bad = run / "cells" / cell_id(mode="compile") / "r1.json"
     corrupt_json(bad)
     assert cli_main(["report", "--runs", str(run), "--out", str(reports)]) == 2
     err = capsys.readouterr().err.strip()

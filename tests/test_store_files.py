@@ -21,7 +21,7 @@ from bench.errors import BenchError
 from bench.pytest_benchmark_export import EXPORT_NAME, FORMAT_VERSION, write_export
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
-         "--steps", "3", "--warmup", "1", "--window-steps", "2"]
+         "--steps", "3", "--warmup", "1", "--window-steps", "2", "--repeats", "2"]
 
 
 def tree_hash(root: Path) -> dict[str, str]:
@@ -41,7 +41,8 @@ def test_files_and_directories_follow_the_umask(tmp_path: Path, umask: int, file
     assert p.returncode == 0, p.stderr
     files = [x for x in run.rglob("*") if x.is_file()]
     assert {x.name for x in files} >= {"run.json", "environment.json", EXPORT_NAME}
-    assert any(x.parent.name == "cells" for x in files) and any(x.parent.name == "steps" for x in files)
+    kinds = {x.parent.parent.name for x in files}
+    assert {"cells", "steps", "logs"} <= kinds
     wrong = {str(x.relative_to(run)): oct(stat.S_IMODE(x.stat().st_mode)) for x in files
              if stat.S_IMODE(x.stat().st_mode) != file_mode}
     assert not wrong

@@ -26,7 +26,7 @@ def run(tmp_path: Path) -> Path:
 
 
 def first_cell(run: Path) -> Path:
-    return sorted((run / "cells").glob("*.json"))[0]
+    return sorted((run / "cells").glob("*/r*.json"))[0]
 
 
 def edit(path: Path, change: Callable[[Any], object]) -> None:
@@ -93,7 +93,7 @@ def test_infinity_and_nan_are_refused(run: Path) -> None:
     path = first_cell(run)
     text = path.read_text(encoding="utf-8")
     for literal in ("1e999", "NaN", "-Infinity"):
-        path.write_text(text.replace('"schema": 2', f'"wall_s": {literal}, "schema": 2'), encoding="utf-8")
+        path.write_text(text.replace('"schema": 3', f'"wall_s": {literal}, "schema": 3'), encoding="utf-8")
         assert "wall_s: Input should be a finite number" in refused(run)
 
 
@@ -147,7 +147,7 @@ STEP_EDITS: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("name", "values", "message"), STEP_EDITS, ids=[c[0] for c in STEP_EDITS])
 def test_bad_step_rows(run: Path, name: str, values: dict[str, Any], message: str) -> None:
-    path = sorted((run / "steps").glob("*.jsonl"))[0]
+    path = sorted((run / "steps").glob("*/r*.jsonl"))[0]
     lines = path.read_text(encoding="utf-8").splitlines()
     row = json.loads(lines[1])
     row.update(values)
@@ -158,7 +158,7 @@ def test_bad_step_rows(run: Path, name: str, values: dict[str, Any], message: st
 def test_check_run_validates_every_file_without_tables(run: Path) -> None:
     # What --resume calls before it touches anything.
     assert store.check_run(run)["cells_planned"]
-    path = sorted((run / "steps").glob("*.jsonl"))[0]
+    path = sorted((run / "steps").glob("*/r*.jsonl"))[0]
     path.write_text(path.read_text(encoding="utf-8")[:-30], encoding="utf-8")
     with pytest.raises(BenchError, match="corrupt steps file"):
         store.check_run(run)

@@ -17,7 +17,8 @@ import pytest
 from worker_helpers import ROOT, TINY, fake_cell, run_worker, write_spec
 
 from bench.clock import physical_cores
-from bench.records import CellResult
+from bench.frameworks.base import TIMING_METHOD
+from bench.records import SCHEMA_VERSION, CellResult
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def _assert_complete_ok(result: dict, rows: list[dict], framework: str) -> None:
     assert result["versions"]["framework"] == framework
     assert result["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert result["flags"]["intra_op_threads"] == physical_cores()
-    assert result["flags"]["inter_op_threads"] == TINY.inter_op_threads
+    assert result["flags"]["inter_op_threads"] == (TINY.inter_op_threads or physical_cores())
     assert result["flags"]["seed"] == TINY.seed
     assert result["time_to_first_step_s"] > 0
     assert len(result["warmup_step_times_s"]) == TINY.warmup
@@ -54,7 +55,7 @@ def _assert_complete_ok(result: dict, rows: list[dict], framework: str) -> None:
     assert all(math.isfinite(v) for r in rows for v in r["losses"].values())
     assert all((r["step_time_s"] is None) == (r["phase"] == "window") for r in rows)
     assert rows[-1]["losses"] == result["final_losses"]
-    assert result["schema"] == 2 and not any(k.endswith("_loss") for k in result)
+    assert result["schema"] == SCHEMA_VERSION and not any(k.endswith("_loss") for k in result)
     timed = sorted(r["step_time_s"] for r in rows if r["phase"] == "timed")
     assert result["step_time_median_s"] == pytest.approx(timed[len(timed) // 2])
 
@@ -88,7 +89,8 @@ def test_torch_eager_cell_is_complete(tmp_path):
     f = result["flags"]
     assert (f["tf32_matmul"], f["tf32_cudnn_conv"]) in {("ieee", "ieee"), (False, False)}
     assert f["cudnn_benchmark"] is True and f["deterministic_algorithms"] is False
-    assert f["compile_cache"] is None and f["sync"] == "loss.item()"
+    assert f["compile_cache"] is None and f["sync"] == "none needed (CPU ops are synchronous)"
+    assert f["timing"] == TIMING_METHOD
     assert result["recompiles"] is None
 
 
@@ -98,7 +100,9 @@ def test_torch_compile_cell_compiles_once_with_a_cold_cache(tmp_path):
     _assert_complete_ok(result, rows, "torch")
     f = result["flags"]
     assert result["recompiles"] == 0
-    assert f["compile_cache"] == "cold" and f["fxgraph_cache_hits"] == 0
+    # Cold: every graph is compiled here (a module compiled twice in one process may hit its own first
+    # compile, never an earlier process's).
+    assert f["compile_cache"] == "cold" and f["fxgraph_cache_misses"] > 0
     work = tmp_path / cell.cell_id / "work"
     assert Path(f["env"]["TORCHINDUCTOR_CACHE_DIR"]).parent == work
     assert any(Path(f["env"]["TORCHINDUCTOR_CACHE_DIR"]).iterdir())  # compiled into the cell's own cache
@@ -162,7 +166,8 @@ def test_roofline_runs_on_cpu_and_prints_one_json_line(framework):
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["device"] == "cpu" and out["framework"] == (framework or "torch")
+    # Without --framework: the best of every source; "framework" names the fp32 winner.
+    assert out["device"] == "cpu" and out["framework"] == (framework or out["peak_sources"]["fp32"])
     assert out["peak_flops"] == out["peak_flops_by_precision"]["fp32"] > 1e8
     assert out["peak_flops_by_precision"]["bf16"] > 0
     assert out["bandwidth_bytes_s"] > 1e8
@@ -174,7 +179,7 @@ def test_roofline_without_cuda_says_why_in_one_line():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     if proc.returncode == 0:
         pytest.skip("a CUDA device is present")
-    assert out["peak_flops"] is None and out["error"].startswith("RuntimeError: no CUDA device")
+    assert out["peak_flops"] is None and "RuntimeError: no CUDA device" in out["error"]
 
 
 @pytest.mark.parametrize("framework", ["torch", "tensorflow"])

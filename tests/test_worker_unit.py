@@ -43,7 +43,7 @@ def _measure(tmp_path, settings: RunSettings, peak_flops=None, **fake_kw):
 
 def test_measurement_phases_rows_and_summary(tmp_path):
     settings = RunSettings(steps=3, warmup=2, window_steps=4, n_batches=2)
-    m, backend, result, records = _measure(tmp_path, settings, peak_flops=1e12)
+    m, backend, result, records = _measure(tmp_path, settings, peak_flops=1e18)
     m.run(backend)
     assert result.status == "ok"
     assert [r.phase for r in records] == ["first"] + ["warmup"] * 2 + ["timed"] * 3 + ["window"] * 4
@@ -60,8 +60,8 @@ def test_measurement_phases_rows_and_summary(tmp_path):
     assert result.flags["throughput_source"] == "window"
     assert result.flops_per_step > 0
     assert result.achieved_flops == pytest.approx(result.flops_per_step / result.step_time_median_s)
-    assert result.fraction_of_peak == pytest.approx(result.achieved_flops / 1e12)
-    assert result.recompiles == 0 and result.compile_warnings == []
+    assert result.fraction_of_peak == pytest.approx(result.achieved_flops / 1e18)
+    assert result.recompiles == 0 and result.compile_warnings == [] and "above_peak" not in result.flags
     assert result.peak_rss_bytes > 0
     assert result.flags["fake_setup"] is True
     # Steps cycle through the n_batches resident batches: batch i % 2.
@@ -193,6 +193,68 @@ def test_memory_sampler_without_gpu_reports_rss_and_none_for_nvml():
     assert report.samples >= 2
     assert report.gpu_util_mean is None or 0 <= report.gpu_util_mean <= 100
     assert isinstance(report.nvml_peak_bytes, int | None)
+
+
+def test_a_fraction_of_peak_above_one_is_flagged(tmp_path):
+    m, backend, result, _ = _measure(tmp_path, RunSettings(steps=2, warmup=0, window_steps=0), peak_flops=1.0)
+    m.run(backend)
+    assert result.fraction_of_peak > 1 and result.flags["above_peak"] is True
+    assert any("the measured peak" in w for w in result.compile_warnings)
+
+
+def test_on_cpu_no_sampler_thread_runs_during_the_steps(tmp_path):
+    """A thread waking every 50 ms would preempt the framework's compute threads on a small CPU: on
+    CPU the peak RSS is the kernel's high-water mark, read once at the end, and no thread runs."""
+    import threading
+
+    from bench.memory import METHOD_RUSAGE, ru_maxrss_bytes
+
+    seen: list[set[str]] = []
+    settings = RunSettings(steps=3, warmup=1, window_steps=2, n_batches=2)
+    m, backend, result, _ = _measure(tmp_path, settings)
+    inner_wrap = backend.wrap
+
+    def wrap() -> None:
+        inner_wrap()
+        step = backend.step_fn
+
+        def watched(*args):
+            seen.append({t.name for t in threading.enumerate()})
+            return step(*args)
+
+        backend.step_fn = watched
+
+    backend.wrap = wrap
+    m.run(backend)
+    assert result.status == "ok" and seen
+    assert not any("memory-sampler" in names for names in seen)
+    assert result.flags["memory_method"] == METHOD_RUSAGE
+    assert 0 < result.peak_rss_bytes <= ru_maxrss_bytes()
+    sampler = MemorySampler(gpu_index=None).start()
+    assert sampler._thread is None and sampler.stop().samples == 0
+
+
+def test_the_process_place_and_timing_method_are_stored(tmp_path):
+    """The spec's repeat, block and order reach the result and every step row; flags say how steps were
+    timed (the one method every framework shares)."""
+    from worker_helpers import write_spec
+
+    from bench.frameworks.base import TIMING_METHOD
+    from bench.worker import run as run_worker_in_process
+
+    bad = fake_cell(framework="numpy-does-not-exist")  # fails before any framework import
+    spec = write_spec(tmp_path, bad, repeat=3, block=5, order=11)
+    run_worker_in_process(str(spec))
+    d = json.loads((tmp_path / bad.cell_id / "result.json").read_text())
+    assert (d["repeat"], d["block"], d["order"]) == (3, 5, 11)
+    assert d["status"] == "failed" and d["flags"]["timing"] == TIMING_METHOD
+    settings = RunSettings(steps=2, warmup=1, window_steps=1, n_batches=2)
+    m, backend, _, records = _measure(tmp_path, settings)
+    m.spec.repeat = 2
+    m.run(backend)
+    assert {r.repeat for r in records} == {2}
+    loaded = WorkerSpec.load(spec)
+    assert (loaded.repeat, loaded.block, loaded.order) == (3, 5, 11)
 
 
 def test_probe_missing_framework_is_cheap_and_clear(monkeypatch):

@@ -14,8 +14,8 @@ from ..errors import BenchError
 from ..frameworks.registry import framework_names, get_framework
 from ..inputs import at_least, positive_float
 from ..matrix import Filters
-from ..orchestrate import RunRequest
 from ..profiles import OVERRIDABLE, describe_defaults
+from ..request import RunRequest
 from ..vocab import PROFILES
 
 REPORTS_ROOT = store.DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
@@ -42,8 +42,13 @@ def python_example() -> str:
 def add_settings_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("measurement settings (defaults come from the profile, see below)")
     g.add_argument("--profile", help=f"{' | '.join(PROFILES)}; default: full with CUDA, quick without")
+    g.add_argument("--repeats", type=at_least(1), metavar="R",
+                   help="fresh processes per cell (>= 1; default: the profile's, 3); processes run in "
+                        "interleaved, seeded-random blocks")
+    g.add_argument("--schedule-seed", type=at_least(0), metavar="N",
+                   help="seed of the processes' order (>= 0; default: --seed)")
     g.add_argument("--steps", type=at_least(1), metavar="N",
-                   help="timed, individually synchronised steps per cell (>= 1)")
+                   help="timed, individually synchronised steps per process (>= 1)")
     g.add_argument("--warmup", type=at_least(0), metavar="N",
                    help="warm-up steps after the (separately timed) first step (>= 0)")
     g.add_argument("--window-steps", type=at_least(0), metavar="N",
@@ -51,7 +56,7 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=at_least(1), metavar="N",
                    help="batch size (>= 1; default: each model's own)")
     g.add_argument("--time-limit", type=positive_float, dest="time_limit_s", metavar="S",
-                   help="wall-clock limit per cell in seconds, process start included (> 0)")
+                   help="wall-clock limit per process in seconds, its start included (> 0)")
     g.add_argument("--seed", type=at_least(0), metavar="N",
                    help="seed of weights and synthetic data (>= 0; default 0)")
     g.add_argument("--threads", type=at_least(1), dest="intra_op_threads", metavar="N",
@@ -108,7 +113,8 @@ def run_request(args: argparse.Namespace, filters: Filters, *, resume: bool = Fa
     """The typed request of `all`/`run` from parsed arguments (BenchError on a bad value)."""
     return RunRequest(filters=filters, profile=args.profile, overrides=settings_overrides(args),
                       pythons=parse_pythons(args.python), out=Path(args.out) if args.out else None,
-                      resume=resume, report=report, argv=list(getattr(args, "argv", [])))
+                      resume=resume, report=report, argv=list(getattr(args, "argv", [])),
+                      schedule_seed=getattr(args, "schedule_seed", None))
 
 
 def latest_run() -> Path:

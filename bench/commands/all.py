@@ -21,8 +21,9 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p = subparsers.add_parser(
         NAME, help="run every cell this machine can run, then write the reports",
         description="Run the matrix model × framework × mode × device × precision × variant, each cell "
-                    "in its own process; cells this machine cannot run are recorded as skipped with a "
-                    "reason. Filters take names separated by spaces or commas.",
+                    "in --repeats fresh processes (interleaved, seeded-random order); cells this machine "
+                    "cannot run are recorded as skipped with a reason. Filters take names separated by "
+                    "spaces or commas.",
         epilog=profile_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     f = p.add_argument_group("matrix filters (default: the profile's matrix)")
     choices = {
@@ -35,12 +36,13 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         f.add_argument(f"--{name}", nargs="+", metavar=name[:-1].upper(), help="; ".join(valid))
     add_settings_options(p)
     p.add_argument("--resume", action="store_true",
-                   help="continue the latest run under reports/runs (or --out DIR): run only cells "
-                        "that are missing or failed/timed out/ran out of memory")
+                   help="continue the latest run under reports/runs (or --out DIR): run only the "
+                        "processes that are missing or failed/timed out/ran out of memory, in the run's "
+                        "order")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the reports afterwards")
     p.add_argument("--dry-run", action="store_true",
                    help="list the planned cells (runnable, and skipped with the reason) with an estimated "
-                        "time per cell and in total; run and write nothing")
+                        "time per cell (all its processes) and in total; run and write nothing")
     p.set_defaults(func=run)
     return p
 

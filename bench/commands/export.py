@@ -1,4 +1,5 @@
-"""``python -m bench export``: a run's tidy tables (cells, steps) as CSV or Parquet, with their dtypes."""
+"""``python -m bench export``: a run's tidy tables (cells, cell summaries, steps) as CSV or Parquet, with
+their dtypes."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     from ..export import FORMATS
 
     e = subparsers.add_parser(
-        NAME, help="write a run's tidy tables (cells, steps) as CSV or Parquet",
-        description="Write the cells table (one row per cell) and the steps table (one row per step, with "
-                    "the cell's axes) of a stored run, with proper dtypes: UTC datetimes, nullable integers. "
+        NAME, help="write a run's tidy tables (cells, cell summaries, steps) as CSV or Parquet",
+        description="Write the cells table (one row per process: a cell runs in --repeats processes), the "
+                    "cell_summaries table (one row per cell, its processes combined as the reports do) "
+                    "and the steps table (one row per step, with the cell's axes) of a stored run, with "
+                    "proper dtypes: UTC datetimes, nullable integers. "
                     "A CSV export also writes dtypes.json (bench.export.read_table reads both back). "
                     "Parquet needs pyarrow (pip install pyarrow).")
     e.add_argument("--run", metavar="DIR", help="run directory (default: the latest under reports/runs)")
     e.add_argument("--format", default="csv", choices=FORMATS, help="csv (default) or parquet")
     e.add_argument("--out", required=True, metavar="DIR_OR_PREFIX",
-                   help="a directory (DIR/cells.csv, DIR/steps.csv) or a file prefix "
-                        "(exports/run1 → exports/run1-cells.csv, exports/run1-steps.csv)")
+                   help="a directory (DIR/cells.csv, DIR/cell_summaries.csv, DIR/steps.csv) or a file "
+                        "prefix (exports/run1 → exports/run1-cells.csv, exports/run1-steps.csv...)")
     e.set_defaults(func=run)
     return e
 

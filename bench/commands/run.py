@@ -19,7 +19,7 @@ NAME = "run"
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="run one cell (writes a run directory like `all`)",
-        description="Run a single cell in its own process and store it as a run.",
+        description="Run a single cell in --repeats fresh processes and store it as a run.",
         epilog=profile_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     c = p.add_argument_group("the cell")
     c.add_argument("--model", required=True)
@@ -29,6 +29,9 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     c.add_argument("--precision", default="fp32")
     c.add_argument("--variant", default="default")
     add_settings_options(p)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the latest run under reports/runs (or --out DIR): run only this cell's "
+                        "processes that are missing or failed/timed out/ran out of memory")
     p.set_defaults(func=run)
     return p
 
@@ -43,4 +46,4 @@ def run(args: argparse.Namespace) -> int:
     filters = Filters(models=(args.model,), frameworks=(args.framework,), modes=(args.mode,),
                       devices=(args.device,), precisions=(args.precision,), variants=(args.variant,),
                       batch_size=args.batch_size or 0)
-    return run_request(request_from(args, filters, report=False))
+    return run_request(request_from(args, filters, resume=args.resume, report=False))

@@ -2,8 +2,15 @@
 
 A backend builds the model family's implementation for its framework, moves one tuple of step inputs
 per batch to the device once, wraps the train step for the cell's mode, runs and times steps,
-synchronises the device and reads compile counters and allocator peaks. The timing methods below use
-the host clock; a backend overrides them where its device needs something else (e.g. CUDA events).
+synchronises the device and reads compile counters and allocator peaks.
+
+One timing method for every framework on every device (``TIMING_METHOD``): the host clock around each
+step, which ends with a full device synchronisation, for the per-step distribution; and a window of
+steps with one synchronisation at its end for the headline images/s. Backends supply ``sync`` (and
+``keep`` where outputs are overwritten, as CUDA graphs do) but never their own timing loop, so two
+frameworks' numbers are always measured the same way (tests/test_shared_timing.py holds them to it).
+CUDA events would time only the device's queue; the host clock with a sync also charges the launch
+overhead a user pays, and it is the only clock every framework has.
 
 A train step returns the family's **named losses**: a mapping {loss name: scalar}. ``fetch``
 materialises them as ``Losses`` (a dict of Python floats); the worker stores them in the family's
@@ -20,6 +27,12 @@ from ..records import Cell, RunSettings
 
 # {loss name: value} as Python floats.
 Losses = dict[str, float]
+
+# Stored in every cell's flags ("timing"), so a reader sees how its numbers were taken.
+TIMING_METHOD = ("host clock; full device sync and loss read after every timed step; "
+                 "window: one sync at its end")
+# The methods that take times: shared by every backend, never overridden.
+TIMING_METHODS = ("first_step", "time_steps", "time_window")
 
 
 class Backend:
@@ -130,11 +143,14 @@ class Backend:
         return time.perf_counter() - t0, losses
 
     def time_steps(self, start: int, n: int) -> list[tuple[float, Losses]]:
-        """Steps start..start+n-1, each timed and synchronised on its own."""
+        """Steps start..start+n-1, each timed on the host clock up to a full device synchronisation
+        and the read of its losses (a few bytes; it also covers a device ``sync`` cannot drain)."""
         out = []
         for i in range(start, start + n):
             t0 = time.perf_counter()
-            losses = self.fetch(self.call(i))
+            handle = self.keep(self.call(i))
+            self.sync()
+            losses = self.fetch(handle)
             out.append((time.perf_counter() - t0, losses))
         return out
 

@@ -67,6 +67,10 @@ class FrameworkDescriptor:
     speed_env_vars: tuple[str, ...] = ()  # environment variables that change this framework's speed
     speed_env_prefixes: tuple[str, ...] = ()
     extra_variants: ExtraVariants = _no_extras  # the optional variants each profile adds
+    # Profile name -> the modes whose default-variant CPU cells also run the profile's reduced CPU
+    # precisions (bf16, on a CPU that runs it natively): the framework's recommended fast path for
+    # mixed precision on CPU (bench.matrix). Absent profile: fp32 only on CPU.
+    cpu_reduced_precision_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # How the framework says "out of memory" (exception class names, message fragments): the worker
     # classifies a failed cell as "oom" from these without importing any framework.
     oom_exception_names: tuple[str, ...] = ()
@@ -74,6 +78,12 @@ class FrameworkDescriptor:
     # Preference for measuring the device's roofline with this framework (lower first: more precise
     # timing); None: the package has no roofline module.
     roofline_priority: int | None = None
+    # What a reader must know about the framework's shipped defaults on a device (device -> text, with
+    # the evidence and the command that shows it): the report's notes print it once per device.
+    report_notes: Mapping[str, str] = field(default_factory=dict)
+    # Why a compiled mode can be slower than eager on a device (device -> text with evidence): printed
+    # beside every compiled cell whose speed-up interval over eager lies below 1.
+    slower_compiled_notes: Mapping[str, str] = field(default_factory=dict)
     # What the device allocator peak column holds for this framework (the report's legend says it).
     allocator_peak: str = ""
 

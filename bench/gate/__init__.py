@@ -7,11 +7,15 @@ Rule (also printed with every verdict, see RULE_TEXT):
   Both tests must agree: the gate is meant to stay quiet on unchanged code, and on run-to-run drift
   a large-sample U test alone becomes "significant" for differences nobody cares about. With fewer
   than MIN_SAMPLES samples on a side no test can reach p < 0.01, so the threshold alone decides and
-  the table says so.
+  the table says so. When both sides measured the cell in at least 2 processes, the process is the
+  unit: the medians compared are medians of process medians, and the noise is the spread between
+  processes (a one-sided Welch t test on the log process medians, p < alpha), since steps of one
+  process share its luck and do not count as independent evidence.
 - throughput (one window of W steps per run) regresses when it drops by more than its threshold AND
   by more than z(1 - alpha) sigma, sigma = sqrt(cv_base² + cv_new²) / sqrt(W) estimated from the
   per-step spread of both runs (see throughput_check): on a noisy machine a single window swings
-  by tens of percent between identical runs.
+  by tens of percent between identical runs. With at least 2 processes a side, sigma is
+  sqrt(cv_base²/R_base + cv_new²/R_new) from the spread of the processes' throughputs.
 - peak memory (host RSS, device allocator, NVML) and time to first step are single numbers per run
   with no noise model: the threshold alone decides (time to first step must also grow by more than
   compile_time_floor_s, since first steps of eager cells are fractions of a second).

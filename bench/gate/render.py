@@ -23,9 +23,13 @@ def rule_text(cfg: dict[str, Any]) -> str:
         f"time to first step +{pct(cfg['compile_time'])} and more than {cfg['compile_time_floor_s']:g} s — "
         "and, for step time, the change is also beyond noise: a one-sided Mann-Whitney U test on the "
         f"per-step samples gives p < {cfg['alpha']:g} AND the bootstrap 95% CIs of the two medians do not "
-        f"overlap (with fewer than {MIN_SAMPLES} samples on a side, the threshold alone); for throughput "
+        f"overlap (with fewer than {MIN_SAMPLES} samples on a side, the threshold alone; with at least 2 "
+        "processes a side, the medians of the process medians and a one-sided Welch t test on their logs, "
+        f"p < {cfg['alpha']:g}, instead); for throughput "
         f"(one window of W steps per run), the drop also exceeds {z:.2f} σ, σ = √(CV_base² + CV_new²)/√W "
-        "from the per-step spread. Memory and time to first step are single numbers per run: threshold "
+        "from the per-step spread (with at least 2 processes a side, σ = √(CV_base²/R_base + CV_new²/R_new) "
+        "from the spread of the processes' throughputs). Memory (maxima over processes) and time to first "
+        "step are single numbers per run: threshold "
         "alone. A cell ok in the "
         "baseline that now fails, times out, runs out of memory or diverges fails; one missing from the "
         f"run or now skipped {'fails' if cfg['missing'] == 'fail' else 'warns'}."
@@ -94,7 +98,7 @@ def render(result: GateResult) -> str:
                 "status",
                 "step time ms (base → new)",
                 "Δ step time",
-                "U-test p",
+                "p (U test; Welch over processes)",
                 "95% CIs",
                 "Δ throughput",
                 "Δ peak memory",

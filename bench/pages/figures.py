@@ -55,13 +55,22 @@ def _mib(v: Any) -> float | None:
 
 
 def throughput_drawing(model: str, ok: list[dict[str, Any]], multi: bool) -> Draw:
+    """Median throughput over each cell's processes; the bar spans the slowest to the fastest process."""
     bars = [
-        plots.Bar(cell_label(r, model=False, run=multi), r["framework"], float(r["throughput_img_s"]))
+        plots.Bar(cell_label(r, model=False, run=multi), r["framework"], float(r["throughput_img_s"]),
+                  *_span(r))
         for r in ok
     ]
     return lambda path: plots.bar_chart(
         path, bars, title=f"{model}: throughput (higher is better)", xlabel="images / s"
     )
+
+
+def _span(r: dict[str, Any]) -> tuple[float | None, float | None]:
+    lo, hi = num(r.get("throughput_min_img_s")), num(r.get("throughput_max_img_s"))
+    if lo is None or hi is None or int(num(r.get("n_ok")) or 0) < 2:
+        return None, None
+    return lo, hi
 
 
 def memory_drawing(model: str, rows: list[dict[str, Any]], multi: bool) -> Draw:

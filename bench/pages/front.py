@@ -7,61 +7,118 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import NOISY_CV, CompileCost, Headline, Note, headlines, notes, records
-from ..labels import AXIS_HEADERS, GROUP_AXES, axis_value, cell_label, framework_label
-from ..markdown import fmt_ms, fmt_pct, fmt_ratio, fmt_s, fmt_sig, md_table, truncate
-from ..parity import PARITY_TOLERANCE, Parity
+from ..analysis import NOISY_CV, Note, notes, records
+from ..headline import CompileCost, Headline, Pick, Ranking, headlines
+from ..labels import AXIS_HEADERS, HEADLINE_AXES, SHIPPED_DEFAULTS, axis_value, cell_label, framework_label
+from ..markdown import (
+    fmt_pct,
+    fmt_ratio_ci,
+    fmt_s,
+    fmt_sig,
+    fmt_verdict,
+    md_table,
+    truncate,
+)
+from ..parity import Parity
 from ..stats import num
 from ..store import RunSet
-from .sections import environment_table, parity_title, runs_table, settings_table, side_by_side, status_counts
+from .sections import (
+    environment_table,
+    parity_title,
+    peak_text,
+    runs_table,
+    schedule_text,
+    settings_table,
+    side_by_side,
+    status_counts,
+    step_ms,
+)
 
 MAX_MISSING_LISTED = 8
 MAX_SKIPPED_LISTED = 6
+
+HEADLINE_LEGEND = (
+    "Per model, device and batch: each framework's fastest **shipped default** configuration (its default "
+    "variant in {default_precision}; any mode) and, apart, its fastest **tuned** configuration (any mode, "
+    "variant or precision). Step time: median over the cell's processes with the order-statistic CI of "
+    "that median and its coverage; \"faster\": the ratio of the two frameworks' step times with its 95% CI "
+    "(t interval on the log ratios, paired by schedule block), \"no clear winner\" when the interval holds "
+    "1. Choosing the best of several modes favours the luckiest: \"≈ mode\" names a runner-up whose ratio "
+    "interval holds 1 (the pick is within noise of it). Compile cost: the fastest compiled shipped-default "
+    "mode's first step and its time to steady state (the time of the steps before the rolling median of 3 "
+    "steps enters the process's steady band and stays past any spike of the warm-up: tracing, compilation, "
+    "recording and recompiles included), beside the eager mode's, and its per-step speed-up over eager "
+    "with its CI."
+)
 
 
 # --------------------------------------------------------------------------- headline
 
 
-def _config(r: dict[str, Any]) -> str:
-    v = f" ({r['variant']})" if r["variant"] != "default" else ""
+def _config_name(r: dict[str, Any]) -> str:
+    tuned = [str(r[a]) for a, v in SHIPPED_DEFAULTS.items() if r.get(a) != v]
+    return f"{r['mode']}" + (f" ({', '.join(tuned)})" if tuned else "")
+
+
+def pick_text(p: Pick | None, same_as: Pick | None = None) -> str:
+    if p is None:
+        return "–"
+    r = p.row
+    if same_as is not None and same_as.row["cell_id"] == r["cell_id"]:
+        return "= shipped default"
     thr = f", {fmt_sig(r['throughput_img_s'])} img/s" if num(r.get("throughput_img_s")) is not None else ""
-    return f"{r['mode']}{v}: {fmt_ms(r['step_time_median_s'])} ms/step{thr}"
+    peak = peak_text(r)
+    text = f"{_config_name(r)}: {step_ms(r, unit=' ms/step')}{thr}" + (f", {peak}" if peak else "")
+    if p.within_noise and p.runner_up is not None:
+        text += f" (≈ {_config_name(p.runner_up)}: {fmt_ratio_ci(p.vs_runner_up)})"
+    return text
 
 
-def compile_cost_text(c: CompileCost) -> str:
-    head = f"{framework_label(c.framework)} {c.mode}: first step {fmt_s(c.first_s)} s"
-    if c.eager_first_s is None:
-        return head
-    if c.payback_steps is not None:
-        payback = f", repaid after ~{c.payback_steps} steps"
-    elif c.never_repaid:
-        payback = ", never repaid (not faster than eager)"
-    else:
-        payback = ""
-    return f"{head} vs eager {fmt_s(c.eager_first_s)} s (+{fmt_s(c.extra_s)} s{payback})"
-
-
-def _verdict(h: Headline) -> str:
-    ranking = h.ranking
-    if len(ranking) >= 2:
-        (fa, ra), (fb, rb) = ranking[:2]
-        ratio = fmt_ratio(rb["step_time_median_s"] / ra["step_time_median_s"])
-        over = f" over {framework_label(fb)}" if len(ranking) > 2 else ""
-        return f"{framework_label(fa)}, {ratio}{over}"
-    if ranking:
-        return f"only {framework_label(ranking[0][0])} measured"
+def ranking_text(rk: Ranking) -> str:
+    have = rk.picks
+    if len(have) >= 2:
+        (fa, _), (fb, _) = have[:2]
+        a, b = framework_label(fa), framework_label(fb)
+        over = f" over {b}" if len(have) > 2 else ""
+        verdict = fmt_verdict(rk.ratio, a, b)
+        if verdict == f"{b} faster":  # the interval disagrees with the order of the medians
+            return f"{b}, {fmt_ratio_ci(rk.ratio.inverted() if rk.ratio else None)}{over}"
+        if verdict and verdict != f"{a} faster":
+            return f"{verdict}: {a} {fmt_ratio_ci(rk.ratio)}{over}"
+        return f"{a}, {fmt_ratio_ci(rk.ratio)}{over}"
+    if have:
+        return f"only {framework_label(have[0][0])} measured"
     return "–"
 
 
+def compile_cost_text(c: CompileCost) -> str:
+    cold = ""
+    if c.warm_first_s is not None:  # the run shared a compile cache between the cell's processes
+        n = f"{c.n_cold} process{'es' if c.n_cold != 1 else ''}" if c.n_cold is not None else "cold"
+        cold = f" (cold compile, {n}; warm cache: {fmt_s(c.warm_first_s)} s)"
+    head = (f"{framework_label(c.framework)} {c.mode}: first step {fmt_s(c.first_s)} s{cold}, steady state "
+            f"after {fmt_s(c.steady_s)} s")
+    if c.eager_first_s is not None:
+        head += f" (eager: {fmt_s(c.eager_first_s)} s, {fmt_s(c.eager_steady_s)} s)"
+    if c.speedup is None:
+        return head
+    verdict = fmt_verdict(c.speedup, "compiled", "eager")
+    tail = {"eager faster": "; not faster than eager", "compiled faster": ""}.get(
+        verdict, f"; {verdict}" if verdict else "")
+    return f"{head}; speed-up over eager {fmt_ratio_ci(c.speedup)}{tail}"
+
+
 def headline_table(heads: list[Headline], frameworks: Sequence[str], multi_run: bool) -> str:
-    headers = (["run"] if multi_run else []) + [AXIS_HEADERS[a] for a in GROUP_AXES]
-    headers += [f"fastest {framework_label(fw)}" for fw in frameworks] + ["faster", "compile cost"]
+    headers = (["run"] if multi_run else []) + [AXIS_HEADERS[a] for a in HEADLINE_AXES]
+    headers += [f"default {framework_label(fw)}" for fw in frameworks] + ["default: faster"]
+    headers += [f"tuned {framework_label(fw)}" for fw in frameworks] + ["tuned: faster", "compile cost"]
     body = []
     for h in heads:
         row = [str(h.key["run_id"])] if multi_run else []
-        row += [axis_value(a, h.key[a]) for a in GROUP_AXES]
-        row += [(h.fastest.get(fw) and _config(h.fastest[fw])) or "–" for fw in frameworks]
-        row += [_verdict(h), "; ".join(compile_cost_text(c) for c in h.costs) or "–"]
+        row += [axis_value(a, h.key[a]) for a in HEADLINE_AXES]
+        row += [pick_text(h.default.get(fw)) for fw in frameworks] + [ranking_text(h.default_ranking)]
+        row += [pick_text(h.tuned.get(fw), h.default.get(fw)) for fw in frameworks]
+        row += [ranking_text(h.tuned_ranking), "; ".join(compile_cost_text(c) for c in h.costs) or "–"]
         body.append(row)
     return md_table(headers, body)
 
@@ -82,6 +139,13 @@ def note_text(n: Note, multi: bool) -> str:
             f"{len(n.cell_ids)} planned cell(s) have no result{at} (run interrupted? "
             f"`python -m bench all --resume` completes it): {shown}"
         )
+    if n.kind == "missing_processes":
+        at = f" in run `{n.run_id}`" if multi else ""
+        shown = _listed(n.cell_ids, MAX_MISSING_LISTED, lambda _: " …")
+        return (
+            f"{len(n.cell_ids)} scheduled process(es) have no result{at} (`python -m bench all --resume` "
+            f"runs them): {shown}"
+        )
     if n.kind == "empty_run":
         return f"Run `{n.run_id}` has no cell results."
     if n.kind == "skipped":
@@ -96,16 +160,43 @@ def note_text(n: Note, multi: bool) -> str:
             f"**{row['status']}** — {label}{why} (worker log: `logs/{row['cell_id']}.log` of run "
             f"`{row['run_id']}`)."
         )
+    if n.kind == "partial":
+        row = n.row or {}
+        return (
+            f"Partly measured — {label}: {row.get('n_ok')} of {row.get('n_processes')} processes ok "
+            f"({truncate(row.get('reason') or '')}); its numbers come from the ok processes."
+        )
     if n.kind == "noisy":
         return (
-            f"Noisy measurement — {label}: step-time CV {fmt_pct(n.value)} (> {fmt_pct(NOISY_CV, 0)}); "
-            "treat its comparisons with care."
+            f"Noisy measurement — {label}: within-process step-time CV {fmt_pct(n.value)} "
+            f"(> {fmt_pct(NOISY_CV, 0)}); treat its comparisons with care."
+        )
+    if n.kind == "noisy_between":
+        return (
+            f"Processes disagree — {label}: the process medians vary by {fmt_pct(n.value)} (CV > "
+            f"{fmt_pct(NOISY_CV, 0)}); its ratios carry wide intervals."
+        )
+    if n.kind == "above_peak":
+        row = n.row or {}
+        achieved, peak = (num(row.get(k)) or 0.0 for k in ("achieved_flops", "peak_flops"))
+        return (
+            f"Above the measured peak — {label}: {fmt_sig(achieved / 1e9)} GFLOP/s "
+            f"is {fmt_sig(n.value)}× the measured peak of {fmt_sig(peak / 1e9)} "
+            "GFLOP/s, which cannot be: the peak probe fell short of the device's peak for this precision, or "
+            "the analytic FLOP count is too high. No fraction of peak is shown for it."
         )
     if n.kind == "unsteady":
         return (
             f"Not steady — {label}: the median step time moved {fmt_pct(-(n.value or 0.0))} from the first "
             "to the second half of the timed steps; a longer `--warmup` would measure it better."
         )
+    if n.kind == "framework":
+        row = n.row or {}
+        return f"{framework_label(str(row.get('framework')))} on {row.get('device')}: {n.text}"
+    if n.kind == "slower_compiled":
+        why = f" Why: {n.text}" if n.text else ""
+        return (f"Compiled slower than eager — {label}: {fmt_sig(n.value)}× eager's speed, and the "
+                f"interval lies below 1.{why}")
     if n.kind == "recompiled":
         return f"Recompiled {int(n.value or 0)} time(s) during the timed steps — {label}."
     if n.kind == "compile_warnings":
@@ -113,7 +204,7 @@ def note_text(n: Note, multi: bool) -> str:
     if n.kind == "diverged" and n.parity is not None:
         return (
             f"Loss curves diverge — {parity_title(n.parity, multi)}: {fmt_pct(n.parity.worst)} of the loss "
-            f"scale (tolerance {fmt_pct(PARITY_TOLERANCE, 0)})."
+            f"scale (tolerance {fmt_pct(n.parity.tolerance, 0)})."
         )
     raise ValueError(f"unknown note kind {n.kind!r}")
 
@@ -142,8 +233,8 @@ def front_page(
     heads = headlines(table)
     if heads:
         out += [
-            "Fastest configuration of each framework per model, device and precision (median step time, "
-            "throughput), which is faster and by how much, and what compilation costs up front.\n\n",
+            HEADLINE_LEGEND.format(default_precision=SHIPPED_DEFAULTS.get("precision", "its precision")),
+            "\n\n",
             headline_table(heads, frameworks, multi),
             "\n",
         ]
@@ -166,6 +257,8 @@ def front_page(
     out += [
         "\n## Conditions\n\n",
         settings_table(runs.runs),
+        "\n",
+        schedule_text(runs.runs),
         "\nPer-cell effective flags are listed on each model's page.\n",
     ]
     out += ["\n## Environment\n\n", environment_table(runs.runs)]

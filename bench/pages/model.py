@@ -19,9 +19,8 @@ from ..labels import (
 )
 from ..markdown import (
     fmt_mib,
-    fmt_ms,
     fmt_pct,
-    fmt_ratio,
+    fmt_ratio_ci,
     fmt_s,
     fmt_sig,
     fmt_value,
@@ -29,18 +28,22 @@ from ..markdown import (
     md_escape,
     md_table,
 )
-from ..parity import PARITY_SMOOTHING_STEPS, PARITY_TOLERANCE, Parity
-from ..stats import num
+from ..parity import PARITY_SMOOTHING_STEPS, PARITY_TOLERANCE, PARITY_TOLERANCES, Parity
+from ..stats import NO_CLEAR_WINNER, RatioCI, num
 from ..store import RunSet
 from .figures import FIGURES_DIR, Draw, fig_name, memory_drawing, throughput_drawing
 from .sections import (
+    SPREAD_LEGEND,
     failures_section,
     flags_table,
     parity_compared,
     parity_title,
+    peak_text,
+    processes_text,
     spread_table,
     status_counts,
     status_text,
+    step_ms,
 )
 
 # Axes whose column appears only when the page's cells differ in it.
@@ -48,15 +51,25 @@ OPTIONAL_AXIS_COLUMNS = ("batch_size",)
 FINAL_LOSS_PREFIX = "final_losses."
 
 COMPARISON_LEGEND = (
-    "Step time: median of the synchronised timed steps, with the bootstrap 95% confidence interval of the "
-    "median; CV: coefficient of variation of the step times (spread). Throughput: images/s over a window of "
-    "steps with a single synchronisation at its end. Speed-up: the same framework's eager step time (same "
-    "device, precision, batch and variant, else the default variant) divided by this one. vs other best: the "
-    "other framework's fastest ok cell (any mode or variant, same device, precision and batch) divided by "
-    "this one — above 1× this cell is faster. First step: time to the first train step, compilation/tracing "
-    "included. Memory: peak host RSS; device allocator peak ({allocators}) and "
-    "the process's device memory seen by the driver (NVML). FLOP/s: analytic FLOPs per step ÷ median step "
-    "time (fraction of the measured peak when a roofline probe ran). Loss: {losses} loss after the last step."
+    "Each cell ran in one or more fresh processes (processes: ok / measured). Step time: the median over "
+    "processes of each process's median synchronised step time, with the order-statistic confidence "
+    "interval of that median and its exact coverage (75% for 3 processes, 93.8% for 5; no interval for "
+    "one process). CV within / between: the median over processes of the step-time coefficient of "
+    "variation, and the spread of the process medians. Throughput: images/s over a window of steps with a "
+    "single synchronisation at its end (median over processes). Speed-up: the same framework's eager step "
+    "time (same device, precision, batch and variant, else the default variant) divided by this one. vs "
+    "other default: the other framework's fastest ok cell in its shipped-default variant (any mode, same "
+    "device, precision and batch) divided by this one — above 1× this cell is faster. Ratios carry their "
+    "95% CI (t interval on log ratios, paired by schedule block); ≈ marks an interval that holds 1: no "
+    "clear winner. First step: time to the first train step, compilation/tracing included; steady state: "
+    "the time before the steady state (from the first step that is no slower than the process's steady "
+    "band — the CI of its median, widened to its timed steps' p10–p90 — and whose rolling median of 3 steps "
+    "lies in it, after any spike of the warm-up), medians over processes. Memory: peak host RSS; device "
+    "allocator peak ({allocators}) and the process's device memory seen by the driver (NVML); maxima over "
+    "processes. FLOP/s: analytic FLOPs "
+    "per step ÷ median step time (fraction of the measured peak when a roofline probe ran; a fraction "
+    "above 1 is a bug and is explained in the notes instead). Loss: {losses} loss after the last step of "
+    "the first ok process."
 )
 DEFAULT_PARITY_NOTE = (
     "{frameworks} start from identical initial weights and see identical batches, so their loss curves "
@@ -65,9 +78,18 @@ DEFAULT_PARITY_NOTE = (
 PARITY_METHOD = (
     "The number is the mean absolute difference of the two curves, each smoothed with a trailing mean over "
     "{steps} steps, relative to the loss scale (the mean magnitude of both smoothed curves); pairs above "
-    "{tolerance} are flagged. Compared: eager vs eager where both ran, else the closest available modes."
+    "{tolerance} are flagged. Compared: eager vs eager where both ran, else the closest available modes; "
+    "the first ok process of each cell."
 )
 
+
+
+def first_step_text(r: dict[str, Any]) -> str:
+    """The first step; where later processes found the cell's compile cache warm, both figures."""
+    cold = fmt_s(r.get("time_to_first_step_s"))
+    if num(r.get("warm_first_step_s")) is None:
+        return cold
+    return f"{cold} cold / {fmt_s(r.get('warm_first_step_s'))} warm"
 
 def _allocator_sources() -> str:
     sources = [f"{d.label}: {d.allocator_peak}" for d in frameworks() if d.allocator_peak]
@@ -84,6 +106,19 @@ def _page_losses(model: str, rows: list[dict[str, Any]]) -> dict[str, str]:
     return loss_labels(model, stored)
 
 
+def ratio_cell(c: RatioCI | None) -> str:
+    text = fmt_ratio_ci(c)
+    return text + " ≈" if c is not None and c.verdict == NO_CLEAR_WINNER else text
+
+
+def flops_cell(r: dict[str, Any]) -> str:
+    flops = num(r.get("achieved_flops"))
+    if flops is None:
+        return "–"
+    peak = peak_text(r)
+    return fmt_sig(flops / 1e9) + (f" ({peak.removesuffix(' of peak')})" if peak else "")
+
+
 def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, multi_run: bool) -> str:
     hidden = {a for a in OPTIONAL_AXIS_COLUMNS if len({r[a] for r in rows}) <= 1}
     axes = [a for a in CELL_AXES if a != "model" and a not in hidden]
@@ -91,12 +126,14 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
     if multi_run:
         headers += ["run", "version"]
     headers += [
-        "step time ms (median [95% CI])",
-        "CV",
+        "step time ms (median [CI, coverage])",
+        "processes",
+        "CV within / between",
         "throughput img/s",
-        "speed-up vs eager",
-        "vs other best",
+        "speed-up vs eager [95% CI]",
+        "vs other default [95% CI]",
         "first step s",
+        "steady state s",
         "host peak MiB",
         "device alloc MiB",
         "device NVML MiB",
@@ -105,36 +142,27 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
         "status",
     ]
     align = "".join("r" if a in INT_AXES else "l" for a in axes)
-    align += ("ll" if multi_run else "") + "r" * 11 + "l"
+    align += ("ll" if multi_run else "") + "r" * 13 + "l"
     body = []
     for r in rows:
-        med = num(r.get("step_time_median_s"))
-        if med is None:
-            step = "–"
-        elif num(r.get("step_time_ci95_low_s")) is not None:
-            step = f"{fmt_ms(med)} [{fmt_ms(r['step_time_ci95_low_s'])}–{fmt_ms(r['step_time_ci95_high_s'])}]"
-        else:
-            step = fmt_ms(med)
-        flops = num(r.get("achieved_flops"))
-        flops_s = "–" if flops is None else fmt_sig(flops / 1e9)
-        if flops is not None and num(r.get("fraction_of_peak")) is not None:
-            flops_s += f" ({fmt_pct(r['fraction_of_peak'])})"
         finals = [num(r.get(f"{FINAL_LOSS_PREFIX}{name}")) for name in losses]
         loss = "–" if all(v is None for v in finals) else " / ".join(fmt_sig(v, 4) for v in finals)
         row = [axis_value(a, r[a]) for a in axes]
         if multi_run:
             row += [f"`{r['run_id']}`", fmt_value(r.get("versions.framework"))]
         row += [
-            step,
-            fmt_pct(r.get("step_time_cv")),
+            step_ms(r) if num(r.get("step_time_median_s")) is not None else "–",
+            processes_text(r),
+            f"{fmt_pct(r.get('within_process_cv'))} / {fmt_pct(r.get('between_process_cv'))}",
             fmt_sig(r.get("throughput_img_s")),
-            fmt_ratio(r.get("speedup_vs_eager")),
-            fmt_ratio(r.get("vs_other_best")),
-            fmt_s(r.get("time_to_first_step_s")),
+            ratio_cell(r.get("speedup_ci")),
+            ratio_cell(r.get("vs_other_ci")),
+            first_step_text(r),
+            fmt_s(r.get("time_to_steady_state_s")),
             fmt_mib(r.get("peak_rss_bytes")),
             fmt_mib(r.get("device_alloc_peak_bytes")),
             fmt_mib(r.get("nvml_peak_bytes")),
-            flops_s,
+            flops_cell(r),
             loss,
             status_text(r),
         ]
@@ -146,7 +174,9 @@ def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], 
     names = join_words([framework_label(fw) for fw in frameworks])
     group = [a for a in GROUP_AXES if a != "model"]
     note = (parity_note(model) or DEFAULT_PARITY_NOTE).format(frameworks=names)
-    method = PARITY_METHOD.format(steps=PARITY_SMOOTHING_STEPS, tolerance=fmt_pct(PARITY_TOLERANCE, 0))
+    tolerance = fmt_pct(PARITY_TOLERANCE, 0) + "".join(
+        f", {fmt_pct(t, 0)} for {p}" for p, t in PARITY_TOLERANCES.items() if t != PARITY_TOLERANCE)
+    method = PARITY_METHOD.format(steps=PARITY_SMOOTHING_STEPS, tolerance=tolerance)
     out = ["## Loss-curve parity\n\n", f"{note} {method}\n\n"]
     if not parity:
         axes = join_words([AXIS_HEADERS[a] for a in group])
@@ -158,7 +188,7 @@ def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], 
             " ".join(axis_text(a, p.key[a]) for a in group),
             str(p.n_steps),
             *[fmt_pct(p.rel_diff[name]) for name in losses],
-            "ok" if p.within_tolerance else f"DIVERGE (> {fmt_pct(PARITY_TOLERANCE, 0)})",
+            "ok" if p.within_tolerance else f"DIVERGE (> {fmt_pct(p.tolerance, 0)})",
         ]
         for p in parity
     ]
@@ -195,7 +225,7 @@ def model_page(
         COMPARISON_LEGEND.format(losses=" / ".join(losses.values()), allocators=_allocator_sources()),
         "\n\n",
     ]
-    out += ["## Spread of step times\n\n", spread_table(rows, multi), "\n"]
+    out += ["## Spread of step times\n\n", spread_table(rows, multi), "\n", SPREAD_LEGEND, "\n\n"]
     out.append(parity_section(model, parity, frameworks, multi))
 
     ok = [r for r in rows if r["status"] == "ok" and num(r.get("throughput_img_s")) is not None]

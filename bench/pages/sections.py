@@ -8,10 +8,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..aggregate import cell_summaries
 from ..analysis import records
-from ..labels import cell_label, framework_label, group_label
+from ..cell import parse_cell_id
+from ..errors import BenchError
+from ..labels import SHIPPED_DEFAULTS, cell_label, framework_label, group_label
 from ..machine import machine_fingerprint
-from ..markdown import fmt_ms, fmt_pct, fmt_ratio, fmt_value, md_table, truncate
+from ..markdown import fmt_ms, fmt_ms_ci, fmt_pct, fmt_ratio, fmt_value, md_table, truncate
 from ..parity import Parity
 from ..stats import num
 from ..store import RunData, RunSet
@@ -24,9 +27,30 @@ _ENV_SKIP = re.compile(r"^frameworks\.[^.]+\.probe(\.|$)")
 def status_text(row: dict[str, Any]) -> str:
     status = str(row.get("status"))
     reason = row.get("reason")
-    if status == "ok" or not isinstance(reason, str) or not reason.strip():
+    if not isinstance(reason, str) or not reason.strip() or (status == "ok" and not row.get("partial")):
         return status
     return f"{status}: {truncate(reason)}"
+
+
+def processes_text(row: dict[str, Any]) -> str:
+    """"3/3": ok processes of the cell's processes."""
+    return f"{int(num(row.get('n_ok')) or 0)}/{int(num(row.get('n_processes')) or 0)}"
+
+
+def step_ms(row: dict[str, Any], unit: str = "") -> str:
+    """The cell's median step time in ms with its CI over processes ("572 [560–590, 75%]"), ``unit``
+    after the number."""
+    return fmt_ms_ci(row.get("step_time_median_s"), row.get("step_time_ci_low_s"),
+                     row.get("step_time_ci_high_s"), row.get("step_time_ci_coverage"),
+                     int(num(row.get("n_ok")) or 0), unit)
+
+
+def peak_text(row: dict[str, Any]) -> str:
+    """"41% of peak"; never a fraction above 1 (that is a bug, explained in the notes)."""
+    if row.get("above_peak"):
+        return "above the measured peak (see notes)"
+    frac = num(row.get("fraction_of_peak"))
+    return "" if frac is None else f"{fmt_pct(frac, 0 if frac >= 0.1 else 1)} of peak"
 
 
 def status_counts(rows: list[dict[str, Any]]) -> str:
@@ -107,13 +131,13 @@ def runs_table(runs: RunSet, frameworks: Sequence[str]) -> str:
         versions = [fmt_value(x.get("version") if isinstance(x, dict) else x) for x in found]
         git = r.env.get("git") if isinstance(r.env.get("git"), dict) else {}
         commit = str(git.get("commit") or r.env.get("git_commit") or "–")[:12]
-        rows = records(r.cells)
+        rows = records(cell_summaries(r.cells))
         body.append(
             [
                 f"`{r.run_id}`",
                 fmt_value(r.meta.get("created_at")),
                 fmt_value(r.meta.get("profile")),
-                f"{len(rows)}: {status_counts(rows)}",
+                f"{len(rows)} ({len(r.cells)} processes): {status_counts(rows)}",
                 *versions,
                 commit,
                 machine_fingerprint(r.env),
@@ -147,39 +171,115 @@ def side_by_side(table: pd.DataFrame, runs: RunSet) -> str:
     return md_table(["cell", *[f"`{i}` ms" for i in ids]], body, "l" + "r" * len(ids))
 
 
+def _orders(row: dict[str, Any]) -> str:
+    orders = row.get("process_orders") or ()
+    if all(o is None for o in orders):
+        return "–"
+    return ", ".join("–" if o is None else str(o) for o in orders)
+
+
 def spread_table(rows: list[dict[str, Any]], multi_run: bool) -> str:
+    """Per cell: its processes (place in the run's order, median of each), the median over processes
+    with its CI, and the spread between and within processes."""
     body = []
     for r in rows:
         med = num(r.get("step_time_median_s"))
         if med is None:
             continue
-        lo, hi = num(r.get("step_time_ci95_low_s")), num(r.get("step_time_ci95_high_s"))
-        ci_w = (hi - lo) / med if lo is not None and hi is not None and med > 0 else None
+        meds = r.get("process_medians") or {}
         body.append(
             [
                 cell_label(r, model=False, run=multi_run),
+                processes_text(r),
+                _orders(r),
+                ", ".join(fmt_ms(v) for v in meds.values()),
+                step_ms(r),
+                fmt_pct(r.get("between_process_cv")),
+                fmt_pct(r.get("within_process_cv")),
                 str(int(num(r.get("n_steps")) or 0)),
-                fmt_ms(med),
                 fmt_ms(r.get("step_time_iqr_s")),
-                fmt_pct(r.get("step_time_cv")),
-                f"{fmt_ms(r.get('step_time_p10_s'))} – {fmt_ms(r.get('step_time_p90_s'))}",
-                fmt_pct(ci_w),
                 fmt_ms(r.get("step_time_min_s")),
+                fmt_pct(r.get("step_time_drift")),
             ]
         )
     if not body:
         return "No timed steps.\n"
     return md_table(
-        ["cell", "timed steps", "median ms", "IQR ms", "CV", "p10 – p90 ms", "95% CI width", "min ms"],
+        ["cell", "processes", "order", "process medians ms", "median ms [CI, coverage]", "CV between",
+         "CV within", "timed steps", "IQR ms", "min ms", "drift"],
         body,
-        "lrrrrrrr",
+        "llllrrrrrrr",
     )
+
+
+SPREAD_LEGEND = (
+    "processes: ok / measured; order: each process's place in the run's schedule (0 first); process "
+    "medians: each process's median step time; median: their median with the order-statistic CI of it and "
+    "the CI's exact coverage (no interval for one process); CV between: spread of the process medians; CV "
+    "within: median over processes of the step-time CV; IQR and drift (the median's fall from the first to "
+    "the second half of the timed steps): medians over processes; min: the fastest step of any process."
+)
+
+
+def schedule_text(runs: Sequence[RunData]) -> str:
+    """How each run ordered its processes (run.json's schedule), one paragraph and table per run."""
+    out = []
+    for r in runs:
+        at = f"Run `{r.run_id}`: " if len(runs) > 1 else ""
+        sched = r.meta.get("schedule")
+        if not isinstance(sched, list) or not sched:
+            out.append(f"{at}One process per cell, in the order of the matrix (stored before replication): "
+                       "no spread between processes, so no intervals.\n")
+            continue
+        blocks: dict[Any, list[dict[str, Any]]] = {}
+        for e in sorted((e for e in sched if isinstance(e, dict)), key=lambda e: num(e.get("order")) or 0):
+            blocks.setdefault(e.get("block"), []).append(e)
+        repeats = r.meta.get("repeats") or (r.meta.get("settings") or {}).get("repeats")
+        seed = fmt_value(r.meta.get("schedule_seed"))
+        out.append(
+            f"{at}Each cell ran in {fmt_value(repeats)} fresh processes, {len(sched)} in all, in "
+            f"{len(blocks)} blocks (seed {seed}): a block holds every cell of one model once, in a "
+            "seeded-random order, so that no framework's processes all ran early or late, and ratios pair "
+            "the cells of a block. The order:\n\n")
+        body = [[fmt_value(b), fmt_value(es[0].get("repeat")), _block_model(es),
+                 f"{fmt_value(es[0].get('order'))}–{fmt_value(es[-1].get('order'))}", _block_cells(es)]
+                for b, es in blocks.items()]
+        out.append(md_table(["block", "repeat", "model", "order", "processes, in order"], body, "rrlrl"))
+    return "".join(out)
+
+
+def _cell_of(entry: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return parse_cell_id(str(entry.get("cell_id"))).to_dict()
+    except BenchError:
+        return None
+
+
+def _block_model(entries: list[dict[str, Any]]) -> str:
+    models = dict.fromkeys(str(c["model"]) for e in entries if (c := _cell_of(e)))
+    return ", ".join(models) or "–"
+
+
+def _block_cells(entries: list[dict[str, Any]]) -> str:
+    """Each process as "framework mode", plus the axes that are not the shipped default (and the
+    device when the block has several)."""
+    cells = [_cell_of(e) for e in entries]
+    devices = {c["device"] for c in cells if c}
+    labels = []
+    for e, c in zip(entries, cells, strict=True):
+        if c is None:
+            labels.append(str(e.get("cell_id")))
+            continue
+        extra = [str(c[a]) for a, v in SHIPPED_DEFAULTS.items() if c.get(a) != v]
+        extra += [str(c["device"])] if len(devices) > 1 else []
+        labels.append(" ".join([framework_label(str(c["framework"])), str(c["mode"]), *extra]))
+    return "; ".join(labels)
 
 
 def failures_section(rows: list[dict[str, Any]], multi_run: bool) -> str:
     parts = []
     for r in rows:
-        if r["status"] == "ok":
+        if r["status"] == "ok" and not r.get("partial"):
             continue
         parts.append(f"- **{cell_label(r, model=False, run=multi_run)}** — {status_text(r)}\n")
         tail = r.get("error_tail")

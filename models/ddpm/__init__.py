@@ -23,6 +23,9 @@ FAMILY = ModelFamily(
     train_step_flops=train_step_flops,
     implementations={"tensorflow": "models.ddpm.tf_ddpm", "torch": "models.ddpm.torch_ddpm"},
     check_data=check_data,
+    # On 2 cores its cold torch.compile takes ~95 s and its XLA and eager TF processes ~30 s each: with
+    # three processes per cell it alone would take ~8 of the quick profile's 15 minutes.
+    in_quick_profile=False,
     parity_note=("{frameworks} start from identical initial weights (models/ddpm/weights.py) and see "
                  "identical images, timesteps and noise; the U-Net has no dropout, so the curves differ "
                  "only by float32 rounding and each framework's AdamW arithmetic (CONTRACT.md)."),

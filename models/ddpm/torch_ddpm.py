@@ -2,14 +2,16 @@
 
 ``build(spec, ...)`` returns a :class:`TorchDDPM`; ``model.train_step(images, t, eps)`` noises the
 images at t with ε (x_t = sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·ε, constants from ``models.ddpm.schedule``),
-predicts ε and takes one AdamW step on the MSE, as a plain Python function the harness runs eagerly or
-wraps in ``torch.compile``. The U-Net walks ``models.ddpm.arch.program``; attention is
-``F.scaled_dot_product_attention``. Every torch setting that differs from Keras' default is listed in
-models/ddpm/CONTRACT.md.
+predicts ε and takes one AdamW step on the MSE, as a plain Python function the harness runs eagerly or,
+for its compiled modes, after ``model.compile_modules(compile_fn)`` has compiled the U-Net (the noising,
+the loss, the backward and the AdamW update stay eager Python). The U-Net walks
+``models.ddpm.arch.program``; attention is ``F.scaled_dot_product_attention``. Every torch setting
+that differs from Keras' default is listed in models/ddpm/CONTRACT.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torch_common import adam_implementation, optimizer_kwargs
 from . import arch
 from .schedule import embedding_frequencies, noising_tables
 from .spec import DDPMSpec
@@ -143,11 +146,13 @@ class UNet(nn.Module):
         return h
 
 
-def make_optimizer(params, spec: DDPMSpec) -> torch.optim.AdamW:
+def make_optimizer(params, spec: DDPMSpec, optimizer: str = "default") -> torch.optim.AdamW:
     # Decoupled decay θ ← θ − lr·λ·θ, as Keras 3's AdamW; eps added after the bias correction (Keras'
-    # epsilon is "epsilon hat"): CONTRACT.md.
+    # epsilon is "epsilon hat"): CONTRACT.md. ``optimizer`` picks torch's implementation of the same
+    # update (models/torch_common.py).
     return torch.optim.AdamW(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
-                             eps=spec.adam_epsilon, weight_decay=spec.weight_decay)
+                             eps=spec.adam_epsilon, weight_decay=spec.weight_decay,
+                             **optimizer_kwargs(optimizer))
 
 
 def sdpa_kernels(net: UNet, batch_size: int, dtype: torch.dtype, device: torch.device) -> dict[str, str]:
@@ -174,7 +179,7 @@ class TorchDDPM:
     framework = "torch"
 
     def __init__(self, spec: DDPMSpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
-                 device: str = "cpu", channels_last: bool = False) -> None:
+                 device: str = "cpu", channels_last: bool = False, optimizer: str = "default") -> None:
         if precision not in _AUTOCAST:
             raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
         self.spec, self.batch_size, self.precision = spec, batch_size, precision
@@ -190,7 +195,8 @@ class TorchDDPM:
         self.sqrt_1mab = torch.tensor(b, dtype=self.dtype, device=self.device)
         set_weights(self, initial_weights(spec, seed))
         self.params = list(self.unet.parameters())
-        self.opt = make_optimizer(self.params, spec)
+        self.opt = make_optimizer(self.params, spec, optimizer)
+        self.unet_call: Callable = self.unet  # or its compiled version (compile_modules)
         self.autocast_dtype = _AUTOCAST[precision]
         # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16).
         self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
@@ -202,7 +208,16 @@ class TorchDDPM:
             "attention_op": "torch.nn.functional.scaled_dot_product_attention",
             "sdpa_kernel": uniform.pop() if len(uniform) == 1 else
             ", ".join(f"{k}={v}" for k, v in kernels.items()),
+            "optimizer": optimizer,
+            "adam_implementation": adam_implementation(self.opt),
+            "compiled": "nothing",
         }
+
+    def compile_modules(self, compile_fn: Callable[[nn.Module], Callable]) -> None:
+        """Run the U-Net through ``compile_fn`` (e.g. ``torch.compile``); the noising, the loss, the
+        backward and the eager AdamW update are unchanged."""
+        self.unet_call = compile_fn(self.unet)
+        self.flags["compiled"] = "unet"
 
     # -- data ---------------------------------------------------------------------------------
     def to_framework_batches(self, images: np.ndarray, t: np.ndarray,
@@ -222,12 +237,13 @@ class TorchDDPM:
         x_t = self.sqrt_ab[t].view(-1, 1, 1, 1) * x0 + self.sqrt_1mab[t].view(-1, 1, 1, 1) * eps
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            pred = self.unet(x_t, t)
+            pred = self.unet_call(x_t, t)
         # Mean over every element, in float32 under autocast too (float64 in the checks).
         return F.mse_loss(pred.to(self.dtype), eps)
 
     def _clear_grads(self) -> None:
-        # What zero_grad(set_to_none=True) does; Optimizer.zero_grad is a torch.compile graph break.
+        # What zero_grad(set_to_none=True) does, without its per-call overhead, and no graph break when
+        # a test compiles the whole train_step.
         for p in self.params:
             p.grad = None
 
@@ -256,10 +272,11 @@ class TorchDDPM:
 
 
 def build(spec: DDPMSpec, *, batch_size: int, precision: str = "fp32", seed: int = 0, device: str = "cpu",
-          channels_last: bool = False) -> TorchDDPM:
-    """A DDPM with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode."""
+          channels_last: bool = False, optimizer: str = "default") -> TorchDDPM:
+    """A DDPM with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode;
+    ``optimizer`` picks torch's AdamW implementation (models/torch_common.py: the same update)."""
     return TorchDDPM(spec, batch_size=batch_size, precision=precision, seed=seed, device=device,
-                     channels_last=channels_last)
+                     channels_last=channels_last, optimizer=optimizer)
 
 
 # -- canonical weights ------------------------------------------------------------------------

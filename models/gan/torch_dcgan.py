@@ -2,20 +2,24 @@
 
 ``build(spec, ...)`` returns a :class:`TorchGAN`; ``gan.train_step(real, noise)`` runs the same
 algorithm as the TensorFlow tutorial's step (one forward pass, both gradients, then both updates) as a
-plain Python function that the harness runs eagerly or wraps in ``torch.compile``. Layers, padding and
-parameter names come from ``models.gan.arch``; every torch setting that differs from Keras' default is
-listed in models/gan/CONTRACT.md.
+plain Python function that the harness runs eagerly or, for its compiled modes, after
+``gan.compile_modules(compile_fn)`` has compiled the generator and the discriminator (the step itself,
+its two ``backward`` calls and the Adam updates stay eager Python). Layers, padding and parameter names
+come from ``models.gan.arch``; every torch setting that differs from Keras' default is listed in
+models/gan/CONTRACT.md.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torch_common import adam_implementation, allow_retained_backward, optimizer_kwargs
 from .arch import Layer, networks, weight_layers
 from .spec import ModelSpec
 from .weights import Weights, check_canonical, from_torch, initial_weights, to_torch
@@ -53,11 +57,15 @@ def _torch_layers(layer: Layer, spec: ModelSpec) -> list[tuple[str, nn.Module]]:
         return [(n, nn.Linear(layer.in_shape[-1], layer.filters, bias=layer.use_bias))]
     if layer.kind == "conv":
         before, after = layer.pads
+        sym = min(before, after)
         conv = nn.Conv2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
-                         padding=before if before == after else 0, bias=layer.use_bias)
+                         padding=sym, bias=layer.use_bias)
         if before == after:
             return [(n, conv)]
-        # TF 'SAME' pads the odd pixel bottom/right; torch's padding= is symmetric.
+        # TF 'SAME' pads the odd pixel bottom/right; torch's padding= is symmetric. The convolution pads
+        # the symmetric part itself and ZeroPad2d only the rest (1, 2) = 1 + (0, 1): its input gradient
+        # is then computed over 15x15 instead of 17x17 positions (dcgan-mnist conv2: -15% fwd+bwd).
+        before, after = before - sym, after - sym
         return [(f"{n}_pad", nn.ZeroPad2d((before, after, before, after))), (n, conv)]
     if layer.kind == "convt":
         before, after = layer.pads
@@ -94,14 +102,17 @@ def build_network(layers: list[Layer], spec: ModelSpec) -> nn.Sequential:
     return nn.Sequential(OrderedDict(modules))
 
 
-def make_optimizer(params, spec: ModelSpec) -> torch.optim.Adam:
+def make_optimizer(params, spec: ModelSpec, optimizer: str = "default") -> torch.optim.Adam:
     # torch adds eps after the bias correction; Keras' epsilon is "epsilon hat" (CONTRACT.md).
+    # ``optimizer`` picks torch's implementation of the same update (models/torch_common.py).
     return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
-                            eps=spec.adam_epsilon)
+                            eps=spec.adam_epsilon, **optimizer_kwargs(optimizer))
 
 
 def _bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
-    # Losses in float32 under autocast too (float64 in the fp64 checks).
+    # Losses in float32 under autocast too (float64 in the fp64 checks). The all-ones / all-zeros
+    # targets are what F.binary_cross_entropy_with_logits needs; one small fill per loss, as in
+    # torch's own DCGAN example.
     logits = logits.reshape(-1)
     if logits.dtype != torch.float64:
         logits = logits.float()
@@ -112,7 +123,8 @@ class TorchGAN:
     framework = "torch"
 
     def __init__(self, spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
-                 seed: int = 0, device: str = "cpu", channels_last: bool = False) -> None:
+                 seed: int = 0, device: str = "cpu", channels_last: bool = False,
+                 optimizer: str = "default") -> None:
         if precision not in _AUTOCAST:
             raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
         self.spec, self.batch_size, self.precision = spec, batch_size, precision
@@ -130,13 +142,36 @@ class TorchGAN:
         set_weights(self, initial_weights(spec, seed))
         self.g_params = list(self.generator.parameters())
         self.d_params = list(self.discriminator.parameters())
-        self.g_opt = make_optimizer(self.g_params, spec)
-        self.d_opt = make_optimizer(self.d_params, spec)
+        self.g_opt = make_optimizer(self.g_params, spec, optimizer)
+        self.d_opt = make_optimizer(self.d_params, spec, optimizer)
+        # What the step calls: the modules themselves, or their compiled versions (compile_modules).
+        self.g_call: Callable[[torch.Tensor], torch.Tensor] = self.generator
+        self.d_call: Callable[[torch.Tensor], torch.Tensor] = self.discriminator
         self.autocast_dtype = _AUTOCAST[precision]
         # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16); both
         # double after 2000 finite steps and halve on overflow (the step is then skipped).
         self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
                        if precision == "fp16" else None)
+        # Recorded in the cell's flags by the harness (it reads model.flags).
+        self.flags = {"optimizer": optimizer, "adam_implementation": adam_implementation(self.g_opt),
+                      "compiled": "nothing"}
+
+    def compile_modules(self, compile_fn: Callable[[nn.Module], Callable]) -> None:
+        """Run the generator and the discriminator through ``compile_fn`` (e.g. ``torch.compile``): what
+        a torch user compiles in a GAN. The step around them (losses, the two ``backward`` calls,
+        ``retain_graph``, the eager Adam updates) is unchanged, so it is the same algorithm.
+
+        AOTAutograd's compiled backward computes a fixed set of gradients whichever ``inputs=`` the
+        engine asks for: the discriminator's fake-path backward, run by both ``backward`` calls, yields
+        its weight gradients on the generator's call too and the input gradient of its first layer on
+        the discriminator's (CONTRACT.md, "Compiled modes"; scripts/count_step_flops.py counts it).
+        Its first ``backward`` keeps the graph (``retain_graph=True``), which AOTAutograd's donated
+        buffers forbid: they are turned off, as torch's error message advises.
+        """
+        allow_retained_backward()
+        self.g_call = compile_fn(self.generator)
+        self.d_call = compile_fn(self.discriminator)
+        self.flags["compiled"] = "generator, discriminator"
 
     # -- data ---------------------------------------------------------------------------------
     def to_framework_batches(self, real: np.ndarray,
@@ -152,7 +187,8 @@ class TorchGAN:
 
     # -- the step -----------------------------------------------------------------------------
     def _clear_grads(self) -> None:
-        # What zero_grad(set_to_none=True) does; Optimizer.zero_grad is a torch.compile graph break.
+        # What zero_grad(set_to_none=True) does, without its per-call overhead, and no graph break when
+        # a test compiles the whole train_step.
         for p in self.g_params:
             p.grad = None
         for p in self.d_params:
@@ -161,9 +197,9 @@ class TorchGAN:
     def _forward(self, real: torch.Tensor, noise: torch.Tensor):
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            fake = self.generator(noise)
-            real_logits = self.discriminator(real)
-            fake_logits = self.discriminator(fake)
+            fake = self.g_call(noise)
+            real_logits = self.d_call(real)
+            fake_logits = self.d_call(fake)
         g_loss = _bce_logits(fake_logits, 1.0)
         d_loss = _bce_logits(real_logits, 1.0) + _bce_logits(fake_logits, 0.0)
         return g_loss, d_loss
@@ -200,10 +236,12 @@ class TorchGAN:
 
 
 def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
-          seed: int = 0, device: str = "cpu", channels_last: bool = False) -> TorchGAN:
-    """A GAN with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode."""
+          seed: int = 0, device: str = "cpu", channels_last: bool = False,
+          optimizer: str = "default") -> TorchGAN:
+    """A GAN with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode;
+    ``optimizer`` picks torch's Adam implementation (models/torch_common.py: the same update)."""
     return TorchGAN(spec, batch_size=batch_size, precision=precision, dropout=dropout, seed=seed,
-                    device=device, channels_last=channels_last)
+                    device=device, channels_last=channels_last, optimizer=optimizer)
 
 
 # -- canonical weights ------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``build(spec, ...)`` returns a :class:`TorchVAE`: an :class:`Encoder` (a Sequential trunk and two Linear
 heads) and a Sequential decoder, with ``nn.ReLU`` modules, one Adam over both. ``vae.train_step(images,
 eps)`` runs the same algorithm as the Keras example's step (one forward, one backward, one update) as a
-plain Python function that the harness runs eagerly or wraps in ``torch.compile``. Where torch's
+plain Python function that the harness runs eagerly or, for its compiled modes, after
+``vae.compile_modules(compile_fn)`` has compiled the encoder and the decoder (the step, its backward and
+the Adam update stay eager Python). Where torch's
 defaults differ from Keras' (padding of 'same' stride-2 convolutions, layouts, init, Adam's epsilon),
 the translation is listed in models/vae/CONTRACT.md.
 """
@@ -11,12 +13,14 @@ the translation is listed in models/vae/CONTRACT.md.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torch_common import adam_implementation, optimizer_kwargs
 from .arch import Layer, heads, networks, trunk, weight_layers
 from .spec import VAESpec
 from .weights import Weights, check_canonical, from_torch, initial_weights, to_torch
@@ -96,17 +100,18 @@ class Encoder(nn.Module):
         return self.z_mean(h), self.z_log_var(h)
 
 
-def make_optimizer(params, spec: VAESpec) -> torch.optim.Adam:
+def make_optimizer(params, spec: VAESpec, optimizer: str = "default") -> torch.optim.Adam:
     # torch adds eps after the bias correction; Keras' epsilon is "epsilon hat" (CONTRACT.md).
+    # ``optimizer`` picks torch's implementation of the same update (models/torch_common.py).
     return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
-                            eps=spec.adam_epsilon)
+                            eps=spec.adam_epsilon, **optimizer_kwargs(optimizer))
 
 
 class TorchVAE:
     framework = "torch"
 
     def __init__(self, spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
-                 device: str = "cpu", channels_last: bool = False) -> None:
+                 device: str = "cpu", channels_last: bool = False, optimizer: str = "default") -> None:
         if precision not in _AUTOCAST:
             raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
         self.spec, self.batch_size, self.precision = spec, batch_size, precision
@@ -121,11 +126,24 @@ class TorchVAE:
             self.decoder.to(memory_format=torch.channels_last)
         set_weights(self, initial_weights(spec, seed))
         self.params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        self.optimizer = make_optimizer(self.params, spec)
+        self.optimizer = make_optimizer(self.params, spec, optimizer)
+        # What the step calls: the modules themselves, or their compiled versions (compile_modules).
+        self.encoder_call: Callable = self.encoder
+        self.decoder_call: Callable = self.decoder
         self.autocast_dtype = _AUTOCAST[precision]
         # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16).
         self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
                        if precision == "fp16" else None)
+        # Recorded in the cell's flags by the harness (it reads model.flags).
+        self.flags = {"optimizer": optimizer, "adam_implementation": adam_implementation(self.optimizer),
+                      "compiled": "nothing"}
+
+    def compile_modules(self, compile_fn: Callable[[nn.Module], Callable]) -> None:
+        """Run the encoder and the decoder through ``compile_fn`` (e.g. ``torch.compile``); the
+        reparameterisation, the losses, the backward and the eager Adam update are unchanged."""
+        self.encoder_call = compile_fn(self.encoder)
+        self.decoder_call = compile_fn(self.decoder)
+        self.flags["compiled"] = "encoder, decoder"
 
     def to_framework_batches(self, images: np.ndarray,
                              eps: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -146,11 +164,11 @@ class TorchVAE:
         """Encoder, reparameterisation, decoder and the losses; latents and losses in float32 (the
         autocast outputs are cast back), as in the Keras step."""
         with self._autocast():
-            z_mean, z_log_var = self.encoder(images)
+            z_mean, z_log_var = self.encoder_call(images)
         z_mean, z_log_var = z_mean.to(self.dtype), z_log_var.to(self.dtype)
         z = z_mean + torch.exp(0.5 * z_log_var) * eps
         with self._autocast():
-            logits = self.decoder(z)
+            logits = self.decoder_call(z)
         logits = logits.to(self.dtype)
         bce = F.binary_cross_entropy_with_logits(logits, images, reduction="none")
         reconstruction = bce.sum(dim=(1, 2, 3)).mean()
@@ -159,7 +177,8 @@ class TorchVAE:
                 "z_mean": z_mean, "z_log_var": z_log_var, "z": z, "logits": logits}
 
     def _clear_grads(self) -> None:
-        # What zero_grad(set_to_none=True) does; Optimizer.zero_grad is a torch.compile graph break.
+        # What zero_grad(set_to_none=True) does, without its per-call overhead, and no graph break when
+        # a test compiles the whole train_step.
         for p in self.params:
             p.grad = None
 
@@ -187,10 +206,11 @@ class TorchVAE:
 
 
 def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0, device: str = "cpu",
-          channels_last: bool = False) -> TorchVAE:
-    """A VAE with weights from ``initial_weights(spec, seed)``, on ``device``."""
+          channels_last: bool = False, optimizer: str = "default") -> TorchVAE:
+    """A VAE with weights from ``initial_weights(spec, seed)``, on ``device``; ``optimizer`` picks
+    torch's Adam implementation (models/torch_common.py: the same update)."""
     return TorchVAE(spec, batch_size=batch_size, precision=precision, seed=seed, device=device,
-                    channels_last=channels_last)
+                    channels_last=channels_last, optimizer=optimizer)
 
 
 # -- canonical weights ------------------------------------------------------------------------

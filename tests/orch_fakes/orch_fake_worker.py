@@ -3,7 +3,10 @@
 Behaviour per cell: env ORCH_FAKE_PLAN = JSON {substring of cell_id: behaviour}; the first key found
 in the cell id wins, else "ok". Behaviours: ok, crash, hang, oom (MemoryError), kill (SIGKILL
 itself), noresult (exit 0 without a result), garbage (writes an unparsable result).
-Each start appends "<cell_id>\n" to ORCH_FAKE_LOG (when set) and writes its pid to <work_dir>/pid.
+Each start appends "<cell_id>\n" to ORCH_FAKE_LOG (when set; with ORCH_FAKE_LOG_REPEATS=1,
+"<cell_id>#r<k>") and writes its pid to <work_dir>/pid. A behaviour "<name>@r<k>" applies to that
+process only (the cell's other processes are ok). The result and steps carry the spec's repeat, block
+and order, as the real worker's do.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from bench import watchdog
 from bench.records import Cell, CellResult, StepRecord
 from bench.store import atomic_write_text, dumps, write_steps
+from bench.worker import peak_for_precision
 from models.registry import family_of
 
 
@@ -30,11 +34,15 @@ def main() -> int:
     os.makedirs(os.path.join(spec["work_dir"], "inductor-cache", "sub"), exist_ok=True)  # a compile cache
     with open(os.path.join(spec["work_dir"], "pid"), "w") as f:
         f.write(str(os.getpid()))
+    repeat = spec.get("repeat", 1)
     if os.environ.get("ORCH_FAKE_LOG"):
         with open(os.environ["ORCH_FAKE_LOG"], "a") as f:
-            f.write(cid + "\n")
+            f.write((f"{cid}#r{repeat}" if os.environ.get("ORCH_FAKE_LOG_REPEATS") else cid) + "\n")
     plan = json.loads(os.environ.get("ORCH_FAKE_PLAN", "{}"))
     behaviour = next((b for k, b in plan.items() if k in cid), "ok")
+    if "@r" in behaviour:
+        name, _, only = behaviour.partition("@r")
+        behaviour = name if int(only) == repeat else "ok"
     print(f"fake worker starting {cid}: {behaviour}", file=sys.stderr, flush=True)
     if behaviour == "crash":
         print("Traceback (most recent call last):\n  File 'x.py', line 1\nRuntimeError: boom in fake worker",
@@ -56,13 +64,15 @@ def main() -> int:
     # Schema 2: losses by the model family's loss names.
     losses = {name: 1.0 + i for i, name in enumerate(family_of(cell.model).losses)}
     times = [0.01 + 0.001 * i for i in range(settings["steps"])]
-    result = CellResult(cell=cell, status="ok", settings=settings, flags={"fake": True},
+    place = {"repeat": repeat, "block": spec.get("block"), "order": spec.get("order")}
+    result = CellResult(cell=cell, status="ok", **place, settings=settings, flags={"fake": True},
                         versions={"fake": "1.0"}, time_to_first_step_s=0.5, n_steps=len(times),
                         step_time_median_s=sorted(times)[len(times) // 2],
                         window_steps=settings["window_steps"],
-                        throughput_img_s=1000.0, peak_flops=spec["peak_flops"], final_losses=dict(losses))
+                        throughput_img_s=1000.0, final_losses=dict(losses),
+                        peak_flops=peak_for_precision(spec["peak_flops"], cell.precision))
     write_steps(spec["steps_path"],
-                [StepRecord(cid, i, "timed", t, dict(losses)) for i, t in enumerate(times)])
+                [StepRecord(cid, i, "timed", t, dict(losses), repeat) for i, t in enumerate(times)])
     atomic_write_text(spec["result_path"], dumps(result.to_dict()))
     return 0
 

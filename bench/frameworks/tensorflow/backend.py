@@ -1,10 +1,14 @@
 """TensorFlow (Keras 3) backend of the worker (imports TF: only ever inside a TF cell's process).
 
 Modes: eager (the model's train_step as is), function (tf.function) and xla
-(tf.function(jit_compile=True)). A step ends when its losses are materialised (``np.asarray``, i.e.
-``.numpy()``; on a GPU this waits for the loss,
-not for the step's last optimizer update, whose tail then overlaps the next step; a throughput window
-and each phase end with ``tf.test.experimental.sync_devices()``, which drains the GPU).
+(tf.function(jit_compile=True)). Timing is the shared host-clock path of ``bench.frameworks.base``
+(this class overrides none of it). ``sync`` is ``tf.test.experimental.sync_devices()`` on every
+device: a SyncDevice op on each logical device (it drains a GPU's streams) and then the eager
+executor's queue (``async_wait``: it matters where ops run asynchronously, which a CPU does only
+under ``set_synchronous_execution(False)``). On a CPU with the default synchronous executor a step's
+call already returns after its last op, so the call is not needed there, but at ~15 µs it costs
+nothing measurable (a step takes milliseconds), and one code path on every device is easier to trust.
+The step's losses are then read (``.numpy()``).
 """
 
 from __future__ import annotations
@@ -126,8 +130,7 @@ class TensorflowBackend(Backend):
         return {name: float(np.asarray(handle[name])) for name in self.loss_names}
 
     def sync(self) -> None:
-        if self.cuda:
-            tf.test.experimental.sync_devices()
+        tf.test.experimental.sync_devices()  # every device, CPU included (see the module docstring)
 
     def compile_counters(self) -> dict[str, Any]:
         traced = getattr(self, "traced_fn", None)

@@ -8,14 +8,26 @@ from typing import Any
 from ..descriptor import FrameworkDescriptor, Mode, Variant
 from .onednn import opposite_onednn_variant
 
-# TF modes that also run with oneDNN flipped from this machine's default, per profile (CPU only).
-ONEDNN_FLIP_MODES = {"quick": ("function",), "full": ("eager", "function", "xla")}
+# TF modes that also run with oneDNN flipped from this machine's default, per profile (CPU only). Not
+# in quick: the 15-minute default matrix cannot afford 3 more processes per model for a switch
+# whose answer on this kind of CPU is known (oneDNN on is about 2x faster); full keeps it.
+ONEDNN_FLIP_MODES: dict[str, tuple[str, ...]] = {"quick": (), "full": ("eager", "function", "xla")}
+# TF modes that also run with a 2-thread inter-op pool, per profile (CPU only): op-level parallelism
+# inside a traced graph, which eager execution (one op at a time) cannot use.
+INTEROP_MODES: dict[str, tuple[str, ...]] = {"full": ("function", "xla")}
+# The inter-op pool size each variant asks for (flags.plan puts it in the cell's plan).
+INTEROP_THREADS = {"interop-1": 1}
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
-    if device == "cpu" and mode in ONEDNN_FLIP_MODES.get(profile, ()):
-        return (opposite_onednn_variant(probe),)
-    return ()
+    if device != "cpu":
+        return ()
+    extras: tuple[str, ...] = ()
+    if mode in ONEDNN_FLIP_MODES.get(profile, ()):
+        extras += (opposite_onednn_variant(probe),)
+    if mode in INTEROP_MODES.get(profile, ()):
+        extras += tuple(INTEROP_THREADS)
+    return extras
 
 
 DESCRIPTOR = FrameworkDescriptor(
@@ -34,8 +46,21 @@ DESCRIPTOR = FrameworkDescriptor(
                 description="oneDNN kernels forced on"),
         Variant("onednn-off", env={"TF_ENABLE_ONEDNN_OPTS": "0"}, devices=("cpu",),
                 description="oneDNN kernels forced off"),
+        # The run's settings give every framework its default inter-op pool (one thread per physical
+        # core); this variant pins TF's graph executor to one thread, the harness's setting before
+        # it was measured (scripts/tf_interop_check.py: 7% slower on dcgan-mnist, 2 cores).
+        Variant("interop-1", compiled_only=True,
+                description="inter-op thread pool of 1: the traced step's independent ops run one at a time"),
     ),
     import_names=("tensorflow", "keras"),
+    report_notes={"cpu": (
+        "Keras 3's BatchNormalization runs unfused (`ops.moments` + `tf.nn.batch_normalization`: 99 traced "
+        "ops per layer, never TF's FusedBatchNormV3 kernel, which takes 29); forward + backward of a "
+        "dcgan-mnist generator BN layer is 2-4× slower than the fused kernel on this kind of CPU "
+        "(`python scripts/tf_batchnorm_check.py`). The models keep it: it is what a Keras 3 user gets. On a "
+        "CPU without AMX, bf16 matmuls are no faster than fp32 (the roofline's `matmul_flops_by_precision`), "
+        "so the bf16 cells measure the conversions' cost rather than a speed-up."),
+    },
     speed_env_vars=(
         "TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "XLA_FLAGS", "TF_GPU_ALLOCATOR", "TF_FORCE_GPU_ALLOW_GROWTH",
         "TF_CUDNN_DETERMINISTIC", "TF_DETERMINISTIC_OPS", "TF_INTRA_OP_PARALLELISM_THREADS",
@@ -43,6 +68,8 @@ DESCRIPTOR = FrameworkDescriptor(
     ),
     speed_env_prefixes=("DNNL_", "ONEDNN_"),
     extra_variants=_extra_variants,
+    # bf16 CPU cells (where the CPU runs bf16 natively): the mixed_bfloat16 policy in tf.function.
+    cpu_reduced_precision_modes={"quick": ("function",), "full": ("function",)},
     allocator_peak="get_memory_info peak",
     oom_exception_names=("ResourceExhaustedError",),
     # TF's runtime, and XLA's allocator under jit_compile.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ...records import Cell, RunSettings
+from .descriptor import INTEROP_THREADS
 
 # What each variant asks of oneDNN (the variant's environment does it: TF_ENABLE_ONEDNN_OPTS).
 ONEDNN_REQUESTED = {"onednn-on": "on", "onednn-off": "off"}
@@ -23,10 +24,14 @@ def env(cell: Cell, settings: RunSettings, work_dir: Path) -> dict[str, str]:
 def plan(cell: Cell, settings: RunSettings) -> dict[str, Any]:
     """TensorFlow's entries of the cell's plan."""
     cuda = cell.device == "cuda"
-    return {
+    extra: dict[str, Any] = {}
+    if cell.variant in INTEROP_THREADS:  # overrides the run's inter-op threads for this variant only
+        extra["inter_op_threads"] = INTEROP_THREADS[cell.variant]
+    return extra | {
         # TF has no switch for cuDNN autotuning other than TF_CUDNN_USE_AUTOTUNE (default on).
         "cudnn_autotune": os.environ.get("TF_CUDNN_USE_AUTOTUNE", "default (on)"),
         "memory_growth": cuda,
         "onednn_requested": ONEDNN_REQUESTED.get(cell.variant, "default"),
-        "sync": "loss.numpy()" + (" + sync_devices() at phase ends" if cuda else ""),
+        # bench.frameworks.base: after every timed step, and at the end of the throughput window.
+        "sync": "tf.test.experimental.sync_devices() (every device), then loss.numpy()",
     }

@@ -1,9 +1,17 @@
 """PyTorch backend of the worker (imports torch: only ever inside a torch cell's process).
 
 Modes: eager (the model's train_step as is), compile (torch.compile default), reduce-overhead and
-max-autotune (torch.compile(mode=...)). On CUDA each step is timed with a pair of CUDA events and
-the device is synchronised once per phase, so timing does not serialise host and device; on CPU a
-step is synchronous and ``loss.item()`` ends it.
+max-autotune (torch.compile(mode=...)). A compiled mode compiles the model's *modules* (the family's
+``compile_modules`` hook: a GAN's generator and discriminator, a VAE's encoder and decoder, a U-Net),
+as a torch user compiles them, and runs the same eager step around them: losses, ``backward`` and the
+optimizer update stay eager Python. Compiling the whole step function instead makes the forward of
+every module one graph whose compiled backward computes every gradient on each ``backward(inputs=...)``
+call (+59% FLOPs for dcgan-mnist: scripts/count_step_flops.py).
+
+Timing is the shared host-clock path of ``bench.frameworks.base``; ``sync`` is a full device
+synchronisation (``torch.cuda.synchronize()``), and ``keep`` copies a step's losses out where a mode
+replays CUDA graphs, whose outputs the next replay overwrites. Which modes do is read from Inductor's
+own mode options (``torch._inductor.list_mode_options``), not from the mode's name.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import platform
 import random
 from collections.abc import Sequence
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 import torch
@@ -21,6 +30,45 @@ from ...lines import one_line
 from ..base import Backend, Losses
 
 COMPILE_MODES = {"compile": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune"}
+COMPILE_DYNAMIC = False  # torch.compile(dynamic=...): static shapes (compiled_step says why)
+
+
+def inductor_mode_options(mode: str | None) -> dict[str, Any]:
+    """Inductor's options for a ``torch.compile(mode=...)`` mode (None: the default mode)."""
+    from torch._inductor import list_mode_options
+
+    return dict(list_mode_options(mode)) if mode else {}
+
+
+def uses_cuda_graphs(cell_mode: str, device: str) -> bool:
+    """Whether a cell replays CUDA graphs: a compiled mode whose Inductor options turn on
+    ``triton.cudagraphs`` (reduce-overhead and max-autotune in torch 2.13), on CUDA."""
+    if device != "cuda" or cell_mode not in COMPILE_MODES:
+        return False
+    return bool(inductor_mode_options(COMPILE_MODES[cell_mode]).get("triton.cudagraphs", False))
+
+
+def compiled_step(model: Any, cell_mode: str) -> tuple[Any, str]:
+    """The train step of ``model`` for a torch mode, and what was compiled.
+
+    eager: ``model.train_step``. Compiled modes: ``model.compile_modules(compile_fn)`` first, where the
+    family has that hook (every built-in one), else the whole ``train_step`` is compiled.
+
+    ``dynamic=False``: a cell's shapes never change. Without it, the second module compiled (a GAN's
+    discriminator, a VAE's decoder) shares its frame with the first (the compiled module wrapper's
+    code), Dynamo reads the other module's input shape as a shape change and recompiles it with
+    symbolic sizes (automatic dynamic shapes): slower generic kernels (dcgan-mnist CPU, batch 64, one
+    thread: 412 -> 386 ms per step).
+    """
+    if cell_mode == "eager":
+        return model.train_step, "nothing"
+    if cell_mode not in COMPILE_MODES:
+        raise ValueError(f"unknown torch mode {cell_mode!r}")
+    mode = COMPILE_MODES[cell_mode]
+    if hasattr(model, "compile_modules"):
+        model.compile_modules(lambda module: torch.compile(module, mode=mode, dynamic=COMPILE_DYNAMIC))
+        return model.train_step, "modules"
+    return torch.compile(model.train_step, mode=mode, dynamic=COMPILE_DYNAMIC), "train_step"
 
 
 def _dynamo_counters() -> Any:
@@ -48,28 +96,73 @@ def _count_cuda_graphs() -> int | None:
         return None
 
 
-def apply_tf32(enabled: bool) -> dict[str, Any]:
-    """TF32 for matmul and cuDNN convolutions, on or off; returns the effective settings.
+# Every TF32 switch of torch 2.9+, as (flag name, getter). The new per-backend API ("ieee"/"tf32"/"none",
+# "none" inheriting from the backend's "all", then from the generic switch) and the legacy getters,
+# which raise when the new switches contradict the legacy state they read.
+def _tf32_getters() -> dict[str, Any]:
+    b = torch.backends
+    getters: dict[str, Any] = {
+        "fp32_precision": lambda: b.fp32_precision,
+        "tf32_matmul": lambda: b.cuda.matmul.fp32_precision,
+        "cudnn_fp32_precision": lambda: b.cudnn.fp32_precision,
+        "tf32_cudnn_conv": lambda: b.cudnn.conv.fp32_precision,
+        "tf32_cudnn_rnn": lambda: b.cudnn.rnn.fp32_precision,
+        "mkldnn_fp32_precision": lambda: b.mkldnn.fp32_precision,
+        "mkldnn_matmul_fp32_precision": lambda: b.mkldnn.matmul.fp32_precision,
+        "mkldnn_conv_fp32_precision": lambda: b.mkldnn.conv.fp32_precision,
+        "mkldnn_rnn_fp32_precision": lambda: b.mkldnn.rnn.fp32_precision,
+        "allow_tf32_matmul": lambda: bool(b.cuda.matmul.allow_tf32),
+        "allow_tf32_cudnn": lambda: bool(b.cudnn.allow_tf32),
+        "allow_tf32_onednn": lambda: bool(b.mkldnn.allow_tf32),  # Intel GPUs only; read, never set
+        "float32_matmul_precision": torch.get_float32_matmul_precision,
+    }
+    return getters
 
-    torch >= 2.9 has per-backend ``fp32_precision`` switches and raises if they are mixed with the
-    legacy ``allow_tf32`` flags, so only the new API is used where it exists.
+
+def read_tf32_switches() -> dict[str, Any]:
+    """Every TF32 switch's current value (a getter that raises reads as "error: <first line>")."""
+    out: dict[str, Any] = {}
+    with catch_warnings():
+        simplefilter("ignore")  # the legacy getters warn that they are deprecated
+        for name, get in _tf32_getters().items():
+            try:
+                out[name] = get()
+            except (RuntimeError, AttributeError) as e:
+                out[name] = f"error: {one_line(str(e), 120)}"
+    return out
+
+
+def apply_tf32(enabled: bool) -> dict[str, Any]:
+    """TF32 for CUDA matmuls and cuDNN convolutions/RNNs, on or off, with every switch agreeing.
+
+    torch 2.9+ has two APIs whose getters check each other: ``cuda.matmul.allow_tf32`` and
+    ``get_float32_matmul_precision()`` raise unless the legacy matmul precision matches
+    ``cuda.matmul.fp32_precision``, and ``cudnn.allow_tf32`` raises unless the legacy cuDNN flag
+    matches both ``cudnn.conv`` and ``cudnn.rnn``. So the legacy setters set the legacy state (they
+    also set their new switches), then every new switch is set explicitly: generic, CUDA matmul,
+    cuDNN (all, conv, rnn). oneDNN (CPU) stays "ieee" either way: TF32 is a CUDA setting here, and an
+    fp32 CPU cell must not let oneDNN round to TF32/bf16 where the CPU could. Inductor reads
+    ``get_float32_matmul_precision()`` (max-autotune), so no getter may raise. Returns every switch.
     """
     value = "tf32" if enabled else "ieee"
-    matmul = torch.backends.cuda.matmul
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if hasattr(matmul, "fp32_precision") and conv is not None and hasattr(conv, "fp32_precision"):
-        matmul.fp32_precision = value
-        conv.fp32_precision = value
-        rnn = getattr(torch.backends.cudnn, "rnn", None)
-        if rnn is not None and hasattr(rnn, "fp32_precision"):
-            rnn.fp32_precision = value
-        return {"tf32_matmul": matmul.fp32_precision, "tf32_cudnn_conv": conv.fp32_precision,
-                "tf32_api": "fp32_precision"}
-    matmul.allow_tf32 = enabled
-    torch.backends.cudnn.allow_tf32 = enabled
-    torch.set_float32_matmul_precision("high" if enabled else "highest")
-    return {"tf32_matmul": bool(matmul.allow_tf32), "tf32_cudnn_conv": bool(torch.backends.cudnn.allow_tf32),
-            "tf32_api": "allow_tf32", "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    b = torch.backends
+    with catch_warnings():
+        simplefilter("ignore")  # the legacy setters warn that they are deprecated
+        b.cuda.matmul.allow_tf32 = enabled  # legacy matmul precision "high"/"highest" + cuda.matmul
+        b.cudnn.allow_tf32 = enabled  # legacy cuDNN flag (+ conv/rnn "tf32", or "none" when off)
+        b.fp32_precision = value
+        b.cuda.matmul.fp32_precision = value
+        b.cudnn.fp32_precision = value
+        b.cudnn.conv.fp32_precision = value
+        b.cudnn.rnn.fp32_precision = value
+        # torch 2.13's ``mkldnn.fp32_precision`` setter writes the *generic* switch (its getter reads
+        # oneDNN's): oneDNN's "all" is set through the setter both of them wrap.
+        torch._C._set_fp32_precision_setter("mkldnn", "all", "ieee")
+        for mod in (b.mkldnn.matmul, b.mkldnn.conv, b.mkldnn.rnn):
+            mod.fp32_precision = "ieee"
+    out = read_tf32_switches()
+    out["tf32_api"] = "fp32_precision"
+    return out
 
 
 class TorchBackend(Backend):
@@ -79,7 +172,8 @@ class TorchBackend(Backend):
         super().__init__(*args, **kwargs)
         self.cuda = self.cell.device == "cuda"
         self.torch_device = torch.device("cuda:0" if self.cuda else "cpu")
-        self.cuda_graph_mode = self.cell.mode == "reduce-overhead"
+        # Derived from Inductor's options for the mode (triton.cudagraphs), not from its name.
+        self.cuda_graph_mode = uses_cuda_graphs(self.cell.mode, self.cell.device)
 
     def setup(self) -> None:
         p = self.plan
@@ -138,7 +232,8 @@ class TorchBackend(Backend):
         return None
 
     def build(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any]) -> None:
-        self.build_model(family, spec, batch_size, inputs, channels_last=self.plan["channels_last"])
+        self.build_model(family, spec, batch_size, inputs, channels_last=self.plan["channels_last"],
+                         optimizer=self.plan["optimizer"])
         autocast = getattr(self.model, "autocast_dtype", None)
         self.flags["autocast_dtype"] = str(autocast).replace("torch.", "") if autocast is not None else None
         self.flags["grad_scaler"] = getattr(self.model, "scaler", None) is not None
@@ -150,13 +245,16 @@ class TorchBackend(Backend):
 
     def wrap(self) -> None:
         mode = self.cell.mode
-        if mode == "eager":
-            self.step_fn = self.model.train_step
-        elif mode in COMPILE_MODES:
-            self.step_fn = torch.compile(self.model.train_step, mode=COMPILE_MODES[mode])
-            self.flags["compile_mode"] = COMPILE_MODES[mode] or "default"
-        else:
-            raise ValueError(f"unknown torch mode {mode!r}")
+        self.step_fn, compiled = compiled_step(self.model, mode)
+        f = self.flags
+        f.update(getattr(self.model, "flags", None) or {})  # what compile_modules compiled
+        if mode in COMPILE_MODES:
+            f["compile_mode"] = COMPILE_MODES[mode] or "default"
+            f["compile_scope"] = compiled  # "modules" (the family's compile_modules) or "train_step"
+            f["compile_dynamic"] = COMPILE_DYNAMIC
+            options = inductor_mode_options(COMPILE_MODES[mode])
+            f["inductor_mode_options"] = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "none"
+            f["cuda_graphs_expected"] = self.cuda_graph_mode
 
     def call(self, i: int) -> Any:
         if self.cuda_graph_mode:
@@ -192,22 +290,6 @@ class TorchBackend(Backend):
     def sync(self) -> None:
         if self.cuda:
             torch.cuda.synchronize()
-
-    def time_steps(self, start: int, n: int) -> list[tuple[float, Losses]]:
-        if not self.cuda:
-            return super().time_steps(start, n)
-        starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-        ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-        handles = []
-        self.sync()
-        for k, i in enumerate(range(start, start + n)):
-            starts[k].record()
-            h = self.call(i)
-            ends[k].record()
-            handles.append(self.keep(h))
-        torch.cuda.synchronize()  # once for the phase
-        times = [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends, strict=True)]
-        return list(zip(times, self.fetch_many(handles), strict=True))
 
     # ---------------------------------------------------------------- compile/recompile checks
     def compile_counters(self) -> dict[str, Any]:
@@ -257,7 +339,7 @@ class TorchBackend(Backend):
                 warnings.append(f"CUDA graphs skipped {after['cudagraph_skips']} time(s) "
                                 "(see the log for inductor's reason)")
             if n_graphs == 0:
-                warnings.append("reduce-overhead recorded no CUDA graph: the cell ran without CUDA graphs")
+                warnings.append(f"{self.cell.mode} recorded no CUDA graph: the cell ran without CUDA graphs")
             grown = (n_graphs or 0) - (before.get("cuda_graphs") or 0)
             if grown > 0:
                 warnings.append(f"{grown} CUDA graph(s) recorded during the timed steps")

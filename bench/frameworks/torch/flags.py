@@ -13,18 +13,26 @@ from pathlib import Path
 from typing import Any
 
 from ...records import Cell, RunSettings
-from .descriptor import DESCRIPTOR
+from .descriptor import DESCRIPTOR, OPTIMIZER_VARIANTS
 
 # Compile-cache states of a torch compiled cell.
 CACHE_COLD = "cold"  # a fresh, empty inductor/triton cache directory for this cell
 CACHE_WARM = "warm"  # a persistent directory, primed by a separate child process first
+# One directory per cell shared by the cell's processes (RunSettings.compile_cache "shared", the quick
+# profile): the first process compiles cold, the later ones hit the cache (the flags count the hits).
+# The "-shared" suffix keeps the launcher from emptying it between processes (bench.launcher).
+CACHE_SHARED = "shared"
 
 
-def compile_cache_state(cell: Cell) -> str | None:
-    """``warm``/``cold`` for a compiled cell; None where no compile cache is involved."""
+def compile_cache_state(cell: Cell, settings: RunSettings | None = None) -> str | None:
+    """``warm``/``cold``/``shared`` for a compiled cell; None where no compile cache is involved."""
     if not DESCRIPTOR.compiles(cell.mode):
         return None
-    return CACHE_WARM if cell.variant == "warm-cache" else CACHE_COLD
+    if cell.variant == "warm-cache":
+        return CACHE_WARM
+    if settings is not None and settings.compile_cache == CACHE_SHARED:
+        return CACHE_SHARED
+    return CACHE_COLD
 
 
 def cache_dirs(work_dir: str | os.PathLike[str], state: str) -> dict[str, Path]:
@@ -38,7 +46,7 @@ def cache_dirs(work_dir: str | os.PathLike[str], state: str) -> dict[str, Path]:
 def env(cell: Cell, settings: RunSettings, work_dir: Path) -> dict[str, str]:
     """Variables to export before the import, beyond the variant's own."""
     out: dict[str, str] = {}
-    state = compile_cache_state(cell)
+    state = compile_cache_state(cell, settings)
     if state is not None:
         # Cold: a directory of this cell's own, so no earlier run's kernels are reused (the default
         # /tmp/torchinductor_<user> is shared by every process of the user). Warm: a persistent one.
@@ -55,14 +63,18 @@ def plan(cell: Cell, settings: RunSettings) -> dict[str, Any]:
         # cuDNN autotuning picks possibly non-deterministic algorithms, so determinism turns it off.
         "cudnn_benchmark": bool(settings.cudnn_benchmark) and not settings.deterministic,
         "channels_last": cell.variant == "channels-last",
-        "compile_cache": compile_cache_state(cell),
-        "sync": "cuda-events" if cell.device == "cuda" else "loss.item()",
+        "compile_cache": compile_cache_state(cell, settings),
+        # The model's Adam implementation (models/torch_common.py): torch's default unless a variant asks.
+        "optimizer": OPTIMIZER_VARIANTS.get(cell.variant, "default"),
+        # What Backend.sync does in the shared timing path (bench.frameworks.base).
+        "sync": ("torch.cuda.synchronize()" if cell.device == "cuda"
+                 else "none needed (CPU ops are synchronous)"),
     }
 
 
-def prepare_compile_cache(cell: Cell, work_dir: Path) -> str | None:
+def prepare_compile_cache(cell: Cell, work_dir: Path, settings: RunSettings | None = None) -> str | None:
     """Create the cell's compile-cache directories; a cold cache is emptied first. Returns the state."""
-    state = compile_cache_state(cell)
+    state = compile_cache_state(cell, settings)
     if state is None:
         return None
     for path in cache_dirs(work_dir, state).values():

@@ -1,10 +1,12 @@
 """torch's roofline measurement (``python -m bench.roofline --framework torch``): matmul FLOP/s per
-precision and copy bandwidth, timed with CUDA events on a GPU and the host clock on CPU."""
+precision and copy bandwidth, on the host clock between full device syncs (the timing method of
+every cell, ``bench.frameworks.base``; over ``iters`` large matmuls the launch cost is negligible)."""
 
 from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -12,35 +14,34 @@ import torch
 from ...roofline import best_rate
 from .backend import apply_tf32
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-def measure(device: str, size: int, copy_bytes: int, iters: int, repeats: int, tf32: bool) -> dict[str, Any]:
+
+def measure(device: str, size: int, copy_bytes: int, iters: int, repeats: int, tf32: bool,
+            precisions: Iterable[str] = ("fp32", "bf16")) -> dict[str, Any]:
     cuda = device == "cuda"
     if cuda and not torch.cuda.is_available():
         raise RuntimeError("no CUDA device visible to torch")
     dev = torch.device("cuda:0" if cuda else "cpu")
     tf32_flags = apply_tf32(tf32)
 
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
     def timer(fn: Any) -> Any:
         def run() -> float:
-            if cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                for _ in range(iters):
-                    fn()
-                end.record()
-                end.synchronize()
-                return start.elapsed_time(end) / 1e3
+            sync()
             t0 = time.perf_counter()
             for _ in range(iters):
                 fn()
+            sync()
             return time.perf_counter() - t0
         return run
 
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    if cuda:
-        dtypes["fp16"] = torch.float16
     by_precision: dict[str, float] = {}
-    for name, dtype in dtypes.items():
+    for name in precisions:
+        dtype = DTYPES[name]
         a = torch.randn(size, size, device=dev, dtype=dtype)
         b = torch.randn(size, size, device=dev, dtype=dtype)
         out = torch.empty(size, size, device=dev, dtype=dtype)
@@ -57,4 +58,4 @@ def measure(device: str, size: int, copy_bytes: int, iters: int, repeats: int, t
     name = torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine()
     return {"framework_version": torch.__version__, "device_name": name,
             "peak_flops_by_precision": by_precision, "bandwidth_bytes_s": bandwidth, "tf32": tf32_flags,
-            "timing": "cuda-events" if cuda else "host"}
+            "timing": "host + cuda.synchronize" if cuda else "host"}

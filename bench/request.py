@@ -1,0 +1,27 @@
+"""A run as asked for: the typed request ``all`` and ``run`` build from their arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .matrix import Filters
+
+__all__ = ["RunRequest"]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A run as asked for: every value already parsed (names are checked by ``orchestrate.run``)."""
+
+    filters: Filters = field(default_factory=Filters)
+    profile: str | None = None  # None: full with CUDA, quick without (a resumed run keeps its own)
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # RunSettings fields given explicitly
+    pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
+    out: Path | None = None  # run directory; None: a new one under reports/runs (or the latest)
+    resume: bool = False
+    report: bool = True  # regenerate the reports afterwards
+    argv: Sequence[str] = ()  # the command line, stored in run.json
+    schedule_seed: int | None = None  # None: the run's seed (settings.seed)

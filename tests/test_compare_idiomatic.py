@@ -1,0 +1,167 @@
+"""scripts/compare_idiomatic.py: the interleaved order, the project CLI it builds, how it reads both
+sides' results and aggregates them (pure functions; no framework is imported, nothing is benchmarked)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "compare_idiomatic.py"
+
+
+@pytest.fixture(scope="module")
+def ci():
+    spec = importlib.util.spec_from_file_location("compare_idiomatic", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["compare_idiomatic"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_schedule_interleaves_both_sides_once_per_round_in_a_seeded_order(ci):
+    plan = ci.schedule(20, seed=3)
+    assert len(plan) == 40
+    for k in range(20):
+        assert sorted(side for r, side in plan[2 * k:2 * k + 2] if r == k) == ["idiomatic", "project"]
+    firsts = [plan[2 * k][1] for k in range(20)]
+    assert set(firsts) == {"project", "idiomatic"}  # neither side is always first
+    assert ci.schedule(20, seed=3) == plan  # reproducible
+    assert ci.schedule(20, seed=4) != plan
+    assert ci.schedule(1, seed=0)[0][0] == 0
+
+
+def test_choose_project_cli_handles_repeats_present_or_absent(ci):
+    old = "usage: python -m bench run [-h] [--steps N]\n  --steps N  timed steps"
+    new = "usage: python -m bench run [-h] [--steps N] [--repeats R]\n  --repeats R  processes"
+    mention = old + "\nprofiles: quick --repeats 3"  # named in an epilog, not an option
+    assert ci.choose_project_cli(old, old) == ("run", False)
+    assert ci.choose_project_cli(new, new) == ("run", True)
+    assert ci.choose_project_cli(old, new) == ("all", True)
+    assert ci.choose_project_cli(mention, mention) == ("run", False)
+    assert ci.takes_repeats("usage: x [--out DIR] [--repeats R]") and ci.takes_repeats("[--repeats]")
+
+
+def test_project_command_is_exactly_one_cell_one_process(ci):
+    pair = ci.PAIRS["torch-eager"]
+    cmd = ci.project_command("py", "run", True, pair, "dcgan-mnist", 256, 15, 3, 2, "/tmp/x", [])
+    s = " ".join(cmd)
+    for part in ("-m bench run", "--model dcgan-mnist", "--framework torch", "--mode eager", "--device cpu",
+                 "--precision fp32", "--variant default", "--steps 15", "--warmup 3", "--window-steps 0",
+                 "--batch-size 256", "--threads 2", "--out /tmp/x", "--repeats 1"):
+        assert part in s
+    old = ci.project_command("py", "run", False, pair, "dcgan-mnist", 256, 15, 3, 2, "/tmp/x",
+                             ["--variant", "channels-last"])
+    assert "--repeats" not in old and old.count("--variant") == 1
+    all_cmd = " ".join(ci.project_command("py", "all", True, ci.PAIRS["tf-function"], "dcgan-64", 8, 2, 1, 1,
+                                          "/o", []))
+    for part in ("-m bench all", "--models dcgan-64", "--frameworks tensorflow", "--modes function",
+                 "--devices cpu", "--precisions fp32", "--variants default", "--no-report", "--repeats 1"):
+        assert part in all_cmd
+
+
+def test_idiomatic_command_passes_the_same_settings(ci):
+    cmd = ci.idiomatic_command("py", ci.PAIRS["torch-compile"], "dcgan-mnist", 256, 15, 3, 2, 1,
+                               ["--adam", "fused"])
+    assert cmd[1].endswith("scripts/idiomatic/torch_dcgan.py") and "--compile" in cmd
+    s = " ".join(cmd)
+    for part in ("--model dcgan-mnist", "--batch 256", "--steps 15", "--warmup 3", "--threads 2",
+                 "--interop 1", "--adam fused"):
+        assert part in s
+    assert ci.PAIRS["tf-function"].script_args == ("--mode", "function")
+
+
+def test_parse_json_line_takes_the_result_line(ci):
+    out = 'log line\n{"not": "it"}\n{"median_s": 0.5, "steps": 2}\n'
+    assert ci.parse_json_line(out) == {"median_s": 0.5, "steps": 2}
+    assert ci.parse_json_line("{broken\nnothing") is None
+
+
+@pytest.mark.parametrize("layout", ["flat", "per-process"])
+def test_read_project_result_both_layouts(ci, tmp_path, layout):
+    cid = "dcgan-mnist__torch__eager__cpu__fp32__b256__default"
+    cell = {"cell_id": cid, "status": "ok", "step_time_median_s": 0.46, "time_to_first_step_s": 1.2}
+    steps = [("first", 1.2, {"g": 0.69, "d": 1.38}), ("warmup", 0.5, {"g": 0.6, "d": 1.3}),
+             ("timed", 0.45, {"g": 0.6, "d": 1.3}), ("timed", 0.47, {"g": 0.6, "d": 1.3})]
+    rows = [{"cell_id": cid, "step": i, "phase": ph, "step_time_s": t, "losses": loss}
+            for i, (ph, t, loss) in enumerate(steps)]
+    if layout == "flat":
+        cpath, spath = tmp_path / "cells" / f"{cid}.json", tmp_path / "steps" / f"{cid}.jsonl"
+    else:
+        cpath, spath = tmp_path / "cells" / cid / "r1.json", tmp_path / "steps" / cid / "r1.jsonl"
+    cpath.parent.mkdir(parents=True)
+    spath.parent.mkdir(parents=True)
+    cpath.write_text(json.dumps(cell))
+    spath.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    res = ci.read_project_result(tmp_path)
+    assert res["median_s"] == 0.46 and res["status"] == "ok"
+    assert res["times_s"] == [0.45, 0.47]
+    assert res["losses_first"] == {"g": 0.69, "d": 1.38}
+
+
+def test_read_project_result_refuses_zero_or_several_cells(ci, tmp_path):
+    with pytest.raises(ValueError, match="found 0"):
+        ci.read_project_result(tmp_path)
+
+
+def _records(project, idiomatic):
+    recs = []
+    for k, (p, i) in enumerate(zip(project, idiomatic, strict=True)):
+        recs.append({"round": k, "side": "project", "median_s": p, "losses_first": {"g": 0.69, "d": 1.38}})
+        recs.append({"round": k, "side": "idiomatic", "median_s": i, "losses_first": {"g": 0.68, "d": 1.40}})
+    return recs
+
+
+def test_summarize_medians_of_process_medians_and_paired_range(ci):
+    s = ci.summarize(_records([0.464, 0.470, 0.455, 0.480, 0.462], [0.431, 0.440, 0.430, 0.445, 0.428]), 3.0)
+    assert s["sides"]["project"]["median_of_medians_s"] == pytest.approx(0.464)
+    assert s["sides"]["idiomatic"]["median_of_medians_s"] == pytest.approx(0.431)
+    assert s["difference_pct"] == pytest.approx((0.464 / 0.431 - 1) * 100)
+    paired = [(p / i - 1) * 100 for p, i in zip([0.464, 0.470, 0.455, 0.480, 0.462],
+                                                 [0.431, 0.440, 0.430, 0.445, 0.428], strict=True)]
+    assert s["paired_differences_pct"] == pytest.approx(paired)
+    assert s["interval_pct"] == pytest.approx([min(paired), max(paired)])
+    assert s["interval_coverage"] == pytest.approx(0.9375)
+    assert s["sides"]["project"]["losses_first_median"] == {"g": 0.69, "d": 1.38}
+    assert s["verdict"].startswith("outside") and "whole interval is outside" in s["verdict"]
+    table = ci.format_table(s, "title")
+    assert "project" in table and "idiomatic" in table and "464.0" in table and "93.75%" in table
+
+
+def test_summarize_drops_failed_processes_from_medians_and_pairs(ci):
+    recs = _records([0.50, 0.51, 0.49], [0.50, 0.50, 0.50])
+    recs[2]["median_s"] = None  # round 1's project process failed
+    s = ci.summarize(recs, 3.0)
+    assert s["sides"]["project"]["n_ok"] == 2 and s["sides"]["idiomatic"]["n_ok"] == 3
+    assert s["sides"]["project"]["process_medians_s"] == [0.50, None, 0.49]
+    assert s["sides"]["project"]["median_of_medians_s"] == pytest.approx(0.495)
+    assert "0.5 failed" not in ci.format_table(s, "t") and "500.0 failed 490.0" in ci.format_table(s, "t")
+    assert len(s["paired_differences_pct"]) == 2
+    assert s["interval_coverage"] == pytest.approx(0.5)
+    assert "within" in s["verdict"]
+    none = ci.summarize([{"round": 0, "side": "project", "median_s": None}], 3.0)
+    assert none["difference_pct"] is None and none["verdict"] == "no result"
+    assert "no result" in ci.format_table(none, "t")
+
+
+def test_verdicts(ci):
+    assert ci.verdict(1.0, -1.0, 2.0, 3.0).endswith("whole interval is within")
+    straddles = ci.verdict(2.0, -1.0, 5.0, 3.0)
+    assert straddles.startswith("within") and "straddles" in straddles
+    assert ci.verdict(-8.0, -9.0, -4.0, 3.0).startswith("outside")
+    assert "no interval" in ci.verdict(1.0, 1.0, 1.0, 3.0)
+
+
+def test_help_and_dry_run_start_no_framework():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True)
+    assert "--pair" in out.stdout and "torch-compile" in out.stdout
+    dry = subprocess.run([sys.executable, str(SCRIPT), "--pair", "tf-function", "--processes", "3",
+                          "--dry-run"], capture_output=True, text=True, check=True, cwd=ROOT)
+    lines = [ln for ln in dry.stdout.splitlines() if " round " in ln]
+    assert len(lines) == 6
+    assert sum("bench" in ln for ln in lines) == 3 and sum("tf_dcgan.py" in ln for ln in lines) == 3
