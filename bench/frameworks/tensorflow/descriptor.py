@@ -55,9 +55,9 @@ DESCRIPTOR = FrameworkDescriptor(
     import_names=("tensorflow", "keras"),
     report_notes={"cpu": (
         "Keras 3's BatchNormalization runs unfused (`ops.moments` + `tf.nn.batch_normalization`: 99 traced "
-        "ops per layer, never TF's FusedBatchNormV3 kernel, which takes 29); forward + backward of a "
-        "dcgan-mnist generator BN layer is 2-4× slower than the fused kernel on this kind of CPU "
-        "(`python scripts/tf_batchnorm_check.py`). The models keep it: it is what a Keras 3 user gets. On a "
+        "ops per layer, never TF's FusedBatchNormV3 kernel, which takes 29: `python "
+        "scripts/tf_batchnorm_check.py` counts them and times both on your machine). The models keep it: "
+        "it is what a Keras 3 user gets. On a "
         "CPU without AMX, bf16 matmuls are no faster than fp32 (the roofline's `matmul_flops_by_precision`), "
         "so the bf16 cells measure the conversions' cost rather than a speed-up."),
     },
