@@ -1,22 +1,27 @@
-"""Baselines for the regression gate: a stored run boiled down to a small JSON file meant to be committed.
+"""Baselines for the regression gate: stored runs boiled down to a small JSON file meant to be committed.
 
-A baseline keeps, per cell, the numbers the gate compares (step-time summary, throughput, peak
-memory, time to first step, status) AND the per-step timed samples that its noise test needs. It is
-keyed by the machine fingerprint of the run's environment.json, because timings only compare on the
-same hardware.
+A baseline is a history: one entry per stored run of the same code's predecessors on one machine,
+each keeping, per cell, the numbers the gate compares (step-time summary, throughput, peak memory,
+time to first step, status) AND the process-level and per-step samples that its noise tests need,
+so that the gate weighs a change against the spread BETWEEN runs, not only within one. It is keyed
+by the machine fingerprint (bench.machine), because timings only compare on the same hardware, and
+all its runs share one machine and one set of measurement settings (bench.gate.identity).
 
 File (reports/baselines/<name>.json; <name> defaults to the machine fingerprint):
-    {"schema": 1, "kind": "framebench-baseline", "name", "run_id", "created_at", "fingerprint",
-     "machine": {what the fingerprint hashed}, "settings": RunSettings.to_dict(),
-     "versions": {framework: version}, "cells": {cell_id: CELL_SUMMARY}}
+    {"schema": 2, "kind": "framebench-baseline", "name", "fingerprint", "machine": {identity fields},
+     "machine_description", "runs": [RUN, ... oldest first, at most MAX_RUNS]}
+RUN = {"run_id", "created_at", "fingerprint", "machine", "settings": RunSettings.to_dict(),
+       "settings_by_model": {model: settings}, "versions": {framework: version},
+       "cells": {cell_id: CELL_SUMMARY}}
 CELL_SUMMARY = {the cell's axes (bench.cell.CELL_AXES), status, reason,
     n_steps, window_steps, step_time_median_s, step_time_ci95_low_s, step_time_ci95_high_s, step_time_cv,
     throughput_img_s, time_to_first_step_s, peak_rss_bytes, device_alloc_peak_bytes, nvml_peak_bytes,
     samples_s: [timed step seconds, in step order],
     n_processes, process_medians_s: [each ok process's median], process_throughputs: [...]}
+Schema 1 (one run: its RUN fields at the top level) still loads, as a history of one run.
 
-A cell measured in several processes (schema 3) is summarised by bench.aggregate: the median of its
-process medians, the CI of that median over processes (one process: that process's own CI), the
+A cell measured in several processes (schema 3 runs) is summarised by bench.aggregate: the median of
+its process medians, the CI of that median over processes (one process: that process's own CI), the
 median within-process CV, median throughput and first step, memory maxima; ``samples_s`` holds every
 process's timed steps, process after process.
 """
@@ -33,12 +38,13 @@ from typing import Any
 from .cell import CELL_AXES
 from .errors import BenchError
 from .labels import INT_AXES
-from .machine import machine_description, machine_fingerprint
+from .machine import describe_fields, machine_differences, machine_fields, machine_fingerprint
 from .schema import BASELINE_KIND, BASELINE_SCHEMA, NAME_PATTERN, one_line, validate_baseline
 from .stats import num
 from .store import RunData, atomic_write_text, dumps, load_run
 
 DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
+MAX_RUNS = 20  # runs a history keeps (the newest): enough to know the machine's between-run spread
 SAMPLE_DIGITS = 6  # significant digits kept per step time: ample for timing, keeps the file small
 
 SUMMARY_KEYS = (
@@ -131,44 +137,125 @@ def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, di
     return out
 
 
-def baseline_from_run(run: RunData, name: str | None = None) -> dict[str, Any]:
-    fp = machine_fingerprint(run.env)
-    fields = (
-        run.env.get("fingerprint", {}).get("fields") if isinstance(run.env.get("fingerprint"), dict) else None
-    )
+def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
+    """One run of a baseline's history: its identity, settings and per-cell summaries (with every
+    process's median and throughput and every timed step, so the gate can weigh its noise)."""
     versions = (
         run.env.get("framework_versions") if isinstance(run.env.get("framework_versions"), dict) else {}
     )
+    by_model = run.meta.get("settings_by_model")
     return {
-        "schema": BASELINE_SCHEMA,
-        "kind": BASELINE_KIND,
-        "name": name or fp,
         "run_id": run.run_id,
         "created_at": run.meta.get("created_at"),
-        "fingerprint": fp,
-        "machine": fields or {"description": machine_description(run.env)},
-        "machine_description": machine_description(run.env),
+        "fingerprint": machine_fingerprint(run.env),
+        "machine": machine_fields(run.env) or {},
         "settings": run.meta.get("settings", {}),
+        "settings_by_model": by_model if isinstance(by_model, dict) else {},
         "versions": versions,
-        "cells": dict(sorted(cell_summaries(run, round_samples=True).items())),
+        "cells": dict(sorted(cell_summaries(run, round_samples=round_samples).items())),
     }
 
 
+def baseline_of_entries(entries: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
+    """A schema-2 baseline holding these runs, oldest first; top-level fields from the newest run."""
+    entries = sorted(entries, key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+    latest = entries[-1]
+    fp = str(latest.get("fingerprint") or "unknown")
+    return with_history_view({
+        "schema": BASELINE_SCHEMA,
+        "kind": BASELINE_KIND,
+        "name": name or fp,
+        "fingerprint": fp,
+        "machine": latest.get("machine") or {},
+        "machine_description": describe_fields(latest.get("machine") or {}),
+        "runs": entries,
+    })
+
+
+def with_history_view(data: dict[str, Any]) -> dict[str, Any]:
+    """Give a baseline of either schema both views: "runs" (the history) and, from its newest run,
+    "run_id", "created_at", "settings", "versions" and "cells" (what one-run comparisons read)."""
+    if data.get("schema") == 1 or not data.get("runs"):
+        data["runs"] = [{k: data.get(k) for k in ("run_id", "created_at", "settings", "versions", "cells")}]
+        data["runs"][0]["fingerprint"] = data.get("fingerprint")
+        return data
+    latest = data["runs"][-1]
+    for k in ("run_id", "created_at", "settings", "versions", "cells"):
+        data[k] = latest.get(k)
+    return data
+
+
+def baseline_from_run(run: RunData, name: str | None = None) -> dict[str, Any]:
+    return baseline_of_entries([run_entry(run)], name)
+
+
+def file_form(data: dict[str, Any]) -> dict[str, Any]:
+    """What is written: the history; the newest run's view is derived again on load."""
+    keep = ("schema", "kind", "name", "fingerprint", "machine", "machine_description", "runs")
+    return {k: data[k] for k in keep if k in data}
+
+
+def _check_compatible(entries: list[dict[str, Any]], force: bool) -> list[str]:
+    """Every run of a history must come from one machine and one set of settings: the reasons
+    (BenchError), or with ``force`` the same reasons returned as warnings."""
+    from .gate.identity import settings_differences
+
+    problems: list[str] = []
+    ref = entries[-1]
+    for e in entries[:-1]:
+        diffs, _ = machine_differences(e.get("machine") or None, ref.get("machine") or None)
+        problems += [f"run {e.get('run_id')} vs {ref.get('run_id')}: machine {d}" for d in diffs]
+        models = {str(c.get("model")) for c in e.get("cells", {}).values()}
+        problems += [f"run {e.get('run_id')} vs {ref.get('run_id')}: setting {d}"
+                     for d in settings_differences(e, ref, models)]
+    if problems and not force:
+        raise BenchError(one_line("the runs of a baseline must share one machine and one set of measurement "
+                                  "settings (pass --force to keep them anyway): " + "; ".join(problems)))
+    return problems
+
+
 def save_baseline(
-    run_dir: str | os.PathLike[str],
+    run_dirs: str | os.PathLike[str] | list[str | os.PathLike[str]],
     name: str | None = None,
     out_dir: str | os.PathLike[str] = DEFAULT_BASELINE_DIR,
+    *,
+    append: bool = False,
+    max_runs: int = MAX_RUNS,
+    force: bool = False,
+    warnings: list[str] | None = None,
+    replaced: list[str] | None = None,
 ) -> Path:
-    """Store the run as reports/baselines/<name>.json (name defaults to the machine fingerprint)."""
-    run = load_run(run_dir)
-    data = baseline_from_run(run, name)
-    if not any(c["status"] == "ok" for c in data["cells"].values()):
-        raise BenchError(f"run {run.path} has no ok cell: nothing worth keeping as a baseline")
-    name = str(data["name"])
+    """Store the runs as reports/baselines/<name>.json (name defaults to the newest run's machine
+    fingerprint); with ``append``, add them to that file's history (the same run is kept once: the
+    ids of runs already there go to ``replaced``). Keeps the newest ``max_runs`` runs. What --force
+    let through is added to ``warnings``."""
+    dirs = [run_dirs] if isinstance(run_dirs, (str, os.PathLike)) else list(run_dirs)
+    entries = []
+    for d in dirs:
+        run = load_run(d)
+        e = run_entry(run)
+        if not any(c["status"] == "ok" for c in e["cells"].values()):
+            raise BenchError(f"run {run.path} has no ok cell: nothing worth keeping as a baseline")
+        entries.append(e)
+    entries.sort(key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+    name = name or str(entries[-1]["fingerprint"])
     if not re.fullmatch(NAME_PATTERN, name) or len(name) > 200:
         raise BenchError(one_line(f"invalid baseline name {name!r}: use letters, digits, '-', '_' or '.', "
                                   "starting with a letter or digit"))
-    return atomic_write_text(Path(out_dir) / f"{name}.json", dumps(data), within=out_dir)
+    path = Path(out_dir) / f"{name}.json"
+    if append and path.exists():
+        old = load_baseline(path)
+        known = {e.get("run_id") for e in entries}
+        if replaced is not None:
+            replaced += [str(e.get("run_id")) for e in old["runs"] if e.get("run_id") in known]
+        entries = [e for e in old["runs"] if e.get("run_id") not in known] + entries
+        entries.sort(key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+    if warnings is not None:
+        warnings += _check_compatible(entries, force)
+    else:
+        _check_compatible(entries, force)
+    data = baseline_of_entries(entries[-max_runs:], name)
+    return atomic_write_text(path, dumps(file_form(data)), within=out_dir)
 
 
 def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -190,7 +277,7 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"corrupt baseline {path}: {e.msg} (line {e.lineno}, column {e.colno})")) from None
     except (ValueError, RecursionError) as e:  # an integer of thousands of digits, absurd nesting
         raise BenchError(one_line(f"corrupt baseline {path}: {type(e).__name__}: {e}")) from None
-    data = validate_baseline(data, path)
+    data = with_history_view(validate_baseline(data, path))
     data["path"] = str(path)
     return data
 
@@ -200,8 +287,8 @@ def baseline_from_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():
         run = load_run(p)
-        data = baseline_from_run(run, name=run.run_id)
-        data["cells"] = cell_summaries(run)
+        entry = run_entry(run, round_samples=False)
+        data = baseline_of_entries([entry], name=run.run_id)
         data["path"] = str(p)
         return data
     return load_baseline(p)

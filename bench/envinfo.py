@@ -16,7 +16,7 @@ from typing import Any
 
 from .clock import utc_now_iso
 from .frameworks.registry import frameworks
-from .machine import GIB, cuda_available, this_machine
+from .machine import GIB, cuda_available, gpu_info, this_machine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,10 +79,26 @@ def _framework_summary(probes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def gpus_with_sm_counts(gpu: dict[str, Any], probes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """NVML's GPUs, each missing SM count taken from a framework probe's device of the same name and
+    index (CUDA_VISIBLE_DEVICES renumbers devices: a name that does not match is left unknown)."""
+    props = next((p["device_properties"] for p in probes.values()
+                  if isinstance(p.get("device_properties"), list) and p["device_properties"]), [])
+    gpus = []
+    for g in gpu.get("gpus", []):
+        g = dict(g)
+        i = g.get("index")
+        if g.get("sm_count") is None and isinstance(i, int) and i < len(props) \
+                and isinstance(props[i], dict) and props[i].get("name") == g.get("name"):
+            g["sm_count"] = props[i].get("sm_count")
+        gpus.append(g)
+    return {**gpu, "gpus": gpus}
+
+
 def collect_environment(frameworks_probe_results: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything recorded in <run_dir>/environment.json. Never raises for a missing component."""
     probes = frameworks_probe_results or {}
-    machine = this_machine()
+    machine = this_machine(gpus_with_sm_counts(gpu_info(), probes))
     summary = _framework_summary(probes)
     return {
         "schema": 1,
@@ -139,7 +155,9 @@ def format_environment(env: dict[str, Any]) -> str:
         for g in gpus:
             mem_gib = (g.get("memory_total_bytes") or 0) / GIB
             lines.append((f"gpu {g['index']}",
-                          f"{g['name']} ({mem_gib:.1f} GiB, driver {gpu.get('driver')})"))
+                          f"{g['name']} ({mem_gib:.1f} GiB, {g.get('sm_count') or '?'} SMs, "
+                          f"compute capability {g.get('compute_capability') or '?'}, "
+                          f"driver {gpu.get('driver')})"))
     else:
         lines.append(("gpu", f"none ({gpu.get('reason', 'no NVIDIA GPU')})"))
     for fw, f in env.get("frameworks", {}).items():
@@ -152,6 +170,8 @@ def format_environment(env: dict[str, Any]) -> str:
     lines.append(("git", f"{git.get('commit')}" + (" (local changes)" if git.get("dirty") else "")))
     ev = env.get("env_vars") or {}
     lines.append(("env vars", ", ".join(f"{k}={v}" for k, v in ev.items()) or "(none set)"))
-    lines.append(("fingerprint", env.get("fingerprint", {}).get("hash")))
+    fp = env.get("fingerprint", {})
+    hashed = ", ".join(k for k in fp.get("fields", {}) if k != "version")
+    lines.append(("fingerprint", f"{fp.get('hash')} (of {hashed})"))
     width = max(len(k) for k, _ in lines)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)

@@ -44,7 +44,7 @@ __all__ = [
     "validate_roofline", "validate_run_meta", "validate_step_row",
 ]
 
-BASELINE_SCHEMA = 1
+BASELINE_SCHEMA = 2  # 1: one run's cells; 2: "runs", the history
 BASELINE_KIND = "framebench-baseline"
 ENVIRONMENT_SCHEMAS = (1,)
 MAX_COUNT = 2**53
@@ -304,22 +304,47 @@ CellSummary = _typed_dict("CellSummary", {
 }, "allow")
 
 
-def _check_baseline_cells(d: dict[str, Any]) -> dict[str, Any]:
-    for key, summary in d.get("cells", {}).items():
+def _check_cells(where: str, cells: dict[str, Any]) -> None:
+    for key, summary in cells.items():
         cid = _cell_of(summary).cell_id
         problem = axes_problem(summary) or (
             None if cid == key else f"the key does not match the cell's fields ({cid})")
         if problem:
-            raise _problem(f"cells.{key}: {problem}")
+            raise _problem(f"{where}{key}: {problem}")
+
+
+def _check_baseline_cells(d: dict[str, Any]) -> dict[str, Any]:
+    if d.get("schema") == 1:
+        if "cells" not in d:
+            raise _problem("cells: a schema-1 baseline needs its cells")
+    elif not d.get("runs"):
+        raise _problem("runs: a schema-2 baseline needs at least one run")
+    _check_cells("cells.", d.get("cells", {}))
+    for i, r in enumerate(d.get("runs") or []):
+        _check_cells(f"runs.{i}.cells.", r["cells"])
     return d
 
 
+class BaselineRun(TypedDict, total=False):
+    """One stored run of a baseline's history."""
+
+    __pydantic_config__ = ConfigDict(strict=True, extra="allow")  # type: ignore[misc]
+    run_id: Label | None
+    created_at: str | None
+    fingerprint: Name
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    settings_by_model: dict[str, dict[str, Any]]
+    versions: dict[str, Any]
+    cells: Required[dict[CellId, CellSummary]]  # type: ignore[valid-type]
+
+
 class Baseline(TypedDict, total=False):
-    """A baseline file (bench.baseline)."""
+    """A baseline file (bench.baseline): schema 2 holds "runs" (the history), schema 1 one run's "cells"."""
 
     __pydantic_config__ = ConfigDict(strict=True, extra="allow")  # type: ignore[misc]
     kind: Required[Literal[BASELINE_KIND]]
-    schema: Required[Literal[BASELINE_SCHEMA]]
+    schema: Required[Literal[1, 2]]
     name: Name
     run_id: Label | None
     created_at: str | None
@@ -328,7 +353,8 @@ class Baseline(TypedDict, total=False):
     machine_description: str
     settings: dict[str, Any]
     versions: dict[str, Any]
-    cells: Required[dict[CellId, CellSummary]]  # type: ignore[valid-type]
+    cells: dict[CellId, CellSummary]  # type: ignore[valid-type]
+    runs: list[BaselineRun]
 
 
 _TYPES["baseline"] = Annotated[Baseline, AfterValidator(_check_baseline_cells)]

@@ -231,3 +231,28 @@ def ratio_ci(
     df = se**4 / ((sa**2 / (len(la) - 1) if sa else 0.0) + (sb**2 / (len(lb) - 1) if sb else 0.0))
     half = float(student.ppf(1 - alpha / 2, df)) * se
     return RatioCI(math.exp(diff), math.exp(diff - half), math.exp(diff + half), n, "unpaired", confidence)
+
+
+CORRECTIONS = ("bh", "holm", "none")
+
+
+def adjust_p(pvalues: Sequence[float], method: str = "bh") -> list[float]:
+    """p-values adjusted for testing them together: Benjamini-Hochberg (false discovery rate, scipy's
+    ``false_discovery_control``), Holm (family-wise error, step-down) or none."""
+    ps = [min(max(float(p), 0.0), 1.0) for p in pvalues]
+    if not ps or method == "none":
+        return ps
+    if method == "bh":
+        from scipy.stats import false_discovery_control
+
+        return [float(x) for x in np.atleast_1d(false_discovery_control(ps, method="bh"))]
+    if method != "holm":
+        raise ValueError(f"unknown correction {method!r}; one of {', '.join(CORRECTIONS)}")
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    out = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        out[i] = running
+    return out

@@ -1,153 +1,301 @@
 #!/usr/bin/env python
-"""Calibrate the regression gate on REAL stored runs: false alarms and detection.
+"""Calibrate the regression gate on real runs of this machine: false alarms and detection rates.
 
-    python scripts/gate_calibration.py --unchanged RUN_A RUN_B [RUN_C ...] --slowed RUN_S [...] [--out FILE]
+    python scripts/gate_calibration.py collect  [--dir DIR] [--blocks N]   # the runs (about 4 min each)
+    python scripts/gate_calibration.py evaluate [--dir DIR] [--out FILE]   # the table, from the stored runs
 
---unchanged: two or more run directories of the same code on the same machine (e.g. `bench all`
-             twice). Every ordered pair (baseline, run) is gated; any cell flagged is a false alarm.
---slowed:    runs with a deliberate slowdown (e.g. `bench all --threads 1`, or an injected per-step
-             sleep); each is gated against every unchanged run; a flagged cell is a detection.
-
-Reports, per metric and per step-time rule (threshold alone / U test / CI / both = the gate's rule /
-either), the fraction of compared cells flagged, over a sweep of step-time thresholds, plus the
-per-cell median ratios and U-test p-values of the slowed comparison. Reads stored results only.
+collect  runs the reduced matrix (dcgan-mnist and dcgan-64; TensorFlow eager and function, torch
+         eager and compile; CPU, fp32, default variants; --repeats 3) as separate `bench all` runs in
+         blocks of four: unchanged, FRAMEBENCH_INJECT_SLOWDOWN=0.2, unchanged, FRAMEBENCH_INJECT_SLOWDOWN=0.1,
+         so that the machine's drift falls on every kind alike. Runs already complete are kept, a partial
+         one is resumed: the command can be stopped and started again.
+evaluate gates every stored run with `bench.gate` (its default settings) against history baselines
+         built from OTHER unchanged runs, and prints (and writes) the false-alarm and detection table.
+         Reads the stored runs only.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from bench.baseline import baseline_from_run, cell_summaries
-from bench.errors import BenchError
-from bench.gate import compare_cell, load_config, step_time_check
-from bench.markdown import md_table
-from bench.store import load_run
-
-RULES = ("threshold alone", "U test", "CIs apart", "U test AND CIs apart (gate)", "U test OR CIs apart")
-SWEEP = (0.05, 0.10, 0.20)
-
-
-def _flag(rule: str, change: float, t: float, p: float | None, overlap: bool | None, alpha: float) -> bool:
-    if change <= t:
-        return False
-    if p is None:  # too few samples: the gate falls back to the threshold
-        return True
-    sig, apart = p < alpha, not overlap
-    return {
-        "threshold alone": True,
-        "U test": sig,
-        "CIs apart": apart,
-        "U test AND CIs apart (gate)": sig and apart,
-        "U test OR CIs apart": sig or apart,
-    }[rule]
+DEFAULT_DIR = ROOT / "reports" / "calibration" / "gate-history"
+BLOCK = (("unchanged", None), ("slow20", "0.2"), ("unchanged", None), ("slow10", "0.1"))
+MATRIX = (
+    "--models", "dcgan-mnist", "dcgan-64",
+    "--frameworks", "tensorflow", "torch",
+    "--modes", "eager", "function", "compile",
+    "--devices", "cpu",
+    "--precisions", "fp32",
+    "--variants", "default",
+    "--repeats", "3",
+)
 
 
-def pairs_stats(base_run, new_run, cfg):
-    """Per cell ok in both: (cell_id, step-time change, p, overlap, full gate verdict)."""
-    base = baseline_from_run(base_run)
-    base["cells"] = cell_summaries(base_run)
-    new = cell_summaries(new_run)
+def planned_runs(blocks: int) -> list[tuple[str, str | None]]:
+    """(run name, slowdown fraction or None), in the order they run: NN-kind."""
     out = []
-    for cid in sorted(set(base["cells"]) & set(new)):
-        b, n = base["cells"][cid], new[cid]
-        if b["status"] != "ok" or n["status"] != "ok":
-            continue
-        check, p, overlap = step_time_check(b, n, cfg)
-        if check.change is None:
-            continue
-        out.append((cid, check.change, p, overlap, compare_cell(cid, b, n, cfg)))
+    for b in range(blocks):
+        for i, (kind, slow) in enumerate(BLOCK):
+            out.append((f"{b * len(BLOCK) + i + 1:02d}-{kind}", slow))
     return out
 
 
-def rates(comparisons, cfg) -> tuple[list[list[str]], list[list[str]]]:
-    n = len(comparisons)
-    rule_rows = []
-    for rule in RULES:
-        row = [rule]
-        for t in SWEEP:
-            k = sum(_flag(rule, c, t, p, o, cfg["alpha"]) for _, c, p, o, _ in comparisons)
-            row.append(f"{k}/{n} ({100 * k / n:.0f}%)" if n else "–")
-        rule_rows.append(row)
-    metric_rows = []
-    for metric in ("step_time", "throughput", "memory", "compile_time"):
-        k = sum(1 for *_, v in comparisons if v.checks.get(metric) and v.checks[metric].failed)
-        metric_rows.append([metric, f"{k}/{n} ({100 * k / n:.0f}%)" if n else "–"])
-    k = sum(1 for *_, v in comparisons if v.verdict == "fail")
-    metric_rows.append(["any (gate verdict)", f"{k}/{n} ({100 * k / n:.0f}%)" if n else "–"])
-    return rule_rows, metric_rows
+def _complete(run_dir: Path) -> bool:
+    """Every scheduled process of the run has its result file."""
+    import json
 
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--unchanged", nargs="+", required=True, metavar="RUN")
-    ap.add_argument("--slowed", nargs="*", default=[], metavar="RUN")
-    ap.add_argument("--out", metavar="FILE", help="also write the Markdown here")
-    args = ap.parse_args(argv)
-    if len(args.unchanged) < 2:
-        print("error: --unchanged needs at least two runs", file=sys.stderr)
-        return 2
     try:
-        cfg = load_config()
-        unchanged = [load_run(p) for p in args.unchanged]
-        slowed = [load_run(p) for p in args.slowed]
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        schedule = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["schedule"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all((run_dir / "cells" / str(e["cell_id"]) / f"r{e['repeat']}.json").is_file() for e in schedule)
 
-    aa = [c for a, b in itertools.permutations(unchanged, 2) for c in pairs_stats(a, b, cfg)]
-    ab = [c for a in unchanged for s in slowed for c in pairs_stats(a, s, cfg)]
-    heads = ["step-time rule", *[f"threshold {t:.0%}" for t in SWEEP]]
-    out = [
-        "# Gate calibration\n\n",
-        f"Unchanged runs: {', '.join(f'`{r.run_id}`' for r in unchanged)}; slowed runs: "
-        f"{', '.join(f'`{r.run_id}`' for r in slowed) or 'none'}. Gate settings: "
-        + ", ".join(f"{k}={v}" for k, v in cfg.items())
-        + ".\n\n",
-    ]
 
-    def rate_section(title: str, kind: str, comparisons: list) -> list[str]:
-        rule_rows, metric_rows = rates(comparisons, cfg)
-        return [f"## {title} ({kind}: {len(comparisons)} cell comparisons)\n\n",
-                "Cells flagged on step time:\n\n", md_table(heads, rule_rows),
-                "\nWith the configured thresholds, per metric:\n\n",
-                md_table(["metric", "flagged"], metric_rows)]
-
-    out += [*rate_section("False alarms", "A/A", aa), "\n"]
-    if aa:
-        changes = sorted(abs(c) for _, c, *_ in aa)
-        out.append(
-            f"A/A step-time changes of the median: median |Δ| {100 * changes[len(changes) // 2]:.1f}%, "
-            f"max |Δ| {100 * changes[-1]:.1f}%.\n\n"
-        )
-    if slowed:
-        out += [
-            *rate_section("Detection", "A/B", ab),
-            "\n### Per cell\n\n",
-            md_table(
-                ["cell", "Δ median step time", "U-test p", "CIs", "gate verdict"],
-                [
-                    [
-                        cid,
-                        f"{100 * c:+.1f}%",
-                        "–" if p is None else f"{p:.2g}",
-                        "–" if o is None else ("overlap" if o else "apart"),
-                        v.verdict,
-                    ]
-                    for cid, c, p, o, v in ab
-                ],
-            ),
-        ]
-    text = "".join(out)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+def collect(directory: Path, blocks: int) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, slow in planned_runs(blocks):
+        run_dir = directory / name
+        if _complete(run_dir):
+            continue
+        env = {k: v for k, v in os.environ.items() if k != "FRAMEBENCH_INJECT_SLOWDOWN"}
+        if slow is not None:
+            env["FRAMEBENCH_INJECT_SLOWDOWN"] = slow
+        cmd = [sys.executable, "-m", "bench", "all", *MATRIX, "--no-report", "--out", str(run_dir)]
+        if (run_dir / "run.json").is_file():
+            cmd.append("--resume")
+        print(f"[calibration] {name}: {' '.join(cmd[1:])}", flush=True)
+        rc = subprocess.call(cmd, cwd=ROOT, env=env)
+        if rc != 0:
+            print(f"[calibration] {name} exited {rc}; stopping", file=sys.stderr)
+            return rc
     return 0
 
 
+# --------------------------------------------------------------------------- evaluate
+
+HISTORY_RUNS = 5  # runs per history baseline: what a team would keep after a week of main-branch runs
+KINDS = (("unchanged", "unchanged code"), ("slow20", "FRAMEBENCH_INJECT_SLOWDOWN=0.2"),
+         ("slow10", "FRAMEBENCH_INJECT_SLOWDOWN=0.1"))
+
+
+SUMMARY_HEAD = ["runs", "stored runs", "gate decisions", "decisions that failed",
+                "cells flagged (ok both sides)", ""]
+
+
+def _runs_by_kind(directory: Path) -> dict[str, list[tuple[int, Path]]]:
+    out: dict[str, list[tuple[int, Path]]] = {k: [] for k, _ in KINDS}
+    for d in sorted(directory.iterdir()):
+        num, _, kind = d.name.partition("-")
+        if d.is_dir() and num.isdigit() and kind in out and _complete(d):
+            out[kind].append((int(num), d))
+    return out
+
+
+def histories_for(position: int, unchanged: list[tuple[int, Path]], size: int) -> list[list[Path]]:
+    """Two disjoint histories of ``size`` OTHER unchanged runs for the run at ``position``: the
+    ``size`` nearest in run order, then the next ``size`` nearest (fewer when there are not enough)."""
+    others = sorted((abs(n - position), n, d) for n, d in unchanged if n != position)
+    first = [d for *_, d in others[:size]]
+    second = [d for *_, d in others[size:2 * size]]
+    return [h for h in (first, second) if len(h) == size]
+
+
+class _Runs:
+    """Stored runs loaded once, with their baseline entries and cell summaries."""
+
+    def __init__(self) -> None:
+        self.runs: dict[Path, object] = {}
+        self.entries: dict[Path, dict] = {}
+        self.cells: dict[Path, dict] = {}
+
+    def run(self, d: Path):
+        from bench.store import load_run
+
+        if d not in self.runs:
+            self.runs[d] = load_run(d)
+        return self.runs[d]
+
+    def entry(self, d: Path) -> dict:
+        from bench.baseline import run_entry
+
+        if d not in self.entries:
+            self.entries[d] = run_entry(self.run(d))
+        return self.entries[d]
+
+    def summaries(self, d: Path) -> dict:
+        from bench.baseline import cell_summaries
+
+        if d not in self.cells:
+            self.cells[d] = cell_summaries(self.run(d))
+        return self.cells[d]
+
+    def gate(self, history: list[Path], d: Path, cfg: dict):
+        import copy
+
+        from bench.baseline import baseline_of_entries
+        from bench.gate import compare
+
+        baseline = baseline_of_entries([copy.deepcopy(self.entry(h)) for h in history], name="calibration")
+        run = self.run(d)
+        return compare(baseline, copy.deepcopy(self.summaries(d)), run.env, cfg=cfg, run_meta=run.meta)
+
+
+def _flags(res) -> str:
+    return "; ".join(f"{v.cell_id} ({', '.join(m for m, c in v.checks.items() if c.failed)})"
+                     for v in res.failed) or "–"
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k}/{n} ({100 * k / max(n, 1):.0f}%)"
+
+
+def evaluate(directory: Path, out: Path | None) -> int:
+    from bench.gate import load_config, rule_text
+    from bench.markdown import md_table
+
+    cfg = load_config(ROOT / "pyproject.toml")
+    sweep = {"the gate's defaults": cfg, "alpha 0.05": {**cfg, "alpha": 0.05},
+             "Holm instead of BH": {**cfg, "correction": "holm"},
+             "no multiple-comparison control": {**cfg, "correction": "none"}}
+    runs = _runs_by_kind(directory)
+    unchanged = runs["unchanged"]
+    if len(unchanged) < HISTORY_RUNS + 1:
+        print(f"need at least {HISTORY_RUNS + 1} complete unchanged runs in {directory}", file=sys.stderr)
+        return 2
+    store = _Runs()
+    # (setting, kind) -> [decisions, decisions failed, cells compared, cells flagged]
+    counts = {(name, kind): [0, 0, 0, 0] for name in sweep for kind, _ in KINDS}
+    per_cell: dict[tuple[str, str], list[float]] = {}
+    decisions = []
+    for kind, _ in KINDS:
+        for pos, d in runs[kind]:
+            for h in histories_for(pos, unchanged, HISTORY_RUNS):
+                for name, c in sweep.items():
+                    res = store.gate(h, d, c)
+                    compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
+                    k = counts[name, kind]
+                    k[0], k[1] = k[0] + 1, k[1] + bool(res.failed)
+                    k[2], k[3] = k[2] + len(compared), k[3] + len(res.failed)
+                    if c is not cfg:
+                        continue
+                    decisions.append([kind, d.name, " ".join(x.name.split("-")[0] for x in h),
+                                      "FAIL" if res.failed else "pass", str(len(res.failed)), _flags(res)])
+                    for v in compared:
+                        st = v.checks.get("step_time")
+                        if st is not None and st.change is not None:
+                            per_cell.setdefault((kind, v.cell_id), []).append(st.change)
+    default = next(iter(sweep))
+    summary = []
+    for kind, label in KINDS:
+        n_dec, n_fail, n_cells, n_flag = counts[default, kind]
+        summary.append([label, str(len(runs[kind])), str(n_dec), _pct(n_fail, n_dec), _pct(n_flag, n_cells),
+                        "false alarms" if kind == "unchanged" else "detections"])
+    sweep_rows = [[name] + [f"{_pct(counts[name, k][1], counts[name, k][0])}; cells "
+                            f"{_pct(counts[name, k][3], counts[name, k][2])}" for k, _ in KINDS]
+                  for name in sweep]
+    single = _single_run_false_alarms(unchanged, store, cfg)
+    preceding = _preceding_history_rates(runs, store, cfg)
+    lines = [
+        "# Gate calibration on real runs of this machine\n\n",
+        f"Generated by `python scripts/gate_calibration.py evaluate --dir {_rel(directory)}` from the runs "
+        f"in `{_rel(directory)}` (collected by `python scripts/gate_calibration.py collect`): the reduced "
+        "matrix (dcgan-mnist and dcgan-64; TensorFlow eager and function, torch eager and compile; CPU, "
+        "fp32; `--repeats 3`), in blocks of four runs: unchanged, 20% injected slowdown, unchanged, 10% "
+        "injected slowdown. Each run is gated with the gate's default settings against history "
+        f"baselines of {HISTORY_RUNS} OTHER unchanged runs (the {HISTORY_RUNS} nearest in run order, then "
+        f"the next {HISTORY_RUNS}: two disjoint histories per run where there are enough). "
+        "No confirmation re-runs (`--confirm`) are counted here: these are first verdicts.\n\n",
+        md_table(SUMMARY_HEAD, summary, "lrrrrl"),
+        "\nWith a single run as the baseline instead (each unchanged run against the nearest other one, "
+        f"between-process noise only): {single}.\n\n",
+        f"As CI builds it instead (the history is the {HISTORY_RUNS} unchanged runs that PRECEDE the gated "
+        f"one, so only runs with {HISTORY_RUNS} unchanged runs before them are gated; one decision per "
+        f"run): {preceding}.\n\n",
+        "## Other settings of the gate on the same decisions\n\n",
+        md_table(["setting", *[label for _, label in KINDS]], sweep_rows, "l" + "r" * len(KINDS)),
+        "\n## Step-time change measured per cell (median over decisions, min to max)\n\n",
+        md_table(["cell"] + [k for k, _ in KINDS],
+                 [[cid] + [_spread(per_cell.get((k, cid))) for k, _ in KINDS]
+                  for cid in sorted({c for _, c in per_cell})], "l" + "r" * len(KINDS)),
+        "\n## Every decision (the gate's defaults)\n\n",
+        md_table(["kind", "run", "history (run numbers)", "gate", "cells flagged", "which (metrics)"],
+                 decisions, "llllrl"),
+        f"\nRule: {rule_text(cfg)}\n",
+    ]
+    text = "".join(lines)
+    print(md_table(SUMMARY_HEAD, summary, "lrrrrl"))
+    print(md_table(["setting", *[label for _, label in KINDS]], sweep_rows, "l" + "r" * len(KINDS)))
+    print(f"single-run baselines: {single}")
+    print(f"preceding-runs histories: {preceding}")
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        print(f"written: {out}")
+    return 0
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+def _spread(changes: list[float] | None) -> str:
+    if not changes:
+        return "–"
+    s = sorted(changes)
+    return f"{100 * s[len(s) // 2]:+.1f}% ({100 * s[0]:+.1f}…{100 * s[-1]:+.1f})"
+
+
+def _single_run_false_alarms(unchanged: list[tuple[int, Path]], store: _Runs, cfg: dict) -> str:
+    n_dec = n_fail = n_flag = n_cells = 0
+    for pos, d in unchanged:
+        nearest = min((abs(n - pos), n, o) for n, o in unchanged if n != pos)[2]
+        res = store.gate([nearest], d, cfg)
+        compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
+        n_dec, n_fail = n_dec + 1, n_fail + bool(res.failed)
+        n_cells, n_flag = n_cells + len(compared), n_flag + len(res.failed)
+    return f"{n_fail}/{n_dec} decisions failed, {n_flag}/{n_cells} cells flagged on unchanged code"
+
+
+def _preceding_history_rates(runs: dict[str, list[tuple[int, Path]]], store: _Runs, cfg: dict) -> str:
+    parts = []
+    for kind, label in KINDS:
+        n_dec = n_fail = n_flag = n_cells = 0
+        for pos, d in runs[kind]:
+            before = [o for n, o in runs["unchanged"] if n < pos][-HISTORY_RUNS:]
+            if len(before) < HISTORY_RUNS:
+                continue
+            res = store.gate(before, d, cfg)
+            compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
+            n_dec, n_fail = n_dec + 1, n_fail + bool(res.failed)
+            n_cells, n_flag = n_cells + len(compared), n_flag + len(res.failed)
+        parts.append(f"{label}: {_pct(n_fail, n_dec)} decisions failed, cells {_pct(n_flag, n_cells)}")
+    return "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="run the calibration runs")
+    c.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    c.add_argument("--blocks", type=int, default=6,
+                   help="blocks of 4 runs (2 unchanged, 1 at 20%%, 1 at 10%%)")
+    e = sub.add_parser("evaluate", help="gate the stored runs and print the table")
+    e.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    e.add_argument("--out", type=Path, default=DEFAULT_DIR.parent / "gate-calibration.md")
+    args = p.parse_args(argv)
+    if args.command == "collect":
+        return collect(args.dir, args.blocks)
+    return evaluate(args.dir, args.out)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -396,3 +396,17 @@ def corrupt_json(path: Path) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def gate_markdown(tmp_path: Path, base: Path, run: Path, *extra: str) -> tuple[int, str]:
+    """`bench gate` of ``run`` against ``base``: its exit code and the Markdown verdict it wrote."""
+    from bench.cli import main
+
+    out = tmp_path / "gate.md"
+    code = main(["gate", "--baseline", str(base), "--run", str(run), "--output", str(out), *extra])
+    return code, out.read_text(encoding="utf-8") if out.exists() else ""
+
+
+def table_row(md: str, cell_id: str) -> str:
+    """The verdict table's row of one cell."""
+    return next(line for line in md.splitlines() if line.startswith(f"| {cell_id} |"))

@@ -81,9 +81,12 @@ def test_environment_records_the_isa_and_bench_env_prints_it() -> None:
     assert "cpu isa" in text and "cpu bf16" in text and "cpu id" in text
 
 
-def test_the_fingerprint_does_not_hash_the_isa_yet() -> None:
-    # Issue 12 decides whether the flags join the machine identity; until then old runs still match.
+def test_the_fingerprint_hashes_the_isa_and_cpu_identity() -> None:
     m = machine.this_machine()
-    assert not {"isa_flags", "supports_bf16", "identity"} & set(m["fingerprint"]["fields"])
-    cpu = dict(m["cpu"], isa_flags=["avx"], identity={})
-    assert machine.fingerprint_of(cpu, m["memory"], m["gpu"]) == m["fingerprint"]
+    fields = m["fingerprint"]["fields"]
+    assert fields["isa_flags"] == sorted(m["cpu"]["isa_flags"])
+    assert {"cpu_vendor", "cpu_family", "cpu_model_number", "cpu_stepping"} <= set(fields)
+    cpu = dict(m["cpu"], isa_flags=["avx"])
+    assert machine.fingerprint_of(cpu, m["memory"], m["gpu"])["hash"] != m["fingerprint"]["hash"]
+    cpu = dict(m["cpu"], identity={**m["cpu"]["identity"], "stepping": 99})
+    assert machine.fingerprint_of(cpu, m["memory"], m["gpu"])["hash"] != m["fingerprint"]["hash"]

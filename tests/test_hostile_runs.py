@@ -342,19 +342,26 @@ def baseline_edit(change: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str
     return text
 
 
+def newest_cells(d: dict[str, Any]) -> dict[str, Any]:
+    """The cells of a baseline's newest run (schema 2 stores a history of runs)."""
+    return d["runs"][-1]["cells"]
+
+
 def first_cell(d: dict[str, Any]) -> dict[str, Any]:
-    return next(iter(d["cells"].values()))
+    return next(iter(newest_cells(d).values()))
 
 
 def traversal_key(d: dict[str, Any]) -> None:
-    d["cells"][TRAVERSAL_ID] = d["cells"].pop(next(iter(d["cells"])))
+    cells = newest_cells(d)
+    cells[TRAVERSAL_ID] = cells.pop(next(iter(cells)))
 
 
 BASELINES: dict[str, tuple[Callable[[dict[str, Any]], str], str]] = {
     "truncated": (lambda d: json.dumps(d)[:100], "corrupt baseline"),
     "not an object": (lambda d: "[]", "Input should be a valid dictionary"),
     "kind": (baseline_edit(lambda d: d.update(kind="other")), "kind: Input should be 'framebench-baseline'"),
-    "schema 2": (baseline_edit(lambda d: d.update(schema=2)), "schema: Input should be 1"),
+    "schema 3": (baseline_edit(lambda d: d.update(schema=3)), "schema: Input should be 1 or 2"),
+    "no runs": (baseline_edit(lambda d: d.update(runs=[])), "a schema-2 baseline needs at least one run"),
     "samples 'fast'": (baseline_edit(lambda d: first_cell(d).update(samples_s=["fast"])),
                        "samples_s[0]: Input should be a valid number"),
     "traversal cell key": (baseline_edit(traversal_key), "malformed cell id"),
@@ -363,7 +370,8 @@ BASELINES: dict[str, tuple[Callable[[dict[str, Any]], str], str]] = {
     "fingerprint a path": (baseline_edit(lambda d: d.update(fingerprint="../../etc")), "fingerprint: String"),
     "negative median": (baseline_edit(lambda d: first_cell(d).update(step_time_median_s=-1)),
                         "step_time_median_s: Input should be greater"),
-    "cells an array": (baseline_edit(lambda d: d.update(cells=[])), "cells: Input should be a valid dict"),
+    "cells an array": (baseline_edit(lambda d: d["runs"][-1].update(cells=[])),
+                       "cells: Input should be a valid dict"),
     "framework 'jax'": (baseline_edit(lambda d: first_cell(d).update(framework="jax")),
                         "framework: unknown framework 'jax'"),
 }

@@ -156,13 +156,14 @@ def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.Captur
     store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     env_file = run / "environment.json"
     env = json.loads(env_file.read_text())
-    env["fingerprint"]["hash"] = "0123456789abcdef"
+    env["cpu"]["model"] = "Some Other CPU"
     env_file.write_text(json.dumps(env))
     capsys.readouterr()
     assert main(["all", "--resume", "--no-report"]) == 2
     err = capsys.readouterr().err
     where = run.relative_to(fakes)  # reports/runs/<id>, as found by --resume
-    assert err.startswith(f"error: {where} was recorded on another machine (fingerprint 0123456789abcdef vs ")
+    assert err.startswith(f"error: {where} was recorded on another machine (fingerprint ")
+    assert "cpu_model ('Some Other CPU' vs " in err or "cpu_model (Some Other CPU vs " in err
     scheduled = [e["cell_id"] for e in json.loads(store.run_file(run).read_text())["schedule"]]
     assert err.count("\n") == 1 and started(fakes) == scheduled  # the first run's only
 

@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import ENVIRONMENT, cell_id, corrupt_json, read_json, standard_cells, write_run
+from report_fixtures import (
+    ENVIRONMENT,
+    cell_id,
+    corrupt_json,
+    gate_markdown,
+    read_json,
+    standard_cells,
+    table_row,
+    write_run,
+)
 
 from bench.baseline import load_baseline, save_baseline
 from bench.cli import main as cli_main
@@ -25,29 +34,22 @@ def base(tmp_path: Path) -> Path:
     return save_baseline(run, "base", tmp_path / "baselines")
 
 
-def _gate(tmp_path: Path, base: Path, run: Path, *extra: str) -> tuple[int, str]:
-    out = tmp_path / "gate.md"
-    code = cli_main(["gate", "--baseline", str(base), "--run", str(run), "--output", str(out), *extra])
-    return code, out.read_text(encoding="utf-8") if out.exists() else ""
-
-
-def _row(md: str, cid: str) -> str:
-    return next(line for line in md.splitlines() if line.startswith(f"| {cid} |"))
 
 
 def test_baseline_file_holds_summaries_samples_and_fingerprint(base: Path) -> None:
     data = read_json(base)
-    assert data["kind"] == "framebench-baseline" and data["fingerprint"] == ENVIRONMENT["fingerprint"]["hash"]
-    c = data["cells"][COMPILE]
+    assert data["kind"] == "framebench-baseline" and data["fingerprint"] == machine_fingerprint(ENVIRONMENT)
+    assert data["schema"] == 2 and len(data["runs"]) == 1
+    c = data["runs"][0]["cells"][COMPILE]
     assert c["status"] == "ok" and len(c["samples_s"]) == 30
     assert c["step_time_median_s"] == pytest.approx(sorted(c["samples_s"])[14:16][0], rel=0.05)
-    assert data["cells"][cell_id(framework="tensorflow", mode="xla")]["status"] == "failed"
+    assert data["runs"][0]["cells"][cell_id(framework="tensorflow", mode="xla")]["status"] == "failed"
     assert base.stat().st_size < 60_000  # small enough to commit
 
 
 def test_a_a_passes(tmp_path: Path, base: Path) -> None:
     run_b = write_run(tmp_path / "runs" / "B", standard_cells(salt=1))
-    code, md = _gate(tmp_path, base, run_b)
+    code, md = gate_markdown(tmp_path, base, run_b)
     assert code == 0, md
     assert md.startswith("# Performance gate: PASS")
     assert "**0 regression(s)**" in md
@@ -55,17 +57,17 @@ def test_a_a_passes(tmp_path: Path, base: Path) -> None:
 
 def test_injected_20_percent_slowdown_fails_and_names_the_cell(tmp_path: Path, base: Path, capsys) -> None:
     slow = write_run(tmp_path / "runs" / "S", standard_cells(salt=1, scale={COMPILE: 1.2}))
-    code, md = _gate(tmp_path, base, slow)
+    code, md = gate_markdown(tmp_path, base, slow)
     assert code == 1
-    row = _row(md, COMPILE)
+    row = table_row(md, COMPILE)
     assert "FAIL: step time +" in row and "apart" in row and "; throughput -1" in row
-    assert _row(md, EAGER).endswith("| PASS |")
+    assert table_row(md, EAGER).endswith("| PASS |")
     assert f"gate: FAIL — 1 regression(s): {COMPILE}" in capsys.readouterr().out
 
 
 def test_5_percent_change_under_noise_passes(tmp_path: Path, base: Path) -> None:
     run = write_run(tmp_path / "runs" / "C", standard_cells(salt=1, scale={COMPILE: 1.05, EAGER: 0.95}))
-    code, md = _gate(tmp_path, base, run)
+    code, md = gate_markdown(tmp_path, base, run)
     assert code == 0, md
 
 
@@ -137,20 +139,19 @@ def test_memory_and_compile_thresholds(
             },
         ),
     )
-    code, md = _gate(tmp_path, base, run)
+    code, md = gate_markdown(tmp_path, base, run)
     assert code == (1 if fails else 0), md
     if fails:
-        assert ("peak host memory +15" if field == "peak_rss_bytes" else "time to first step +55%") in _row(
-            md, COMPILE
-        )
+        expected = "peak host memory +15" if field == "peak_rss_bytes" else "time to first step +55%"
+        assert expected in table_row(md, COMPILE)
 
 
 def test_compile_time_floor_ignores_small_first_steps(tmp_path: Path, base: Path) -> None:
     # eager's first step 0.3 s -> 0.6 s is +100% but only +0.3 s: below the 0.5 s floor
     run = write_run(tmp_path / "runs" / "F", standard_cells(salt=1, overrides={EAGER: {"first_step_s": 0.6}}))
-    code, md = _gate(tmp_path, base, run)
+    code, md = gate_markdown(tmp_path, base, run)
     assert code == 0, md
-    assert "+100.0%" in _row(md, EAGER)
+    assert "+100.0%" in table_row(md, EAGER)
 
 
 def test_thresholds_from_command_line_and_pyproject(tmp_path: Path, base: Path, monkeypatch) -> None:
@@ -162,26 +163,25 @@ def test_thresholds_from_command_line_and_pyproject(tmp_path: Path, base: Path, 
     monkeypatch.chdir(tmp_path)  # no pyproject.toml here or above? use an explicit one below
     (tmp_path / "pyproject.toml").write_text("[tool.framebench.gate]\nmemory = 0.20\n", encoding="utf-8")
     assert load_config()["memory"] == 0.20
-    assert _gate(tmp_path, base, run)[0] == 0  # 15% < 20% from pyproject
-    assert _gate(tmp_path, base, run, "--memory", "10%")[0] == 1  # the command line wins
+    assert gate_markdown(tmp_path, base, run)[0] == 0  # 15% < 20% from pyproject
+    assert gate_markdown(tmp_path, base, run, "--memory", "10%")[0] == 1  # the command line wins
     (tmp_path / "pyproject.toml").write_text("[tool.framebench.gate]\nmemroy = 0.2\n", encoding="utf-8")
-    code, _ = _gate(tmp_path, base, run)
+    code, _ = gate_markdown(tmp_path, base, run)
     assert code == 2
 
 
 def test_fingerprint_mismatch_refused_unless_forced(tmp_path: Path, base: Path, capsys) -> None:
     env = copy.deepcopy(ENVIRONMENT)
-    env["fingerprint"] = {
-        "hash": "ffffffffffffffff",
-        "fields": {"cpu_model": "Other CPU", "physical_cores": 64, "gpus": ["Other GPU"]},
-    }
+    env["cpu"]["model"] = "Other CPU"
+    env["gpu"]["gpus"][0]["name"] = "Other GPU"
     other = write_run(tmp_path / "runs" / "O", standard_cells(salt=1), env=env)
-    code, _ = _gate(tmp_path, base, other)
+    code, _ = gate_markdown(tmp_path, base, other)
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 2 and err.count("\n") == 1
     assert err.startswith("error: ") and "--force" in err and "Other CPU" in err and "Test CPU" in err
-    code, md = _gate(tmp_path, base, other, "--force")
-    assert code == 0 and "compared across different machines" in md
+    assert "machine cpu_model" in err and "machine gpus" in err
+    code, md = gate_markdown(tmp_path, base, other, "--force")
+    assert code == 0 and "compared despite machine cpu_model" in md
 
 
 def test_fingerprint_computed_when_environment_lacks_it() -> None:
@@ -199,9 +199,9 @@ def test_ok_to_failed_fails_the_gate(tmp_path: Path, base: Path) -> None:
         tmp_path / "runs" / "X",
         standard_cells(salt=1, overrides={EAGER: {"status": "oom", "reason": "CUDA out of memory"}}),
     )
-    code, md = _gate(tmp_path, base, run)
+    code, md = gate_markdown(tmp_path, base, run)
     assert code == 1
-    assert "FAIL: was ok, now oom: CUDA out of memory" in _row(md, EAGER)
+    assert "FAIL: was ok, now oom: CUDA out of memory" in table_row(md, EAGER)
 
 
 def test_missing_and_skipped_cells_warn_or_fail(tmp_path: Path, base: Path) -> None:
@@ -213,11 +213,11 @@ def test_missing_and_skipped_cells_warn_or_fail(tmp_path: Path, base: Path) -> N
         if fc.cell.cell_id != COMPILE
     ]
     run = write_run(tmp_path / "runs" / "W", cells)
-    code, md = _gate(tmp_path, base, run)
+    code, md = gate_markdown(tmp_path, base, run)
     assert code == 0
-    assert "WARN: missing from the run" in _row(md, COMPILE)
-    assert "WARN: was ok, now skipped: torch not installed" in _row(md, EAGER)
-    assert _gate(tmp_path, base, run, "--missing", "fail")[0] == 1
+    assert "WARN: missing from the run" in table_row(md, COMPILE)
+    assert "WARN: was ok, now skipped: torch not installed" in table_row(md, EAGER)
+    assert gate_markdown(tmp_path, base, run, "--missing", "fail")[0] == 1
 
 
 def test_diverged_and_new_cells() -> None:
@@ -232,21 +232,22 @@ def test_corrupt_baseline_and_results_exit_2_naming_the_file(tmp_path: Path, bas
     run = write_run(tmp_path / "runs" / "B", standard_cells(salt=1))
     bad = tmp_path / "bad.json"
     bad.write_text(base.read_text(encoding="utf-8")[:200], encoding="utf-8")
-    code, _ = _gate(tmp_path, bad, run)
+    code, _ = gate_markdown(tmp_path, bad, run)
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: corrupt baseline") and str(bad) in err and "\n" not in err
     edited = read_json(base)
-    edited["cells"][EAGER]["samples_s"] = ["fast", 1]
+    edited["runs"][0]["cells"][EAGER]["samples_s"] = ["fast", 1]
     bad.write_text(json.dumps(edited), encoding="utf-8")
-    assert _gate(tmp_path, bad, run)[0] == 2
-    assert "samples_s[0]: Input should be a valid number (got 'fast')" in capsys.readouterr().err
+    assert gate_markdown(tmp_path, bad, run)[0] == 2
+    err = capsys.readouterr().err
+    assert "samples_s[0]: Input should be a valid number (got 'fast')" in err and EAGER in err
     steps = run / "steps" / COMPILE / "r1.jsonl"
     steps.write_text(steps.read_text(encoding="utf-8")[:-40], encoding="utf-8")
-    assert _gate(tmp_path, base, run)[0] == 2
+    assert gate_markdown(tmp_path, base, run)[0] == 2
     err = capsys.readouterr().err
     assert str(steps) in err and "Traceback" not in err
     corrupt_json(run / "run.json")
-    assert _gate(tmp_path, base, run)[0] == 2
+    assert gate_markdown(tmp_path, base, run)[0] == 2
     assert str(run / "run.json") in capsys.readouterr().err
     assert cli_main(["gate", "--baseline", str(tmp_path / "nope.json"), "--run", str(run)]) == 2
     assert "no such baseline file" in capsys.readouterr().err
@@ -258,7 +259,7 @@ def test_baseline_save_cli_default_name_and_gate_default_baseline(
     monkeypatch.chdir(tmp_path)
     write_run(Path("reports/runs/20250101T000000Z"), standard_cells(), created_at="2025-01-01T00:00:00Z")
     assert cli_main(["baseline", "save"]) == 0
-    saved = Path("reports/baselines") / f"{ENVIRONMENT['fingerprint']['hash']}.json"
+    saved = Path("reports/baselines") / f"{machine_fingerprint(ENVIRONMENT)}.json"
     assert load_baseline(saved)["run_id"] == "20250101T000000Z"
     write_run(
         Path("reports/runs/20250102T000000Z"), standard_cells(salt=2), created_at="2025-01-02T00:00:00Z"
@@ -270,23 +271,23 @@ def test_baseline_save_cli_default_name_and_gate_default_baseline(
 
 def test_gate_output_is_deterministic(tmp_path: Path, base: Path) -> None:
     run = write_run(tmp_path / "runs" / "S", standard_cells(salt=1, scale={COMPILE: 1.2}))
-    _, first = _gate(tmp_path, base, run)
-    _, second = _gate(tmp_path, base, run)
+    _, first = gate_markdown(tmp_path, base, run)
+    _, second = gate_markdown(tmp_path, base, run)
     assert first == second
 
 
 def test_run_directory_as_baseline(tmp_path: Path) -> None:
     a = write_run(tmp_path / "runs" / "A", standard_cells())
     s = write_run(tmp_path / "runs" / "S", standard_cells(salt=1, scale={COMPILE: 1.3}))
-    code, md = _gate(tmp_path, a, s)
-    assert code == 1 and "FAIL" in _row(md, COMPILE)
+    code, md = gate_markdown(tmp_path, a, s)
+    assert code == 1 and "FAIL" in table_row(md, COMPILE)
 
 
 def test_unknown_fingerprint_warns_instead_of_refusing(tmp_path: Path, base: Path) -> None:
     run = write_run(tmp_path / "runs" / "U", standard_cells(salt=1), env={"python": {"version": "3.11.7"}})
-    code, md = _gate(tmp_path, base, run)
+    code, md = gate_markdown(tmp_path, base, run)
     assert code == 0
-    assert "> warning: machine fingerprint unknown for the run" in md
+    assert "> warning: the baseline or the run does not record its hardware" in md
 
 
 def test_replicated_runs_gate_on_the_median_of_process_medians(tmp_path: Path) -> None:
@@ -294,17 +295,17 @@ def test_replicated_runs_gate_on_the_median_of_process_medians(tmp_path: Path) -
     the spread between processes: an A/A pair passes, a 20% slowdown fails."""
     base_run = write_run(tmp_path / "runs" / "A3", standard_cells(salt=0), repeats=3, between_cv=0.02)
     base = save_baseline(base_run, "base3", tmp_path / "baselines")
-    c = read_json(base)["cells"][COMPILE]
+    c = read_json(base)["runs"][0]["cells"][COMPILE]
     assert c["n_processes"] == 3 and len(c["process_medians_s"]) == 3 and len(c["samples_s"]) == 90
     assert c["step_time_median_s"] == pytest.approx(sorted(c["process_medians_s"])[1], rel=1e-5)
     same = write_run(tmp_path / "runs" / "B3", standard_cells(salt=1), repeats=3, between_cv=0.02)
-    code, md = _gate(tmp_path, base, same)
+    code, md = gate_markdown(tmp_path, base, same)
     assert code == 0, md
     slow = write_run(tmp_path / "runs" / "S3", standard_cells(salt=1, scale={COMPILE: 1.2}), repeats=3,
                      between_cv=0.02)
-    code, md = _gate(tmp_path, base, slow)
+    code, md = gate_markdown(tmp_path, base, slow)
     assert code == 1
-    assert "FAIL: step time +" in _row(md, COMPILE) and "between processes" in _row(md, COMPILE)
+    assert "FAIL: step time +" in table_row(md, COMPILE) and "processes)" in table_row(md, COMPILE)
 
 
 def test_between_process_noise_decides_when_replicated() -> None:

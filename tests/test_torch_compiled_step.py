@@ -80,7 +80,11 @@ def test_compiled_modules_give_the_eager_losses_and_flops(model):
     step, scope = tb.compiled_step(compiled, "compile")
     assert scope == "modules" and compiled.flags["compiled"] != "nothing"
     losses, flops = _run(step, batches, family.losses)
-    np.testing.assert_allclose(losses, want_losses, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(losses[0], want_losses[0], rtol=1e-4, atol=1e-5)
+    # After one Adam step, looser: its first update is lr·sign(g), so a gradient element that Inductor's
+    # reordered sums round to the other sign moves its weight by 2·lr (models/gan/CONTRACT.md, "Why
+    # float64"). The VAE's small KL term shows it first: 0.75% apart on a Zen 4 (AVX-512) machine.
+    np.testing.assert_allclose(losses[1], want_losses[1], rtol=2e-2, atol=1e-5)
     assert flops == want_flops + (_gan_waste(B) if model == "dcgan-mnist" else 0)
 
 

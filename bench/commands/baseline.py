@@ -6,17 +6,28 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..inputs import check_output_dir
+from ..inputs import at_least, check_output_dir
 from ._options import REPORTS_ROOT, latest_run
 
 NAME = "baseline"
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    b = subparsers.add_parser(NAME, help="store a run as the regression gate's baseline")
+    b = subparsers.add_parser(NAME, help="store runs as the regression gate's baseline (a history of runs)")
     bsub = b.add_subparsers(dest="baseline_command", metavar="COMMAND")
-    bs = bsub.add_parser("save", help="save a run as reports/baselines/<name>.json (commit that file)")
-    bs.add_argument("--run", metavar="DIR", help="run directory (default: the latest under reports/runs)")
+    bs = bsub.add_parser(
+        "save", help="save runs as reports/baselines/<name>.json (commit that file)",
+        description="A baseline is a history: each run's per-cell summaries with its process-level and "
+        "per-step samples, so that the gate weighs a change against the spread between runs. All runs "
+        "must come from one machine and one set of measurement settings (--force keeps them anyway).")
+    bs.add_argument("--run", metavar="DIR", action="append", default=[],
+                    help="a run directory (repeatable; default: the latest under reports/runs)")
+    bs.add_argument("--append", action="store_true",
+                    help="add the runs to the existing baseline of that name instead of replacing it")
+    bs.add_argument("--max-runs", type=at_least(1), metavar="N",
+                    help="keep the newest N runs (default 20)")
+    bs.add_argument("--force", action="store_true",
+                    help="keep runs of different machines or settings in one history (not advised)")
     bs.add_argument("--name", help="baseline name (default: the machine fingerprint of the run)")
     bs.add_argument(
         "--dir",
@@ -36,10 +47,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def save(args: argparse.Namespace) -> int:
-    from ..baseline import save_baseline
+    from ..baseline import MAX_RUNS, load_baseline, save_baseline
 
     check_output_dir(args.dir, "--dir")
-    run_dir = Path(args.run) if args.run else latest_run()
-    path = save_baseline(run_dir, args.name, args.dir)
-    print(f"baseline saved: {path} (from run {run_dir})")
+    run_dirs = [Path(r) for r in args.run] or [latest_run()]
+    warnings: list[str] = []
+    replaced: list[str] = []
+    path = save_baseline(run_dirs, args.name, args.dir, append=args.append,
+                         max_runs=args.max_runs or MAX_RUNS, force=args.force, warnings=warnings,
+                         replaced=replaced)
+    for w in warnings:
+        print(f"warning: kept despite {w} (--force)", file=sys.stderr)
+    n = len(load_baseline(path)["runs"])
+    again = f"; already there, so replaced, not added: {', '.join(replaced)}" if replaced else ""
+    print(f"baseline saved: {path} ({n} run(s) of history; from {', '.join(str(d) for d in run_dirs)}"
+          f"{again})")
     return 0

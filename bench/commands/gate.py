@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import BenchError
-from ..inputs import check_output_file, non_negative_float, open_fraction
+from ..inputs import at_least, check_output_dir, check_output_file, non_negative_float, open_fraction
 from ..store import atomic_write_text
 from ._options import REPORTS_ROOT, latest_run
 
@@ -15,29 +15,25 @@ NAME = "gate"
 
 def _fraction(text: str) -> float:
     """A threshold: "10%" or "0.10". A bare number >= 1 ("10") is refused: 10 would mean +1000%."""
-    from ..gate import parse_fraction
+    from ..gate.config import parse_threshold
 
     try:
-        value = parse_fraction(text)
+        return parse_threshold(text)
     except BenchError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-    if not text.strip().endswith("%") and value >= 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is ambiguous: write {value:g}% for a {value:g} percent change, or {value / 100:g} "
-            f"(a fraction below 1)")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive fraction or percentage (got {text!r})")
-    return value
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g = subparsers.add_parser(
         NAME,
         help="compare a run with a baseline; exit 1 on a regression",
-        description="Per cell: step time (threshold AND beyond noise: one-sided Mann-Whitney U p < alpha AND "
-        "non-overlapping bootstrap 95% CIs of the medians), throughput (threshold AND beyond the noise of "
-        "a window mean, from the per-step spread), peak memory and time to first step (thresholds alone). "
-        "Defaults from [tool.framebench.gate] in pyproject.toml. "
+        description="Refuses a baseline from another machine (CPU identity and ISA flags, cores, RAM, "
+        "GPUs) or other measurement settings (profile, steps, threads, TF32, data, batch), naming the "
+        "difference, unless --force. Per cell and metric (step time, throughput, peak memory, time to "
+        "first step): a regression is a change beyond the threshold AND beyond noise — against a "
+        "baseline of several runs, the spread between its runs; against one run, the spread between "
+        "processes (or steps) — with the p-values of all cells and metrics adjusted together "
+        "(Benjamini-Hochberg by default). Defaults from [tool.framebench.gate] in pyproject.toml. "
         "Exit 0 pass, 1 regression, 2 usage or data error.",
     )
     g.add_argument(
@@ -68,12 +64,25 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     g.add_argument("--alpha", type=open_fraction,
                    help="significance level of the noise tests, between 0 and 1 (default 0.01)")
+    g.add_argument("--correction", choices=("bh", "holm", "none"),
+                   help="multiple-comparison control over all cells and metrics: bh (Benjamini-Hochberg, "
+                        "default), holm, none")
+    g.add_argument("--confirm", type=at_least(0), default=0, metavar="N",
+                   help="re-run each cell that regressed in N fresh processes (same settings, this machine) "
+                        "and fail only if the regression reproduces (default 0: no re-run)")
+    g.add_argument("--confirm-dir", default=str(REPORTS_ROOT / "confirmations"), metavar="DIR",
+                   help="where confirmation runs are stored (default: reports/confirmations)")
     g.add_argument(
         "--missing",
         choices=("warn", "fail"),
         help="what a baseline cell missing from the run (or now skipped) does (default warn)",
     )
-    g.add_argument("--force", action="store_true", help="compare even when the machine fingerprints differ")
+    g.add_argument("--config", metavar="PYPROJECT",
+                   help="read [tool.framebench.gate] from this pyproject.toml (in CI: the base branch's, so "
+                        "that a pull request cannot loosen its own thresholds); default: the nearest one")
+    g.add_argument("--force", action="store_true",
+                   help="compare even when the machines or the measurement settings differ (each named "
+                        "as a warning)")
     g.set_defaults(func=run)
     return g
 
@@ -83,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output:  # before the comparison: a bad --output must not cost a run, nor read as a regression
         check_output_file(args.output, "--output")
+    if args.confirm:
+        check_output_dir(args.confirm_dir, "--confirm-dir")
     run_dir = Path(args.run) if args.run else latest_run()
     baseline = (Path(args.baseline) if args.baseline
                 else default_baseline_for(run_dir, Path(args.baselines_dir)))
@@ -94,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
         "compile_time_floor_s": args.compile_time_floor,
         "alpha": args.alpha,
         "missing": args.missing,
+        "correction": args.correction,
     }
-    result = run_gate(baseline, run_dir, overrides=overrides, force=args.force)
+    config = Path(args.config) if args.config else None
+    if config is not None and not config.is_file():
+        raise BenchError(f"--config {config}: no such file")
+    result = run_gate(baseline, run_dir, overrides=overrides, force=args.force, confirm=args.confirm,
+                      confirm_dir=Path(args.confirm_dir), pyproject=config)
     text = render(result)
     if args.output:
         atomic_write_text(Path(args.output), text)

@@ -1,33 +1,35 @@
 """The regression gate: compare a run against a baseline, cell by cell (``python -m bench gate``).
 
-Rule (also printed with every verdict, see RULE_TEXT):
-- step time regresses when its median grows by more than its threshold AND the slowdown is beyond
-  noise: a one-sided Mann-Whitney U test on the per-step samples (new slower than baseline) gives
-  p < alpha (0.01) AND the bootstrap 95% confidence intervals of the two medians do not overlap.
-  Both tests must agree: the gate is meant to stay quiet on unchanged code, and on run-to-run drift
-  a large-sample U test alone becomes "significant" for differences nobody cares about. With fewer
-  than MIN_SAMPLES samples on a side no test can reach p < 0.01, so the threshold alone decides and
-  the table says so. When both sides measured the cell in at least 2 processes, the process is the
-  unit: the medians compared are medians of process medians, and the noise is the spread between
-  processes (a one-sided Welch t test on the log process medians, p < alpha), since steps of one
-  process share its luck and do not count as independent evidence.
-- throughput (one window of W steps per run) regresses when it drops by more than its threshold AND
-  by more than z(1 - alpha) sigma, sigma = sqrt(cv_base² + cv_new²) / sqrt(W) estimated from the
-  per-step spread of both runs (see throughput_check): on a noisy machine a single window swings
-  by tens of percent between identical runs. With at least 2 processes a side, sigma is
-  sqrt(cv_base²/R_base + cv_new²/R_new) from the spread of the processes' throughputs.
-- peak memory (host RSS, device allocator, NVML) and time to first step are single numbers per run
-  with no noise model: the threshold alone decides (time to first step must also grow by more than
-  compile_time_floor_s, since first steps of eager cells are fractions of a second).
-- a cell ok in the baseline that now failed, timed out, ran out of memory or diverged fails.
-- a cell ok in the baseline that is missing from the run, or now skipped, warns (``--missing fail``
-  makes it fail); cells new in the run are listed.
+Before anything is compared, the run and every run of the baseline must share the machine (CPU
+identity and ISA flags, cores, RAM, GPUs: bench.machine) and the measurement settings (profile,
+steps, threads, TF32, data, batch: identity.py); each difference is named, and refused without
+--force. Then, per cell and metric (rule also printed with every verdict, see render.rule_text):
+
+- a metric regresses when it worsens by more than its threshold (step time +10%, throughput −10%,
+  peak memory +10%, time to first step +50% and more than compile_time_floor_s) AND its noise test
+  says the change is beyond noise, after the p-values of every cell and metric of the decision are
+  adjusted together (Benjamini-Hochberg by default, Holm with ``correction = "holm"``): q < alpha.
+- noise tests. With a baseline of at least 2 runs (a history), every metric is weighed against the
+  spread BETWEEN the history's runs (history.py: a one-sided t prediction test on log per-run
+  values, the variance moderated towards the one pooled over cells). With a baseline of one run:
+  step time by a one-sided Welch t test on log process medians (>= 2 processes a side), else a
+  Mann-Whitney U test on the steps AND bootstrap CIs apart (fewer than MIN_SAMPLES steps: the
+  threshold alone); throughput by a z test on the processes' throughput spread (else the per-step
+  spread over a window of W steps); memory and first step by their thresholds alone.
+- a cell ok in the baseline that now failed, timed out, ran out of memory or diverged fails; one
+  missing from the run, or now skipped, warns (``--missing fail`` makes it fail); new cells are listed.
+- ``--confirm N`` (confirm.py) re-runs each cell that regressed in N fresh processes and fails only
+  on the regressions the re-run reproduces.
 Exit code: 0 pass, 1 regression, 2 usage or data error (BenchError).
 
-    config.py   thresholds: defaults < [tool.framebench.gate] of pyproject.toml < command line
-    rules.py    the per-cell checks and the comparison of a run with a baseline
-    render.py   the verdict as Markdown (Markdown helpers from bench.markdown) and one summary line
-    here        run_gate (load both sides and compare) and the default baseline of a run's machine
+    config.py    thresholds: defaults < [tool.framebench.gate] of pyproject.toml < command line
+    identity.py  whether the run and the baseline may be compared at all
+    history.py   the between-run noise model of a history baseline
+    single_run.py  the checks against a single-run baseline (between-process or per-step noise)
+    rules.py     the per-cell verdicts, the multiple-comparison decision, the comparison of a run
+    confirm.py   confirmation re-runs of the cells that regressed
+    render.py    the verdict as Markdown (Markdown helpers from bench.markdown) and one summary line
+    here         run_gate (load both sides and compare) and the default baseline of a run's machine
 """
 
 from __future__ import annotations
@@ -39,16 +41,8 @@ from typing import Any
 from ..machine import machine_fingerprint
 from .config import DEFAULTS, load_config, parse_fraction
 from .render import render, rule_text, summary_line
-from .rules import (
-    MIN_SAMPLES,
-    CellVerdict,
-    Check,
-    GateResult,
-    compare,
-    compare_cell,
-    step_time_check,
-    throughput_check,
-)
+from .rules import CellVerdict, GateResult, compare, compare_cell
+from .single_run import MIN_SAMPLES, Check, step_time_check, throughput_check
 
 __all__ = [
     "DEFAULTS",
@@ -77,20 +71,27 @@ def run_gate(
     overrides: dict[str, Any] | None = None,
     force: bool = False,
     pyproject: Path | None = None,
+    confirm: int = 0,
+    confirm_dir: Path | None = None,
 ) -> GateResult:
-    """Load the baseline (file or run directory) and the run, and compare them."""
+    """Load the baseline (file or run directory) and the run, and compare them; with ``confirm`` N,
+    re-run the cells that regressed in N fresh processes each (under ``confirm_dir``) and keep only
+    the regressions they reproduce."""
     from ..baseline import baseline_from_path, cell_summaries
     from ..store import load_run
 
     cfg = load_config(pyproject, overrides)
     baseline = baseline_from_path(baseline_path)
     run = load_run(run_dir)
+    runs = baseline.get("runs") or []
     label_b = (
-        f"baseline `{baseline.get('name')}` (run `{baseline.get('run_id')}`, machine "
-        f"`{baseline.get('fingerprint')}`)"
+        f"baseline `{baseline.get('name')}` ("
+        + (f"history of {len(runs)} runs, newest `{baseline.get('run_id')}`" if len(runs) > 1
+           else f"run `{baseline.get('run_id')}`")
+        + f", machine `{baseline.get('fingerprint')}`)"
     )
     label_r = f"run `{run.run_id}` (machine `{machine_fingerprint(run.env)}`)"
-    return compare(
+    result = compare(
         baseline,
         cell_summaries(run),
         run.env,
@@ -98,7 +99,13 @@ def run_gate(
         force=force,
         baseline_label=label_b,
         run_label=label_r,
+        run_meta=run.meta,
     )
+    if confirm > 0:
+        from .confirm import confirm as confirm_regressions
+
+        confirm_regressions(result, baseline, run, confirm, confirm_dir or Path("reports") / "confirmations")
+    return result
 
 
 def default_baseline_for(run_dir: Path, baselines_dir: Path) -> Path:

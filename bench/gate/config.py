@@ -16,8 +16,13 @@ DEFAULTS: dict[str, Any] = {
     "compile_time": 0.50,
     "compile_time_floor_s": 0.5,
     "alpha": 0.01,
+    "correction": "bh",
     "missing": "warn",
 }
+
+
+# Relative thresholds: written as a fraction below 1 or as a percentage string.
+THRESHOLDS = ("step_time", "throughput", "memory", "compile_time")
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -57,10 +62,20 @@ def load_config(pyproject: Path | None = None, overrides: dict[str, Any] | None 
 
 
 def _check(key: str, value: Any, where: str) -> Any:
+    if key == "correction":
+        if value not in ("bh", "holm", "none"):
+            raise BenchError(
+                f"{where}: gate setting 'correction' must be 'bh', 'holm' or 'none', not {value!r}")
+        return value
     if key == "missing":
         if value not in ("warn", "fail"):
             raise BenchError(f"{where}: gate setting 'missing' must be 'warn' or 'fail', not {value!r}")
         return value
+    if key in THRESHOLDS:
+        try:
+            return parse_threshold(value)
+        except BenchError as e:
+            raise BenchError(f"{where}: gate setting {key!r}: {e}") from None
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -80,3 +95,21 @@ def parse_fraction(text: str) -> float:
         return float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
     except ValueError:
         raise BenchError(f"not a fraction or percentage: {text!r}") from None
+
+
+def parse_threshold(value: str | float | int) -> float:
+    """A relative threshold, from the command line or pyproject: "10%", "0.10" or 0.10 -> 0.10.
+
+    A bare number >= 1 is refused as ambiguous: "10" meant as ten percent would read as +1000%.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise BenchError(f"must be a fraction such as 0.1 or a string such as \"10%\", not {value!r}")
+    text = value if isinstance(value, str) else repr(value)
+    number = parse_fraction(text)
+    if not text.strip().endswith("%") and number >= 1:
+        raise BenchError(
+            f"{text!r} is ambiguous: write {number:g}% for a {number:g} percent change, or {number / 100:g} "
+            f"(a fraction below 1)")
+    if not 0 < number < math.inf:
+        raise BenchError(f"must be a positive fraction or percentage (got {text!r})")
+    return number

@@ -5,35 +5,38 @@ from __future__ import annotations
 from typing import Any
 
 from ..markdown import fmt_change, fmt_ms, md_table
-from .rules import MIN_SAMPLES, Check, GateResult
+from .rules import GateResult
+from .single_run import MIN_SAMPLES, Check
 
 
 def rule_text(cfg: dict[str, Any]) -> str:
-    from scipy.stats import norm
-
     def pct(x: float) -> str:
         return f"{x * 100:g}%"
 
-    z = float(norm.ppf(1.0 - cfg["alpha"]))
-
+    corr = {"bh": "Benjamini-Hochberg", "holm": "Holm", "none": "no"}[cfg.get("correction", "bh")]
+    missing = "fails" if cfg["missing"] == "fail" else "warns"
     return (
         "A cell regresses when a metric worsens by more than its threshold — "
         f"step time +{pct(cfg['step_time'])}, throughput −{pct(cfg['throughput'])}, "
         f"peak memory (host, device allocator, NVML) +{pct(cfg['memory'])}, "
         f"time to first step +{pct(cfg['compile_time'])} and more than {cfg['compile_time_floor_s']:g} s — "
-        "and, for step time, the change is also beyond noise: a one-sided Mann-Whitney U test on the "
-        f"per-step samples gives p < {cfg['alpha']:g} AND the bootstrap 95% CIs of the two medians do not "
-        f"overlap (with fewer than {MIN_SAMPLES} samples on a side, the threshold alone; with at least 2 "
-        "processes a side, the medians of the process medians and a one-sided Welch t test on their logs, "
-        f"p < {cfg['alpha']:g}, instead); for throughput "
-        f"(one window of W steps per run), the drop also exceeds {z:.2f} σ, σ = √(CV_base² + CV_new²)/√W "
-        "from the per-step spread (with at least 2 processes a side, σ = √(CV_base²/R_base + CV_new²/R_new) "
-        "from the spread of the processes' throughputs). Memory (maxima over processes) and time to first "
-        "step are single numbers per run: threshold "
-        "alone. A cell ok in the "
-        "baseline that now fails, times out, runs out of memory or diverges fails; one missing from the "
-        f"run or now skipped {'fails' if cfg['missing'] == 'fail' else 'warns'}."
+        f"AND its noise test's p, adjusted over every cell and metric of this decision ({corr} "
+        f"correction), is below {cfg['alpha']:g}. Against a baseline of several runs, each metric is "
+        "tested against the spread between those runs (one-sided t prediction test on log per-run "
+        "values; variance moderated towards the one pooled over cells). Against a single run: step time "
+        "by a one-sided Welch t test on log process medians (at least 2 processes a side), else a "
+        f"Mann-Whitney U test on the steps with the bootstrap 95% CIs apart (fewer than {MIN_SAMPLES} "
+        "steps: the threshold alone); throughput by a z test on the spread of the processes' "
+        "throughputs (else the per-step spread over the window); memory and first step by their "
+        "thresholds alone. A cell ok in the baseline that now fails, times out, runs out of memory or "
+        f"diverges fails; one missing from the run or now skipped {missing}."
     )
+
+
+def worst_memory(checks: dict[str, Check]) -> Check | None:
+    mem = [c for k, c in checks.items() if k.startswith("memory") and c.change is not None]
+    failed = [c for c in mem if c.failed]
+    return max(failed or mem, key=lambda c: c.change or 0.0) if mem else None
 
 
 def _mark(c: Check | None) -> str:
@@ -65,12 +68,17 @@ def render(result: GateResult) -> str:
     for v in result.verdicts:
         st = v.checks.get("step_time")
         step = "–" if st is None or st.base is None else f"{fmt_ms(st.base)} → {fmt_ms(st.new)}"
-        p = "–" if v.p_value is None else f"{v.p_value:.2g}"
-        ci = "–" if v.ci_overlap is None else ("overlap" if v.ci_overlap else "apart")
+        p = "–" if st is None or st.p is None else f"{st.p:.2g} / {st.q:.2g}" if st.q is not None \
+            else f"{st.p:.2g}"
+        basis = "–" if st is None or not st.basis else st.basis
+        if v.ci_overlap is not None:
+            basis += ", CIs " + ("overlap" if v.ci_overlap else "apart")
         status = v.base_status or "–"
         if v.new_status != v.base_status:
             status = f"{v.base_status or '–'} → {v.new_status or 'missing'}"
         verdict = v.verdict.upper()
+        if v.confirmation is not None:
+            verdict += f" ({v.confirmation.outcome})"
         if v.reasons:
             verdict += ": " + "; ".join(v.reasons)
         else:
@@ -83,10 +91,10 @@ def render(result: GateResult) -> str:
                 status,
                 step,
                 _mark(st),
+                basis,
                 p,
-                ci,
                 _mark(v.checks.get("throughput")),
-                _mark(v.checks.get("memory")),
+                _mark(worst_memory(v.checks)),
                 _mark(v.checks.get("compile_time")),
                 verdict,
             ]
@@ -98,8 +106,8 @@ def render(result: GateResult) -> str:
                 "status",
                 "step time ms (base → new)",
                 "Δ step time",
-                "p (U test; Welch over processes)",
-                "95% CIs",
+                "step-time noise from",
+                "p / q (adjusted)",
                 "Δ throughput",
                 "Δ peak memory",
                 "Δ first step",

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..errors import BenchError
-from ..machine import machine_description, machine_fingerprint
-from ..stats import bootstrap_median_ci
-from ..stats import cv as stats_cv
+from ..stats import adjust_p
 from ..stats import num as _num
 from ..vocab import BAD_STATUSES
-
-MIN_SAMPLES = 5
-MEMORY_FIELDS = (
-    ("peak_rss_bytes", "host"),
-    ("device_alloc_peak_bytes", "device alloc"),
-    ("nvml_peak_bytes", "NVML"),
-)
-
-
-@dataclass
-class Check:
-    metric: str
-    base: float | None
-    new: float | None
-    change: float | None  # relative, (new - base) / base; None when either is missing
-    failed: bool = False
-    note: str = ""
-    noise: float | None = None  # estimated relative noise (sigma), where the metric has a noise model
+from .history import Pool, pool_of, prediction_test
+from .identity import refusals
+from .single_run import MEMORY_FIELDS, Check, run_step_time, single_run_checks, thr_noise_pct
 
 
 @dataclass
@@ -46,6 +26,8 @@ class CellVerdict:
     reasons: list[str] = field(default_factory=list)
     p_value: float | None = None
     ci_overlap: bool | None = None
+    history_runs: int = 0  # baseline runs this cell's checks were weighed against
+    confirmation: Any = None  # bench.gate.confirm.Confirmation, when --confirm re-ran the cell
 
 
 @dataclass
@@ -69,133 +51,47 @@ class GateResult:
         return 1 if self.failed else 0
 
 
+# What each metric reads from a cell summary, and whether a higher value is worse.
+HISTORY_METRICS: dict[str, tuple[Any, bool]] = {
+    "step_time": (run_step_time, True),
+    "throughput": (lambda s: _num(s.get("throughput_img_s")), False),
+    **{f"memory:{label}": ((lambda s, k=key: _num(s.get(k))), True) for key, label in MEMORY_FIELDS},
+    "compile_time": (lambda s: _num(s.get("time_to_first_step_s")), True),
+}
 
 
-def _rel(base: float | None, new: float | None) -> float | None:
-    if base is None or new is None or base <= 0:
+def _threshold_key(metric: str) -> str:
+    return "memory" if metric.startswith("memory:") else metric
+
+
+def history_check(metric: str, history: Sequence[dict[str, Any]], new: dict[str, Any], pool: Pool,
+                  cfg: dict[str, Any]) -> Check | None:
+    """The metric of one run against the cell's history of runs (bench.gate.history); None when the
+    history holds no spread to weigh it against."""
+    value_of, higher_is_worse = HISTORY_METRICS[metric]
+    n = value_of(new)
+    test = prediction_test([value_of(h) for h in history], n, pool, higher_is_worse) if n else None
+    if test is None or test.p is None:
         return None
-    return (new - base) / base
-
-
-def step_time_check(
-    base: dict[str, Any], new: dict[str, Any], cfg: dict[str, Any]
-) -> tuple[Check, float | None, bool | None]:
-    """Median change, one-sided Mann-Whitney U p (new slower) and whether the 95% CIs overlap."""
-    bs = [float(x) for x in base.get("samples_s") or []]
-    ns = [float(x) for x in new.get("samples_s") or []]
-    bp, np_ = _process_medians(base), _process_medians(new)
-    replicated = len(bp) >= 2 and len(np_) >= 2
-    if replicated:  # the median of the process medians, as the reports give it
-        b_med, n_med = float(np.median(bp)), float(np.median(np_))
-    else:
-        b_med = float(np.median(bs)) if bs else _num(base.get("step_time_median_s"))
-        n_med = float(np.median(ns)) if ns else _num(new.get("step_time_median_s"))
-    change = _rel(b_med, n_med)
-    check = Check("step_time", b_med, n_med, change)
-    if change is None:
-        check.note = "no step time to compare"
-        return check, None, None
-    exceeded = change > cfg["step_time"]
-    if replicated:
-        p = _welch_slower(bp, np_)
-        check.noise = between_process_noise(bp, np_)
-        check.failed = exceeded and p < cfg["alpha"]
-        if exceeded and not check.failed:
-            check.note = "above threshold but within between-process noise"
-        return check, p, None
-    if len(bs) >= MIN_SAMPLES and len(ns) >= MIN_SAMPLES:
-        from scipy.stats import mannwhitneyu
-
-        p = float(mannwhitneyu(ns, bs, alternative="greater").pvalue)
-        b_lo, b_hi = bootstrap_median_ci(bs)
-        n_lo, n_hi = bootstrap_median_ci(ns)
-        overlap = not (n_lo > b_hi or n_hi < b_lo)
-        beyond_noise = p < cfg["alpha"] and not overlap
-        check.failed = exceeded and beyond_noise
-        if exceeded and not beyond_noise:
-            check.note = "above threshold but within noise"
-        return check, p, overlap
-    check.failed = exceeded
-    check.note = f"fewer than {MIN_SAMPLES} samples: threshold alone"
-    return check, None, None
-
-
-def _process_medians(summary: dict[str, Any]) -> list[float]:
-    vals = [_num(x) for x in summary.get("process_medians_s") or []]
-    return [v for v in vals if v is not None and v > 0]
-
-
-def _welch_slower(base: list[float], new: list[float]) -> float:
-    """One-sided p of Welch's t test on log process medians: new slower than base."""
-    from scipy.stats import ttest_ind
-
-    lb, ln = np.log(base), np.log(new)
-    if float(np.var(lb)) == 0 and float(np.var(ln)) == 0:
-        return 0.0 if ln.mean() > lb.mean() else 1.0
-    return float(ttest_ind(ln, lb, equal_var=False, alternative="greater").pvalue)
-
-
-def between_process_noise(base: Sequence[float], new: Sequence[float]) -> float | None:
-    """Relative noise (sigma) of the difference of two cells' means over processes, from the spread
-    of each side's processes: sqrt(cv_base²/R_base + cv_new²/R_new); None under 2 processes a side."""
-    cb, cn = stats_cv(base), stats_cv(new)
-    if cb is None or cn is None:
-        return None
-    return math.sqrt(cb**2 / len(base) + cn**2 / len(new))
-
-
-def _cv(summary: dict[str, Any]) -> float | None:
-    s = [float(x) for x in summary.get("samples_s") or []]
-    if len(s) >= 2:
-        mean = float(np.mean(s))
-        return float(np.std(s, ddof=1)) / mean if mean > 0 else None
-    return _num(summary.get("step_time_cv"))
-
-
-def throughput_check(base: dict[str, Any], new: dict[str, Any], cfg: dict[str, Any]) -> Check:
-    """Throughput drop beyond its threshold AND beyond the noise of a window mean.
-
-    Throughput is one window per run (one sync at its end), so it has no samples of its own. Its
-    noise is estimated from the per-step spread: a mean over W steps varies by about CV/sqrt(W), so
-    the relative difference of two windows has sigma = sqrt(cv_base² + cv_new²) / sqrt(W); the drop
-    must exceed z(1 - alpha) sigma (2.33 sigma for alpha = 0.01). This treats steps as independent,
-    which understates correlated slow phases; the threshold covers that run-to-run drift.
-    """
-    b, n = _num(base.get("throughput_img_s")), _num(new.get("throughput_img_s"))
-    check = Check("throughput", b, n, _rel(b, n))
-    if check.change is None or -check.change <= cfg["throughput"]:
-        return check
-    from scipy.stats import norm
-
-    between = between_process_noise(
-        [x for x in (_num(v) for v in base.get("process_throughputs") or []) if x],
-        [x for x in (_num(v) for v in new.get("process_throughputs") or []) if x])
-    if between is not None:  # several processes a side: their spread is the noise
-        check.noise = between
-        check.failed = -check.change > float(norm.ppf(1.0 - cfg["alpha"])) * between
-        if not check.failed:
-            check.note = "above threshold but within between-process noise"
-        return check
-    cv_b, cv_n = _cv(base), _cv(new)
-    if cv_b is None or cv_n is None:
-        check.failed = True
-        check.note = "no step-time spread: threshold alone"
-        return check
-    window = max(1, int(_num(new.get("window_steps")) or _num(base.get("window_steps")) or 1))
-    check.noise = math.sqrt(cv_b**2 + cv_n**2) / math.sqrt(window)
-    check.failed = -check.change > float(norm.ppf(1.0 - cfg["alpha"])) * check.noise
-    if not check.failed:
-        check.note = "above threshold but within noise"
-    return check
-
-
-def thr_noise_pct(check: Check) -> str:
-    return "?" if check.noise is None else f"{check.noise * 100:.1f}%"
+    c = Check(metric, test.center, n, test.change, noise=test.noise, p=test.p,
+              basis=f"history of {test.n_runs} run{'s' if test.n_runs != 1 else ''}")
+    worsening = test.change if higher_is_worse else -test.change
+    c.exceeded = worsening > cfg[_threshold_key(metric)]
+    if metric == "compile_time":
+        c.exceeded = c.exceeded and (n - test.center) > cfg["compile_time_floor_s"]
+    c.failed = c.exceeded and c.p < cfg["alpha"]
+    return c
 
 
 def compare_cell(
-    cid: str, base: dict[str, Any] | None, new: dict[str, Any] | None, cfg: dict[str, Any]
+    cid: str, base: dict[str, Any] | None, new: dict[str, Any] | None, cfg: dict[str, Any],
+    history: Sequence[dict[str, Any]] | None = None, pools: dict[str, Pool] | None = None,
+    *, decide_now: bool = True,
 ) -> CellVerdict:
+    """One cell of the run against the baseline: its status, then each metric, against the cell's
+    history of runs where the baseline holds one (``history``, ``pools``), else against ``base``.
+    ``decide_now``: the cell is its own family of tests (bench.gate.rules.compare decides a whole
+    run's cells together)."""
     v = CellVerdict(cid, base and base.get("status"), new and new.get("status"), new and new.get("reason"))
     if base is None:
         v.verdict = "new"
@@ -212,57 +108,79 @@ def compare_cell(
     if base["status"] != "ok":
         v.reasons.append(f"baseline {base['status']}, now {new['status']}: nothing to compare")
         return v
-    if new["status"] in BAD_STATUSES:
-        v.verdict = "fail"
-        why = f": {new.get('reason')}" if new.get("reason") else ""
-        v.reasons.append(f"was ok, now {new['status']}{why}")
-        return v
-    if new["status"] != "ok":
-        v.verdict = missing_verdict
+    if new["status"] in BAD_STATUSES or new["status"] != "ok":
+        v.verdict = "fail" if new["status"] in BAD_STATUSES else missing_verdict
         why = f": {new.get('reason')}" if new.get("reason") else ""
         v.reasons.append(f"was ok, now {new['status']}{why}")
         return v
 
-    step, v.p_value, v.ci_overlap = step_time_check(base, new, cfg)
-    v.checks["step_time"] = step
-    if step.failed:
-        v.reasons.append(
-            f"step time +{step.change * 100:.1f}% (p={v.p_value:.2g}, CIs apart)"
-            if v.p_value is not None and v.ci_overlap is not None
-            else f"step time +{step.change * 100:.1f}% (p={v.p_value:.2g}, between processes)"
-            if v.p_value is not None
-            else f"step time +{step.change * 100:.1f}% ({step.note})"
-        )
-
-    v.checks["throughput"] = thr = throughput_check(base, new, cfg)
-    if thr.failed:
-        v.reasons.append(f"throughput {thr.change * 100:.1f}% (noise ±{thr_noise_pct(thr)})")
-
-    worst: Check | None = None
-    for key, label in MEMORY_FIELDS:
-        b, n = _num(base.get(key)), _num(new.get(key))
-        c = Check(f"memory:{label}", b, n, _rel(b, n))
-        if c.change is not None and c.change > cfg["memory"]:
-            c.failed = True
-            v.reasons.append(f"peak {label} memory +{c.change * 100:.1f}%")
-        if c.change is not None and (worst is None or c.change > (worst.change or -math.inf)):
-            worst = c
-    v.checks["memory"] = worst or Check("memory", None, None, None)
-
-    b, n = _num(base.get("time_to_first_step_s")), _num(new.get("time_to_first_step_s"))
-    comp = Check("compile_time", b, n, _rel(b, n))
-    if (
-        comp.change is not None
-        and comp.change > cfg["compile_time"]
-        and (n - b) > cfg["compile_time_floor_s"]
-    ):
-        comp.failed = True
-        v.reasons.append(f"time to first step +{comp.change * 100:.0f}% ({b:.2f} s → {n:.2f} s)")
-    v.checks["compile_time"] = comp
-
-    if any(c.failed for c in v.checks.values()):
-        v.verdict = "fail"
+    v.checks, v.p_value, v.ci_overlap = single_run_checks(base, new, cfg)
+    ok_history = [h for h in history or () if h.get("status") == "ok"]
+    if ok_history and pools:
+        for metric in HISTORY_METRICS:
+            c = history_check(metric, ok_history, new, pools.get(metric, Pool()), cfg)
+            if c is not None:
+                v.checks[metric] = c
+                v.history_runs = max(v.history_runs, len(ok_history))
+        if "step_time" in v.checks and v.checks["step_time"].basis.startswith("history"):
+            v.p_value, v.ci_overlap = v.checks["step_time"].p, None
+    if decide_now:
+        decide([v], cfg)
     return v
+
+
+def decide(verdicts: Sequence[CellVerdict], cfg: dict[str, Any]) -> None:
+    """Adjust the p-values of every noise-tested check of these cells together (``correction``:
+    Benjamini-Hochberg or Holm) and set each check's and cell's verdict: a check fails when it is
+    worse than its threshold AND its adjusted p < alpha (AND its other condition holds)."""
+    tested = [c for v in verdicts for c in v.checks.values() if c.p is not None]
+    for c, q in zip(tested, adjust_p([c.p for c in tested], cfg.get("correction", "bh")), strict=True):
+        c.q = q
+        c.failed = c.exceeded and q < cfg["alpha"] and c.also_required
+        c.note = ""
+        if c.exceeded and not c.failed:
+            c.note = "above threshold but within " + (
+                "between-run noise" if c.basis.startswith("history") else
+                "between-process noise" if c.basis == "processes" else "noise")
+            if q >= cfg["alpha"] > c.p:
+                c.note += f" after the {cfg.get('correction', 'bh')} correction (p={c.p:.2g}, q={q:.2g})"
+    for v in verdicts:
+        if not v.checks:
+            continue
+        v.reasons = [r for r in v.reasons if r.startswith(("was ok", "missing", "baseline", "not in"))]
+        v.reasons += [_reason(c) for c in v.checks.values() if c.failed]
+        if any(c.failed for c in v.checks.values()):
+            v.verdict = "fail"
+        elif v.verdict == "fail":
+            v.verdict = "pass"
+
+
+def _reason(c: Check) -> str:
+    stat = f"q={c.q:.2g}, {c.basis}" if c.q is not None else "threshold alone"
+    if c.metric == "step_time":
+        if c.basis == "steps":
+            stat = f"p={c.p:.2g}, q={c.q:.2g}, CIs apart"
+        return f"step time +{c.change * 100:.1f}% ({stat})"
+    if c.metric == "throughput":
+        return f"throughput {c.change * 100:.1f}% (noise ±{thr_noise_pct(c)}, {stat})"
+    if c.metric == "compile_time":
+        return f"time to first step +{c.change * 100:.0f}% ({c.base:.2f} s → {c.new:.2f} s, {stat})"
+    return f"peak {c.metric.split(':', 1)[1]} memory +{c.change * 100:.1f}% ({stat})"
+
+
+def cell_histories(baseline: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """cell_id -> its summaries in the baseline's runs, oldest first."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in baseline.get("runs") or []:
+        for cid, summary in (r.get("cells") or {}).items():
+            out.setdefault(cid, []).append(summary)
+    return out
+
+
+def history_pools(histories: dict[str, list[dict[str, Any]]]) -> dict[str, Pool]:
+    """Per metric, the between-run variance of its log values pooled over cells."""
+    return {m: pool_of([[value_of(h) for h in hs if h.get("status") == "ok"] for hs in histories.values()])
+            for m, (value_of, _) in HISTORY_METRICS.items()}
 
 
 def compare(
@@ -274,26 +192,18 @@ def compare(
     force: bool = False,
     baseline_label: str = "baseline",
     run_label: str = "run",
+    run_meta: dict[str, Any] | None = None,
 ) -> GateResult:
-    """Compare the run's cell summaries (bench.baseline.cell_summaries) with the baseline's."""
-    warnings: list[str] = []
-    base_fp = str(baseline.get("fingerprint") or "unknown")
-    run_fp = machine_fingerprint(run_env)
-    if "unknown" in (base_fp, run_fp):
-        which = " and ".join(n for n, fp in (("baseline", base_fp), ("run", run_fp)) if fp == "unknown")
-        warnings.append(
-            f"machine fingerprint unknown for the {which}: cannot check that both ran on the same hardware"
-        )
-    elif base_fp != run_fp:
-        if not force:
-            raise BenchError(
-                f"{baseline_label} was recorded on machine {base_fp} "
-                f"({baseline.get('machine_description', 'unknown hardware')}) "
-                f"but {run_label} ran on {run_fp} "
-                f"({machine_description(run_env)}); timings from different hardware are not comparable — "
-                f"pass --force to compare anyway"
-            )
-        warnings.append(f"compared across different machines ({base_fp} vs {run_fp}) because of --force")
+    """Compare the run's cell summaries (bench.baseline.cell_summaries) with the baseline's: refused
+    (BenchError naming each difference) when machine or settings differ, unless ``force``."""
+    refuse, warnings = refusals(baseline, run_env, run_meta or {}, run_cells)
+    if refuse and not force:
+        raise BenchError(
+            f"{run_label} cannot be gated against {baseline_label}: "
+            + "; ".join(refuse)
+            + " — timings measured on other hardware or with other settings are not comparable; "
+            "pass --force to compare anyway")
+    warnings += [f"compared despite {r} (--force)" for r in refuse]
     base_cells: dict[str, dict[str, Any]] = baseline.get("cells", {})
     common = set(base_cells) & set(run_cells)
     if not common:
@@ -301,10 +211,15 @@ def compare(
             f"no cell of {run_label} is in {baseline_label}: nothing to compare "
             f"(different models, batch sizes or profile?)"
         )
+    histories = cell_histories(baseline)
+    n_runs = len(baseline.get("runs") or [])
+    pools = history_pools(histories) if n_runs >= 2 else None
     verdicts = [
-        compare_cell(cid, base_cells.get(cid), run_cells.get(cid), cfg)
+        compare_cell(cid, base_cells.get(cid), run_cells.get(cid), cfg,
+                     histories.get(cid), pools, decide_now=False)
         for cid in sorted(set(base_cells) | set(run_cells))
     ]
+    decide(verdicts, cfg)
     return GateResult(
         verdicts=verdicts, config=cfg, baseline_label=baseline_label, run_label=run_label, warnings=warnings
     )

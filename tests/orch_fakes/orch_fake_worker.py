@@ -2,7 +2,8 @@
 
 Behaviour per cell: env ORCH_FAKE_PLAN = JSON {substring of cell_id: behaviour}; the first key found
 in the cell id wins, else "ok". Behaviours: ok, crash, hang, oom (MemoryError), kill (SIGKILL
-itself), noresult (exit 0 without a result), garbage (writes an unparsable result).
+itself), noresult (exit 0 without a result), garbage (writes an unparsable result), slow<F> (an ok
+result whose step times are F times longer, e.g. slow1.5).
 Each start appends "<cell_id>\n" to ORCH_FAKE_LOG (when set; with ORCH_FAKE_LOG_REPEATS=1,
 "<cell_id>#r<k>") and writes its pid to <work_dir>/pid. A behaviour "<name>@r<k>" applies to that
 process only (the cell's other processes are ok). The result and steps carry the spec's repeat, block
@@ -63,13 +64,14 @@ def main() -> int:
     settings = spec["settings"]
     # Schema 2: losses by the model family's loss names.
     losses = {name: 1.0 + i for i, name in enumerate(family_of(cell.model).losses)}
-    times = [0.01 + 0.001 * i for i in range(settings["steps"])]
+    factor = float(behaviour[4:]) if behaviour.startswith("slow") else 1.0
+    times = [(0.01 + 0.001 * i) * factor for i in range(settings["steps"])]
     place = {"repeat": repeat, "block": spec.get("block"), "order": spec.get("order")}
     result = CellResult(cell=cell, status="ok", **place, settings=settings, flags={"fake": True},
                         versions={"fake": "1.0"}, time_to_first_step_s=0.5, n_steps=len(times),
                         step_time_median_s=sorted(times)[len(times) // 2],
                         window_steps=settings["window_steps"],
-                        throughput_img_s=1000.0, final_losses=dict(losses),
+                        throughput_img_s=1000.0 / factor, final_losses=dict(losses),
                         peak_flops=peak_for_precision(spec["peak_flops"], cell.precision))
     write_steps(spec["steps_path"],
                 [StepRecord(cid, i, "timed", t, dict(losses), repeat) for i, t in enumerate(times)])

@@ -1,0 +1,132 @@
+"""Confirmation re-runs (``bench gate --confirm N``): a regression counts only if it comes back.
+
+A flagged cell is measured again in N fresh processes, with the flagged run's own settings and
+interpreters, on the same machine, into a new run directory (``<confirm dir>/<run id>-confirm``, a
+stored run like any other). The re-run is judged against the same baseline by the same rule, its
+flagged cells forming their own family of tests; the cell fails only when the re-run flags one of
+the metrics that regressed the first time. The verdict shows both measurements.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BenchError
+from ..markdown import fmt_change
+from .rules import CellVerdict, GateResult, cell_histories, compare_cell, decide, history_pools
+
+
+@dataclass
+class Confirmation:
+    run_dir: Path
+    processes: int
+    metrics: list[str]  # the metrics that regressed in the first measurement
+    first: dict[str, float | None]  # metric -> change first measured
+    again: dict[str, float | None]  # metric -> change in the re-run
+    reproduced: list[str] = field(default_factory=list)
+    status: str | None = None  # the re-run's status, when not ok
+
+    @property
+    def outcome(self) -> str:
+        def show(changes: dict[str, float | None]) -> str:
+            return ", ".join(f"{m.replace('_', ' ')} {fmt_change(c) if c is not None else '–'}"
+                             for m, c in changes.items())
+
+        where = f"{self.processes} fresh process{'es' if self.processes != 1 else ''}"
+        if self.status not in (None, "ok"):
+            return f"confirmation in {where}: {self.status}"
+        verb = "confirmed" if self.reproduced else "not reproduced"
+        return f"{verb} by {where}: first {show(self.first)}; re-run {show(self.again)}"
+
+
+def _unique(root: Path, name: str) -> Path:
+    d, i = root / name, 1
+    while d.exists():
+        d, i = root / f"{name}-{i}", i + 1
+    return d
+
+
+def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Path) -> Path:
+    """Measure ``cell_ids`` of the stored ``run`` again in ``processes`` fresh processes each, with
+    its settings and interpreters, into a new run directory under ``out_root``; returns it."""
+    from .. import store
+    from ..envinfo import collect_environment
+    from ..inputs import check_output_dir
+    from ..launcher import drop_shared_scratch
+    from ..machine import check_same_machine
+    from ..orchestrate import execute_processes
+    from ..probing import probe_frameworks
+    from ..records import Cell, RunSettings
+    from ..schedule import build_schedule
+
+    check_output_dir(out_root, "--confirm-dir")
+    refusal = check_same_machine(run.env, what=f"run {run.run_id}")
+    if refusal:
+        raise BenchError(f"cannot confirm on this machine: {refusal}")
+    rows = {str(r["cell_id"]): r for r in run.cells.to_dict(orient="records")}
+    cells = [Cell.from_dict({k: rows[c][k] for k in ("model", "framework", "mode", "device", "precision",
+                                                       "batch_size", "variant")}) for c in cell_ids]
+    by_model_raw = run.meta.get("settings_by_model") or {}
+    by_model = {}
+    for c in cells:
+        raw = by_model_raw.get(c.model) or run.meta.get("settings") or {}
+        by_model[c.model] = RunSettings.from_dict({**raw, "repeats": processes})
+    pythons = {str(k): str(v) for k, v in (run.meta.get("pythons") or {}).items()}
+    probes = probe_frameworks(sorted({c.framework for c in cells}), pythons)
+    env = collect_environment(probes)
+    base = next(iter(by_model.values()))
+    schedule = build_schedule(cells, processes, base.seed)
+    run_dir = _unique(out_root, f"{run.run_id}-confirm")
+    argv = ["bench", "gate", "--confirm", str(processes)]
+    store.create_run(run_dir, base, argv, str(run.meta.get("profile")), cells, run_id=run_dir.name,
+                     environment=env, schedule=schedule,
+                     schedule_seed=base.seed, extra_meta={
+                         "settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
+                         "pythons": pythons, "confirms": run.run_id})
+    print(f"confirming {len(cells)} flagged cell(s) of {run.run_id} in {processes} fresh process(es) each "
+          f"-> {run_dir}", file=sys.stderr, flush=True)
+    try:
+        execute_processes(run_dir, schedule, by_model, pythons, peaks={})
+    finally:
+        drop_shared_scratch(run_dir)
+    return run_dir
+
+
+def confirm(result: GateResult, baseline: dict[str, Any], run: Any, processes: int,
+            out_root: Path) -> Path | None:
+    """Re-run the cells of ``result`` whose metrics regressed and keep only reproduced regressions;
+    returns the confirmation run's directory (None when nothing regressed)."""
+    from ..baseline import cell_summaries
+    from ..store import load_run
+
+    flagged = [v for v in result.verdicts if v.verdict == "fail" and any(c.failed for c in v.checks.values())]
+    if not flagged:
+        return None
+    run_dir = rerun_cells(run, [v.cell_id for v in flagged], processes, out_root)
+    again = cell_summaries(load_run(run_dir))
+    histories = cell_histories(baseline)
+    pools = history_pools(histories) if len(baseline.get("runs") or []) >= 2 else None
+    base_cells = baseline.get("cells", {})
+    second: list[CellVerdict] = [
+        compare_cell(v.cell_id, base_cells.get(v.cell_id), again.get(v.cell_id), result.config,
+                     histories.get(v.cell_id), pools, decide_now=False) for v in flagged]
+    decide(second, result.config)
+    for first, v2 in zip(flagged, second, strict=True):
+        metrics = [m for m, c in first.checks.items() if c.failed]
+        conf = Confirmation(run_dir, processes, metrics,
+                            first={m: first.checks[m].change for m in metrics},
+                            again={m: (v2.checks[m].change if m in v2.checks else None) for m in metrics},
+                            reproduced=[m for m in metrics if m in v2.checks and v2.checks[m].failed])
+        if v2.new_status != "ok":
+            conf.status = v2.new_status or "missing"
+            conf.reproduced = list(metrics)  # no measurement came back: the regression stands
+        first.confirmation = conf
+        if not conf.reproduced:
+            first.verdict = "warn"
+            first.reasons = [f"not reproduced: {r}" for r in first.reasons]
+    result.warnings.append(f"flagged cells re-run in {processes} fresh process(es) each: {run_dir}")
+    return run_dir

@@ -1,0 +1,94 @@
+"""Whether a run may be gated against a baseline at all: same machine, same measurement settings.
+
+A gate that compares a Zen 3 run with a Zen 5 baseline, or 5 timed steps with 50, passes real
+regressions and flags imaginary ones. Each difference is named (the field, both values); the gate
+refuses on any unless --force, and then prints them as warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..machine import machine_differences, machine_fields
+
+# RunSettings fields that change what a cell measures. Not compared: repeats (the tests weigh any
+# number of processes; confirmation re-runs use their own), time_limit_s, memory_sample_interval_s.
+SETTINGS_COMPARED = (
+    "profile", "steps", "warmup", "window_steps", "n_batches", "seed", "intra_op_threads",
+    "inter_op_threads", "tf32", "cudnn_benchmark", "deterministic", "data", "compile_cache",
+)
+
+
+def settings_of(meta_or_entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(settings, settings by model) of a run.json or a baseline's run entry."""
+    s = meta_or_entry.get("settings")
+    by = meta_or_entry.get("settings_by_model")
+    return (dict(s) if isinstance(s, Mapping) else {},
+            {str(k): dict(v) for k, v in by.items() if isinstance(v, Mapping)} if isinstance(by, Mapping)
+            else {})
+
+
+def settings_differences(base: Mapping[str, Any], new: Mapping[str, Any],
+                         models: Iterable[str] = ()) -> list[str]:
+    """"field: base vs new" for each compared setting that differs (per model where both runs record
+    per-model settings, e.g. a model whose profile gives it more steps)."""
+    b_all, b_by = settings_of(base)
+    n_all, n_by = settings_of(new)
+    out: list[str] = []
+    pairs = [(m, b_by[m], n_by[m]) for m in sorted(set(models) & set(b_by) & set(n_by))]
+    pairs = pairs or [("", b_all, n_all)]
+    for model, b, n in pairs:
+        for key in SETTINGS_COMPARED:
+            if key in b and key in n and b[key] != n[key]:
+                item = f"{key} ({b[key]!r} vs {n[key]!r})" + (f" for {model}" if model else "")
+                if item not in out:
+                    out.append(item)
+    return out
+
+
+def batch_differences(base_cells: Mapping[str, Mapping[str, Any]],
+                      new_cells: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Models measured at other batch sizes in the run than in the baseline, per device."""
+    def sizes(cells: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], set[int]]:
+        out: dict[tuple[str, str], set[int]] = {}
+        for c in cells.values():
+            if c.get("batch_size") is not None:
+                out.setdefault((str(c.get("model")), str(c.get("device"))), set()).add(int(c["batch_size"]))
+        return out
+
+    b, n = sizes(base_cells), sizes(new_cells)
+    return [f"batch_size of {m} on {d} ({sorted(b[m, d])} vs {sorted(n[m, d])})"
+            for m, d in sorted(set(b) & set(n)) if b[m, d] != n[m, d]]
+
+
+def refusals(baseline: Mapping[str, Any], run_env: Mapping[str, Any], run_meta: Mapping[str, Any],
+             run_cells: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """(reasons to refuse, warnings): machine and settings differences between the baseline (every
+    stored run of it) and the run."""
+    refuse: list[str] = []
+    warn: list[str] = []
+    base_fields = baseline.get("machine") if isinstance(baseline.get("machine"), dict) else None
+    if base_fields is not None and "version" not in base_fields:
+        base_fields = None  # a schema-1 baseline's fields predate the ISA: the runs' environments decide
+    run_fields = machine_fields(dict(run_env))
+    fields_b = base_fields
+    if fields_b is None:
+        envs = [r.get("machine") for r in baseline.get("runs", []) if isinstance(r.get("machine"), dict)]
+        fields_b = next((e for e in envs if "version" in e), None)
+    if fields_b is None or run_fields is None:
+        warn.append("the baseline or the run does not record its hardware: cannot check that both ran on "
+                    "the same machine")
+    else:
+        diffs, unknown = machine_differences(fields_b, run_fields)
+        refuse += [f"machine {d}" for d in diffs]
+        if unknown:
+            warn.append("machine identity not recorded on one side, not compared: " + "; ".join(unknown))
+    models = {str(c.get("model")) for c in run_cells.values()}
+    for entry in baseline.get("runs") or [baseline]:
+        for d in settings_differences(entry, run_meta, models):
+            item = f"setting {d}"
+            if item not in refuse:
+                refuse.append(item)
+    refuse += batch_differences(baseline.get("cells") or {}, run_cells)
+    return refuse, warn
