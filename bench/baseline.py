@@ -156,9 +156,13 @@ def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
     }
 
 
+def _oldest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(entries, key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+
+
 def baseline_of_entries(entries: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
     """A schema-2 baseline holding these runs, oldest first; top-level fields from the newest run."""
-    entries = sorted(entries, key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+    entries = _oldest_first(entries)
     latest = entries[-1]
     fp = str(latest.get("fingerprint") or "unknown")
     return with_history_view({
@@ -183,10 +187,6 @@ def with_history_view(data: dict[str, Any]) -> dict[str, Any]:
     for k in ("run_id", "created_at", "settings", "versions", "cells"):
         data[k] = latest.get(k)
     return data
-
-
-def baseline_from_run(run: RunData, name: str | None = None) -> dict[str, Any]:
-    return baseline_of_entries([run_entry(run)], name)
 
 
 def file_form(data: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +237,7 @@ def save_baseline(
         if not any(c["status"] == "ok" for c in e["cells"].values()):
             raise BenchError(f"run {run.path} has no ok cell: nothing worth keeping as a baseline")
         entries.append(e)
-    entries.sort(key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+    entries = _oldest_first(entries)
     name = name or str(entries[-1]["fingerprint"])
     if not re.fullmatch(NAME_PATTERN, name) or len(name) > 200:
         raise BenchError(one_line(f"invalid baseline name {name!r}: use letters, digits, '-', '_' or '.', "
@@ -248,12 +248,10 @@ def save_baseline(
         known = {e.get("run_id") for e in entries}
         if replaced is not None:
             replaced += [str(e.get("run_id")) for e in old["runs"] if e.get("run_id") in known]
-        entries = [e for e in old["runs"] if e.get("run_id") not in known] + entries
-        entries.sort(key=lambda e: (str(e.get("created_at") or ""), str(e.get("run_id"))))
+        entries = _oldest_first([e for e in old["runs"] if e.get("run_id") not in known] + entries)
+    let_through = _check_compatible(entries, force)
     if warnings is not None:
-        warnings += _check_compatible(entries, force)
-    else:
-        _check_compatible(entries, force)
+        warnings += let_through
     data = baseline_of_entries(entries[-max_runs:], name)
     return atomic_write_text(path, dumps(file_form(data)), within=out_dir)
 

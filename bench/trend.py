@@ -133,7 +133,7 @@ def build_history(runs: Sequence[RunData], *, window: int = DEFAULT_WINDOW,
                   cfg: dict[str, Any] | None = None) -> History:
     """The history of these runs (one machine's, oldest first): each gated against the up to
     ``window`` runs before it in its segment (module doc)."""
-    from .baseline import baseline_of_entries, cell_summaries, run_entry
+    from .baseline import baseline_of_entries, run_entry
     from .gate import load_config
     from .gate.rules import compare
     from .machine import machine_description, machine_fingerprint
@@ -144,13 +144,14 @@ def build_history(runs: Sequence[RunData], *, window: int = DEFAULT_WINDOW,
         raise BenchError("no runs to chart")
     cfg = cfg if cfg is not None else load_config()
     threshold = float(cfg["step_time"])
-    entries = [run_entry(r) for r in runs]
+    # Unrounded samples: each run's summaries serve both as the gated run and in later histories.
+    entries = [run_entry(r, round_samples=False) for r in runs]
     points: list[RunPoint] = []
     segment: list[int] = []
     for i, run in enumerate(runs):
         git = run.env.get("git") if isinstance(run.env.get("git"), dict) else {}
         commit = git.get("commit")
-        summaries = cell_summaries(run)
+        summaries = entries[i]["cells"]
         point = RunPoint(str(run.run_id), str(run.meta.get("created_at") or ""),
                          str(commit) if commit else None, summaries)
         points.append(point)

@@ -147,6 +147,15 @@ class _Runs:
         return compare(baseline, copy.deepcopy(self.summaries(d)), run.env, cfg=cfg, run_meta=run.meta)
 
 
+def _tally(counts: list[int], res) -> list:
+    """Add one gate decision to [decisions, decisions failed, cells compared, cells flagged]; returns
+    the cells compared (ok on both sides)."""
+    compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
+    for i, n in enumerate((1, bool(res.failed), len(compared), len(res.failed))):
+        counts[i] += n
+    return compared
+
+
 def _flags(res) -> str:
     return "; ".join(f"{v.cell_id} ({', '.join(m for m, c in v.checks.items() if c.failed)})"
                      for v in res.failed) or "–"
@@ -179,10 +188,7 @@ def evaluate(directory: Path, out: Path | None) -> int:
             for h in histories_for(pos, unchanged, HISTORY_RUNS):
                 for name, c in sweep.items():
                     res = store.gate(h, d, c)
-                    compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
-                    k = counts[name, kind]
-                    k[0], k[1] = k[0] + 1, k[1] + bool(res.failed)
-                    k[2], k[3] = k[2] + len(compared), k[3] + len(res.failed)
+                    compared = _tally(counts[name, kind], res)
                     if c is not cfg:
                         continue
                     decisions.append([kind, d.name, " ".join(x.name.split("-")[0] for x in h),
@@ -255,29 +261,22 @@ def _spread(changes: list[float] | None) -> str:
 
 
 def _single_run_false_alarms(unchanged: list[tuple[int, Path]], store: _Runs, cfg: dict) -> str:
-    n_dec = n_fail = n_flag = n_cells = 0
+    k = [0, 0, 0, 0]
     for pos, d in unchanged:
         nearest = min((abs(n - pos), n, o) for n, o in unchanged if n != pos)[2]
-        res = store.gate([nearest], d, cfg)
-        compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
-        n_dec, n_fail = n_dec + 1, n_fail + bool(res.failed)
-        n_cells, n_flag = n_cells + len(compared), n_flag + len(res.failed)
-    return f"{n_fail}/{n_dec} decisions failed, {n_flag}/{n_cells} cells flagged on unchanged code"
+        _tally(k, store.gate([nearest], d, cfg))
+    return f"{k[1]}/{k[0]} decisions failed, {k[3]}/{k[2]} cells flagged on unchanged code"
 
 
 def _preceding_history_rates(runs: dict[str, list[tuple[int, Path]]], store: _Runs, cfg: dict) -> str:
     parts = []
     for kind, label in KINDS:
-        n_dec = n_fail = n_flag = n_cells = 0
+        k = [0, 0, 0, 0]
         for pos, d in runs[kind]:
             before = [o for n, o in runs["unchanged"] if n < pos][-HISTORY_RUNS:]
-            if len(before) < HISTORY_RUNS:
-                continue
-            res = store.gate(before, d, cfg)
-            compared = [v for v in res.verdicts if v.base_status == "ok" and v.new_status == "ok"]
-            n_dec, n_fail = n_dec + 1, n_fail + bool(res.failed)
-            n_cells, n_flag = n_cells + len(compared), n_flag + len(res.failed)
-        parts.append(f"{label}: {_pct(n_fail, n_dec)} decisions failed, cells {_pct(n_flag, n_cells)}")
+            if len(before) == HISTORY_RUNS:
+                _tally(k, store.gate(before, d, cfg))
+        parts.append(f"{label}: {_pct(k[1], k[0])} decisions failed, cells {_pct(k[3], k[2])}")
     return "; ".join(parts)
 
 

@@ -68,14 +68,11 @@ def refusals(baseline: Mapping[str, Any], run_env: Mapping[str, Any], run_meta: 
     stored run of it) and the run."""
     refuse: list[str] = []
     warn: list[str] = []
-    base_fields = baseline.get("machine") if isinstance(baseline.get("machine"), dict) else None
-    if base_fields is not None and "version" not in base_fields:
-        base_fields = None  # a schema-1 baseline's fields predate the ISA: the runs' environments decide
+    # The baseline's identity fields, else its newest run's; fields without a "version" predate the
+    # ISA (schema-1 baselines) and are not compared.
+    candidates = [baseline.get("machine"), *(r.get("machine") for r in reversed(baseline.get("runs") or []))]
+    fields_b = next((f for f in candidates if isinstance(f, dict) and "version" in f), None)
     run_fields = machine_fields(dict(run_env))
-    fields_b = base_fields
-    if fields_b is None:
-        envs = [r.get("machine") for r in baseline.get("runs", []) if isinstance(r.get("machine"), dict)]
-        fields_b = next((e for e in envs if "version" in e), None)
     if fields_b is None or run_fields is None:
         warn.append("the baseline or the run does not record its hardware: cannot check that both ran on "
                     "the same machine")
