@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .clock import utc_now_iso as _utc_now_iso
 from .errors import BenchError
@@ -69,7 +69,8 @@ from .schedule import Slot, schedule_entries
 __all__ = [
     "CELLS_DIR", "CELL_COLUMNS", "DEFAULT_RUNS_ROOT", "ENV_FILE", "LOGS_DIR", "ROOFLINE_FILE", "RUN_FILE",
     "STEPS_DIR", "STEP_COLUMNS", "STEP_LOSSES", "WORK_DIR", "ProcessKey", "RunData", "RunSet",
-    "atomic_write_json", "atomic_write_text", "cell_result_path", "check_run", "create_run", "dumps",
+    "atomic_write_json", "atomic_write_text", "cell_result_path", "check_run", "create_fresh", "create_run",
+    "dumps",
     "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
     "processes_to_rerun", "read_cell_result", "read_environment", "read_json", "read_process_results",
     "read_roofline", "read_run_meta", "read_steps", "run_file", "scheduled_slots", "steps_files",
@@ -136,6 +137,18 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *,
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def create_fresh(path: str | os.PathLike[str]) -> IO[str]:
+    """A new, empty text file at ``path`` for writing: whatever was there (a file, a hard link to a file
+    elsewhere, a symbolic link) is removed first, and the file is created with ``O_EXCL | O_NOFOLLOW``,
+    so nothing planted at ``path`` is ever written through."""
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0), file_mode())
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _fsync_dir(directory: Path) -> None:
