@@ -205,7 +205,8 @@ def export_run(run_dir: str | os.PathLike[str], fmt: str, out: str | os.PathLike
     written = []
     for name, df in tables.items():
         if fmt == "csv":
-            text = csv_safe(df).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+            # Rows end in "\n" alone, so that a "\r" inside a text cell is not a row's end (read_table).
+            text = csv_safe(df).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\n")
             atomic_write_text(paths[name], text)
         else:
             _write_bytes_atomically(paths[name], lambda f, df=df: df.to_parquet(f, index=False))
@@ -233,7 +234,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BenchError(f"{sidecar}: cannot read the dtypes of {p.name} ({type(e).__name__})") from None
     dates = [c for c, t in dtypes.items() if t.startswith("datetime")]
-    df = pd.read_csv(p, dtype={c: t for c, t in dtypes.items() if c not in dates}, keep_default_na=True)
+    df = pd.read_csv(p, dtype={c: t for c, t in dtypes.items() if c not in dates}, keep_default_na=True,
+                     lineterminator="\n")
     for c in dates:
         df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype(dtypes[c])
     for c, t in dtypes.items():  # undo the export's neutralising of formula-like text (csv_safe)
