@@ -140,9 +140,9 @@ def check_not_inside_inputs(output: str | os.PathLike[str], option: str,
         with contextlib.suppress(OSError):
             same = out.exists() and src.exists() and os.path.samefile(out, src)
         if same or real_out == real_in or (src.is_dir() and real_out.is_relative_to(real_in)):
-            kind = "the run directory" if src.is_dir() else "the input file"
-            raise BenchError(f"{option} {output}: lies inside {kind} {given}, which this command reads; "
-                             "write elsewhere (inputs are never outputs)")
+            where = f"lies inside the run directory {given}" if src.is_dir() else f"is the input file {given}"
+            raise BenchError(f"{option} {output}: {where}, which this command reads; write elsewhere "
+                             "(inputs are never outputs)")
 
 
 # --------------------------------------------------------------------------- --data
