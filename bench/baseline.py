@@ -28,7 +28,6 @@ process's timed steps, process after process.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -39,9 +38,17 @@ from .cell import CELL_AXES
 from .errors import BenchError
 from .labels import INT_AXES
 from .machine import describe_fields, machine_differences, machine_fields, machine_fingerprint
-from .schema import BASELINE_KIND, BASELINE_SCHEMA, NAME_PATTERN, one_line, validate_baseline
+from .schema import (
+    BASELINE_KIND,
+    BASELINE_SCHEMA,
+    MAX_BASELINE_RUNS,
+    NAME_PATTERN,
+    one_line,
+    validate_baseline,
+)
 from .stats import num
 from .store import RunData, atomic_write_text, dumps, load_run
+from .storedfile import read_stored_json
 
 DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
 MAX_RUNS = 20  # runs a history keeps (the newest): enough to know the machine's between-run spread
@@ -229,6 +236,8 @@ def save_baseline(
     fingerprint); with ``append``, add them to that file's history (the same run is kept once: the
     ids of runs already there go to ``replaced``). Keeps the newest ``max_runs`` runs. What --force
     let through is added to ``warnings``."""
+    if not 1 <= max_runs <= MAX_BASELINE_RUNS:
+        raise BenchError(f"--max-runs {max_runs}: a baseline keeps 1 to {MAX_BASELINE_RUNS} runs")
     dirs = [run_dirs] if isinstance(run_dirs, (str, os.PathLike)) else list(run_dirs)
     entries = []
     for d in dirs:
@@ -259,22 +268,10 @@ def save_baseline(
 def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a baseline file (bench.schema); any problem is a BenchError naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise BenchError(one_line(
-            f"no such baseline file: {path} (create one with `python -m bench baseline save`)")) from None
-    except OSError as e:
-        raise BenchError(one_line(f"cannot read baseline {path}: {e.strerror or e}")) from None
-    except UnicodeDecodeError as e:
-        raise BenchError(one_line(f"corrupt baseline {path}: not UTF-8 text ({e.reason})")) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BenchError(one_line(
-            f"corrupt baseline {path}: {e.msg} (line {e.lineno}, column {e.colno})")) from None
-    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, absurd nesting
-        raise BenchError(one_line(f"corrupt baseline {path}: {type(e).__name__}: {e}")) from None
+            f"no such baseline file: {path} (create one with `python -m bench baseline save`)"))
+    data = read_stored_json(path, "baseline")
     data = with_history_view(validate_baseline(data, path))
     data["path"] = str(path)
     return data

@@ -34,7 +34,8 @@ from .records import CellResult, RunSettings, StepRecord
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FORMATS", "TABLES", "export_run", "output_paths", "read_table", "require_pyarrow", "tidy_tables"]
+__all__ = ["FORMATS", "FORMULA_STARTS", "TABLES", "csv_safe", "export_run", "output_paths", "read_table",
+           "require_pyarrow", "tidy_tables"]
 
 FORMATS = ("csv", "parquet")
 TABLES = ("cells", "cell_summaries", "steps")
@@ -159,13 +160,35 @@ def output_paths(out: str | os.PathLike[str], fmt: str) -> dict[str, Path]:
     return paths
 
 
+# Spreadsheets read a cell starting with one of these as a formula (OWASP's CSV injection list); a text
+# cell starting with one gets a leading "'" in a CSV export, which shows it as text. Starting with "'" is
+# escaped the same way, so that read_table can remove exactly the quotes the export added.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _neutralised(v: Any) -> Any:
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+
+
+def _restored(v: Any) -> Any:
+    return v[1:] if isinstance(v, str) and v.startswith("'") and v[1:].startswith(FORMULA_STARTS) else v
+
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with every text cell that a spreadsheet would run as a formula neutralised (numbers,
+    negative ones included, stay numbers: only text cells change)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) == "string":
+            out[col] = out[col].map(_neutralised, na_action="ignore")
+    return out
+
+
 def _write_bytes_atomically(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from .store import atomic_write_with
+
+    # A fresh temporary file renamed into place: nothing planted at the path is written through.
+    atomic_write_with(path, write)
 
 
 def export_run(run_dir: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str]) -> list[Path]:
@@ -182,9 +205,11 @@ def export_run(run_dir: str | os.PathLike[str], fmt: str, out: str | os.PathLike
     written = []
     for name, df in tables.items():
         if fmt == "csv":
-            atomic_write_text(paths[name], df.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
+            # Rows end in "\n" alone, so that a "\r" inside a text cell is not a row's end (read_table).
+            text = csv_safe(df).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\n")
+            atomic_write_text(paths[name], text)
         else:
-            _write_bytes_atomically(paths[name], lambda tmp, df=df: df.to_parquet(tmp, index=False))
+            _write_bytes_atomically(paths[name], lambda f, df=df: df.to_parquet(f, index=False))
         written.append(paths[name])
     if fmt == "csv":
         dtypes = {name: {c: str(t) for c, t in df.dtypes.items()} for name, df in tables.items()}
@@ -209,7 +234,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BenchError(f"{sidecar}: cannot read the dtypes of {p.name} ({type(e).__name__})") from None
     dates = [c for c, t in dtypes.items() if t.startswith("datetime")]
-    df = pd.read_csv(p, dtype={c: t for c, t in dtypes.items() if c not in dates}, keep_default_na=True)
+    df = pd.read_csv(p, dtype={c: t for c, t in dtypes.items() if c not in dates}, keep_default_na=True,
+                     lineterminator="\n")
     for c in dates:
         df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype(dtypes[c])
+    for c, t in dtypes.items():  # undo the export's neutralising of formula-like text (csv_safe)
+        if t in ("object", "string") and c in df.columns:
+            df[c] = df[c].map(_restored, na_action="ignore").astype(df[c].dtype)
     return df

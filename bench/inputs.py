@@ -8,9 +8,10 @@ prints it and exits 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from models.family import DataError
@@ -18,8 +19,8 @@ from models.registry import family_of, get_spec, model_names
 
 from .errors import BenchError
 
-__all__ = ["at_least", "check_data_fits", "check_output_dir", "check_output_file", "non_negative_float",
-           "open_fraction", "positive_float"]
+__all__ = ["at_least", "check_data_fits", "check_not_inside_inputs", "check_output_dir", "check_output_file",
+           "non_negative_float", "open_fraction", "positive_float"]
 
 
 # --------------------------------------------------------------------------- numbers (argparse types)
@@ -113,6 +114,35 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
         raise BenchError(f"{option} {path}: is not writable")
     _check_creatable(p.parent, f"{option} {path}")
     return p
+
+
+def check_not_inside_inputs(output: str | os.PathLike[str], option: str,
+                            inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Refuse an output (file or directory) that is, or lies inside, an input the command reads: a run
+    directory (or its run.json) or a baseline file. Both sides are resolved (links and ``..``
+    followed), and an existing output that is the same file as an input (a hard link) is refused too.
+    One shared rule for every command that writes: reading a run never changes it."""
+    out = Path(output)
+    try:
+        real_out = out.resolve()
+    except (OSError, RuntimeError) as e:
+        raise BenchError(f"{option} {output}: cannot resolve it ({e})") from None
+    for given in inputs:
+        if given is None:
+            continue
+        p = Path(given)
+        src = p.parent if p.name == "run.json" and not p.is_dir() else p
+        try:
+            real_in = src.resolve()
+        except (OSError, RuntimeError):
+            continue  # an input that cannot be resolved is refused when it is read
+        same = False
+        with contextlib.suppress(OSError):
+            same = out.exists() and src.exists() and os.path.samefile(out, src)
+        if same or real_out == real_in or (src.is_dir() and real_out.is_relative_to(real_in)):
+            where = f"lies inside the run directory {given}" if src.is_dir() else f"is the input file {given}"
+            raise BenchError(f"{option} {output}: {where}, which this command reads; write elsewhere "
+                             "(inputs are never outputs)")
 
 
 # --------------------------------------------------------------------------- --data

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 ERROR_TAIL_LINES = 30
+MAX_TAIL_LINE_CHARS = 2000  # 30 such lines stay under bench.storedfile.MAX_STRING_CHARS
 KILL_GRACE_S = 5.0  # between SIGTERM and SIGKILL of a timed-out worker
 
 
@@ -63,7 +65,7 @@ class Launch:
 
     cell: Cell
     command: list[str]  # [python, "-m", worker module, spec-r<k>.json]
-    work_dir: Path  # the cell's scratch directory (the process's cwd), shared by its processes
+    work_dir: Path  # the cell's scratch directory, shared by its processes (not its cwd: see launch)
     log_path: Path  # stdout and stderr of this process (logs/<cell_id>/r<k>.log)
     env: dict[str, str]
     time_limit_s: float
@@ -97,12 +99,15 @@ class ProcessLauncher(Launcher):
         self.kill_grace_s = kill_grace_s
 
     def launch(self, job: Launch) -> LaunchOutcome:
-        with open(job.log_path, "w", encoding="utf-8") as logf:
+        # The worker starts outside the run directory (untrusted: nothing in it may pass for a module;
+        # bench.processes.child_env keeps the cwd off sys.path too) and writes only where its spec says.
+        with store.create_fresh(job.log_path) as logf, tempfile.TemporaryDirectory(
+                prefix="framebench-worker-") as cwd:
             logf.write(f"# {' '.join(job.command)}\n")
             logf.flush()
             try:
                 proc = subprocess.Popen(job.command, stdout=logf, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=job.work_dir, env=job.env,
+                                        stdin=subprocess.DEVNULL, cwd=cwd, env=job.env,
                                         start_new_session=True)
             except OSError as e:
                 return LaunchOutcome(start_error=f"cannot start {job.command[0]}: {e.strerror or e}")
@@ -214,9 +219,10 @@ class Place:
 
 
 def tail_lines(path: Path, n: int = ERROR_TAIL_LINES) -> list[str]:
+    """The last ``n`` lines of a log, each cut to MAX_TAIL_LINE_CHARS (a stored string stays bounded)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n") for line in deque(f, maxlen=n)]
+            return [line.rstrip("\n")[:MAX_TAIL_LINE_CHARS] for line in deque(f, maxlen=n)]
     except OSError:
         return []
 

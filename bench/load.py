@@ -2,10 +2,10 @@
 
 Stored files are untrusted input: every file read is validated (``bench.schema``) after older schemas
 are brought up to today's (``bench.migrations``; the files are never rewritten), a cell is refused
-under another cell's file name, and a run holding a link that leads out of it is refused. Every
-problem is a one-line BenchError naming the file (and the field). pandas is imported lazily, by
-``load_run``/``load_runs`` once every file has been read, so a corrupt run is refused quickly.
-``from bench.store import load_run, load_runs`` keeps working (bench.store re-exports this module).
+under another cell's file name, and a run holding a link that leads out of it is refused; each file
+is opened as ``bench.storedfile`` says (regular, no link, size-limited). Every problem is a one-line
+BenchError naming the file (and the field). pandas is imported lazily, by ``load_run``/``load_runs``
+once every file has been read. ``bench.store`` re-exports this module.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .rundir import (
     run_file,
 )
 from .schedule import Slot, slots_from_entries
+from .storedfile import loads_strict, read_stored_json, stored_lines
 from .vocab import FAILED_STATUSES
 
 if TYPE_CHECKING:
@@ -66,24 +67,9 @@ def _corrupt(text: str) -> BenchError:
     return BenchError(one_line(text))
 
 
-def read_json(path: Path, what: str) -> Any:
-    """A JSON file's content; BenchError naming ``what`` and the path when missing or corrupt."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _corrupt(f"missing {what}: {path}") from None
-    except IsADirectoryError:
-        raise _corrupt(f"corrupt {what} {path}: a directory, not a file") from None
-    except OSError as e:
-        raise _corrupt(f"cannot read {what} {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError as e:
-        raise _corrupt(f"corrupt {what} {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise _corrupt(f"corrupt {what} {path}: {e.msg} (line {e.lineno}, column {e.colno})") from None
-    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, absurd nesting
-        raise _corrupt(f"corrupt {what} {path}: {type(e).__name__}: {e}") from None
+# A JSON file's content; BenchError naming ``what`` and the path when missing, not a regular file,
+# over its size limit, or corrupt (bench.storedfile).
+read_json = read_stored_json
 
 
 def read_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -175,25 +161,28 @@ def read_process_results(run_dir: Path, meta: dict[str, Any] | None = None) -> d
     return out
 
 
-def read_steps(path: Path, cell_id: str | None = None, repeat: int | None = None) -> list[dict[str, Any]]:
+def read_steps(path: Path, cell_id: str | None = None, repeat: int | None = None,
+               max_rows: int | None = None) -> list[dict[str, Any]]:
     """The rows of a steps file, migrated and validated; with ``cell_id`` (``repeat``), rows default to
-    it and any other cell's (process's) row is refused."""
+    it and any other cell's (process's) row is refused. The file is streamed (bench.storedfile); with
+    ``max_rows`` (``step_count``), a row beyond the process's recorded step count is refused."""
     from .schema import validate_step_row
 
     rows = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise _corrupt(f"cannot read steps file {path}: {getattr(e, 'strerror', None) or e}") from None
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in stored_lines(path, "steps file"):
         if not line.strip():
             continue
+        if max_rows is not None and len(rows) >= max_rows:
+            raise _corrupt(f"corrupt steps file {path}: line {i}: more rows than the process's "
+                           f"{max_rows} recorded step(s)")
         try:
-            row = json.loads(line)
+            row = loads_strict(line)
         except json.JSONDecodeError as e:
             raise _corrupt(f"corrupt steps file {path}: line {i}: {e.msg} (column {e.colno})") from None
-        except (ValueError, RecursionError) as e:
+        except RecursionError as e:
             raise _corrupt(f"corrupt steps file {path}: line {i}: {type(e).__name__}: {e}") from None
+        except ValueError as e:
+            raise _corrupt(f"corrupt steps file {path}: line {i}: {e}") from None
         if not isinstance(row, dict) or "step" not in row:
             raise _corrupt(f"corrupt steps file {path}: line {i} is not a step record")
         row = migrate_step(row)
@@ -212,6 +201,25 @@ def read_steps(path: Path, cell_id: str | None = None, repeat: int | None = None
     return rows
 
 
+def step_count(meta: dict[str, Any], cell_id: str, result: CellResult | None) -> int:
+    """The most step rows a process can write: first step, warm-up, timed steps and window, by its
+    recorded counts or settings (the run's, for a process with no result), whichever is more."""
+    model = cell_id.split("__", 1)[0]
+    stored = (result.settings if result is not None and result.settings else None) or (
+        (meta.get("settings_by_model") or {}).get(model) or meta.get("settings") or {})
+    s = RunSettings.from_dict(stored)
+    n = 1 + max(s.warmup, 0) + max(s.steps, 0) + max(s.window_steps, 0)
+    if result is not None:
+        n = max(n, 1 + len(result.warmup_step_times_s) + result.n_steps + result.window_steps)
+    return n
+
+
+def _read_all_steps(run_dir: Path, meta: dict[str, Any],
+                    results: dict[ProcessKey, CellResult]) -> list[list[dict[str, Any]]]:
+    return [read_steps(p, cid, repeat, step_count(meta, cid, results.get((cid, repeat))))
+            for cid, repeat, p in steps_files(run_dir, meta)]
+
+
 def steps_files(run_dir: Path, meta: dict[str, Any] | None = None) -> list[ProcessFile]:
     """(cell_id, repeat, path) of the run's steps files (temporary files ignored); refuses a file or
     directory whose name is not a cell id, or not a process (r<k>.jsonl)."""
@@ -224,17 +232,12 @@ def steps_files(run_dir: Path, meta: dict[str, Any] | None = None) -> list[Proce
 
 def check_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Validate every stored file of a run, without building its tables; returns its run.json.
-
-    ``--resume`` calls this before it touches anything: a corrupt file is refused up front (one line,
-    exit 2), not after cells have run.
-    """
+    ``--resume`` calls this before it touches anything: a corrupt file is refused up front."""
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
     read_environment(run_dir)
     read_rooflines(run_dir)
-    read_process_results(run_dir, meta)
-    for cid, repeat, p in steps_files(run_dir, meta):
-        read_steps(p, cid, repeat)
+    _read_all_steps(run_dir, meta, read_process_results(run_dir, meta))
     return meta
 
 
@@ -325,7 +328,7 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
     rooflines = read_rooflines(run_dir)
 
     results = read_process_results(run_dir, meta)
-    steps_by_file = [read_steps(p, cid, repeat) for cid, repeat, p in steps_files(run_dir, meta)]
+    steps_by_file = _read_all_steps(run_dir, meta, results)
     import pandas as pd  # once every file has been read and validated: a corrupt run fails fast
 
     # One row per process: the planned cells in their order (then any other stored cell), each cell's
@@ -382,8 +385,8 @@ def list_runs(root: str | os.PathLike[str] = DEFAULT_RUNS_ROOT) -> list[Path]:
         rf = d / RUN_FILE
         if d.is_dir() and rf.is_file():
             try:
-                created = str(json.loads(rf.read_text(encoding="utf-8")).get("created_at", ""))
-            except (OSError, ValueError, AttributeError, RecursionError):
+                created = str(read_stored_json(rf, "run file").get("created_at", ""))
+            except (BenchError, AttributeError):
                 created = ""  # a corrupt run still lists; load_run will name the bad file
             found.append((created, d.name, d))
     return [d for _, _, d in sorted(found)]

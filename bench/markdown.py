@@ -119,7 +119,11 @@ def join_words(words: Sequence[str]) -> str:
 
 
 def md_escape(text: Any) -> str:
-    s = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    """One line of Markdown table text showing ``text`` as it is: ``|`` and newlines cannot break the
+    table, and ``&``, ``<`` and ``>`` are HTML entities, so a stored ``<script>`` or ``<img onerror=...>``
+    is shown, never rendered (stored runs are untrusted)."""
+    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = s.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
     return re.sub(r"\s+", " ", s).strip()
 
 

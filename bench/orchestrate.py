@@ -29,7 +29,7 @@ from .profiles import default_profile_name, estimate_cell_seconds, get_profile, 
 from .progress import Progress, fmt_duration
 from .records import Cell, RunSettings
 from .request import RunRequest
-from .resume import plan_resume, resume_interpreters
+from .resume import fresh_work_dir, plan_resume, resume_interpreters
 from .schedule import Slot, build_schedule
 from .summary import summary_table
 from .vocab import FAILED_STATUSES, PROFILES, check_choice
@@ -172,6 +172,7 @@ def resume_run(request: RunRequest) -> int:
     if plan is None:
         return 0
     store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), store.utc_now_iso()])
+    fresh_work_dir(plan.run_dir)  # nothing a stored run left in work/ (a planted cache, a package) is used
     _say(f"resuming {plan.run_dir}: {len(plan.todo)} process(es) to run")
     base = RunSettings.from_dict(plan.meta["settings"])
     return run_processes(plan.run_dir, plan.todo, plan.by_model, plan.pythons, base.tf32,

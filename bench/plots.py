@@ -38,9 +38,11 @@ class Bar:
 
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png", metadata=PNG_METADATA)
-    return path
+    from .store import atomic_write_with
+
+    # Into a fresh file renamed into place: a planted link or hard link at ``path`` is replaced, not
+    # written through.
+    return atomic_write_with(path, lambda f: fig.savefig(f, dpi=DPI, format="png", metadata=PNG_METADATA))
 
 
 def _style():

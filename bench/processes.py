@@ -31,13 +31,17 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a child process: ours, with the project root first on PYTHONPATH.
 
     This lets another interpreter (``--python <framework>=/envs/x/bin/python``) import bench and
-    models without installing the project into it.
+    models without installing the project into it. Nothing in it can point imports at the directory
+    the child starts in (a run directory is untrusted input): PYTHONSAFEPATH=1 keeps the current
+    directory off sys.path (``-P``), and relative PYTHONPATH entries (``""``, ``.``), which Python
+    resolves against the current directory, are dropped.
     """
     env = dict(os.environ)
-    paths = [str(PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env["PYTHONUNBUFFERED"] = "1"  # the log shows progress as it happens, and survives a kill
     env.update(extra or {})
+    given = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isabs(p)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([str(PROJECT_ROOT), *given]))
+    env["PYTHONSAFEPATH"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"  # the log shows progress as it happens, and survives a kill
     return env
 
 

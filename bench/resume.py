@@ -9,6 +9,7 @@ never executed.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .request import RunRequest
 from .rundir import flat_layout
 from .schedule import Slot
 
-__all__ = ["ResumePlan", "check_same_settings", "plan_resume", "resume_interpreters"]
+__all__ = ["ResumePlan", "check_same_settings", "fresh_work_dir", "plan_resume", "resume_interpreters"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,21 @@ def check_same_settings(request: RunRequest, meta: dict[str, Any], run_dir: Path
                          f"(stored: {seed!r}); resume without it or start a new run")
     if request.filters.batch_size:
         raise BenchError("--batch-size cannot change on --resume (it is part of each stored cell)")
+
+
+def fresh_work_dir(run_dir: Path) -> None:
+    """Recreate the run's work/ empty before a resume starts processes in it.
+
+    work/ is scratch (spec files, compile caches), and a stored run's is untrusted: a compile cache holds
+    code a framework would load, and a planted file could pass for the worker's own. Nothing of it is
+    read back, so it is removed whole (links are removed, never followed) rather than vetted.
+    """
+    work = Path(run_dir) / store.WORK_DIR
+    try:
+        if work.is_symlink() or (work.exists() and not work.is_dir()):
+            work.unlink()
+        elif work.exists():
+            shutil.rmtree(work)
+        work.mkdir()
+    except OSError as e:
+        raise BenchError(f"cannot recreate {work} empty for the resume: {e.strerror or e}") from None

@@ -10,7 +10,8 @@ One run = one directory, default ``reports/runs/<run_id>``::
     <run_dir>/steps/<cell_id>/r<k>.jsonl its StepRecord rows, one JSON object per line
     <run_dir>/logs/<cell_id>/r<k>.log    its worker's stdout and stderr
     <run_dir>/work/<cell_id>/            scratch shared by the cell's processes (spec files, compile
-                                         caches, tidied after each process); not results
+                                         caches, tidied after each process); not results,
+                                         never read back: --resume recreates it empty
     <run_dir>/roofline.json              the CUDA device's measured peak, when the run has CUDA cells
     <run_dir>/roofline-cpu.json          the CPU's, when the run has CPU cells (bench.roofline)
 

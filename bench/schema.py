@@ -39,13 +39,15 @@ from .records import SCHEMA_VERSION, STEP_PHASES, CellResult, RunSettings, StepR
 from .schema_text import describe, one_line
 
 __all__ = [
-    "BASELINE_KIND", "BASELINE_SCHEMA", "MAX_COUNT", "NAME_PATTERN", "axes_problem", "checked_cell_id",
-    "describe", "one_line", "validate_baseline", "validate_cell_result", "validate_environment",
-    "validate_roofline", "validate_run_meta", "validate_step_row",
+    "BASELINE_KIND", "BASELINE_SCHEMA", "MAX_BASELINE_RUNS", "MAX_COUNT", "NAME_PATTERN", "axes_problem",
+    "checked_cell_id", "describe", "one_line", "validate_baseline", "validate_cell_result",
+    "validate_environment", "validate_roofline", "validate_run_meta", "validate_step_row",
 ]
 
 BASELINE_SCHEMA = 2  # 1: one run's cells; 2: "runs", the history
 BASELINE_KIND = "framebench-baseline"
+# Runs a baseline file may hold: it keeps 20 by default (bench.baseline.MAX_RUNS); --max-runs goes up to this.
+MAX_BASELINE_RUNS = 1000
 ENVIRONMENT_SCHEMAS = (1,)
 MAX_COUNT = 2**53
 NAME_PATTERN = rf"^{ID_PART.pattern}$"
@@ -354,7 +356,7 @@ class Baseline(TypedDict, total=False):
     settings: dict[str, Any]
     versions: dict[str, Any]
     cells: dict[CellId, CellSummary]  # type: ignore[valid-type]
-    runs: list[BaselineRun]
+    runs: Annotated[list[BaselineRun], Field(max_length=MAX_BASELINE_RUNS)]
 
 
 _TYPES["baseline"] = Annotated[Baseline, AfterValidator(_check_baseline_cells)]

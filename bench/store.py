@@ -15,9 +15,9 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .clock import utc_now_iso as _utc_now_iso
 from .errors import BenchError
@@ -69,7 +69,8 @@ from .schedule import Slot, schedule_entries
 __all__ = [
     "CELLS_DIR", "CELL_COLUMNS", "DEFAULT_RUNS_ROOT", "ENV_FILE", "LOGS_DIR", "ROOFLINE_FILE", "RUN_FILE",
     "STEPS_DIR", "STEP_COLUMNS", "STEP_LOSSES", "WORK_DIR", "ProcessKey", "RunData", "RunSet",
-    "atomic_write_json", "atomic_write_text", "cell_result_path", "check_run", "create_run", "dumps",
+    "atomic_write_json", "atomic_write_text", "atomic_write_with", "cell_result_path", "check_run",
+    "create_fresh", "create_run", "dumps",
     "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
     "processes_to_rerun", "read_cell_result", "read_environment", "read_json", "read_process_results",
     "read_roofline", "read_run_meta", "read_steps", "run_file", "scheduled_slots", "steps_files",
@@ -118,13 +119,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *,
     filesystem) and is fsynced before the rename, so a crash after the rename cannot leave an empty
     file behind either. Parent directories are created (0777 less the umask). The file gets
     ``file_mode()``. With ``within``, the path must lie inside that directory (``bench.rundir.inside``).
+    Whatever was at ``path`` (a hard link to a file elsewhere, a link) is replaced, never written through.
     """
+    data = text.encode("utf-8")
+    return atomic_write_with(path, lambda f: f.write(data), within=within)
+
+
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object], *,
+                      within: str | os.PathLike[str] | None = None) -> Path:
+    """``atomic_write_text`` for a writer of bytes: ``write(f)`` fills a fresh temporary file (a figure's
+    ``savefig``), which is then renamed into place."""
     path = Path(path) if within is None else inside(within, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             if hasattr(os, "fchmod"):  # POSIX; elsewhere the platform decides
                 os.fchmod(f.fileno(), file_mode())
@@ -136,6 +146,18 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *,
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def create_fresh(path: str | os.PathLike[str]) -> IO[str]:
+    """A new, empty text file at ``path`` for writing: whatever was there (a file, a hard link to a file
+    elsewhere, a symbolic link) is removed first, and the file is created with ``O_EXCL | O_NOFOLLOW``,
+    so nothing planted at ``path`` is ever written through."""
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0), file_mode())
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _fsync_dir(directory: Path) -> None:

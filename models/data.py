@@ -46,7 +46,8 @@ def load_mnist(path: str | Path) -> np.ndarray:
     """MNIST training images as (N, 28, 28, 1) float32 in [-1, 1]; DataError when unreadable."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{path}: no such file; expected {MNIST_FORMATS}")
+        what = "no such file" if not p.exists() else "not a regular file (a device, FIFO or directory)"
+        raise DataError(f"{path}: {what}; expected {MNIST_FORMATS}")
     try:
         head = p.read_bytes()[:4]
         # .npz is a zip archive ("PK"); gzip starts with 1f 8b; anything else is tried as raw IDX.

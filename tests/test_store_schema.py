@@ -4,6 +4,7 @@ and the field. In-process and fast; tests/test_hostile_runs.py feeds corrupted r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def test_bad_cell_fields(run: Path, name: str, change: Callable[[dict[str, Any]]
 
 def test_infinity_and_nan_are_refused(run: Path) -> None:
     path = first_cell(run)
-    text = path.read_text(encoding="utf-8")
+    text = re.sub(r'"wall_s": [^,}]*,?', "", path.read_text(encoding="utf-8"))  # one wall_s key only
     for literal in ("1e999", "NaN", "-Infinity"):
         path.write_text(text.replace('"schema": 3', f'"wall_s": {literal}, "schema": 3'), encoding="utf-8")
         assert "wall_s: Input should be a finite number" in refused(run)

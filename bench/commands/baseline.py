@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..inputs import at_least, check_output_dir
+from ..inputs import at_least, check_not_inside_inputs, check_output_dir
 from ._options import REPORTS_ROOT, latest_run
 
 NAME = "baseline"
@@ -51,6 +51,7 @@ def save(args: argparse.Namespace) -> int:
 
     check_output_dir(args.dir, "--dir")
     run_dirs = [Path(r) for r in args.run] or [latest_run()]
+    check_not_inside_inputs(args.dir, "--dir", run_dirs)
     warnings: list[str] = []
     replaced: list[str] = []
     path = save_baseline(run_dirs, args.name, args.dir, append=args.append,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import BenchError
 from ._options import latest_run
 
 NAME = "export"
@@ -34,7 +33,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 def run(args: argparse.Namespace) -> int:
     from ..export import export_run, output_paths, require_pyarrow
-    from ..inputs import check_output_file
+    from ..inputs import check_not_inside_inputs, check_output_file
 
     if args.format == "parquet":
         require_pyarrow()  # before reading anything
@@ -42,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     paths = output_paths(args.out, args.format)
     for path in paths.values():
         check_output_file(path, "--out")
-        # A run is input: an export never adds files to the run directory it reads.
-        if path.resolve().is_relative_to(run_dir.resolve()):
-            raise BenchError(f"--out {args.out}: inside the run directory {run_dir}; export elsewhere")
+        check_not_inside_inputs(path, "--out", [run_dir])  # an export never adds files to its run
     written = export_run(run_dir, args.format, args.out)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

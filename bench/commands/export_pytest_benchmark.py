@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..inputs import check_output_file
+from ..inputs import check_not_inside_inputs, check_output_file
 from ._options import latest_run
 
 NAME = "export-pytest-benchmark"
@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         check_output_file(args.out, "--out")
     run_dir = Path(args.run) if args.run else latest_run()
+    if args.out:  # the default, <run>/pytest-benchmark.json, is the export's documented place
+        check_not_inside_inputs(args.out, "--out", [run_dir])
     path = write_export(run_dir, args.out)
     print(f"wrote {path} (read it with `pytest-benchmark compare {path}`)")
     return 0

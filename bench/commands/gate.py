@@ -97,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if args.run else latest_run()
     baseline = (Path(args.baseline) if args.baseline
                 else default_baseline_for(run_dir, Path(args.baselines_dir)))
+    from ..inputs import check_not_inside_inputs
+
+    for out, option in ((args.output, "--output"), (args.confirm and args.confirm_dir, "--confirm-dir")):
+        if out:  # the gate's inputs are never its outputs
+            check_not_inside_inputs(out, option, [run_dir, baseline])
     overrides = {
         "step_time": args.step_time,
         "throughput": args.throughput,

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from .. import store
-from ..errors import BenchError
-from ..inputs import at_least, check_output_dir
+from ..inputs import at_least, check_not_inside_inputs, check_output_dir
 from ._options import REPORTS_ROOT
 
 NAME = "history"
@@ -44,11 +43,7 @@ def _warn(line: str) -> None:
 
 def _refuse_inside_a_run(out: Path, runs_dir: Path) -> None:
     """A history never writes into a run: refuse an --output that is, or lies in, a run directory."""
-    real = out.resolve()
-    for run_dir in store.list_runs(runs_dir):
-        if real.is_relative_to(run_dir.resolve()):
-            raise BenchError(f"--output {out}: lies inside the run {run_dir}; "
-                             "a history never writes into a run")
+    check_not_inside_inputs(out, "--output", store.list_runs(runs_dir))
 
 
 def run(args: argparse.Namespace) -> int:

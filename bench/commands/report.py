@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import store
-from ..inputs import check_output_dir
+from ..inputs import check_not_inside_inputs, check_output_dir
 from ._options import REPORTS_ROOT
 
 NAME = "report"
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, "--out")
     runs = resolve_runs(args.runs, store.DEFAULT_RUNS_ROOT)
+    check_not_inside_inputs(args.out, "--out", runs)
     written = write_report(runs, args.out)
     print(f"wrote {len(written)} file(s); front page: {Path(args.out) / 'README.md'}")
     return 0

@@ -46,10 +46,7 @@ def load_config(pyproject: Path | None = None, overrides: dict[str, Any] | None 
             raise BenchError(f"cannot read {path}: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:
             raise BenchError(f"corrupt {path}: {e}") from None
-        section = data.get("tool", {}).get("framebench", {}).get("gate", {})
-        if not isinstance(section, dict):
-            raise BenchError(f"{path}: [tool.framebench.gate] is not a table")
-        for k, v in section.items():
+        for k, v in _gate_table(data, path).items():
             if k not in DEFAULTS:
                 raise BenchError(
                     f"{path}: unknown key {k!r} in [tool.framebench.gate]; valid keys: {', '.join(DEFAULTS)}"
@@ -59,6 +56,27 @@ def load_config(pyproject: Path | None = None, overrides: dict[str, Any] | None 
         if v is not None:
             cfg[k] = _check(k, v, "command line")
     return cfg
+
+
+# The tables of [tool.framebench] (each read by its own command): any other key is a typo.
+FRAMEBENCH_TABLES = ("gate",)
+
+
+def _gate_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """[tool.framebench.gate], each level checked to be a table (one line naming the file and key)."""
+    where, table = "", data
+    for key in ("tool", "framebench", "gate"):
+        value = table.get(key, {})
+        where = f"{where}.{key}" if where else key
+        if not isinstance(value, dict):
+            raise BenchError(f"{path}: [{where}] is not a table (got {type(value).__name__} {value!r:.60})")
+        if key == "framebench":
+            unknown = [k for k in value if k not in FRAMEBENCH_TABLES]
+            if unknown:
+                raise BenchError(f"{path}: unknown key {unknown[0]!r} in [tool.framebench]; valid keys: "
+                                 f"{', '.join(FRAMEBENCH_TABLES)}")
+        table = value
+    return table
 
 
 def _check(key: str, value: Any, where: str) -> Any:
