@@ -153,7 +153,16 @@ def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
         "settings_by_model": by_model if isinstance(by_model, dict) else {},
         "versions": versions,
         "cells": dict(sorted(cell_summaries(run, round_samples=round_samples).items())),
+        "canary": run_canary(run),
     }
+
+
+def run_canary(run: RunData) -> dict[str, Any] | None:
+    """The run's own measure of the machine, for the gate's drift rule (bench.gate.drift): the device
+    peak it measured (roofline), with the device; None when it measured none."""
+    roof = run.roofline if isinstance(run.roofline, dict) else {}
+    peak = num(roof.get("peak_flops"))
+    return {"device": roof.get("device"), "peak_flops": peak} if peak and peak > 0 else None
 
 
 def _oldest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
