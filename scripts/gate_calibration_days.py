@@ -21,12 +21,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CROSS_DAY_RUN = ROOT / "reports" / "calibration" / "cross-day" / "20261207T050018Z"
-NOVEMBER_RUNS = (ROOT / "reports" / "runs" / "20261125T043336Z", ROOT / "reports" / "calibration" / "quick-r3-rerun")
+NOVEMBER_RUNS = (ROOT / "reports" / "runs" / "20261125T043336Z",
+                 ROOT / "reports" / "calibration" / "quick-r3-rerun")
 INJECTED = 0.20
 INJECT_EVERY = 5  # every fifth compared cell (in cell-id order) gets the injected slowdown
 
 
-def slowed(summaries: dict[str, dict[str, Any]], cells: set[str], fraction: float) -> dict[str, dict[str, Any]]:
+def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
+           fraction: float) -> dict[str, dict[str, Any]]:
     """A copy of a run's cell summaries (bench.baseline.cell_summaries) with these cells' step times
     scaled by 1 + fraction (and their throughput divided by it): a synthetic slowdown."""
     out = copy.deepcopy(summaries)
@@ -69,7 +71,7 @@ def _measured(res) -> list[str]:
 def cross_day(cfg: dict) -> tuple[str, dict[str, Any]]:
     """The cross-day decisions (module doc): Markdown and figures (false alarms with and without the
     drift rule, injected cells caught, other cells flagged)."""
-    (nov, rerun, dec), (e_nov, e_rerun, _), (_, _, dec_cells) = _load([*NOVEMBER_RUNS, CROSS_DAY_RUN])
+    (_, _, dec), (e_nov, e_rerun, _), (_, _, dec_cells) = _load([*NOVEMBER_RUNS, CROSS_DAY_RUN])
     histories = {"November run and its repeat (history of 2)": [e_nov, e_rerun],
                  "November run alone": [e_nov], "its repeat alone": [e_rerun]}
     rows, fig = [], {"decisions": 0, "false_alarms_drift": 0, "false_alarms_no_drift": 0,
