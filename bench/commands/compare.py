@@ -12,7 +12,7 @@ from ._options import add_settings_options, parse_pythons, python_example
 from ._options import run_request as request_from
 
 NAME = "compare"
-AXES = ("models", "frameworks", "modes", "devices", "precisions")
+AXES = ("models", "frameworks", "modes", "devices", "precisions", "variants")
 
 
 def _fraction(text: str) -> float:
@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         filters = Filters(**{a: split_list(getattr(args, a), f"--{a}") for a in AXES},
                           batch_size=args.batch_size or 0)
         filters.validate()
+        if filters.variants is not None and (side_a.variant or side_b.variant):
+            raise BenchError("--variants and --variant-a/--variant-b exclude each other: the sides' "
+                             "variants are the ones compared")
         for side in (side_a, side_b):
             if side.variant is not None:
                 Filters(variants=(side.variant,), frameworks=filters.frameworks).validate()

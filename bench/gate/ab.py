@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BenchError
-from ..markdown import md_table
+from ..markdown import fmt_ms, md_table
 from ..stats import num
 
 DEFAULT_MARGIN = 0.03
@@ -162,7 +162,7 @@ def _fmt_ms(xs: list[float]) -> str:
     if not xs:
         return "–"
     s = sorted(xs)
-    return f"{s[len(s) // 2] * 1000:.3g}"
+    return fmt_ms(s[len(s) // 2])
 
 
 def _side_rows(res: AbResult) -> list[list[str]]:
@@ -174,7 +174,8 @@ def _side_rows(res: AbResult) -> list[list[str]]:
         env = s.get("env") if isinstance(s.get("env"), dict) else {}
         rows.append([name.upper(), ", ".join(f"{k} {v}" for k, v in versions.items()) or "–",
                      ", ".join(f"{k}: {v}" for k, v in pythons.items()) or "–",
-                     str(s.get("commit") or "this working tree")[:12], str(s.get("variant") or "default"),
+                     str(s.get("commit"))[:12] if s.get("commit") else "this working tree",
+                     str(s.get("variant") or "default"),
                      ", ".join(f"{k}={v}" for k, v in env.items()) or "–"])
     return rows
 
