@@ -37,15 +37,17 @@ def rule_text(cfg: dict[str, Any]) -> str:
 
 
 def drift_rule_text(cfg: dict[str, Any]) -> str:
-    from .drift import DRIFT_AGREE, DRIFT_MAX_SPREAD, DRIFT_MIN_CELLS
+    from .drift import CANARY_SHARE, DRIFT_AGREE, DRIFT_MAX_SPREAD, DRIFT_MIN_CELLS
 
     if cfg.get("drift", "adjust") == "off":
         return "Machine drift: not looked for (drift = off)."
     return (f"Machine drift: when at least {DRIFT_MIN_CELLS} cells were compared, their median change is "
             f"beyond half the threshold, {DRIFT_AGREE:.0%} of them moved the same way and their spread "
-            f"(1.4826·MAD of log changes) is at most {DRIFT_MAX_SPREAD:g}× the median, each cell is judged "
-            "against that run-wide shift (its noise widened by the spread); a change of the code that "
-            "slows every cell alike reads as drift — compare two environments with `bench compare`.")
+            f"(1.4826·MAD of log changes) is at most {DRIFT_MAX_SPREAD:g}× the median, AND the run's own "
+            f"measured device peak (the canary) moved the same way by at least {CANARY_SHARE:g}× the shift "
+            "(on logs), each cell is judged against that run-wide shift, threshold and noise test alike; "
+            "without the canary's agreement they are judged as they are. To compare two environments or "
+            "revisions regardless of drift, use `bench compare`.")
 
 
 def worst_memory(checks: dict[str, Check]) -> Check | None:
