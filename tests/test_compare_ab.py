@@ -137,3 +137,20 @@ def test_judging_a_stored_ab_run_executes_nothing_of_it(fakes: Path, capsys) -> 
     assert main(["gate", "--ab", str(run), "--output", "g.md"]) == 0
     assert main(["compare", "--run", str(run), "--report", "c.md"]) == 0
     assert not marker.exists()
+
+
+def test_variant_sides_pair_each_cell_with_its_other_variant(fakes: Path, capsys) -> None:  # noqa: F811
+    assert main(["compare", *CELLS, "--frameworks", "torch", "--repeats", "2", "--out", "v",
+                 "--variant-a", "default", "--variant-b", "adam-foreach"]) == 0
+    meta = json.loads(store.run_file(fakes / "v").read_text())
+    assert meta["ab"]["pairs"] == [[TORCH, TORCH.replace("__default", "__adam-foreach")]]
+    assert f"{TORCH} vs adam-foreach" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--env-b", "PYTHONPATH=/x"], ["--env-b", "no-equals"],
+                                  ["--rev-b", "no-such-revision-xyz"],
+                                  ["--variants", "default", "--variant-b", "adam-foreach"]])
+def test_bad_sides_are_one_error_line(fakes: Path, capsys, args: list[str]) -> None:  # noqa: F811
+    assert main(["compare", *CELLS, "--repeats", "1", "--out", "bad", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and not (fakes / "bad").exists()
