@@ -154,3 +154,11 @@ def test_bad_sides_are_one_error_line(fakes: Path, capsys, args: list[str]) -> N
     assert main(["compare", *CELLS, "--repeats", "1", "--out", "bad", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and not (fakes / "bad").exists()
+
+
+def test_an_ab_run_is_not_resumed_as_a_plain_run(fakes: Path, monkeypatch, capsys) -> None:  # noqa: F811
+    monkeypatch.setenv("ORCH_FAKE_PLAN", json.dumps({"torch": "crash@r2"}))
+    assert main(["compare", *CELLS, "--frameworks", "torch", "--repeats", "1", "--out", "ab"]) == 1
+    capsys.readouterr()
+    assert main(["all", "--resume", "--out", "ab", "--no-report"]) == 2
+    assert "is an A/B run" in capsys.readouterr().err
