@@ -140,6 +140,9 @@ def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, di
 def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
     """One run of a baseline's history: its identity, settings and per-cell summaries (with every
     process's median and throughput and every timed step, so the gate can weigh its noise)."""
+    if "ab" in run.meta:  # two sides' processes under one cell id: not one run of one environment
+        raise BenchError(f"run {run.run_id} is an A/B run of `bench compare`: judge it with "
+                         "`bench gate --ab`, not as a baseline")
     versions = (
         run.env.get("framework_versions") if isinstance(run.env.get("framework_versions"), dict) else {}
     )

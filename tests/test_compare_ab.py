@@ -163,3 +163,11 @@ def test_an_ab_run_is_not_resumed_as_a_plain_run(fakes: Path, monkeypatch, capsy
     capsys.readouterr()
     assert main(["all", "--resume", "--out", "ab", "--no-report"]) == 2
     assert "is an A/B run" in capsys.readouterr().err
+
+
+def test_an_ab_run_is_neither_gated_nor_saved_as_a_plain_run(fakes: Path, capsys) -> None:  # noqa: F811
+    code, run = _ab_run(fakes, "--frameworks", "torch", repeats=1)
+    assert code == 0
+    assert main(["baseline", "save", "--run", str(run), "--name", "x", "--dir", "bl"]) == 2
+    assert main(["gate", "--run", str(run), "--baseline", str(run), "--output", "g.md"]) == 2
+    assert capsys.readouterr().err.count("is an A/B run") == 2

@@ -45,6 +45,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import BenchError
 from ..machine import machine_fingerprint
 from .config import DEFAULTS, load_config, parse_fraction
 from .render import render, rule_text, summary_line
@@ -90,6 +91,9 @@ def run_gate(
     cfg = load_config(pyproject, overrides)
     baseline = baseline_from_path(baseline_path)
     run = load_run(run_dir)
+    if "ab" in run.meta:  # two sides' processes under one cell id
+        raise BenchError(f"run {run.run_id} is an A/B run of `bench compare`: judge it with "
+                         "`bench gate --ab`")
     runs = baseline.get("runs") or []
     label_b = (
         f"baseline `{baseline.get('name')}` ("
