@@ -147,6 +147,9 @@ def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, di
 def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
     """One run of a baseline's history: its identity, settings and per-cell summaries (with every
     process's median and throughput and every timed step, so the gate can weigh its noise)."""
+    if "ab" in run.meta:  # two sides' processes under one cell id: not one run of one environment
+        raise BenchError(f"run {run.run_id} is an A/B run of `bench compare`: judge it with "
+                         "`bench gate --ab`, not as a baseline")
     versions = (
         run.env.get("framework_versions") if isinstance(run.env.get("framework_versions"), dict) else {}
     )
@@ -160,7 +163,16 @@ def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
         "settings_by_model": by_model if isinstance(by_model, dict) else {},
         "versions": versions,
         "cells": dict(sorted(cell_summaries(run, round_samples=round_samples).items())),
+        "canary": run_canary(run),
     }
+
+
+def run_canary(run: RunData) -> dict[str, Any] | None:
+    """The run's own measure of the machine, for the gate's drift rule (bench.gate.drift): the device
+    peak it measured (roofline), with the device; None when it measured none."""
+    roof = run.roofline if isinstance(run.roofline, dict) else {}
+    peak = num(roof.get("peak_flops"))
+    return {"device": roof.get("device"), "peak_flops": peak} if peak and peak > 0 else None
 
 
 def _oldest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -65,6 +65,9 @@ def plan_resume(request: RunRequest) -> ResumePlan | None:
     if flat_layout(schema):
         raise BenchError(f"{run_dir} is a schema-{schema} run (one process per cell); --resume continues "
                          f"runs of schema {SCHEMA_VERSION} only: start a new run")
+    if "ab" in meta:  # its sides' interpreters, code and environments are not the run's own
+        raise BenchError(f"{run_dir} is an A/B run of `bench compare`: --resume would run every process "
+                         "as side A; start a new comparison")
     check_same_settings(request, meta, run_dir)
     if (run_dir / store.ENV_FILE).exists():
         refusal = check_same_machine(store.read_environment(run_dir), what=str(run_dir))

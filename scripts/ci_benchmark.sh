@@ -16,6 +16,10 @@
 #   CONFIRM        re-run each flagged cell in this many fresh processes before failing (default: 2)
 #   RUN_DIR        where the run is stored (default: reports/runs/<UTC timestamp>)
 #   REQUIRE_BASELINE=1  fail when the baseline file does not exist (default: pass with a notice)
+#   AB_BASE_REV    a git revision (a PR's base): instead of the history gate, an A/B run (`bench compare`)
+#                  of that revision's code (side A) against this checkout (side B), in one job; side A
+#                  uses BASE_TF_PYTHON / BASE_TORCH_PYTHON when set (a dependency upgrade), else the same
+#                  interpreters; exit 1 when a cell is slower by more than AB_FAIL_ON (default 5%)
 # Exit code: the gate's (0 pass, 1 regression, 2 usage or data error), or 2 when the run itself could
 # not be made. Cells that fail inside the run do not stop the job: the gate judges them.
 set -uo pipefail
@@ -39,6 +43,16 @@ PYTHONS=()
 [[ -n "${TF_PYTHON:-}" ]] && PYTHONS+=(--python "tensorflow=${TF_PYTHON}")
 [[ -n "${TORCH_PYTHON:-}" ]] && PYTHONS+=(--python "torch=${TORCH_PYTHON}")
 python -m bench env "${PYTHONS[@]}" || exit 2
+
+if [[ -n "${AB_BASE_REV:-}" ]]; then
+  SIDES=(--rev-a "$AB_BASE_REV")
+  [[ -n "${TF_PYTHON:-}" ]] && SIDES+=(--python-a "tensorflow=${BASE_TF_PYTHON:-$TF_PYTHON}" --python-b "tensorflow=${TF_PYTHON}")
+  [[ -n "${TORCH_PYTHON:-}" ]] && SIDES+=(--python-a "torch=${BASE_TORCH_PYTHON:-$TORCH_PYTHON}" --python-b "torch=${TORCH_PYTHON}")
+  mkdir -p reports
+  python -m bench compare --profile "$PROFILE" --devices $DEVICES "${SIDES[@]}" --out "$RUN_DIR" \
+    --fail-on "${AB_FAIL_ON:-5%}" --report "$GATE_MD"
+  exit $?
+fi
 
 # 0: every cell ok/skipped; 1: some cell failed (results are stored; the gate decides); else: no run.
 python -m bench all --profile "$PROFILE" --devices $DEVICES "${PYTHONS[@]}" --out "$RUN_DIR" --no-report

@@ -10,8 +10,11 @@ collect  runs the reduced matrix (dcgan-mnist and dcgan-64; TensorFlow eager and
          so that the machine's drift falls on every kind alike. Runs already complete are kept, a partial
          one is resumed: the command can be stopped and started again.
 evaluate gates every stored run with `bench.gate` (its default settings) against history baselines
-         built from OTHER unchanged runs, and prints (and writes) the false-alarm and detection table.
-         Reads the stored runs only.
+         built from OTHER unchanged runs, and prints (and writes) the false-alarm and detection table;
+         then (gate_calibration_days.py) every one-run-baseline decision with and without the day-one
+         prior, the pooled between-run sd that prior writes down, and across days: the run of
+         2026-12-07 against the November run and its repeat, with and without the drift rule, and
+         with a 20% slowdown injected into some of its cells. Reads the stored runs only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 DEFAULT_DIR = ROOT / "reports" / "calibration" / "gate-history"
 BLOCK = (("unchanged", None), ("slow20", "0.2"), ("unchanged", None), ("slow10", "0.1"))
@@ -235,7 +239,8 @@ def evaluate(directory: Path, out: Path | None) -> int:
                  decisions, "llllrl"),
         f"\nRule: {rule_text(cfg)}\n",
     ]
-    text = "".join(lines)
+    days = _days_sections(directory, cfg)
+    text = "".join(lines) + days
     print(md_table(SUMMARY_HEAD, summary, "lrrrrl"))
     print(md_table(["setting", *[label for _, label in KINDS]], sweep_rows, "l" + "r" * len(KINDS)))
     print(f"single-run baselines: {single}")
@@ -244,6 +249,23 @@ def evaluate(directory: Path, out: Path | None) -> int:
         out.write_text(text, encoding="utf-8")
         print(f"written: {out}")
     return 0
+
+
+def _days_sections(directory: Path, cfg: dict) -> str:
+    """The day-one and cross-day sections (scripts/gate_calibration_days.py), printed and returned."""
+    import gate_calibration_days as days
+
+    sd = days.pooled_between_run_sd(directory)
+    pooled = (f"\nPooled between-run sd over the unchanged runs (log values): step time "
+              f"{sd['step_time'] * 100:.2f}%, throughput {sd['throughput'] * 100:.2f}% "
+              f"(bench/gate/prior.py uses {cfg['day_one_sd'] * 100:.1f}%).\n\n")
+    day_one, _ = days.day_one(directory, cfg)
+    parts = [day_one, pooled]
+    if days.CROSS_DAY_RUN.is_dir() and all(p.is_dir() for p in days.NOVEMBER_RUNS):
+        parts.append(days.cross_day(cfg)[0])
+    text = "\n" + "".join(parts)
+    print(text)
+    return text
 
 
 def _rel(p: Path) -> str:

@@ -305,7 +305,8 @@ def test_replicated_runs_gate_on_the_median_of_process_medians(tmp_path: Path) -
                      between_cv=0.02)
     code, md = gate_markdown(tmp_path, base, slow)
     assert code == 1
-    assert "FAIL: step time +" in table_row(md, COMPILE) and "processes)" in table_row(md, COMPILE)
+    row = table_row(md, COMPILE)
+    assert "FAIL: step time +" in row and "processes + day-one prior)" in row
 
 
 def test_between_process_noise_decides_when_replicated() -> None:

@@ -18,8 +18,8 @@ from ..frameworks.registry import frameworks
 from ._options import EXIT_CODES_HELP
 
 # Module names under bench.commands, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("all", "run", "env", "report", "baseline", "gate", "history", "export",
-                             "export_pytest_benchmark")
+COMMANDS: tuple[str, ...] = ("all", "run", "env", "report", "baseline", "gate", "compare", "history",
+                             "export", "export_pytest_benchmark")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -80,6 +80,12 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     g.add_argument("--config", metavar="PYPROJECT",
                    help="read [tool.framebench.gate] from this pyproject.toml (in CI: the base branch's, so "
                         "that a pull request cannot loosen its own thresholds); default: the nearest one")
+    g.add_argument("--ab", metavar="RUN",
+                   help="judge an A/B run of `bench compare` instead (paired ratio B/A per cell): fail when "
+                        "B is slower by more than --step-time (default here 5%%) with its interval above the "
+                        "±--margin zone; for PRs (base vs PR environment) and dependency upgrades")
+    g.add_argument("--margin", type=_fraction, metavar="FRAC",
+                   help="with --ab: the indifference zone (default 3%%)")
     g.add_argument("--force", action="store_true",
                    help="compare even when the machines or the measurement settings differ (each named "
                         "as a warning)")
@@ -92,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output:  # before the comparison: a bad --output must not cost a run, nor read as a regression
         check_output_file(args.output, "--output")
+    if args.ab:
+        return _gate_ab(args)
     if args.confirm:
         check_output_dir(args.confirm_dir, "--confirm-dir")
     run_dir = Path(args.run) if args.run else latest_run()
@@ -122,4 +130,19 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(Path(args.output), text)
     print(text)
     print(summary_line(result) + (f" (written to {args.output})" if args.output else ""))
+    return result.exit_code
+
+
+def _gate_ab(args: argparse.Namespace) -> int:
+    """``gate --ab RUN``: the A/B run's paired verdict (bench.gate.ab) with the gate's exit codes."""
+    from ..gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
+
+    result = analyse(Path(args.ab), margin=args.margin if args.margin is not None else DEFAULT_MARGIN,
+                     fail_on=args.step_time if args.step_time is not None else DEFAULT_FAIL_ON)
+    text = render(result)
+    if args.output:
+        atomic_write_text(Path(args.output), text)
+    print(text)
+    print(summary_line(result).replace("compare:", "gate --ab:", 1)
+          + (f" (written to {args.output})" if args.output else ""))
     return result.exit_code

@@ -18,6 +18,10 @@ steps, threads, TF32, data, batch: identity.py); each difference is named, and r
   spread over a window of W steps); memory and first step by their thresholds alone.
 - a cell ok in the baseline that now failed, timed out, ran out of memory or diverged fails; one
   missing from the run, or now skipped, warns (``--missing fail`` makes it fail); new cells are listed.
+- one-run baseline: step time and throughput also weighed with the day-one prior (prior.py), a
+  between-run spread measured by the calibration.
+- machine drift (drift.py): when most cells moved the same way by a similar amount and the run's own
+  canary (its measured device peak) moved too, each cell is judged against that run-wide shift.
 - ``--confirm N`` (confirm.py) re-runs each cell that regressed in N fresh processes and fails only
   on the regressions the re-run reproduces.
 Exit code: 0 pass, 1 regression, 2 usage or data error (BenchError).
@@ -26,6 +30,9 @@ Exit code: 0 pass, 1 regression, 2 usage or data error (BenchError).
     identity.py  whether the run and the baseline may be compared at all
     history.py   the between-run noise model of a history baseline
     single_run.py  the checks against a single-run baseline (between-process or per-step noise)
+    prior.py     the day-one prior of a one-run baseline
+    drift.py     machine drift told apart from regressions
+    ab.py        A/B runs (bench compare): paired ratios, verdicts with an indifference zone
     rules.py     the per-cell verdicts, the multiple-comparison decision, the comparison of a run
     confirm.py   confirmation re-runs of the cells that regressed
     render.py    the verdict as Markdown (Markdown helpers from bench.markdown) and one summary line
@@ -38,6 +45,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import BenchError
 from ..machine import machine_fingerprint
 from .config import DEFAULTS, load_config, parse_fraction
 from .render import render, rule_text, summary_line
@@ -77,12 +85,15 @@ def run_gate(
     """Load the baseline (file or run directory) and the run, and compare them; with ``confirm`` N,
     re-run the cells that regressed in N fresh processes each (under ``confirm_dir``) and keep only
     the regressions they reproduce."""
-    from ..baseline import baseline_from_path, cell_summaries
+    from ..baseline import baseline_from_path, cell_summaries, run_canary
     from ..store import load_run
 
     cfg = load_config(pyproject, overrides)
     baseline = baseline_from_path(baseline_path)
     run = load_run(run_dir)
+    if "ab" in run.meta:  # two sides' processes under one cell id
+        raise BenchError(f"run {run.run_id} is an A/B run of `bench compare`: judge it with "
+                         "`bench gate --ab`")
     runs = baseline.get("runs") or []
     label_b = (
         f"baseline `{baseline.get('name')}` ("
@@ -100,6 +111,7 @@ def run_gate(
         baseline_label=label_b,
         run_label=label_r,
         run_meta=run.meta,
+        run_canary=run_canary(run),
     )
     if confirm > 0:
         from .confirm import confirm as confirm_regressions

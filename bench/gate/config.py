@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BenchError
+from .prior import DAY_ONE_SD
 
 DEFAULTS: dict[str, Any] = {
     "step_time": 0.10,
@@ -18,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "alpha": 0.01,
     "correction": "bh",
     "missing": "warn",
+    "day_one_sd": DAY_ONE_SD,  # bench.gate.prior: between-run sd assumed for a one-run baseline (0: off)
+    "drift": "adjust",  # bench.gate.drift: judge cells against a run-wide shift ("off": never)
 }
 
 
@@ -84,6 +87,10 @@ def _check(key: str, value: Any, where: str) -> Any:
         if value not in ("bh", "holm", "none"):
             raise BenchError(
                 f"{where}: gate setting 'correction' must be 'bh', 'holm' or 'none', not {value!r}")
+        return value
+    if key == "drift":
+        if value not in ("adjust", "off"):
+            raise BenchError(f"{where}: gate setting 'drift' must be 'adjust' or 'off', not {value!r}")
         return value
     if key == "missing":
         if value not in ("warn", "fail"):

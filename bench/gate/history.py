@@ -60,9 +60,10 @@ class HistoryTest:
 
 
 def prediction_test(history: Sequence[float | None], new: float, pool: Pool,
-                    higher_is_worse: bool = True) -> HistoryTest | None:
+                    higher_is_worse: bool = True, prior_df: float = PRIOR_DF) -> HistoryTest | None:
     """Test one new run's value against the cell's history (see the module doc); None without a
-    usable history value or new value."""
+    usable history value or new value. ``prior_df``: the weight of the pooled variance, in degrees
+    of freedom (bench.gate.prior passes the calibration's own for a one-run baseline)."""
     logs = _logs(history)
     if not len(logs) or new is None or not math.isfinite(new) or new <= 0:
         return None
@@ -71,7 +72,7 @@ def prediction_test(history: Sequence[float | None], new: float, pool: Pool,
     center = math.exp(mean)
     change = new / center - 1.0
     d_cell = k - 1
-    d0 = min(PRIOR_DF, float(pool.df))
+    d0 = min(prior_df, float(pool.df))
     if d0 + d_cell == 0:
         return HistoryTest(center, change, None, None, 0.0, k)
     s_cell2 = float(np.var(logs, ddof=1)) if k >= 2 else 0.0

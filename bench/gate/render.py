@@ -28,9 +28,26 @@ def rule_text(cfg: dict[str, Any]) -> str:
         f"Mann-Whitney U test on the steps with the bootstrap 95% CIs apart (fewer than {MIN_SAMPLES} "
         "steps: the threshold alone); throughput by a z test on the spread of the processes' "
         "throughputs (else the per-step spread over the window); memory and first step by their "
-        "thresholds alone. A cell ok in the baseline that now fails, times out, runs out of memory or "
-        f"diverges fails; one missing from the run or now skipped {missing}."
+        "thresholds alone; step time and throughput also by the day-one prior, a between-run sd of "
+        f"{cfg.get('day_one_sd', 0) * 100:.1f}% (bench/gate/prior.py; the larger p counts). "
+        "A cell ok in the baseline that now fails, times out, runs out of memory or "
+        f"diverges fails; one missing from the run or now skipped {missing}. "
+        + drift_rule_text(cfg)
     )
+
+
+def drift_rule_text(cfg: dict[str, Any]) -> str:
+    from .drift import CANARY_SHARE, DRIFT_AGREE, DRIFT_MAX_SPREAD, DRIFT_MIN_CELLS
+
+    if cfg.get("drift", "adjust") == "off":
+        return "Machine drift: not looked for (drift = off)."
+    return (f"Machine drift: when at least {DRIFT_MIN_CELLS} cells were compared, their median change is "
+            f"beyond half the threshold, {DRIFT_AGREE:.0%} of them moved the same way and their spread "
+            f"(1.4826·MAD of log changes) is at most {DRIFT_MAX_SPREAD:g}× the median, AND the run's own "
+            f"measured device peak (the canary) moved the same way by at least {CANARY_SHARE:g}× the shift "
+            "(on logs), each cell is judged against that run-wide shift, threshold and noise test alike; "
+            "without the canary's agreement they are judged as they are. To compare two environments or "
+            "revisions regardless of drift, use `bench compare`.")
 
 
 def worst_memory(checks: dict[str, Check]) -> Check | None:
@@ -64,6 +81,12 @@ def render(result: GateResult) -> str:
     ]
     for w in result.warnings:
         lines.append(f"> warning: {w}\n\n")
+    for d in result.drifts:
+        lines.append(f"> {d.text()}\n\n")
+    day_one = next((v.day_one for v in result.verdicts if v.day_one), None)
+    if day_one:
+        lines.append(f"> one-run baseline: step time and throughput also weighed with the {day_one}; "
+                     "a history of several runs replaces it\n\n")
     body = []
     for v in result.verdicts:
         st = v.checks.get("step_time")
@@ -122,7 +145,8 @@ def render(result: GateResult) -> str:
 
 
 def summary_line(result: GateResult) -> str:
+    drift = "".join(f" ({d.text().split(';')[0]})" for d in result.drifts if d.metric == "step_time")
     if result.failed:
         names = ", ".join(v.cell_id for v in result.failed[:5]) + (" …" if len(result.failed) > 5 else "")
-        return f"gate: FAIL — {len(result.failed)} regression(s): {names}"
-    return f"gate: PASS — {len(result.verdicts)} cell(s), {len(result.warned)} warning(s)"
+        return f"gate: FAIL — {len(result.failed)} regression(s): {names}{drift}"
+    return f"gate: PASS — {len(result.verdicts)} cell(s), {len(result.warned)} warning(s){drift}"

@@ -10,8 +10,10 @@ from ..errors import BenchError
 from ..stats import adjust_p
 from ..stats import num as _num
 from ..vocab import BAD_STATUSES
+from .drift import Drift, apply_drift, beyond_shift, canary_change
 from .history import Pool, pool_of, prediction_test
 from .identity import refusals
+from .prior import DAY_ONE_DF, DAY_ONE_SD, PRIOR_METRICS, day_one_pools, prior_text
 from .single_run import MEMORY_FIELDS, Check, run_step_time, single_run_checks, thr_noise_pct
 
 
@@ -28,6 +30,7 @@ class CellVerdict:
     ci_overlap: bool | None = None
     history_runs: int = 0  # baseline runs this cell's checks were weighed against
     confirmation: Any = None  # bench.gate.confirm.Confirmation, when --confirm re-ran the cell
+    day_one: str | None = None  # set when a one-run baseline was weighed with the day-one prior
 
 
 @dataclass
@@ -37,6 +40,7 @@ class GateResult:
     baseline_label: str
     run_label: str
     warnings: list[str] = field(default_factory=list)
+    drifts: list[Drift] = field(default_factory=list)  # run-wide shifts the cells were judged against
 
     @property
     def failed(self) -> list[CellVerdict]:
@@ -73,7 +77,7 @@ def history_check(metric: str, history: Sequence[dict[str, Any]], new: dict[str,
     test = prediction_test([value_of(h) for h in history], n, pool, higher_is_worse) if n else None
     if test is None or test.p is None:
         return None
-    c = Check(metric, test.center, n, test.change, noise=test.noise, p=test.p,
+    c = Check(metric, test.center, n, test.change, noise=test.noise, p=test.p, df=test.df,
               basis=f"history of {test.n_runs} run{'s' if test.n_runs != 1 else ''}")
     worsening = test.change if higher_is_worse else -test.change
     c.exceeded = worsening > cfg[_threshold_key(metric)]
@@ -116,6 +120,8 @@ def compare_cell(
 
     v.checks, v.p_value, v.ci_overlap = single_run_checks(base, new, cfg)
     ok_history = [h for h in history or () if h.get("status") == "ok"]
+    if len(ok_history) <= 1 and not pools:
+        apply_day_one_prior(v, base, new, cfg)
     if ok_history and pools:
         for metric in HISTORY_METRICS:
             c = history_check(metric, ok_history, new, pools.get(metric, Pool()), cfg)
@@ -127,6 +133,29 @@ def compare_cell(
     if decide_now:
         decide([v], cfg)
     return v
+
+
+def apply_day_one_prior(v: CellVerdict, base: dict[str, Any], new: dict[str, Any],
+                        cfg: dict[str, Any]) -> None:
+    """A one-run baseline: step time and throughput must also be beyond the between-run spread
+    the calibration measured (bench.gate.prior); each check's p becomes the larger of the two."""
+    sd = float(cfg.get("day_one_sd", DAY_ONE_SD))
+    for metric, pool in day_one_pools(sd).items():
+        c = v.checks.get(metric)
+        value_of, higher_is_worse = HISTORY_METRICS[metric]
+        b, n = value_of(base), value_of(new)
+        test = prediction_test([b], n, pool, higher_is_worse, prior_df=DAY_ONE_DF) if b and n else None
+        if c is None or test is None or test.p is None:
+            continue
+        c.p = test.p if c.p is None else max(c.p, test.p)
+        c.noise = test.noise if c.noise is None else max(c.noise, test.noise or 0.0)
+        c.df = test.df
+        c.basis = f"{c.basis} + day-one prior" if c.basis and c.basis != "threshold" else "day-one prior"
+        c.failed = c.exceeded and c.p < cfg["alpha"] and c.also_required
+        if metric == "step_time":
+            v.p_value = c.p
+    if any(m in v.checks for m in PRIOR_METRICS) and sd > 0:
+        v.day_one = prior_text(sd)
 
 
 def decide(verdicts: Sequence[CellVerdict], cfg: dict[str, Any]) -> None:
@@ -157,6 +186,9 @@ def decide(verdicts: Sequence[CellVerdict], cfg: dict[str, Any]) -> None:
 
 def _reason(c: Check) -> str:
     stat = f"q={c.q:.2g}, {c.basis}" if c.q is not None else "threshold alone"
+    beyond = beyond_shift(c)
+    if beyond is not None:
+        stat = f"{beyond * 100:+.1f}% beyond the run-wide shift of {c.shift * 100:+.0f}%, " + stat
     if c.metric == "step_time":
         if c.basis == "steps":
             stat = f"p={c.p:.2g}, q={c.q:.2g}, CIs apart"
@@ -193,6 +225,7 @@ def compare(
     baseline_label: str = "baseline",
     run_label: str = "run",
     run_meta: dict[str, Any] | None = None,
+    run_canary: dict[str, Any] | None = None,
 ) -> GateResult:
     """Compare the run's cell summaries (bench.baseline.cell_summaries) with the baseline's: refused
     (BenchError naming each difference) when machine or settings differ, unless ``force``."""
@@ -219,7 +252,7 @@ def compare(
                      histories.get(cid), pools, decide_now=False)
         for cid in sorted(set(base_cells) | set(run_cells))
     ]
+    drifts = apply_drift(verdicts, cfg, canary_change(baseline, run_canary))
     decide(verdicts, cfg)
-    return GateResult(
-        verdicts=verdicts, config=cfg, baseline_label=baseline_label, run_label=run_label, warnings=warnings
-    )
+    return GateResult(verdicts=verdicts, config=cfg, baseline_label=baseline_label, run_label=run_label,
+                      warnings=warnings, drifts=drifts)

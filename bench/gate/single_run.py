@@ -36,6 +36,8 @@ class Check:
     exceeded: bool = False  # worse by more than its threshold
     also_required: bool = True  # any further condition of its rule (the CIs apart, for the U test)
     basis: str = ""  # what the noise was taken from: "history of k runs", "processes", "steps", ...
+    df: float | None = None  # degrees of freedom of the noise estimate (None: normal)
+    shift: float | None = None  # the run-wide machine drift this check was judged against (drift.py)
 
 
 def _rel(base: float | None, new: float | None) -> float | None:

@@ -3,7 +3,8 @@
 Behaviour per cell: env ORCH_FAKE_PLAN = JSON {substring of cell_id: behaviour}; the first key found
 in the cell id wins, else "ok". Behaviours: ok, crash, hang, oom (MemoryError), kill (SIGKILL
 itself), noresult (exit 0 without a result), garbage (writes an unparsable result), slow<F> (an ok
-result whose step times are F times longer, e.g. slow1.5).
+result whose step times are F times longer, e.g. slow1.5); FRAMEBENCH_INJECT_SLOWDOWN=x makes them
+1 + x times longer still. With ORCH_FAKE_MODULE_LOG, each process appends where it imported bench from.
 Each start appends "<cell_id>\n" to ORCH_FAKE_LOG (when set; with ORCH_FAKE_LOG_REPEATS=1,
 "<cell_id>#r<k>") and writes its pid to <work_dir>/pid. A behaviour "<name>@r<k>" applies to that
 process only (the cell's other processes are ok). The result and steps carry the spec's repeat, block
@@ -65,6 +66,14 @@ def main() -> int:
     # Schema 2: losses by the model family's loss names.
     losses = {name: 1.0 + i for i, name in enumerate(family_of(cell.model).losses)}
     factor = float(behaviour[4:]) if behaviour.startswith("slow") else 1.0
+    # The real worker's calibration aid (bench.faults), on the fake's times: A/B tests slow one side.
+    factor *= 1.0 + float(os.environ.get("FRAMEBENCH_INJECT_SLOWDOWN") or 0.0)
+    # Where each process imported the project from (A/B tests: a revision's checkout, never the run).
+    if os.environ.get("ORCH_FAKE_MODULE_LOG"):
+        import bench
+
+        with open(os.environ["ORCH_FAKE_MODULE_LOG"], "a") as f:
+            f.write(f"{cid}#r{repeat} {bench.__file__} {os.getcwd()}\n")
     times = [(0.01 + 0.001 * i) * factor for i in range(settings["steps"])]
     place = {"repeat": repeat, "block": spec.get("block"), "order": spec.get("order")}
     result = CellResult(cell=cell, status="ok", **place, settings=settings, flags={"fake": True},
