@@ -39,7 +39,10 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra or {})
     given = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isabs(p)]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([str(PROJECT_ROOT), *given]))
+    # A caller that names the code to run (an A/B side's checkout of another revision) puts it first
+    # itself; otherwise this project's tree comes first.
+    first = [] if extra and "PYTHONPATH" in extra else [str(PROJECT_ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*first, *given]))
     env["PYTHONSAFEPATH"] = "1"
     env["PYTHONUNBUFFERED"] = "1"  # the log shows progress as it happens, and survives a kill
     return env
