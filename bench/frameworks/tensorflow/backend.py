@@ -57,6 +57,7 @@ class TensorflowBackend(Backend):
         f["seed"] = p["seed"]
         tf.config.experimental.enable_tensor_float_32_execution(bool(p["tf32"]))
         f["tf32"] = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+        f["tf32_label"] = p.get("tf32_label")
         if p["deterministic"]:
             tf.config.experimental.enable_op_determinism()
         f["deterministic"] = bool(p["deterministic"])

@@ -191,6 +191,7 @@ class TorchBackend(Backend):
         torch.manual_seed(p["seed"])  # CUDA generators too
         f["seed"] = p["seed"]
         f.update(apply_tf32(p["tf32"]))
+        f["tf32_label"] = p.get("tf32_label")
         torch.backends.cudnn.benchmark = bool(p["cudnn_benchmark"])
         torch.backends.cudnn.deterministic = bool(p["deterministic"])
         f["cudnn_benchmark"] = torch.backends.cudnn.benchmark
