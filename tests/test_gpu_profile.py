@@ -128,3 +128,11 @@ def test_dry_run_assume_cuda_prints_the_plan_within_budget(fakes: Path, monkeypa
 def test_assume_cuda_needs_dry_run(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert cli.main(["all", "--assume-cuda", H100]) == 2
     assert "--assume-cuda needs --dry-run" in capsys.readouterr().err
+
+
+def test_cuda_present_plans_the_gpu_profile_by_default(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ORCH_FAKE_CUDA", "1")
+    assert cli.main(["all", "--dry-run", "--frameworks", "torch", "--models", "vae-mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "profile gpu" in out and "one Fake GPU for CUDA cells" in out

@@ -158,6 +158,15 @@ class TensorflowBackend(Backend):
             peak = None
         return {"device_alloc_peak_bytes": peak, "device_reserved_peak_bytes": None}
 
+    def reset_memory_peaks(self) -> bool:
+        if not self.cuda:
+            return False
+        try:
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        except Exception:  # a TF without the call, or no GPU: the peak stays whole-process
+            return False
+        return True
+
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, tf.errors.ResourceExhaustedError)
 
