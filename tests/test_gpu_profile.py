@@ -121,7 +121,8 @@ def test_dry_run_assume_cuda_prints_the_plan_within_budget(fakes: Path, monkeypa
     assert "profile gpu" in out and f"one {H100}" in out and "covers:" in out
     assert "__cpu__" not in out  # the gpu profile plans CUDA cells only
     assert _minutes(out) <= 30, out
-    assert cli.main(["all", "--dry-run", "--assume-cuda", H100, "--profile", "full", "--devices", "cuda"]) == 0
+    full = ["all", "--dry-run", "--assume-cuda", H100, "--profile", "full", "--devices", "cuda"]
+    assert cli.main(full) == 0
     assert _minutes(capsys.readouterr().out) > 60  # full says its (hours-long) estimate too
 
 

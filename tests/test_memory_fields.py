@@ -48,7 +48,8 @@ def _sampler(script, baseline=1000):
     sampler = memory.MemorySampler(interval_s=3600, gpu_index=None, baseline_used=baseline)
     fake = FakeNvml(script)
     nvml = memory._Nvml.__new__(memory._Nvml)
-    nvml.ok, nvml.handle, nvml.pid, nvml.baseline_used, nvml._nvml = True, None, memory.os.getpid(), baseline, fake
+    nvml.ok, nvml.handle, nvml.pid = True, None, memory.os.getpid()
+    nvml.baseline_used, nvml._nvml = baseline, fake
     sampler._nvml = nvml
     return sampler, fake
 
