@@ -302,11 +302,16 @@ def host_memory_text(row: Any, fmt: Any) -> str:
     the framework import where recorded ("1024 (children 300, import 400)")."""
     extra = [f"{label} {fmt(row.get(key))}" for label, key in (
         ("children", "peak_rss_children_bytes"), ("import", "rss_after_import_bytes"))
-        if row.get(key) is not None]
+        if _recorded(row.get(key))]
     return fmt(row.get("peak_rss_bytes")) + (f" ({', '.join(extra)})" if extra else "")
 
 
 def device_memory_text(row: Any, fmt: Any, whole: str, steady: str) -> str:
     """A device memory cell: the whole-process peak, with the steady-state one where recorded."""
     value = row.get(steady)
-    return fmt(row.get(whole)) + (f" (steady {fmt(value)})" if value is not None else "")
+    return fmt(row.get(whole)) + (f" (steady {fmt(value)})" if _recorded(value) else "")
+
+
+def _recorded(value: Any) -> bool:
+    # Summary tables hold a missing figure as None or NaN.
+    return isinstance(value, (int, float)) and value == value

@@ -99,3 +99,14 @@ def test_allocator_peaks_whole_and_steady():
         "device_alloc_steady_peak_bytes": 100}
     # No reset (CPU, or a framework that cannot): the one reading is the whole process's.
     assert memory.steady_and_whole(None, steady)["device_alloc_steady_peak_bytes"] is None
+
+
+def test_report_cells_show_children_import_and_steady_figures_where_recorded():
+    fmt = lambda v: "–" if v is None or v != v else f"{v / 2**20:.0f}"  # noqa: E731
+    row = {"peak_rss_bytes": 300 * 2**20, "peak_rss_children_bytes": 200 * 2**20,
+           "rss_after_import_bytes": float("nan"), "nvml_peak_bytes": 900 * 2**20,
+           "nvml_steady_peak_bytes": 500 * 2**20}
+    assert memory.host_memory_text(row, fmt) == "300 (children 200)"
+    nvml = memory.device_memory_text(row, fmt, "nvml_peak_bytes", "nvml_steady_peak_bytes")
+    assert nvml == "900 (steady 500)"
+    assert memory.host_memory_text({"peak_rss_bytes": 2**20}, fmt) == "1"
