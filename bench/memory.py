@@ -14,9 +14,11 @@ count differently. GPU utilisation is averaged only over samples taken while ``m
 (the timed steps and the throughput window), not over start-up and compilation.
 
 Host memory has three figures: the process's own peak RSS (``RUSAGE_SELF``; an in-process compiler
-such as XLA's counts here), the peak RSS of its largest finished child (``RUSAGE_CHILDREN``: the C++
-compiler and compile workers that Inductor starts, which ``RUSAGE_SELF`` misses), and the RSS right
-after the framework import (what the framework costs before any model exists).
+such as XLA's counts here); its children's: the larger of the peak RSS of its largest finished child
+(``RUSAGE_CHILDREN``: the C++ compiler runs Inductor starts) and the combined RSS of its live
+descendants after the first step and at the end (Inductor's compile worker pool lives until the
+process ends, so the kernel never reports it as a finished child), none of which ``RUSAGE_SELF``
+sees; and the RSS right after the framework import (what the framework costs before any model).
 
 Device memory, per process, has one NVML source, decided once (at ``decide_source``, after the model
 is built, when the CUDA context surely exists): "process" when the driver lists this PID, else
@@ -58,6 +60,21 @@ def current_rss_bytes() -> int | None:
         import psutil
 
         return int(psutil.Process().memory_info().rss)
+    except Exception:
+        return None
+
+
+def live_children_rss_bytes() -> int | None:
+    """The combined RSS of this process's live descendants now (compile worker pools stay alive until
+    the process ends, so RUSAGE_CHILDREN never sees them); None without any."""
+    try:
+        import psutil
+
+        total = 0
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(Exception):
+                total += int(child.memory_info().rss)
+        return total or None
     except Exception:
         return None
 
@@ -242,6 +259,12 @@ class MemorySampler:
             self._report.nvml_source = SOURCE_PROCESS if self._seen_own else SOURCE_DEVICE_DELTA
         return self._report.nvml_source
 
+    def note_children(self) -> None:
+        """Count the live descendants' combined RSS now (after the first step: compile workers are
+        still alive) toward the children's peak."""
+        live = live_children_rss_bytes()
+        self._report.peak_rss_children_bytes = _max(self._report.peak_rss_children_bytes, live)
+
     def mark_steady(self) -> None:
         """From now on, samples also count toward the steady-state peaks."""
         self.steady = True
@@ -267,7 +290,8 @@ class MemorySampler:
         if kernel_peak is not None:
             # Sampling can miss a short spike; the kernel's high-water mark cannot.
             r.peak_rss_bytes = kernel_peak if r.peak_rss_bytes is None else max(r.peak_rss_bytes, kernel_peak)
-        r.peak_rss_children_bytes = ru_maxrss_bytes(children=True)
+        self.note_children()
+        r.peak_rss_children_bytes = _max(r.peak_rss_children_bytes, ru_maxrss_bytes(children=True))
         if r.util_samples:
             r.gpu_util_mean = sum(r.util_samples) / len(r.util_samples)
         if self._nvml is not None:

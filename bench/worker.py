@@ -212,6 +212,7 @@ class Measurement:
 
             t_first, losses = backend.first_step()
             result.time_to_first_step_s = t_first
+            sampler.note_children()  # compile workers are alive now, gone from RUSAGE_CHILDREN's view
             self._add("first", t_first, losses)
             if prime_only:
                 backend.time_steps(self.step, 1)  # a second call: anything compiled lazily is cached too

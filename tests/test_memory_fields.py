@@ -110,3 +110,17 @@ def test_report_cells_show_children_import_and_steady_figures_where_recorded():
     nvml = memory.device_memory_text(row, fmt, "nvml_peak_bytes", "nvml_steady_peak_bytes")
     assert nvml == "900 (steady 500)"
     assert memory.host_memory_text({"peak_rss_bytes": 2**20}, fmt) == "1"
+
+
+def test_live_children_count_toward_the_children_peak():
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(40 * 2**20); "
+                              "b[::4096] = b'x' * len(b[::4096]); print(1, flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()  # the child holds its 40 MB now
+        sampler = memory.MemorySampler(gpu_index=None).start()
+        sampler.note_children()
+        assert sampler._report.peak_rss_children_bytes >= 40 * 2**20
+    finally:
+        child.kill()
+        child.wait()
