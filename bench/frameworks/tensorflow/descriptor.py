@@ -23,8 +23,10 @@ TF32_VARIANT_MODES = ("eager", "function")
 CUDA_NOTE = (
     "fp32 cells run with TF32 off (`tf.config.experimental.enable_tensor_float_32_execution(False)`) "
     "in both frameworks; TensorFlow ships TF32 on for matmuls and convolutions alike (Ampere and "
-    "later), which the `tf32` variant measures. Keras' mixed-precision loss scaling adjusts its scale "
-    "on the device: no host synchronisation inside the step.")
+    "later), which the `tf32` variant measures. fp16 cells scale the loss with Keras' "
+    "LossScaleOptimizer: inside a traced step (`function`, `xla`) its finite check and scale update stay "
+    "on the device; in `eager` mode its `ops.cond` on the finite check is decided by the host, one "
+    "synchronisation per step, as GradScaler's in PyTorch.")
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ CUDA_NOTE = (
     "optimizer reads `found_inf` on the host (`.item()`), and `get_scale()` reads the scale, so the "
     "host waits on the device inside every step and the throughput window of those cells is not "
     "\"one sync at its end\" (flag `grad_scaler_host_syncs`); fused Adam takes `found_inf` on the "
-    "device. Keras' loss scaling does not synchronise.")
+    "device.")
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
