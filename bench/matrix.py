@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.registry import get_spec, model_names
+from models.registry import family_of, get_spec, model_names
 
 from .cell import Cell
 from .errors import BenchError, UnknownChoice
@@ -136,8 +136,6 @@ def native_cpu_precisions() -> tuple[str, ...]:
 def _cheapest_model(models: Sequence[str]) -> str | None:
     """The model whose train step at its default batch takes the fewest FLOPs (a descriptor's
     ``one_model_modes`` run on it only); None when no model's FLOPs can be counted."""
-    from models.registry import family_of
-
     costs = {}
     for m in models:
         try:
@@ -157,7 +155,11 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
     ``native_cpu_precisions``) for the default variant of the modes the framework's descriptor names
     (``cpu_reduced_precision_modes[profile]``), runnable cells only; the "default" variant plus the
     extras each framework's descriptor adds in this profile (``extra_variants(profile, mode, device,
-    probe)``), for runnable cells only.
+    probe)``), for runnable cells only. A profile may name its default devices (``gpu``: cuda only); a
+    descriptor may run a mode's reduced CUDA precisions in some modes only
+    (``cuda_reduced_precision_modes[profile]``) and a mode on one model only, the cheapest, in fp32
+    (``one_model_modes[profile]``, the default matrix only); a variant limited to some precisions
+    (``tf32``: fp32) is left out of the other precisions' default cells.
     """
     planned: dict[str, PlannedCell] = {}
     any_cuda = any(cuda_available(p) for p in probes.values())
