@@ -47,6 +47,8 @@ STEADY_PHASES = ("first", "warmup", "timed")
 PROCESS_ONLY = ("repeat", "block", "order", "started_at", "finished_at", "step_time_ci95_low_s",
                 "step_time_ci95_high_s", "step_time_cv", "warmup_step_times_s")
 MAX_COLUMNS = ("peak_rss_bytes", "device_alloc_peak_bytes", "device_reserved_peak_bytes", "nvml_peak_bytes",
+               "peak_rss_children_bytes", "rss_after_import_bytes", "device_alloc_steady_peak_bytes",
+               "nvml_steady_peak_bytes",
                "recompiles", "step_time_max_s")
 MEDIAN_COLUMNS = ("step_time_mean_s", "step_time_std_s", "step_time_p10_s", "step_time_p90_s",
                   "step_time_iqr_s", "step_time_drift", "window_time_s", "gpu_util_mean")

@@ -43,6 +43,24 @@ def variant_env(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[s
     return env
 
 
+# The TF32 labels of CUDA cells: fp32 means IEEE fp32 on both sides unless the run or the variant asks.
+TF32_OFF_LABEL = "TF32 off (both)"
+TF32_ON_LABEL = "TF32 on (matmul and conv, both)"
+TF32_VARIANT = "tf32"
+
+
+def tf32_enabled(cell: Cell, settings: RunSettings) -> bool:
+    """Whether the cell allows TF32: ``--tf32`` for the whole run, or the cell's ``tf32`` variant."""
+    return bool(settings.tf32) or cell.variant == TF32_VARIANT
+
+
+def tf32_label(cell: Cell, settings: RunSettings) -> str | None:
+    """What a CUDA cell's fp32 means (None on CPU, where TF32 does not exist)."""
+    if cell.device != "cuda":
+        return None
+    return TF32_ON_LABEL if tf32_enabled(cell, settings) else TF32_OFF_LABEL
+
+
 def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Everything the backend must set for this cell, as plain values (the requested side of flags)."""
     intra = settings.intra_op_threads or physical_cores()
@@ -51,7 +69,8 @@ def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[st
         "intra_op_threads": int(intra),
         "inter_op_threads": int(settings.inter_op_threads or physical_cores()),
         "seed": int(settings.seed),
-        "tf32": bool(settings.tf32),
+        "tf32": tf32_enabled(cell, settings),
+        "tf32_label": tf32_label(cell, settings),
         "deterministic": bool(settings.deterministic),
         "precision": cell.precision,
         "device": cell.device,

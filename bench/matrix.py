@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.registry import get_spec, model_names
+from models.registry import family_of, get_spec, model_names
 
 from .cell import Cell
 from .errors import BenchError, UnknownChoice
@@ -133,6 +133,18 @@ def native_cpu_precisions() -> tuple[str, ...]:
     return ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",)
 
 
+def _cheapest_model(models: Sequence[str]) -> str | None:
+    """The model whose train step at its default batch takes the fewest FLOPs (a descriptor's
+    ``one_model_modes`` run on it only); None when no model's FLOPs can be counted."""
+    costs = {}
+    for m in models:
+        try:
+            costs[m] = float(family_of(m).train_step_flops(get_spec(m), get_spec(m).batch_size))
+        except Exception:  # a family that cannot count its FLOPs is never the cheapest
+            continue
+    return min(costs, key=lambda m: costs[m]) if costs else None
+
+
 def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filters: Filters, *,
                  cpu_native: Collection[str] = ("fp32",)) -> list[PlannedCell]:
     """Every cell of the (filtered) matrix, runnable or skipped with a reason. Pure: no I/O.
@@ -143,26 +155,37 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
     ``native_cpu_precisions``) for the default variant of the modes the framework's descriptor names
     (``cpu_reduced_precision_modes[profile]``), runnable cells only; the "default" variant plus the
     extras each framework's descriptor adds in this profile (``extra_variants(profile, mode, device,
-    probe)``), for runnable cells only.
+    probe)``), for runnable cells only. A profile may name its default devices (``gpu``: cuda only); a
+    descriptor may run a mode's reduced CUDA precisions in some modes only
+    (``cuda_reduced_precision_modes[profile]``) and a mode on one model only, the cheapest, in fp32
+    (``one_model_modes[profile]``, the default matrix only); a variant limited to some precisions
+    (``tf32``: fp32) is left out of the other precisions' default cells.
     """
     planned: dict[str, PlannedCell] = {}
     any_cuda = any(cuda_available(p) for p in probes.values())
 
-    for model in filters.models or profile.default_models():
+    models = filters.models or profile.default_models()
+    cheapest = _cheapest_model(models)
+    for model in models:
         default_batch = get_spec(model).batch_size
         for fw in filters.frameworks or framework_names():
             desc = get_framework(fw)
             probe = probes.get(fw) or {"installed": False, "reason": f"{fw} was not probed"}
+            one_model = desc.one_model_modes.get(profile.name, ()) if filters.modes is None else ()
             for mode in desc.mode_names:
                 if filters.modes is not None and mode not in filters.modes:
                     continue
-                for device in filters.devices or DEVICES:
+                if mode in one_model and model != cheapest:
+                    continue
+                for device in filters.devices or profile.default_devices or DEVICES:
                     batch = filters.batch_size or profile.batch_size(model, device, default_batch)
                     reason = _device_reason(fw, mode, device, probe, any_cuda)
                     if filters.precisions is not None:
                         precisions: tuple[str, ...] = filters.precisions
                     elif device == "cuda":
-                        precisions = profile.cuda_precisions
+                        reduced_modes = desc.cuda_reduced_precision_modes.get(profile.name)
+                        precisions = tuple(p for p in profile.cuda_precisions if p == "fp32" or (
+                            mode not in one_model and (reduced_modes is None or mode in reduced_modes)))
                     else:
                         fast_modes = desc.cpu_reduced_precision_modes.get(profile.name, ())
                         reduced = reason is None and mode in fast_modes
@@ -179,10 +202,14 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                         only_default = filters.precisions is None and device == "cpu" and precision != "fp32"
                         for variant in (tuple(v for v in variants if v == "default") if only_default
                                         else variants):
+                            why = reason or desc.variant_skip_reason(mode, device, variant)
+                            by_precision = desc.variant_skip_reason(mode, device, variant, precision)
+                            if why is None and by_precision and filters.variants is None:
+                                continue  # an extra variant at a precision it does not apply to
+                            why = why or by_precision
                             cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                         precision=precision, batch_size=batch, variant=variant)
-                            planned.setdefault(cell.cell_id, PlannedCell(
-                                cell, reason or desc.variant_skip_reason(mode, device, variant)))
+                            planned.setdefault(cell.cell_id, PlannedCell(cell, why))
     cells = list(planned.values())
     if not cells:
         raise BenchError("no cell matches the filters (check --models/--frameworks/--modes/--variants)")

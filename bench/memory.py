@@ -12,6 +12,21 @@ The sampler never raises: psutil/NVML missing, no GPU or a driver that hides pro
 and library workspaces together), the one number that is fair across frameworks whose allocators
 count differently. GPU utilisation is averaged only over samples taken while ``measuring`` is on
 (the timed steps and the throughput window), not over start-up and compilation.
+
+Host memory has three figures: the process's own peak RSS (``RUSAGE_SELF``; an in-process compiler
+such as XLA's counts here); its children's: the larger of the peak RSS of its largest finished child
+(``RUSAGE_CHILDREN``: the C++ compiler runs Inductor starts) and the combined RSS of its live
+descendants after the first step and at the end (Inductor's compile worker pool lives until the
+process ends, so the kernel never reports it as a finished child), none of which ``RUSAGE_SELF``
+sees; and the RSS right after the framework import (what the framework costs before any model).
+
+Device memory, per process, has one NVML source, decided once (at ``decide_source``, after the model
+is built, when the CUDA context surely exists): "process" when the driver lists this PID, else
+"device-delta" (the device's used memory above a baseline taken before the framework import, so the
+CUDA context is inside both sources alike; compile workers that open a context of their own are then
+counted too). Until then both are sampled; the peak reported is the chosen source's, never a mix.
+Each peak is kept twice: over the whole process, and over the steady state (from ``mark_steady``,
+after the warm-up, where the worker also resets the framework allocator's peaks).
 """
 
 from __future__ import annotations
@@ -23,34 +38,75 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def ru_maxrss_bytes() -> int | None:
-    """The kernel's exact high-water mark of this process's RSS (Linux reports kilobytes)."""
+def ru_maxrss_bytes(children: bool = False) -> int | None:
+    """The kernel's exact high-water mark of this process's RSS (Linux reports kilobytes); with
+    ``children``, of its largest terminated, waited-for descendant (None: none, or unknowable)."""
     try:
         import resource
         import sys
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+        peak = resource.getrusage(who).ru_maxrss
+        if children and not peak:
+            return None
         return int(peak) if sys.platform == "darwin" else int(peak) * 1024
     except Exception:
         return None
 
 
+def current_rss_bytes() -> int | None:
+    """This process's resident set size now."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:
+        return None
+
+
+def live_children_rss_bytes() -> int | None:
+    """The combined RSS of this process's live descendants now (compile worker pools stay alive until
+    the process ends, so RUSAGE_CHILDREN never sees them); None without any."""
+    try:
+        import psutil
+
+        total = 0
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(Exception):
+                total += int(child.memory_info().rss)
+        return total or None
+    except Exception:
+        return None
+
+
+def device_used_bytes(gpu_index: int = 0) -> int | None:
+    """The device's used memory per NVML (the baseline of the "device-delta" source), None without NVML."""
+    nvml = _Nvml(gpu_index)
+    used = nvml.baseline_used
+    nvml.close()
+    return used
+
+
+SOURCE_PROCESS = "process"
+SOURCE_DEVICE_DELTA = "device-delta"
+
+
 class _Nvml:
     """Thin, failure-proof wrapper of pynvml for one GPU and this process."""
 
-    def __init__(self, gpu_index: int = 0) -> None:
+    def __init__(self, gpu_index: int = 0, baseline_used: int | None = None) -> None:
         self.ok = False
         self.handle: Any = None
         self.pid = os.getpid()
-        self.source: str | None = None  # "process" | "device-delta"
-        self.baseline_used: int | None = None
+        self.baseline_used: int | None = baseline_used
         try:
             import pynvml
 
             pynvml.nvmlInit()
             self._nvml = pynvml
             self.handle = self._handle(pynvml, gpu_index)
-            self.baseline_used = int(pynvml.nvmlDeviceGetMemoryInfo(self.handle).used)
+            if self.baseline_used is None:
+                self.baseline_used = int(pynvml.nvmlDeviceGetMemoryInfo(self.handle).used)
             self.ok = True
         except Exception:
             self.ok = False
@@ -66,25 +122,26 @@ class _Nvml:
             return pynvml.nvmlDeviceGetHandleByUUID(entry)
         return pynvml.nvmlDeviceGetHandleByIndex(logical)
 
-    def process_memory(self) -> int | None:
+    def read(self) -> tuple[int | None, int | None]:
+        """(this PID's memory as the driver lists it, or None where it is not listed; the device's used
+        memory above the baseline). A container may show host PIDs, or none."""
         if not self.ok:
-            return None
+            return None, None
+        own: int | None = None
+        delta: int | None = None
         try:
-            procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
-            for p in procs:
+            for p in self._nvml.nvmlDeviceGetComputeRunningProcesses(self.handle):
                 if p.pid == self.pid and p.usedGpuMemory is not None:
-                    self.source = "process"
-                    return int(p.usedGpuMemory)
-            # In a container the driver may show host PIDs (or none): fall back to the device's used
-            # memory above what was used when sampling began.
-            used = int(self._nvml.nvmlDeviceGetMemoryInfo(self.handle).used)
-            if self.source is None:
-                self.source = "device-delta"
-            if self.source == "device-delta" and self.baseline_used is not None:
-                return max(0, used - self.baseline_used)
+                    own = int(p.usedGpuMemory)
         except Exception:
-            return None
-        return None
+            own = None
+        try:
+            used = int(self._nvml.nvmlDeviceGetMemoryInfo(self.handle).used)
+            if self.baseline_used is not None:
+                delta = max(0, used - self.baseline_used)
+        except Exception:
+            delta = None
+        return own, delta
 
     def utilisation(self) -> float | None:
         if not self.ok:
@@ -103,11 +160,27 @@ class _Nvml:
 @dataclass
 class MemoryReport:
     peak_rss_bytes: int | None = None
-    nvml_peak_bytes: int | None = None
+    peak_rss_children_bytes: int | None = None  # RUSAGE_CHILDREN: the largest finished child
+    nvml_peak_bytes: int | None = None  # whole process, from nvml_source
+    nvml_steady_peak_bytes: int | None = None  # from mark_steady on, same source
     gpu_util_mean: float | None = None
     nvml_source: str | None = None
     samples: int = 0
     util_samples: list[float] = field(default_factory=list)
+    # Per candidate source: [whole-process peak, steady-state peak] (until the source is decided).
+    candidates: dict[str, list[int | None]] = field(default_factory=lambda: {
+        SOURCE_PROCESS: [None, None], SOURCE_DEVICE_DELTA: [None, None]})
+
+
+    def result_fields(self) -> dict[str, Any]:
+        """The CellResult fields this report fills."""
+        names = ("peak_rss_bytes", "peak_rss_children_bytes", "nvml_peak_bytes", "nvml_steady_peak_bytes",
+                 "gpu_util_mean")
+        return {name: getattr(self, name) for name in names}
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 # MemorySampler.method: how a process's memory was measured.
@@ -120,10 +193,15 @@ class MemorySampler:
     """With ``gpu_index``: samples NVML and RSS every ``interval_s`` in a thread until ``stop()``.
     Without (CPU): starts no thread; ``stop()`` reads the kernel's peak RSS."""
 
-    def __init__(self, interval_s: float = 0.05, gpu_index: int | None = None) -> None:
+    def __init__(self, interval_s: float = 0.05, gpu_index: int | None = None,
+                 baseline_used: int | None = None) -> None:
         self.interval_s = max(0.001, float(interval_s))
         self.gpu_index = gpu_index
+        self.baseline_used = baseline_used  # device used bytes before the framework import
         self.measuring = False  # set by the worker around the timed steps/window
+        self.steady = False  # set by mark_steady (after the warm-up)
+        self._seen_own = False  # the driver listed this PID at least once
+        self._lock = threading.Lock()  # the sampler thread and decide_source/mark_steady both sample
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._report = MemoryReport()
@@ -136,6 +214,10 @@ class MemorySampler:
             self._proc = None
 
     def _sample(self) -> None:
+        with self._lock:
+            self._sample_locked()
+
+    def _sample_locked(self) -> None:
         r = self._report
         r.samples += 1
         if self._proc is not None:
@@ -145,9 +227,13 @@ class MemorySampler:
             except Exception:
                 pass
         if self._nvml is not None and self._nvml.ok:
-            used = self._nvml.process_memory()
-            if used is not None:
-                r.nvml_peak_bytes = used if r.nvml_peak_bytes is None else max(r.nvml_peak_bytes, used)
+            own, delta = self._nvml.read()
+            self._seen_own = self._seen_own or own is not None
+            for source, used in ((SOURCE_PROCESS, own), (SOURCE_DEVICE_DELTA, delta)):
+                peaks = r.candidates[source]
+                peaks[0] = _max(peaks[0], used)
+                if self.steady:
+                    peaks[1] = _max(peaks[1], used)
             if self.measuring:
                 util = self._nvml.utilisation()
                 if util is not None:
@@ -163,10 +249,32 @@ class MemorySampler:
             return METHOD_RUSAGE
         return METHOD_NVML.format(interval_ms=self.interval_s * 1000)
 
+    def decide_source(self) -> str | None:
+        """Fix the NVML source of this process (once; later calls keep it): "process" when the driver
+        has listed this PID, else "device-delta". Call it once the CUDA context exists."""
+        if self._nvml is None or not self._nvml.ok:
+            return None
+        if self._report.nvml_source is None:
+            self._sample()
+            self._report.nvml_source = SOURCE_PROCESS if self._seen_own else SOURCE_DEVICE_DELTA
+        return self._report.nvml_source
+
+    def note_children(self) -> None:
+        """Count the live descendants' combined RSS now (after the first step: compile workers are
+        still alive) toward the children's peak."""
+        live = live_children_rss_bytes()
+        self._report.peak_rss_children_bytes = _max(self._report.peak_rss_children_bytes, live)
+
+    def mark_steady(self) -> None:
+        """From now on, samples also count toward the steady-state peaks."""
+        self.steady = True
+        if self._nvml is not None:
+            self._sample()
+
     def start(self) -> MemorySampler:
         if self.gpu_index is None:
             return self  # CPU: nothing to sample; stop() reads ru_maxrss
-        self._nvml = _Nvml(self.gpu_index)
+        self._nvml = _Nvml(self.gpu_index, self.baseline_used)
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
         self._thread.start()
@@ -182,10 +290,14 @@ class MemorySampler:
         if kernel_peak is not None:
             # Sampling can miss a short spike; the kernel's high-water mark cannot.
             r.peak_rss_bytes = kernel_peak if r.peak_rss_bytes is None else max(r.peak_rss_bytes, kernel_peak)
+        self.note_children()
+        r.peak_rss_children_bytes = _max(r.peak_rss_children_bytes, ru_maxrss_bytes(children=True))
         if r.util_samples:
             r.gpu_util_mean = sum(r.util_samples) / len(r.util_samples)
         if self._nvml is not None:
-            r.nvml_source = self._nvml.source
+            source = self.decide_source()
+            if source is not None:
+                r.nvml_peak_bytes, r.nvml_steady_peak_bytes = r.candidates[source]
             self._nvml.close()
         return r
 
@@ -194,3 +306,36 @@ class MemorySampler:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def steady_and_whole(whole: dict[str, int | None] | None,
+                     steady: dict[str, int | None]) -> dict[str, int | None]:
+    """The allocator's peaks as CellResult fields: ``whole`` read before the reset after the warm-up
+    (None: no reset happened, ``steady`` then covers the whole process), ``steady`` read at the end."""
+    if whole is None:
+        return {**steady, "device_alloc_steady_peak_bytes": None}
+    return {"device_alloc_peak_bytes": _max(whole.get("device_alloc_peak_bytes"),
+                                            steady.get("device_alloc_peak_bytes")),
+            "device_reserved_peak_bytes": _max(whole.get("device_reserved_peak_bytes"),
+                                               steady.get("device_reserved_peak_bytes")),
+            "device_alloc_steady_peak_bytes": steady.get("device_alloc_peak_bytes")}
+
+
+def host_memory_text(row: Any, fmt: Any) -> str:
+    """The report's host memory cell: the process's peak, then its largest child's and the RSS after
+    the framework import where recorded ("1024 (children 300, import 400)")."""
+    extra = [f"{label} {fmt(row.get(key))}" for label, key in (
+        ("children", "peak_rss_children_bytes"), ("import", "rss_after_import_bytes"))
+        if _recorded(row.get(key))]
+    return fmt(row.get("peak_rss_bytes")) + (f" ({', '.join(extra)})" if extra else "")
+
+
+def device_memory_text(row: Any, fmt: Any, whole: str, steady: str) -> str:
+    """A device memory cell: the whole-process peak, with the steady-state one where recorded."""
+    value = row.get(steady)
+    return fmt(row.get(whole)) + (f" (steady {fmt(value)})" if _recorded(value) else "")
+
+
+def _recorded(value: Any) -> bool:
+    # Summary tables hold a missing figure as None or NaN.
+    return isinstance(value, (int, float)) and value == value

@@ -20,12 +20,14 @@ from models.registry import model_names
 from . import launcher, store
 from .envinfo import collect_environment
 from .errors import BenchError
+from .estimates import estimate_cell_seconds, load_history, process_seconds, this_machine_identity
 from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
 from .launcher import Interrupted, drop_shared_scratch
 from .matrix import PlannedCell, build_matrix, native_cpu_precisions
+from .plan_text import assume_cuda_probes, coverage_lines, estimate_basis
 from .probing import cuda_available, probe_frameworks
-from .profiles import default_profile_name, estimate_cell_seconds, get_profile, make_settings
+from .profiles import default_profile_name, get_profile, make_settings
 from .progress import Progress, fmt_duration
 from .records import Cell, RunSettings
 from .request import RunRequest
@@ -95,6 +97,8 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     fws = request.filters.frameworks or framework_names()
     _say(f"probing {', '.join(fws)} ...")
     probes = probe_frameworks(fws, request.pythons)
+    if request.assume_cuda:
+        probes = assume_cuda_probes(probes, request.assume_cuda)
     profile_name = request.profile or default_profile_name(any(cuda_available(p) for p in probes.values()))
     planned: list[PlannedCell] = build_matrix(get_profile(profile_name), probes, request.filters,
                                               cpu_native=native_cpu_precisions())
@@ -104,6 +108,13 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     seed = base.seed if request.schedule_seed is None else request.schedule_seed
     schedule = build_schedule([p.cell for p in planned if p.runnable], base.repeats, seed)
     return NewRunPlan(profile_name, probes, planned, by_model, schedule, seed)
+
+
+def plan_seconds(plan: NewRunPlan) -> float:
+    """The new run's estimated wall time (every process; this machine's stored runs where they tell)."""
+    history = load_history(store.DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
+                           {s.cell.device for s in plan.schedule})
+    return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, history) for s in plan.schedule)
 
 
 def new_run(request: RunRequest) -> int:
@@ -133,7 +144,8 @@ def new_run(request: RunRequest) -> int:
     n_cells = sum(p.runnable for p in planned)
     _say(f"run {run_dir.name}: profile {profile_name}, {n_cells} cell(s) to run in {len(plan.schedule)} "
          f"process(es) ({plan.repeats} per cell, interleaved, schedule seed {plan.schedule_seed}), "
-         f"{len(planned) - n_cells} skipped; results in {run_dir}")
+         f"{len(planned) - n_cells} skipped; estimated ~{fmt_duration(plan_seconds(plan))}; "
+         f"results in {run_dir}")
     tf32 = any(st.tf32 for st in by_model.values())
     return run_processes(run_dir, plan.schedule, by_model, request.pythons, tf32,
                          report=request.report, report_dir=report_dir_for(request, run_dir))
@@ -188,6 +200,7 @@ def dry_run(request: RunRequest) -> int:
     if request.profile is not None:
         check_choice("profile", request.profile, PROFILES)
     rows: list[tuple[str, Cell, int, str | None]] = []  # (label, cell, processes, skip reason)
+    names = this_machine_identity(request.assume_cuda)
     if request.resume:
         plan = plan_resume(request)
         if plan is None:
@@ -200,21 +213,26 @@ def dry_run(request: RunRequest) -> int:
         by_model, r = new.by_model, new.repeats
         rows = [(p.cell.cell_id, p.cell, r, p.skip_reason) for p in new.planned]
         n_run = sum(reason is None for *_, reason in rows)
+        names = this_machine_identity(request.assume_cuda, new.probes)
+        runnable = [p.cell for p in new.planned if p.runnable]
         head = (f"dry run: profile {new.profile}, {n_run} cell(s) to run in {len(new.schedule)} "
                 f"process(es) ({r} per cell, interleaved, schedule seed {new.schedule_seed}), "
-                f"{len(rows) - n_run} skipped (estimates are for a 2-core reference CPU)")
+                f"{len(rows) - n_run} skipped ({estimate_basis(names, runnable)})\ncovers:\n"
+                + "\n".join(coverage_lines(runnable)))
+    history = load_history(store.DEFAULT_RUNS_ROOT, names, {c.device for _, c, _, why in rows if why is None})
     print(head)
     width = max(len(label) for label, *_ in rows)
     total, n_proc = 0.0, 0
     for label, cell, n, reason in rows:
         if reason is None:
-            est = n * estimate_cell_seconds(cell, by_model[cell.model])
+            est = n * estimate_cell_seconds(cell, by_model[cell.model], history)
             total, n_proc = total + est, n_proc + n
             times = f" x{n}" if n > 1 else ""
             print(f"  {label:<{width}}  run{times}  ~{fmt_duration(est)}")
         else:
             print(f"  {label:<{width}}  skip  {reason}")
-    print(f"estimated total: ~{fmt_duration(total)} for {n_proc} process(es) (nothing was run or written)")
+    print(f"estimated total: ~{fmt_duration(total)} for {n_proc} process(es) (nothing was run or written)\n"
+          f"start-up and compile times {history.describe()}")
     return 0
 
 
@@ -230,7 +248,7 @@ def execute_processes(run_dir: Path, slots: Sequence[Slot], settings_by_model: M
     ``peaks``: device -> its measured peak FLOP/s (per precision when measured), for fraction of peak.
     """
     progress = Progress(len(slots),
-                        estimate=lambda s: estimate_cell_seconds(s.cell, settings_by_model[s.cell.model]))
+                        estimate=lambda s: process_seconds(s.cell, settings_by_model[s.cell.model], s.repeat))
     for i, slot in enumerate(slots):
         rest = list(slots[i + 1:])
         progress.start(slot, rest)

@@ -6,9 +6,12 @@ is sized so that the whole default matrix, every built-in model, fits in 15 minu
 machine: a CPU step FLOPs budget picks each model's CPU batch, and a process takes few steps. A model
 whose train step is cheap on that machine (under ``SHORT_STEP_S``, estimated from the family's
 analytic FLOPs at its CPU batch) gets more steps than an expensive one. ``full`` (default with CUDA)
-takes enough steps for tight within-process intervals too. Every number is overridable on the command
-line. The optional variants of each profile are the frameworks' business (their descriptors'
-``extra_variants``, and ``cpu_reduced_precision_modes`` for bf16 on CPU); a profile names the
+takes enough steps for tight within-process intervals too. ``gpu`` (default with CUDA) is sized for a
+person waiting at one GPU: CUDA cells only, at most 30 minutes on one H100 by its estimate
+(bench.estimates; ``bench all --dry-run --assume-cuda NAME`` prints it from any machine). Every number
+is overridable on the command line. The optional variants of each profile are the frameworks'
+business (their descriptors' ``extra_variants``, ``cpu_reduced_precision_modes`` for bf16 on CPU,
+``cuda_reduced_precision_modes`` and ``one_model_modes`` on CUDA); a profile names the
 precisions it runs on CUDA and on CPU (the reduced ones only where the CPU runs them natively).
 """
 
@@ -19,10 +22,8 @@ from typing import Any
 
 from models.registry import family_of, get_spec, model_names
 
-from .cell import Cell
 from .clock import physical_cores as _physical_cores
 from .errors import BenchError
-from .frameworks.registry import get_framework
 from .records import RunSettings
 from .vocab import PROFILES, check_choice
 
@@ -52,6 +53,8 @@ class Profile:
     # False: only the families that declare ``in_quick_profile`` are in the default matrix (a model
     # named with --models always runs).
     all_models: bool = True
+    # The devices of the default matrix (--devices overrides); None: every device.
+    default_devices: tuple[str, ...] | None = None
 
     def default_models(self) -> tuple[str, ...]:
         return tuple(m for m in model_names() if self.all_models or family_of(m).in_quick_profile)
@@ -113,8 +116,23 @@ PROFILE_DEFS: dict[str, Profile] = {
         cuda_precisions=("fp32", "bf16", "fp16"),
         cpu_precisions=("fp32", "bf16"),
     ),
+    # A person at a GPU box: every model and framework mode on CUDA (the frameworks' descriptors thin
+    # the expensive ones: reduced precision only in some modes, max-autotune on one model), fp32 and
+    # bf16, 3 processes a cell sharing one compile cache (the cold compile from the first process).
+    # A GPU step takes milliseconds: start-up and compiles are the time, not the steps.
+    "gpu": Profile(
+        name="gpu",
+        plan_default=StepPlan(warmup=10, steps=30, window_steps=50),
+        plan_short_step=None,
+        time_limit_s=900.0,
+        cuda_precisions=("fp32", "bf16"),
+        compile_cache="shared",
+        default_devices=("cuda",),
+    ),
 }
 assert set(PROFILE_DEFS) == set(PROFILES)
+# The wall-clock budget of the gpu profile on one H100 (tests/test_gpu_profile.py holds it to this).
+GPU_PROFILE_BUDGET_S = 30 * 60
 
 # The reference 2-core CPU (AMD EPYC, AVX-512), for plans and ETAs only. Its train-step rate, over the
 # modes of the committed quick run of 2026-11-25 (achieved FLOP/s 50-200 G, median over modes
@@ -122,12 +140,6 @@ assert set(PROFILE_DEFS) == set(PROFILES)
 REFERENCE_CPU_FLOPS = 100e9
 SHORT_STEP_S = 0.1  # a model whose reference step is at most this gets the short-step plan
 _UNKNOWN_STEP_S = 0.5  # a model whose FLOPs cannot be counted
-# Per process: interpreter start, framework import, model build and the data (wall minus the steps,
-# 3-5 s in that run).
-_START_S = 4.5
-# The first step of a compiling mode, beyond a plain step: mean over the compiling cells of that run
-# (tracing ≈ 1-15 s, XLA 2-23 s, Inductor 26-180 s); the ETA then learns from finished processes.
-_COMPILE_S = 25.0
 
 
 def get_profile(name: str) -> Profile:
@@ -135,7 +147,7 @@ def get_profile(name: str) -> Profile:
 
 
 def default_profile_name(cuda_available: bool) -> str:
-    return "full" if cuda_available else "quick"
+    return "gpu" if cuda_available else "quick"
 
 
 def reference_step_seconds(model: str, batch_size: int | None) -> float | None:
@@ -192,17 +204,6 @@ def _check(s: RunSettings) -> None:
         raise BenchError(f"n_batches must be at least 1 (got {s.n_batches})")
     if not s.time_limit_s > 0:
         raise BenchError(f"--time-limit must be positive (got {s.time_limit_s})")
-
-
-def estimate_cell_seconds(cell: Cell, settings: RunSettings) -> float:
-    """A rough wall-clock estimate of ONE process of a cell (the first ETA, before any has finished);
-    the cell takes ``settings.repeats`` of them."""
-    per_step = reference_step_seconds(cell.model, cell.batch_size) or _UNKNOWN_STEP_S
-    if cell.device == "cuda":
-        per_step /= 50.0
-    n = 1 + settings.warmup + settings.steps + settings.window_steps
-    compile_s = _COMPILE_S if get_framework(cell.framework).compiles(cell.mode) else 0.0
-    return _START_S + n * per_step + compile_s
 
 
 def describe_defaults() -> str:

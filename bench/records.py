@@ -106,10 +106,14 @@ class CellResult:
     recompiles: int | None = None
     compile_warnings: list[str] = field(default_factory=list)
     # Memory.
-    peak_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None  # RUSAGE_SELF: this process (an in-process compiler included)
+    peak_rss_children_bytes: int | None = None  # RUSAGE_CHILDREN: its largest finished child (compilers)
+    rss_after_import_bytes: int | None = None  # RSS right after the framework import
     device_alloc_peak_bytes: int | None = None  # the framework allocator's peak of allocated memory
     device_reserved_peak_bytes: int | None = None  # its peak of reserved memory, where it tells
+    device_alloc_steady_peak_bytes: int | None = None  # allocated peak after the warm-up (peaks reset)
     nvml_peak_bytes: int | None = None  # process memory seen by the driver (fair across frameworks)
+    nvml_steady_peak_bytes: int | None = None  # the same, after the warm-up
     gpu_util_mean: float | None = None  # percent, sampled during the timed steps
     # Losses after the last step, by the model family's loss names (the curves are in the steps).
     final_losses: dict[str, float] = field(default_factory=dict)

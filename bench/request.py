@@ -17,7 +17,7 @@ class RunRequest:
     """A run as asked for: every value already parsed (names are checked by ``orchestrate.run``)."""
 
     filters: Filters = field(default_factory=Filters)
-    profile: str | None = None  # None: full with CUDA, quick without (a resumed run keeps its own)
+    profile: str | None = None  # None: gpu with CUDA, quick without (a resumed run keeps its own)
     overrides: Mapping[str, Any] = field(default_factory=dict)  # RunSettings fields given explicitly
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
     out: Path | None = None  # run directory; None: a new one under reports/runs (or the latest)
@@ -25,3 +25,4 @@ class RunRequest:
     report: bool = True  # regenerate the reports afterwards
     argv: Sequence[str] = ()  # the command line, stored in run.json
     schedule_seed: int | None = None  # None: the run's seed (settings.seed)
+    assume_cuda: str | None = None  # dry run only: plan as if this GPU were present (bench.plan_text)

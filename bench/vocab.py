@@ -24,7 +24,7 @@ CELL_STATUSES: tuple[str, ...] = ("ok", "skipped", "failed", "timeout", "oom", "
 FAILED_STATUSES: tuple[str, ...] = ("failed", "timeout", "oom")
 # Worse than ok for the regression gate (a diverged cell measured, but its numbers are not a result).
 BAD_STATUSES: tuple[str, ...] = (*FAILED_STATUSES, "diverged")
-PROFILES: tuple[str, ...] = ("quick", "full")
+PROFILES: tuple[str, ...] = ("quick", "full", "gpu")
 
 
 # --------------------------------------------------------------------------- from the registries

@@ -42,7 +42,7 @@ from .faults import TEST_FAULTS, inject_failure, inject_slowdown
 from .frameworks import frameworks, get_framework, load_backend
 from .frameworks.base import TIMING_METHOD
 from .lines import one_line
-from .memory import MemorySampler
+from .memory import MemorySampler, current_rss_bytes, device_used_bytes, steady_and_whole
 from .records import Cell, CellResult, RunSettings, StepRecord
 from .roofline import above_peak
 from .stats import summarize_step_times
@@ -170,6 +170,7 @@ class Measurement:
         self.records = records
         self.step = 0
         self.family = family_of(spec.cell.model)  # ValueError for an unknown model: a failed cell
+        self.device_baseline: int | None = None  # NVML device used bytes before the framework import
 
     def _add(self, phase: str, step_time: float | None, losses: Mapping[str, float]) -> None:
         # Stored in the family's loss order, whatever order the backend returned them in.
@@ -198,16 +199,20 @@ class Measurement:
 
         # On CPU no sampler thread runs (a thread waking every 50 ms would preempt the framework's
         # compute threads): the peak RSS is the kernel's high-water mark. NVML is sampled on CUDA only.
-        sampler = MemorySampler(settings.memory_sample_interval_s, backend.gpu_index()).start()
+        sampler = MemorySampler(settings.memory_sample_interval_s, backend.gpu_index(),
+                                self.device_baseline).start()
         result.flags["memory_method"] = sampler.method
+        whole: dict[str, int | None] | None = None  # allocator peaks before the reset after warm-up
         try:
             backend.build(family, model, batch, inputs)
+            sampler.decide_source()  # the CUDA context exists now: one NVML source for the process
             backend.wrap()
             if self.spec.test_fault in ("raise", "oom"):
                 inject_failure(backend, self.spec.test_fault)
 
             t_first, losses = backend.first_step()
             result.time_to_first_step_s = t_first
+            sampler.note_children()  # compile workers are alive now, gone from RUSAGE_CHILDREN's view
             self._add("first", t_first, losses)
             if prime_only:
                 backend.time_steps(self.step, 1)  # a second call: anything compiled lazily is cached too
@@ -219,6 +224,11 @@ class Measurement:
                 self._add("warmup", t, losses)
 
             inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
+            # Steady-state peaks: cuDNN's benchmark trials and autotuning inflate the whole-process ones.
+            peaks_now = backend.memory_peaks()
+            if backend.reset_memory_peaks():
+                whole = peaks_now
+            sampler.mark_steady()
             before = backend.compile_counters()
             sampler.measuring = True
             timed = backend.time_steps(self.step, settings.steps)
@@ -259,15 +269,15 @@ class Measurement:
         finally:
             sampler.measuring = False
             mem = sampler.stop()
-            result.peak_rss_bytes = mem.peak_rss_bytes
-            result.nvml_peak_bytes = mem.nvml_peak_bytes
-            result.gpu_util_mean = mem.gpu_util_mean
+            result.__dict__.update(mem.result_fields())
             if mem.nvml_source:
                 result.flags["nvml_memory_source"] = mem.nvml_source
             # A broken device must not hide the original error.
             with contextlib.suppress(Exception):
-                result.__dict__.update(backend.memory_peaks())
-            result.flags["memory_peak_scope"] = "whole cell (build, compile, all steps)"
+                result.__dict__.update(steady_and_whole(whole, backend.memory_peaks()))
+            result.flags["memory_peak_scope"] = ("whole process (build, compile, all steps); steady: after "
+                                                 "the warm-up, allocator peaks reset" if whole is not None
+                                                 else "whole process (build, compile, all steps)")
             result.flags.update(backend.flags)
 
         bad = first_nonfinite(self.records)
@@ -326,8 +336,10 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                     result.compile_warnings.append(
                         f"compile-cache priming failed (rc={rc}): the cache may be cold")
             result.flags["env"] = speed_env_vars()  # the same set the run's environment records
+            baseline = device_used_bytes() if cell.device == "cuda" else None  # before any CUDA context
             try:
-                backend_cls = load_backend(cell.framework)
+                backend_cls = load_backend(cell.framework)  # imports the framework
+                result.rss_after_import_bytes = current_rss_bytes()
             except ImportError as e:
                 missing = getattr(e, "name", None) or ""
                 if missing.split(".")[0] in get_framework(cell.framework).import_names:
@@ -337,7 +349,9 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                     raise
             if backend_cls is not None:
                 backend = backend_cls(cell, settings, plan)
-                Measurement(spec, result, records).run(backend, prime_only=prime_only)
+                measurement = Measurement(spec, result, records)
+                measurement.device_baseline = baseline
+                measurement.run(backend, prime_only=prime_only)
     except BaseException as exc:  # every failure, Ctrl-C included, becomes a recorded cell
         is_oom = False
         if backend is not None:

@@ -230,9 +230,9 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
 def test_cuda_cells_run_with_the_roofline_peak(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("ORCH_FAKE_CUDA", "1")
     assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager",
-                 "--no-report", "--steps", "2", "--repeats", "1"]) == 0
+                 "--no-report", "--steps", "2", "--repeats", "1", "--profile", "full"]) == 0
     run = run_dir_of(fakes)
-    assert json.loads(store.run_file(run).read_text())["profile"] == "full"  # CUDA → full by default
+    assert json.loads(store.run_file(run).read_text())["profile"] == "full"  # CUDA's default is gpu
     results = results_by_cell(run).values()
     cuda = [r for r in results if r.cell.device == "cuda"]
     assert {r.cell.precision for r in cuda} == {"fp32", "bf16", "fp16"}

@@ -234,7 +234,11 @@ def test_dry_run_lists_the_plan_with_estimates_and_writes_nothing(fakes: Path,  
     out = capsys.readouterr().out
     assert _files(fakes) == before and started(fakes) == []
     lines = out.splitlines()
-    head, cells, total = lines[0], lines[1:-1], lines[-1]
+    head, total = lines[0], next(line for line in lines if line.startswith("estimated total"))
+    cells = [line for line in lines if line.startswith("  dcgan-mnist__")]
+    # What the plan covers, per framework and device; where the estimates come from.
+    assert "covers:" in lines and "  torch on cpu, 1 model(s): eager fp32" in out
+    assert lines[-1].startswith("start-up and compile times from ")
     runs = [c for c in cells if "  run x3  " in c]
     skips = [c for c in cells if "  skip  " in c]
     processes = 3 * len(runs)  # the profile's 3 processes per cell

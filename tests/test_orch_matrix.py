@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from orch_helpers import FAKES, fakes  # noqa: F401 (fixture)
 
-from bench import envinfo, machine, matrix, probing, profiles
+from bench import envinfo, estimates, machine, matrix, probing, profiles
 from bench.errors import BenchError, UnknownChoice
 from bench.frameworks.tensorflow.onednn import onednn_default_on
 from bench.records import Cell
@@ -252,7 +252,7 @@ def test_quick_profile_estimate_counts_every_process() -> None:
     assert {p.cell.model for p in named if p.runnable} == set(model_names())
     settings = {m: profiles.make_settings("quick", m, physical_cores=2) for m in model_names()}
     assert {s.repeats for s in settings.values()} == {3}
-    one = [profiles.estimate_cell_seconds(c, settings[c.model]) for c in runnable]
+    one = [estimates.estimate_cell_seconds(c, settings[c.model]) for c in runnable]
     assert all(3 < t < 60 for t in one), one
     total = sum(3 * t for t in one)
     assert 5 * 60 < total < 60 * 60, total

@@ -24,9 +24,21 @@ def test_defaults_note_once_per_device_and_slower_compiled_only_below_one() -> N
             _row("torch", "compile", unclear, device="cuda")]
     notes = _framework_notes(rows)
     kinds = [(n.kind, n.row["framework"], n.row["device"]) for n in notes]
-    assert kinds == [("framework", "tensorflow", "cpu"), ("slower_compiled", "torch", "cpu")]
+    assert kinds == [("framework", "tensorflow", "cpu"), ("slower_compiled", "torch", "cpu"),
+                     ("framework", "torch", "cuda")]
     assert notes[0].text == get_framework("tensorflow").report_notes["cpu"]
     assert "dropout" in notes[1].text and notes[1].value == 0.8
+
+
+def test_cuda_notes_say_what_each_framework_ships_and_the_grad_scaler_syncs() -> None:
+    torch_note = get_framework("torch").report_notes["cuda"]
+    tf_note = get_framework("tensorflow").report_notes["cuda"]
+    assert "TF32 off (both)" in torch_note and "cuDNN convolutions in TF32" in torch_note
+    assert "matmuls in fp32" in torch_note and "GradScaler" in torch_note and "found_inf" in torch_note
+    assert "TensorFlow ships TF32 on for matmuls and convolutions" in tf_note
+    notes = _framework_notes([_row("tensorflow", "eager", None, device="cuda"),
+                              _row("torch", "eager", None, device="cuda")])
+    assert [n.text for n in notes] == [tf_note, torch_note]
 
 
 def test_the_notes_render_as_one_line_each() -> None:

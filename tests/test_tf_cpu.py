@@ -91,5 +91,7 @@ def test_profiles_tf_extras_quick_has_none_full_has_onednn_flip_and_interop(oned
     assert extras("full", "eager", "cpu", probe) == (flip,)
     assert extras("full", "function", "cpu", probe) == (flip, "interop-1")
     assert extras("full", "xla", "cpu", probe) == (flip, "interop-1")
-    assert extras("full", "function", "cuda", probe) == ()
+    # On CUDA, full measures TensorFlow's shipped TF32 (the fp32 cells run it off, like torch's).
+    assert extras("full", "function", "cuda", probe) == ("tf32",)
+    assert extras("full", "xla", "cuda", probe) == () and extras("gpu", "function", "cuda", probe) == ()
     assert tfdesc.DESCRIPTOR.cpu_reduced_precision_modes == {"quick": ("function",), "full": ("function",)}

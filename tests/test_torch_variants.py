@@ -24,8 +24,20 @@ def test_full_profile_adds_adam_variants_and_channels_last_on_cpu():
 
 
 def test_cuda_has_no_adam_foreach_variant_since_it_is_the_default_there():
-    assert set(_extras("full", "eager", "cuda")) == {"channels-last", "adam-fused"}
+    assert set(_extras("full", "eager", "cuda")) == {"channels-last", "adam-fused", "tf32"}
     assert "adam-foreach" not in _extras("full", "reduce-overhead", "cuda")
+
+
+def test_tf32_variant_is_cuda_fp32_only_and_labels_the_cell():
+    from bench import flags as flagplan
+
+    assert DESCRIPTOR.variant_skip_reason("eager", "cpu", "tf32") == "tf32 applies to cuda only"
+    assert DESCRIPTOR.variant_skip_reason("eager", "cuda", "tf32", "bf16") == "tf32 applies to fp32 only"
+    off = flagplan.plan_flags(fake_cell(device="cuda"), RunSettings())
+    on = flagplan.plan_flags(fake_cell(device="cuda", variant="tf32"), RunSettings())
+    assert (off["tf32"], off["tf32_label"]) == (False, "TF32 off (both)")
+    assert (on["tf32"], on["tf32_label"]) == (True, "TF32 on (matmul and conv, both)")
+    assert flagplan.plan_flags(fake_cell(device="cpu"), RunSettings())["tf32_label"] is None
 
 
 def test_quick_profile_adds_nothing():

@@ -102,3 +102,29 @@ def test_oom_type_is_recognised(tmp_path):
     b = _backend(tmp_path)
     assert b.is_oom(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert not b.is_oom(RuntimeError("other"))
+
+
+def test_a_failed_cuda_graph_count_is_a_warning_not_false(tmp_path, monkeypatch):
+    b = _backend(tmp_path, mode="reduce-overhead", device="cuda")
+    after = {**_counters(cuda_graphs=None), "cuda_graphs_error": "AttributeError: no get_manager"}
+    _, warnings = b.compile_report(_counters(cuda_graphs=None), after)
+    assert b.flags["cuda_graphs_used"] is None
+    assert any("could not count the CUDA graphs (AttributeError: no get_manager)" in w for w in warnings)
+    # The counter itself returns the failure instead of swallowing it.
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: (_ for _ in ()).throw(RuntimeError("no GPU")))
+    assert tb._count_cuda_graphs() == (None, "RuntimeError: no GPU")
+
+
+def test_grad_scaler_host_syncs_are_described_per_optimizer():
+    assert "one sync per optimizer" in tb.grad_scaler_syncs("default")
+    assert "no sync in scaler.step" in tb.grad_scaler_syncs("fused")
+    assert all("get_scale()" in tb.grad_scaler_syncs(o) for o in ("default", "fused"))
+
+
+def test_tf32_label_and_reset_on_cpu(tmp_path):
+    b = _backend(tmp_path, device="cpu")
+    assert b.reset_memory_peaks() is False  # CPU: no allocator peaks to reset
+    b.plan["tf32_label"] = "TF32 off (both)"
+    b.plan["cudnn_benchmark"] = False
+    b.setup()
+    assert b.flags["tf32_label"] == "TF32 off (both)"

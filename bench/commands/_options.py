@@ -41,7 +41,7 @@ def python_example() -> str:
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("measurement settings (defaults come from the profile, see below)")
-    g.add_argument("--profile", help=f"{' | '.join(PROFILES)}; default: full with CUDA, quick without")
+    g.add_argument("--profile", help=f"{' | '.join(PROFILES)}; default: gpu with CUDA, quick without")
     g.add_argument("--repeats", type=at_least(1), metavar="R",
                    help="fresh processes per cell (>= 1; default: the profile's, 3); processes run in "
                         "interleaved, seeded-random blocks")
@@ -114,7 +114,8 @@ def run_request(args: argparse.Namespace, filters: Filters, *, resume: bool = Fa
     return RunRequest(filters=filters, profile=args.profile, overrides=settings_overrides(args),
                       pythons=parse_pythons(args.python), out=Path(args.out) if args.out else None,
                       resume=resume, report=report, argv=list(getattr(args, "argv", [])),
-                      schedule_seed=getattr(args, "schedule_seed", None))
+                      schedule_seed=getattr(args, "schedule_seed", None),
+                      assume_cuda=getattr(args, "assume_cuda", None))
 
 
 def latest_run() -> Path:

@@ -6,6 +6,7 @@ import argparse
 
 from models.registry import model_names
 
+from ..errors import BenchError
 from ..frameworks.registry import frameworks
 from ..matrix import Filters, split_list
 from ..orchestrate import dry_run
@@ -43,6 +44,9 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--dry-run", action="store_true",
                    help="list the planned cells (runnable, and skipped with the reason) with an estimated "
                         "time per cell (all its processes) and in total; run and write nothing")
+    p.add_argument("--assume-cuda", metavar="GPU_NAME",
+                   help="with --dry-run: plan as if every installed framework saw this CUDA device (e.g. "
+                        "\"NVIDIA H100 80GB HBM3\"): the cells and the estimate a GPU box would get")
     p.set_defaults(func=run)
     return p
 
@@ -51,5 +55,7 @@ def run(args: argparse.Namespace) -> int:
     axes = ("models", "frameworks", "modes", "devices", "precisions", "variants")
     filters = Filters(**{a: split_list(getattr(args, a), f"--{a}") for a in axes},
                       batch_size=args.batch_size or 0)
+    if args.assume_cuda is not None and not (args.dry_run and args.assume_cuda.strip()):
+        raise BenchError("--assume-cuda needs --dry-run and a GPU name (nothing runs on an assumed GPU)")
     request = request_from(args, filters, resume=args.resume, report=not args.no_report)
     return dry_run(request) if args.dry_run else run_request(request)

@@ -104,6 +104,10 @@ class Backend:
         """Framework allocator peaks: device_alloc_peak_bytes, device_reserved_peak_bytes."""
         return {"device_alloc_peak_bytes": None, "device_reserved_peak_bytes": None}
 
+    def reset_memory_peaks(self) -> bool:
+        """Reset the allocator's peak statistics (after the warm-up); False where it cannot."""
+        return False
+
     def gpu_index(self) -> int | None:
         """The CUDA device index to sample with NVML, or None on CPU."""
         return 0 if self.cell.device == "cuda" else None

@@ -32,6 +32,12 @@ class Mode:
     name: str
     compiles: bool = False  # traces or compiles the step (its first step includes that cost)
     needs_cuda: bool = False  # meaningless without a CUDA device (CUDA graphs, GPU autotuning)
+    # Seconds the first step of a process takes beyond a plain step, per device, for plans and ETAs
+    # until a machine has stored runs (bench.estimates then uses those): with an empty compile cache,
+    # and with one a previous process filled (RunSettings.compile_cache "shared"; a framework without
+    # a persistent cache gives the cold figure again).
+    cold_compile_s: Mapping[str, float] = field(default_factory=dict)
+    warm_compile_s: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Variant:
     env: Mapping[str, str] = field(default_factory=dict)  # exported before the framework import
     devices: tuple[str, ...] | None = None  # None: every device
     compiled_only: bool = False  # applies to compiling modes only
+    precisions: tuple[str, ...] | None = None  # None: every precision
     description: str = ""
 
 
@@ -75,6 +82,15 @@ class FrameworkDescriptor:
     # classifies a failed cell as "oom" from these without importing any framework.
     oom_exception_names: tuple[str, ...] = ()
     oom_messages: tuple[str, ...] = ()
+    # Profile name -> the modes whose CUDA cells also run the profile's reduced CUDA precisions (bf16,
+    # fp16); absent profile: every mode runs every CUDA precision of the profile (bench.matrix).
+    cuda_reduced_precision_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Profile name -> modes that run on one model only in that profile (the default model with the
+    # cheapest train step), in fp32: a mode too slow to compile for every model of a short profile.
+    one_model_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Seconds a process takes before its first step (interpreter, framework import, device context,
+    # model build), per device: plans and ETAs until the machine has stored runs.
+    process_start_s: Mapping[str, float] = field(default_factory=dict)
     # Preference for measuring the device's roofline with this framework (lower first: more precise
     # timing); None: the package has no roofline module.
     roofline_priority: int | None = None
@@ -118,11 +134,14 @@ class FrameworkDescriptor:
     def needs_cuda(self, mode: str) -> bool:
         return self.mode(mode).needs_cuda
 
-    def variant_skip_reason(self, mode: str, device: str, variant: str) -> str | None:
-        """Why ``variant`` cannot apply to this mode and device (None: it applies)."""
+    def variant_skip_reason(self, mode: str, device: str, variant: str,
+                            precision: str | None = None) -> str | None:
+        """Why ``variant`` cannot apply to this mode, device and precision (None: it applies)."""
         v = self.variant(variant)
         if v.devices is not None and device not in v.devices:
             return f"{variant} applies to {'/'.join(v.devices)} only"
+        if v.precisions is not None and precision is not None and precision not in v.precisions:
+            return f"{variant} applies to {'/'.join(v.precisions)} only"
         if v.compiled_only and not self.compiles(mode):
             return f"{variant} applies to compiled modes only"
         return None

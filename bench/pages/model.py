@@ -28,6 +28,7 @@ from ..markdown import (
     md_escape,
     md_table,
 )
+from ..memory import device_memory_text, host_memory_text
 from ..parity import PARITY_SMOOTHING_STEPS, PARITY_TOLERANCE, PARITY_TOLERANCES, Parity
 from ..stats import NO_CLEAR_WINNER, RatioCI, num
 from ..store import RunSet
@@ -64,9 +65,13 @@ COMPARISON_LEGEND = (
     "clear winner. First step: time to the first train step, compilation/tracing included; steady state: "
     "the time before the steady state (from the first step that is no slower than the process's steady "
     "band — the CI of its median, widened to its timed steps' p10–p90 — and whose rolling median of 3 steps "
-    "lies in it, after any spike of the warm-up), medians over processes. Memory: peak host RSS; device "
-    "allocator peak ({allocators}) and the process's device memory seen by the driver (NVML); maxima over "
-    "processes. FLOP/s: analytic FLOPs "
+    "lies in it, after any spike of the warm-up), medians over processes. Memory: peak host RSS of the "
+    "process (an in-process compiler such as XLA's included), in brackets its largest finished child's "
+    "(compilers and compile workers, e.g. Inductor's) and the RSS right after the framework import; device "
+    "allocator peak ({allocators}) and the process's device memory seen by the driver (NVML, one source "
+    "per process, the flag nvml_memory_source), each over the whole process and, in brackets, after the "
+    "warm-up (peaks reset: cuDNN and autotuning trials excluded); maxima over processes. FLOP/s: analytic "
+    "FLOPs "
     "per step ÷ median step time (fraction of the measured peak when a roofline probe ran; a fraction "
     "above 1 is a bug and is explained in the notes instead). Loss: {losses} loss after the last step of "
     "the first ok process."
@@ -159,9 +164,9 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
             ratio_cell(r.get("vs_other_ci")),
             first_step_text(r),
             fmt_s(r.get("time_to_steady_state_s")),
-            fmt_mib(r.get("peak_rss_bytes")),
-            fmt_mib(r.get("device_alloc_peak_bytes")),
-            fmt_mib(r.get("nvml_peak_bytes")),
+            host_memory_text(r, fmt_mib),
+            device_memory_text(r, fmt_mib, "device_alloc_peak_bytes", "device_alloc_steady_peak_bytes"),
+            device_memory_text(r, fmt_mib, "nvml_peak_bytes", "nvml_steady_peak_bytes"),
             flops_cell(r),
             loss,
             status_text(r),

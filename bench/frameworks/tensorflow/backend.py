@@ -57,6 +57,7 @@ class TensorflowBackend(Backend):
         f["seed"] = p["seed"]
         tf.config.experimental.enable_tensor_float_32_execution(bool(p["tf32"]))
         f["tf32"] = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+        f["tf32_label"] = p.get("tf32_label")
         if p["deterministic"]:
             tf.config.experimental.enable_op_determinism()
         f["deterministic"] = bool(p["deterministic"])
@@ -156,6 +157,15 @@ class TensorflowBackend(Backend):
         except Exception:
             peak = None
         return {"device_alloc_peak_bytes": peak, "device_reserved_peak_bytes": None}
+
+    def reset_memory_peaks(self) -> bool:
+        if not self.cuda:
+            return False
+        try:
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        except Exception:  # a TF without the call, or no GPU: the peak stays whole-process
+            return False
+        return True
 
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, tf.errors.ResourceExhaustedError)

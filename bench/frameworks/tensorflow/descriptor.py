@@ -17,9 +17,21 @@ ONEDNN_FLIP_MODES: dict[str, tuple[str, ...]] = {"quick": (), "full": ("eager", 
 INTEROP_MODES: dict[str, tuple[str, ...]] = {"full": ("function", "xla")}
 # The inter-op pool size each variant asks for (flags.plan puts it in the cell's plan).
 INTEROP_THREADS = {"interop-1": 1}
+# Modes that also run with TF32 on in the full profile (CUDA, fp32 cells).
+TF32_VARIANT_MODES = ("eager", "function")
+
+CUDA_NOTE = (
+    "fp32 cells run with TF32 off (`tf.config.experimental.enable_tensor_float_32_execution(False)`) "
+    "in both frameworks; TensorFlow ships TF32 on for matmuls and convolutions alike (Ampere and "
+    "later), which the `tf32` variant measures. fp16 cells scale the loss with Keras' "
+    "LossScaleOptimizer: inside a traced step (`function`, `xla`) its finite check and scale update stay "
+    "on the device; in `eager` mode its `ops.cond` on the finite check is decided by the host, one "
+    "synchronisation per step, as GradScaler's in PyTorch.")
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
+    if device == "cuda":
+        return ("tf32",) if profile == "full" and mode in TF32_VARIANT_MODES else ()
     if device != "cpu":
         return ()
     extras: tuple[str, ...] = ()
@@ -37,8 +49,12 @@ DESCRIPTOR = FrameworkDescriptor(
     package="bench.frameworks.tensorflow",
     modes=(
         Mode("eager"),
-        Mode("function", compiles=True),  # tf.function
-        Mode("xla", compiles=True),  # tf.function(jit_compile=True)
+        # Tracing (and XLA's compile) has no persistent cache: every process pays it; CPU figures from
+        # the committed quick run (tracing 1-15 s, XLA 2-23 s), CUDA ones not measured yet.
+        Mode("function", compiles=True,  # tf.function
+             cold_compile_s={"cpu": 8.0, "cuda": 5.0}, warm_compile_s={"cpu": 8.0, "cuda": 5.0}),
+        Mode("xla", compiles=True,  # tf.function(jit_compile=True)
+             cold_compile_s={"cpu": 12.0, "cuda": 12.0}, warm_compile_s={"cpu": 12.0, "cuda": 12.0}),
     ),
     variants=(
         Variant("default"),
@@ -51,9 +67,18 @@ DESCRIPTOR = FrameworkDescriptor(
         # it was measured (scripts/tf_interop_check.py: 7% slower on dcgan-mnist, 2 cores).
         Variant("interop-1", compiled_only=True,
                 description="inter-op thread pool of 1: the traced step's independent ops run one at a time"),
+        Variant("tf32", devices=("cuda",), precisions=("fp32",),
+                description="TF32 on for matmuls and convolutions (TensorFlow's shipped default on CUDA; "
+                            "fp32 cells run with it off in both frameworks)"),
     ),
+    # The gpu profile (30 minutes on one H100 with both frameworks): tf.function, what Keras' fit runs,
+    # on every model in fp32 and bf16; eager and XLA on one model (fp32), to show they run and where.
+    cuda_reduced_precision_modes={"gpu": ("function",)},
+    one_model_modes={"gpu": ("eager", "xla")},
+    # CPU: 4-7 s in the committed quick run (Keras import included); CUDA: plus GPU init (~2 s).
+    process_start_s={"cpu": 6.0, "cuda": 8.0},
     import_names=("tensorflow", "keras"),
-    report_notes={"cpu": (
+    report_notes={"cuda": CUDA_NOTE, "cpu": (
         "Keras 3's BatchNormalization runs unfused (`ops.moments` + `tf.nn.batch_normalization`: 99 traced "
         "ops per layer, never TF's FusedBatchNormV3 kernel, which takes 29: `python "
         "scripts/tf_batchnorm_check.py` counts them and times both on your machine). The models keep it: "

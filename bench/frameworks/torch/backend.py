@@ -77,23 +77,31 @@ def _dynamo_counters() -> Any:
     return counters
 
 
-def _count_cuda_graphs() -> int | None:
-    """CUDA graphs recorded by inductor's cudagraph trees in this thread (None if unknowable)."""
+def _count_cuda_graphs() -> tuple[int | None, str | None]:
+    """(CUDA graphs recorded by inductor's cudagraph trees in this thread, None when the count failed;
+    the failure as one line). Private API: a torch release may move it, and the cell must say so."""
     try:
         from torch._inductor import cudagraph_trees
 
         manager = cudagraph_trees.get_manager(torch.cuda.current_device(), create_if_none_exists=False)
         if manager is None:
-            return 0
+            return 0, None
         stack = [node for nodes in manager.roots.values() for node in nodes]
         n = 0
         while stack:
             node = stack.pop()
             n += 1
             stack.extend(child for children in node.children.values() for child in children)
-        return n
-    except Exception:
-        return None
+        return n, None
+    except Exception as e:
+        return None, f"{type(e).__name__}: {one_line(str(e), 160)}"
+
+
+def grad_scaler_syncs(optimizer: str) -> str:
+    """What torch.amp.GradScaler makes the host wait for in each step, with this Adam implementation."""
+    step = ("fused Adam takes found_inf on the device (no sync in scaler.step)" if optimizer == "fused"
+            else "each scaler.step() reads found_inf with .item() (one sync per optimizer)")
+    return f"{step}; get_scale() reads the scale with .item() (one sync): the step synchronises the host"
 
 
 # Every TF32 switch of torch 2.9+, as (flag name, getter). The new per-backend API ("ieee"/"tf32"/"none",
@@ -191,6 +199,7 @@ class TorchBackend(Backend):
         torch.manual_seed(p["seed"])  # CUDA generators too
         f["seed"] = p["seed"]
         f.update(apply_tf32(p["tf32"]))
+        f["tf32_label"] = p.get("tf32_label")
         torch.backends.cudnn.benchmark = bool(p["cudnn_benchmark"])
         torch.backends.cudnn.deterministic = bool(p["deterministic"])
         f["cudnn_benchmark"] = torch.backends.cudnn.benchmark
@@ -237,6 +246,8 @@ class TorchBackend(Backend):
         autocast = getattr(self.model, "autocast_dtype", None)
         self.flags["autocast_dtype"] = str(autocast).replace("torch.", "") if autocast is not None else None
         self.flags["grad_scaler"] = getattr(self.model, "scaler", None) is not None
+        if self.flags["grad_scaler"] and self.cuda:  # the throughput window is not "one sync at its end"
+            self.flags["grad_scaler_host_syncs"] = grad_scaler_syncs(self.plan["optimizer"])
         images = [t for t in self.batches[0] if isinstance(t, torch.Tensor) and t.dim() == 4]
         if self.plan["channels_last"] and images:
             self.flags["inputs_channels_last"] = all(
@@ -310,7 +321,7 @@ class TorchBackend(Backend):
             "autograd_cache_misses": int(c["aot_autograd"].get("autograd_cache_miss", 0)),
         }
         if self.cuda:
-            out["cuda_graphs"] = _count_cuda_graphs()
+            out["cuda_graphs"], out["cuda_graphs_error"] = _count_cuda_graphs()
         return out
 
     def compile_report(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[int | None, list[str]]:
@@ -334,7 +345,12 @@ class TorchBackend(Backend):
         if self.cuda_graph_mode:
             n_graphs = after.get("cuda_graphs")
             f["cuda_graphs_recorded"] = n_graphs
-            f["cuda_graphs_used"] = bool(n_graphs) and after["cudagraph_skips"] == 0
+            if n_graphs is None:  # unknown, not False: the counter failed
+                f["cuda_graphs_used"] = None
+                warnings.append(f"could not count the CUDA graphs ({after.get('cuda_graphs_error')}): "
+                                "whether the cell replayed CUDA graphs is unknown")
+            else:
+                f["cuda_graphs_used"] = n_graphs > 0 and after["cudagraph_skips"] == 0
             if after["cudagraph_skips"] > 0:
                 warnings.append(f"CUDA graphs skipped {after['cudagraph_skips']} time(s) "
                                 "(see the log for inductor's reason)")
@@ -350,6 +366,12 @@ class TorchBackend(Backend):
             return super().memory_peaks()
         return {"device_alloc_peak_bytes": int(torch.cuda.max_memory_allocated()),
                 "device_reserved_peak_bytes": int(torch.cuda.max_memory_reserved())}
+
+    def reset_memory_peaks(self) -> bool:
+        if not self.cuda or not torch.cuda.is_available():
+            return False
+        torch.cuda.reset_peak_memory_stats()
+        return True
 
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, torch.cuda.OutOfMemoryError)

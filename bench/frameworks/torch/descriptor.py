@@ -16,12 +16,28 @@ OPTIMIZER_VARIANTS = {"adam-foreach": "foreach", "adam-fused": "fused"}
 # Modes that run the optimizer variants in the full profile: the update is eager Python in every mode
 # (compiled modes compile the modules only), so eager and the default compile mode show it.
 OPTIMIZER_VARIANT_MODES = ("eager", "compile")
+# Modes that also run with TF32 on in the full profile (CUDA, fp32 cells: the variant's precisions).
+TF32_VARIANT_MODES = ("eager", "compile")
+
+# What the report says about CUDA cells (the matching TensorFlow note is in its descriptor).
+CUDA_NOTE = (
+    "fp32 cells run with TF32 off in both frameworks (\"TF32 off (both)\"), so that fp32 means IEEE "
+    "fp32 on each side; the `tf32` variant turns TF32 on for matmuls and convolutions in both. What "
+    "PyTorch ships: cuDNN convolutions in TF32 (`torch.backends.cudnn.allow_tf32` True), matmuls in "
+    "fp32 (`torch.backends.cuda.matmul.allow_tf32` False); the cell's flags record every switch as "
+    "set. fp16 cells scale the loss with `torch.amp.GradScaler`: each `scaler.step()` of a non-fused "
+    "optimizer reads `found_inf` on the host (`.item()`), and `get_scale()` reads the scale, so the "
+    "host waits on the device inside every step and the throughput window of those cells is not "
+    "\"one sync at its end\" (flag `grad_scaler_host_syncs`); fused Adam takes `found_inf` on the "
+    "device.")
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
     if profile != "full":
         return ()
     extra: list[str] = ["channels-last"]  # CPU (oneDNN's NHWC kernels) and CUDA
+    if device == "cuda" and mode in TF32_VARIANT_MODES:
+        extra.append("tf32")
     if mode in OPTIMIZER_VARIANT_MODES:
         extra += [v for v in OPTIMIZER_VARIANTS if not (device == "cuda" and v == "adam-foreach")]
     if DESCRIPTOR.compiles(mode):
@@ -34,11 +50,18 @@ DESCRIPTOR = FrameworkDescriptor(
     label="PyTorch",
     colour="#3b5bdb",
     package="bench.frameworks.torch",
+    # Compile estimates: CPU from the committed quick run of 2026-11-25 (2 cores: Inductor 26-180 s
+    # cold, its C++ compiles dominate; warm processes of the shared cache 5-20 s). CUDA: not measured
+    # yet, read from the figures for one H100 (max-autotune minutes per model); the first GPU
+    # run (scripts/gpu_evidence.sh) stores the real ones, which bench.estimates then prefers.
     modes=(
         Mode("eager"),
-        Mode("compile", compiles=True),  # torch.compile()
-        Mode("reduce-overhead", compiles=True, needs_cuda=True),  # CUDA graphs
-        Mode("max-autotune", compiles=True, needs_cuda=True),  # GPU kernel autotuning
+        Mode("compile", compiles=True,  # torch.compile()
+             cold_compile_s={"cpu": 60.0, "cuda": 25.0}, warm_compile_s={"cpu": 12.0, "cuda": 6.0}),
+        Mode("reduce-overhead", compiles=True, needs_cuda=True,  # CUDA graphs
+             cold_compile_s={"cuda": 30.0}, warm_compile_s={"cuda": 8.0}),
+        Mode("max-autotune", compiles=True, needs_cuda=True,  # GPU kernel autotuning
+             cold_compile_s={"cuda": 150.0}, warm_compile_s={"cuda": 15.0}),
     ),
     variants=(
         Variant("default"),
@@ -48,7 +71,17 @@ DESCRIPTOR = FrameworkDescriptor(
         Variant("adam-fused", description="Adam(fused=True): one fused kernel for the whole update"),
         Variant("warm-cache", compiled_only=True,
                 description="compile with an Inductor cache primed by an earlier process"),
+        Variant("tf32", devices=("cuda",), precisions=("fp32",),
+                description="TF32 on for CUDA matmuls and cuDNN convolutions (fp32 cells run with "
+                            "TF32 off in both frameworks by default)"),
     ),
+    # The gpu profile (30 minutes on one H100): reduced precision in eager and the compiled modes,
+    # max-autotune (minutes of kernel benchmarking per compile) on one model only.
+    cuda_reduced_precision_modes={"gpu": ("eager", "compile", "reduce-overhead")},
+    one_model_modes={"gpu": ("max-autotune",)},
+    # CPU: 3-5 s measured in the committed quick run; CUDA: that plus the device context (~1 s).
+    process_start_s={"cpu": 4.5, "cuda": 5.5},
+    report_notes={"cuda": CUDA_NOTE},
     # bf16 CPU cells (where the CPU runs bf16 natively): autocast(cpu, bfloat16), eager in quick.
     cpu_reduced_precision_modes={"quick": ("eager",), "full": ("eager", "compile")},
     import_names=("torch",),
