@@ -25,3 +25,5 @@ class RunRequest:
     report: bool = True  # regenerate the reports afterwards
     argv: Sequence[str] = ()  # the command line, stored in run.json
     schedule_seed: int | None = None  # None: the run's seed (settings.seed)
+    peaks_dir: Path | None = None  # where device peaks are pinned (None: reports/machines, or none with out)
+    reprobe_peak: bool = False  # measure the pinned peak again and replace it
