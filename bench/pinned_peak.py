@@ -86,7 +86,8 @@ def best_of_probes(device: str, answers: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def _probe_summary(answer: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("peak_flops", "matmul_flops_by_precision", "bandwidth_bytes_s", "peak_sources", "seconds", "error")
+    keep = ("peak_flops", "matmul_flops_by_precision", "bandwidth_bytes_s", "peak_sources", "seconds",
+            "error")
     return {k: answer[k] for k in keep if answer.get(k) is not None}
 
 

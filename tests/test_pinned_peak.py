@@ -33,7 +33,8 @@ class Probes:
 
 
 def test_best_of_probes_takes_each_precision_and_the_bandwidth_at_its_best() -> None:
-    roof = best_of_probes("cpu", [_probe(300e9, 100e9, 2e10), _probe(330e9, 90e9, 1e10), _probe(250e9, 170e9)])
+    roof = best_of_probes("cpu", [_probe(300e9, 100e9, 2e10), _probe(330e9, 90e9, 1e10),
+                                  _probe(250e9, 170e9)])
     assert roof["peak_flops"] == 330e9
     assert roof["matmul_flops_by_precision"] == {"fp32": 330e9, "bf16": 170e9}
     assert roof["peak_flops_by_precision"] == {"fp32": 330e9, "bf16": 330e9}  # mixed: never below fp32
@@ -62,7 +63,8 @@ def test_peak_is_pinned_with_the_fingerprint_reused_and_reprobed_on_request(tmp_
 
     # Re-probed on request: measured again, and the file replaced.
     reprobe = Probes(_probe(280e9))
-    new = pinned_roofline("cpu", PeakPinning(pin.machines_dir, pin.fingerprint, reprobe=True, probes=2), reprobe)
+    again_pin = PeakPinning(pin.machines_dir, pin.fingerprint, reprobe=True, probes=2)
+    new = pinned_roofline("cpu", again_pin, reprobe)
     assert reprobe.calls == 2 and new["peak_flops"] == 280e9 and new["pinned"]["reused"] is False
     assert json.loads(path.read_text())["peak_flops"] == 280e9
 
@@ -74,7 +76,8 @@ def test_peak_is_pinned_with_the_fingerprint_reused_and_reprobed_on_request(tmp_
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"device": "cpu", "peak_flops": "lots"}',
-                                     '{"device": "cpu", "peak_flops": 5.0, "pinned": {"fingerprint": "other"}}',
+                                     '{"device": "cpu", "peak_flops": 5.0, '
+                                     '"pinned": {"fingerprint": "other"}}',
                                      '{"device": "cpu", "peak_flops": 5.0}'])
 def test_an_untrusted_pinned_file_is_probed_again_not_a_crash(tmp_path: Path, content: str) -> None:
     pin = PeakPinning(tmp_path, "abcd1234abcd1234", probes=1)

@@ -76,12 +76,28 @@ DEFAULT_PARITY_NOTE = (
     "are expected to be close."
 )
 PARITY_METHOD = (
-    "The number is the mean absolute difference of the two curves, each smoothed with a trailing mean over "
-    "{steps} steps, relative to the loss scale (the mean magnitude of both smoothed curves); pairs above "
-    "{tolerance} are flagged. Compared: eager vs eager where both ran, else the closest available modes; "
-    "the first ok process of each cell."
+    "Compared is how training moves each loss, not its level (a level far from zero that barely moves "
+    "would agree whatever the updates did): each curve becomes its change from step 0, smoothed with a "
+    "trailing mean over {steps} steps. Change: each side's smoothed change at the last step. Difference: "
+    "the mean absolute difference of the two change curves, relative to the largest change either makes. "
+    "A pair is flagged when a difference exceeds {tolerance} and is larger than the two curves' gap at "
+    "step 0 on the same scale (dropout masks differ from the first step, and that gap persists in every "
+    "change). Compared: eager vs eager where both ran, else the closest available modes; the first ok "
+    "process of each cell."
 )
 
+
+
+PARITY_FIGURE_CAPTION = (
+    "Each figure: top, every loss's change from step 0 on both sides (thin: per step; thick: smoothed; "
+    "solid circles and dashed crosses tell the two sides apart where they overlap); bottom, the "
+    "difference of the smoothed changes, with the tolerance (dotted) for scale."
+)
+THROUGHPUT_CAPTION = (
+    "Throughput: each bar is the median over the cell's processes of the images/s of its throughput "
+    "window; the error bar spans the slowest to the fastest process (no bar when one process ran). Memory: "
+    "the maximum over processes; no error bars."
+)
 
 
 def first_step_text(r: dict[str, Any]) -> str:
@@ -170,6 +186,15 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
     return md_table(headers, body, align)
 
 
+def parity_verdict(p: Parity, losses: dict[str, str]) -> str:
+    """ok, ok with the losses whose difference only its step-0 gap explains, or DIVERGE."""
+    if not p.within_tolerance:
+        return f"DIVERGE (> {fmt_pct(p.tolerance, 0)})"
+    gap = [f"{label} {fmt_pct(p.start_gap[name])}" for name, label in losses.items()
+           if p.rel_diff[name] > p.tolerance and name in p.start_gap]
+    return f"ok (no more than the step-0 gap: {', '.join(gap)})" if gap else "ok"
+
+
 def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], multi: bool) -> str:
     names = join_words([framework_label(fw) for fw in frameworks])
     group = [a for a in GROUP_AXES if a != "model"]
@@ -182,24 +207,20 @@ def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], 
         axes = join_words([AXIS_HEADERS[a] for a in group])
         return "".join([*out, f"No pair of ok {names} cells with the same {axes}.\n\n"])
     losses = parity[0].loss_labels
-    body = [
-        [
-            parity_compared(p) + (f" @{p.run_id}" if multi else ""),
-            " ".join(axis_text(a, p.key[a]) for a in group),
-            str(p.n_steps),
-            *[fmt_pct(p.rel_diff[name]) for name in losses],
-            "ok" if p.within_tolerance else f"DIVERGE (> {fmt_pct(p.tolerance, 0)})",
-        ]
-        for p in parity
-    ]
-    headers = [
-        "compared",
-        " / ".join(AXIS_HEADERS[a] for a in group),
-        "steps",
-        *[f"{label} difference" for label in losses.values()],
-        "verdict",
-    ]
-    out += [md_table(headers, body, "llr" + "r" * len(losses) + "l"), "\n"]
+    body = []
+    for p in parity:
+        row = [parity_compared(p) + (f" @{p.run_id}" if multi else ""),
+               " ".join(axis_text(a, p.key[a]) for a in group), str(p.n_steps)]
+        for name in losses:
+            row += [" / ".join(fmt_sig(v, 3) for v in p.changes.get(name, {}).values()) or "–",
+                    fmt_pct(p.rel_diff[name])]
+        row.append(parity_verdict(p, losses))
+        body.append(row)
+    headers = ["compared", " / ".join(AXIS_HEADERS[a] for a in group), "steps"]
+    for label in losses.values():
+        headers += [f"{label} change", f"{label} difference"]
+    headers.append("verdict")
+    out += [md_table(headers, body, "llr" + "rr" * len(losses) + "l"), "\n", PARITY_FIGURE_CAPTION, "\n\n"]
     out += [f"![loss curves: {md_escape(parity_title(p, multi))}]({p.figure})\n\n" for p in parity]
     return "".join(out)
 
@@ -235,7 +256,7 @@ def model_page(
         mem = f"{FIGURES_DIR}/" + fig_name(model, "memory")
         figs[thr] = throughput_drawing(model, ok, multi)
         figs[mem] = memory_drawing(model, rows, multi)
-        out.append(f"![throughput]({thr})\n\n![memory]({mem})\n\n")
+        out.append(f"![throughput]({thr})\n\n![memory]({mem})\n\n{THROUGHPUT_CAPTION}\n\n")
     else:
         out.append("No ok cell with a throughput measurement.\n\n")
 
