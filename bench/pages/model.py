@@ -186,6 +186,43 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
     return md_table(headers, body, align)
 
 
+BF16_SCOPE_TEXT = (
+    "A bf16 cell runs each framework's shipped mixed-precision recipe (Keras' `mixed_bfloat16` policy, "
+    "torch's CPU autocast), with float32 weights, optimizer state and losses on both sides. {verdict} "
+    "Which forward operations compute in which dtype, as read from each framework's own graph and "
+    "dispatched ops (tests/test_precision_scopes.py; a bf16 normalisation still accumulates its statistics "
+    "in float32 inside the kernel):"
+)
+BF16_SAME = "Both put the same operations in bf16."
+BF16_DIFFERENT = ("They do not put the same operations in bf16 (**bold** below), so a bf16 ratio compares "
+                  "the recipes as shipped, not the same arithmetic.")
+
+
+def bf16_scope_section(model: str, rows: list[dict[str, Any]], frameworks: Sequence[str]) -> str:
+    """The family's disclosed bf16 scope per framework, on a page with bf16 cells ("" otherwise)."""
+    from models.registry import family_of
+
+    if not any(r.get("precision") == "bf16" for r in rows):
+        return ""
+    try:
+        scopes = family_of(model).bf16_scopes
+    except ValueError:
+        scopes = {}
+    shown = [fw for fw in frameworks if fw in scopes]
+    if not shown:
+        return "## bf16 scope\n\nThis model's family does not disclose which operations run in bf16.\n\n"
+    kinds = list(dict.fromkeys(k for fw in shown for k in scopes[fw]))
+    body, differ = [], False
+    for kind in kinds:
+        dtypes = [scopes[fw].get(kind, "–") for fw in shown]
+        mark = (lambda t: f"**{t}**") if len(set(dtypes)) > 1 else (lambda t: t)
+        differ = differ or len(set(dtypes)) > 1
+        body.append([mark(kind), *[mark(d) for d in dtypes]])
+    table = md_table(["operation", *[framework_label(fw) for fw in shown]], body, "l" * (len(shown) + 1))
+    text = BF16_SCOPE_TEXT.format(verdict=BF16_DIFFERENT if differ else BF16_SAME)
+    return f"## bf16 scope\n\n{text}\n\n{table}\n"
+
+
 def parity_verdict(p: Parity, losses: dict[str, str]) -> str:
     """ok, ok with the losses whose difference only its step-0 gap explains, or DIVERGE."""
     if not p.within_tolerance:
@@ -247,6 +284,7 @@ def model_page(
         "\n\n",
     ]
     out += ["## Spread of step times\n\n", spread_table(rows, multi), "\n", SPREAD_LEGEND, "\n\n"]
+    out.append(bf16_scope_section(model, rows, frameworks))
     out.append(parity_section(model, parity, frameworks, multi))
 
     ok = [r for r in rows if r["status"] == "ok" and num(r.get("throughput_img_s")) is not None]
