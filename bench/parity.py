@@ -7,7 +7,7 @@ default first), and EVERY pair of those frameworks is compared, on each of the m
 losses.
 
 What is compared is how training MOVES each loss, not its level: a level near 543 that moves by 1
-(the VAE's reconstruction term on synthetic data) would agree to "0.0%" whatever the updates did.
+(a reconstruction term on synthetic data) would agree to "0.0%" whatever the updates did.
 Each curve becomes its change from step 0 (L_t - L_0), smoothed with a trailing mean over
 PARITY_SMOOTHING_STEPS steps; the number is the mean absolute difference of the two change curves
 relative to the largest smoothed change either makes (how far training moved the loss). A pair is
