@@ -189,9 +189,9 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
 BF16_SCOPE_TEXT = (
     "A bf16 cell runs each framework's shipped mixed-precision recipe (its mixed-precision policy or "
     "autocast), with float32 weights, optimizer state and losses on every side. {verdict} "
-    "Which forward operations compute in which dtype, as read from each framework's own graph and "
+    "Which forward operations compute in which dtype on CPU, as read from each framework's own graph and "
     "dispatched ops (tests/test_precision_scopes.py; a bf16 normalisation still accumulates its statistics "
-    "in float32 inside the kernel):"
+    "in float32 inside the kernel; CUDA autocast runs group norm in float32):"
 )
 BF16_SAME = "They put the same operations in bf16."
 BF16_DIFFERENT = ("They do not put the same operations in bf16 (**bold** below), so a bf16 ratio compares "
