@@ -26,6 +26,7 @@ from .inputs import check_data_fits, check_output_dir
 from .launcher import Interrupted, drop_shared_scratch
 from .matrix import PlannedCell, build_matrix, native_cpu_precisions
 from .plan_text import assume_cuda_probes, coverage_lines, estimate_basis
+from .pinned_peak import PeakPinning, default_machines_dir, pinned_roofline
 from .probing import cuda_available, probe_frameworks
 from .profiles import default_profile_name, get_profile, make_settings
 from .progress import Progress, fmt_duration
@@ -148,7 +149,20 @@ def new_run(request: RunRequest) -> int:
          f"results in {run_dir}")
     tf32 = any(st.tf32 for st in by_model.values())
     return run_processes(run_dir, plan.schedule, by_model, request.pythons, tf32,
-                         report=request.report, report_dir=report_dir_for(request, run_dir))
+                         report=request.report, report_dir=report_dir_for(request, run_dir),
+                         pinning=peak_pinning(request, env))
+
+
+def peak_pinning(request: RunRequest, env: Mapping[str, Any]) -> PeakPinning | None:
+    """Where this run's device peaks are pinned (bench.pinned_peak): --peaks-dir, else reports/machines
+    for a run in the default place; None (measured in the run only) for --out without --peaks-dir, so
+    that nothing outside --out is written."""
+    machines = request.peaks_dir or (None if request.out else default_machines_dir(store.DEFAULT_RUNS_ROOT))
+    fp = env.get("fingerprint")
+    fingerprint = fp.get("hash") if isinstance(fp, Mapping) else None
+    if machines is None or not fingerprint:
+        return None
+    return PeakPinning(Path(machines), str(fingerprint), reprobe=request.reprobe_peak)
 
 
 def report_dir_for(request: RunRequest, run_dir: Path) -> Path | None:
@@ -159,12 +173,12 @@ def report_dir_for(request: RunRequest, run_dir: Path) -> Path | None:
 
 def run_processes(run_dir: Path, slots: list[Slot], by_model: dict[str, RunSettings],
                   pythons: Mapping[str, str], tf32: bool, *, report: bool,
-                  report_dir: Path | None = None) -> int:
-    """Measure the peaks, run the processes in order, then summarise (and report)."""
+                  report_dir: Path | None = None, pinning: PeakPinning | None = None) -> int:
+    """Measure (or read the pinned) peaks, run the processes in order, then summarise (and report)."""
     done_before = len(store.read_process_results(run_dir))
     cells = list(dict.fromkeys(s.cell for s in slots))
     try:
-        peaks = {d: roofline_peaks(run_dir, d, cells, pythons, tf32) for d in ROOFLINE_DEVICES
+        peaks = {d: roofline_peaks(run_dir, d, cells, pythons, tf32, pinning) for d in ROOFLINE_DEVICES
                  if any(c.device == d for c in cells)}
         execute_processes(run_dir, slots, by_model, pythons, peaks)
     except (Interrupted, KeyboardInterrupt):
@@ -265,9 +279,10 @@ def _peaks(roof: dict[str, Any]) -> float | dict[str, float] | None:
 
 
 def roofline_peaks(run_dir: Path, device: str, cells: Sequence[Cell], pythons: Mapping[str, str],
-                   tf32: bool = False) -> float | dict[str, float] | None:
-    """Measure ``device``'s peak once per run (kept in roofline.json for CUDA, roofline-<device>.json
-    otherwise; reused on --resume).
+                   tf32: bool = False, pinning: PeakPinning | None = None) -> float | dict[str, float] | None:
+    """``device``'s peak for this run (kept in roofline.json for CUDA, roofline-<device>.json
+    otherwise; reused on --resume): with ``pinning``, the machine's pinned peak (bench.pinned_peak: read,
+    or the best of several probes, stored), else measured once for this run.
 
     Per precision, the best of every source that can measure the device (bench.roofline.measure_peaks:
     each framework with cells on it, in its own interpreter, and numpy on CPU), one after the other.
@@ -279,9 +294,13 @@ def roofline_peaks(run_dir: Path, device: str, cells: Sequence[Cell], pythons: M
             return _peaks(store.read_roofline(run_dir, device) or {})
         except (BenchError, AttributeError):
             pass
-    _say(f"measuring the {device.upper()} device's peak (roofline) ...")
-    roof = measure_peaks(device, list(dict.fromkeys(c.framework for c in cells if c.device == device)),
-                         pythons, tf32=tf32)
+    sources = list(dict.fromkeys(c.framework for c in cells if c.device == device))
+    if pinning is not None:
+        roof = pinned_roofline(device, pinning, lambda: measure_peaks(device, sources, pythons, tf32=tf32),
+                               tf32=tf32, say=_say)
+    else:
+        _say(f"measuring the {device.upper()} device's peak (roofline) ...")
+        roof = measure_peaks(device, sources, pythons, tf32=tf32)
     store.write_roofline(run_dir, roof, device)
     if roof.get("peak_flops") is None:
         _say(f"warning: no device peak measured ({roof.get('error')}); fraction of peak left empty")

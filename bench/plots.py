@@ -50,8 +50,10 @@ def _style():
     return matplotlib.style.context("default")
 
 
-def bar_chart(path: Path, bars: Sequence[Bar], *, title: str, xlabel: str) -> Path:
-    """Horizontal bars, one per cell, coloured by framework (first bar at the top)."""
+def bar_chart(path: Path, bars: Sequence[Bar], *, title: str, xlabel: str,
+              caption: str | None = None) -> Path:
+    """Horizontal bars, one per cell, coloured by framework (first bar at the top); ``caption`` (what
+    the error bars span) is written under the axis when any bar has one."""
     with _style():
         height = max(2.0, 0.8 + 0.35 * len(bars))
         fig = Figure(figsize=(8.0, height), dpi=DPI)
@@ -73,7 +75,8 @@ def bar_chart(path: Path, bars: Sequence[Bar], *, title: str, xlabel: str) -> Pa
                     linewidth=1,
                 )
         ax.set_yticks(y, [b.label for b in bars], fontsize=8)
-        ax.set_xlabel(xlabel)
+        with_bars = any(b.err_low is not None and b.err_high is not None for b in bars)
+        ax.set_xlabel(f"{xlabel}\n({caption})" if caption and with_bars else xlabel)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         _framework_legend(ax, {b.framework for b in bars})
@@ -129,6 +132,12 @@ def grouped_bar_chart(
         return _save(fig, path)
 
 
+# The two sides of a parity chart: line style and marker per position, so that curves that coincide
+# still show both (colour alone would hide the one drawn first).
+PARITY_STYLES = ({"linestyle": "-", "marker": "o", "markerfacecolor": "none"},
+                 {"linestyle": "--", "marker": "x"})
+
+
 def parity_chart(
     path: Path,
     curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
@@ -136,26 +145,46 @@ def parity_chart(
     title: str,
     labels: dict[str, str],
     losses: dict[str, str],
+    tolerance: float | None = None,
 ) -> Path:
-    """Loss curves of the compared frameworks: one panel per loss, raw (faint) and smoothed lines.
+    """Loss changes of two compared frameworks: per loss, a top panel with both sides' change from
+    step 0 (raw faint, smoothed bold, each side its own line style and marker) and a bottom panel
+    with the difference of the smoothed changes (first minus second), the tolerance band dotted.
 
-    ``curves[framework][loss] = (raw, smoothed)`` over the same steps; ``losses`` maps each loss
-    name to its label, in panel order; ``labels`` names each framework's lines.
+    ``curves[framework][loss] = (raw change, smoothed change)`` over the same steps, frameworks in the
+    compared order; ``losses`` maps each loss name to its label, in panel order; ``labels`` names
+    each framework's lines.
     """
+    fws = list(curves)
     with _style():
-        fig = Figure(figsize=(PANEL_WIDTH * max(1, len(losses)), 3.4), dpi=DPI)
+        n = max(1, len(losses))
+        fig = Figure(figsize=(PANEL_WIDTH * n, 5.2), dpi=DPI)
+        axes = fig.subplots(2, n, sharex="col", squeeze=False, gridspec_kw={"height_ratios": [2.2, 1]})
         for i, (loss, loss_label) in enumerate(losses.items()):
-            ax = fig.add_subplot(1, len(losses), i + 1)
-            for fw in sorted(curves):
+            top, bottom = axes[0][i], axes[1][i]
+            for k, fw in enumerate(fws):
                 raw, smooth = curves[fw][loss]
                 x = np.arange(len(raw))
-                color = framework_colour(fw)
-                ax.plot(x, raw, color=color, alpha=0.25, linewidth=0.8)
-                ax.plot(x, smooth, color=color, linewidth=1.6, label=labels.get(fw, fw))
-            ax.set_xlabel("step")
-            ax.set_ylabel(f"{loss_label} loss")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+                color, style = framework_colour(fw), PARITY_STYLES[k % len(PARITY_STYLES)]
+                top.plot(x, raw, color=color, alpha=0.25, linewidth=0.8, linestyle=style["linestyle"])
+                top.plot(x, smooth, color=color, linewidth=1.6, markersize=4, label=labels.get(fw, fw),
+                         **style)
+            top.axhline(0.0, color="grey", linewidth=0.6)
+            top.set_ylabel(f"{loss_label} loss − step 0")
+            top.grid(alpha=0.3)
+            top.legend(fontsize=8)
+            if len(fws) >= 2:
+                a, b = (curves[fw][loss][1] for fw in fws[:2])
+                m = min(len(a), len(b))
+                bottom.plot(np.arange(m), a[:m] - b[:m], color="black", linewidth=1.2)
+                moved = max(float(np.max(np.abs(c))) if len(c) else 0.0 for c in (a, b))
+                if tolerance is not None and moved > 0:
+                    for y in (tolerance * moved, -tolerance * moved):
+                        bottom.axhline(y, color="grey", linewidth=0.8, linestyle=":")
+            bottom.axhline(0.0, color="grey", linewidth=0.6)
+            bottom.set_xlabel("step")
+            bottom.set_ylabel("difference\n(first − second)", fontsize=8)
+            bottom.grid(alpha=0.3)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         return _save(fig, path)

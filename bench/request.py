@@ -26,3 +26,5 @@ class RunRequest:
     argv: Sequence[str] = ()  # the command line, stored in run.json
     schedule_seed: int | None = None  # None: the run's seed (settings.seed)
     assume_cuda: str | None = None  # dry run only: plan as if this GPU were present (bench.plan_text)
+    peaks_dir: Path | None = None  # where device peaks are pinned (None: reports/machines, or none with out)
+    reprobe_peak: bool = False  # measure the pinned peak again and replace it

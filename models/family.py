@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -52,6 +52,12 @@ class ModelFamily:
     # default). A family too expensive for it on a 2-core CPU says False: it runs in ``full`` and
     # whenever named with ``--models``.
     in_quick_profile: bool = True
+    # Which operations of the forward pass compute in which dtype in a bf16 cell on CPU, per framework:
+    # framework -> operation kind -> "bf16" / "fp32" (each framework's shipped mixed-precision recipe:
+    # Keras' mixed_bfloat16 policy, torch's CPU autocast). Disclosed in the report beside the bf16
+    # cells and checked against the dtypes each framework really uses (tests/test_precision_scopes.py).
+    # Empty: not disclosed.
+    bf16_scopes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def model_names(self) -> tuple[str, ...]:

@@ -107,7 +107,7 @@ class FixtureCell:
     peak_rss_bytes: int = 1_500 * 2**20
     device_alloc_peak_bytes: int | None = None
     nvml_peak_bytes: int | None = None
-    loss_offset: float = 0.0  # shifts this cell's loss curves (parity tests)
+    loss_offset: float = 0.0  # this cell's losses move (1 + loss_offset) times as far (parity tests)
     loss_names: tuple[str, ...] = ("g", "d")  # the model family's loss names
     flags: dict[str, Any] = field(default_factory=dict)
     seed_salt: int = 0  # a different draw from the same distribution
@@ -131,16 +131,19 @@ def _rng(cell_id: str, salt: int) -> np.random.Generator:
 
 
 def _losses(step: int, offset: float, rng: np.random.Generator, names: tuple[str, ...]) -> dict[str, float]:
-    """One value per loss name: the first falls, the second drifts down, any further ones decay."""
+    """One value per loss name: the first falls, the second drifts down, any further ones decay; with
+    ``offset``, each moves (1 + offset) times as far from its step-0 value (parity compares changes)."""
+    def curve(i: int, s: int) -> float:
+        if i == 0:
+            return 0.7 + 0.6 * np.exp(-s / 15.0)
+        if i == 1:
+            return 1.38 - 0.3 * (1 - np.exp(-s / 20.0))
+        return 1.0 + 0.2 * np.exp(-s / (10.0 + 5 * i))
+
     out = {}
     for i, name in enumerate(names):
-        if i == 0:
-            v = 0.7 + 0.6 * np.exp(-step / 15.0)
-        elif i == 1:
-            v = 1.38 - 0.3 * (1 - np.exp(-step / 20.0))
-        else:
-            v = 1.0 + 0.2 * np.exp(-step / (10.0 + 5 * i))
-        out[name] = float(v + offset + 0.02 * rng.standard_normal())
+        v = curve(i, step) + offset * (curve(i, step) - curve(i, 0))
+        out[name] = float(v + 0.02 * rng.standard_normal())
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from .. import store
 from ..errors import BenchError
 from ..frameworks.registry import framework_names, get_framework
-from ..inputs import at_least, positive_float
+from ..inputs import at_least, check_output_dir, positive_float
 from ..matrix import Filters
 from ..profiles import OVERRIDABLE, describe_defaults
 from ..request import RunRequest
@@ -72,6 +72,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--python", action="append", default=[], metavar="FW=PATH",
                    help=f"interpreter for a framework's cells, e.g. {python_example()} "
                         "(repeatable; default: this interpreter)")
+    o.add_argument("--peaks-dir", metavar="DIR",
+                   help="where each machine's device peak is pinned (DIR/<machine fingerprint>/roofline-"
+                        "<device>.json; default: reports/machines for a run in the default place; with "
+                        "--out and no --peaks-dir the peak is measured in the run only)")
+    o.add_argument("--reprobe-peak", action="store_true",
+                   help="measure this machine's pinned device peak again (best of several probes) and "
+                        "replace it")
 
 
 def profile_defaults_epilog() -> str:
@@ -115,7 +122,18 @@ def run_request(args: argparse.Namespace, filters: Filters, *, resume: bool = Fa
                       pythons=parse_pythons(args.python), out=Path(args.out) if args.out else None,
                       resume=resume, report=report, argv=list(getattr(args, "argv", [])),
                       schedule_seed=getattr(args, "schedule_seed", None),
-                      assume_cuda=getattr(args, "assume_cuda", None))
+                      assume_cuda=getattr(args, "assume_cuda", None),
+                      peaks_dir=peaks_dir(args), reprobe_peak=bool(getattr(args, "reprobe_peak", False)))
+
+
+def peaks_dir(args: argparse.Namespace) -> Path | None:
+    """--peaks-dir checked up front: a directory that can be created or written (BenchError)."""
+    value = getattr(args, "peaks_dir", None)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    check_output_dir(path, "--peaks-dir")
+    return path
 
 
 def latest_run() -> Path:

@@ -22,6 +22,8 @@ FIGURES_DIR = "figures"
 FIGURE_PATTERNS = ("*__throughput.png", "*__memory.png", "*__parity__*.png")
 
 Draw = Callable[[Path], Path]
+# What a throughput bar's error bar spans, printed under the chart's axis.
+THROUGHPUT_ERROR_BARS = "bar: median over processes; error bar: slowest to fastest process"
 
 
 def fig_name(*parts: Any) -> str:
@@ -45,8 +47,10 @@ def name_parity_figures(parity: list[Parity], multi: bool) -> None:
 def parity_drawing(p: Parity, multi: bool) -> Draw:
     labels = {fw: f"{framework_label(fw)} {c['mode']}" for fw, c in p.cells.items()}
     diffs = ", ".join(f"{label} {fmt_pct(p.rel_diff[name])}" for name, label in p.loss_labels.items())
+    diffs = f"change differences: {diffs}"
     title = f"{parity_title(p, multi)} — {diffs}"
-    return lambda path: plots.parity_chart(path, p.curves, title=title, labels=labels, losses=p.loss_labels)
+    return lambda path: plots.parity_chart(path, p.curves, title=title, labels=labels, losses=p.loss_labels,
+                                           tolerance=p.tolerance)
 
 
 def _mib(v: Any) -> float | None:
@@ -62,7 +66,8 @@ def throughput_drawing(model: str, ok: list[dict[str, Any]], multi: bool) -> Dra
         for r in ok
     ]
     return lambda path: plots.bar_chart(
-        path, bars, title=f"{model}: throughput (higher is better)", xlabel="images / s"
+        path, bars, title=f"{model}: throughput (higher is better)", xlabel="images / s",
+        caption=THROUGHPUT_ERROR_BARS,
     )
 
 

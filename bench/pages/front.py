@@ -26,6 +26,7 @@ from .sections import (
     environment_table,
     parity_title,
     peak_text,
+    peaks_text,
     runs_table,
     schedule_text,
     settings_table,
@@ -204,7 +205,7 @@ def note_text(n: Note, multi: bool) -> str:
     if n.kind == "diverged" and n.parity is not None:
         return (
             f"Loss curves diverge — {parity_title(n.parity, multi)}: {fmt_pct(n.parity.worst)} of the loss "
-            f"scale (tolerance {fmt_pct(n.parity.tolerance, 0)})."
+            f"change from step 0 (tolerance {fmt_pct(n.parity.tolerance, 0)})."
         )
     raise ValueError(f"unknown note kind {n.kind!r}")
 
@@ -259,6 +260,7 @@ def front_page(
         settings_table(runs.runs),
         "\n",
         schedule_text(runs.runs),
+        peaks_text(runs.runs),
         "\nPer-cell effective flags are listed on each model's page.\n",
     ]
     out += ["\n## Environment\n\n", environment_table(runs.runs)]

@@ -81,12 +81,28 @@ DEFAULT_PARITY_NOTE = (
     "are expected to be close."
 )
 PARITY_METHOD = (
-    "The number is the mean absolute difference of the two curves, each smoothed with a trailing mean over "
-    "{steps} steps, relative to the loss scale (the mean magnitude of both smoothed curves); pairs above "
-    "{tolerance} are flagged. Compared: eager vs eager where both ran, else the closest available modes; "
-    "the first ok process of each cell."
+    "Compared is how training moves each loss, not its level (a level far from zero that barely moves "
+    "would agree whatever the updates did): each curve becomes its change from step 0, smoothed with a "
+    "trailing mean over {steps} steps. Change: each side's smoothed change at the last step. Difference: "
+    "the mean absolute difference of the two change curves, relative to the largest change either makes. "
+    "A pair is flagged when a difference exceeds {tolerance} and is larger than the two curves' gap at "
+    "step 0 on the same scale (dropout masks differ from the first step, and that gap persists in every "
+    "change). Compared: eager vs eager where both ran, else the closest available modes; the first ok "
+    "process of each cell."
 )
 
+
+
+PARITY_FIGURE_CAPTION = (
+    "Each figure: top, every loss's change from step 0 on both sides (thin: per step; thick: smoothed; "
+    "solid circles and dashed crosses tell the two sides apart where they overlap); bottom, the "
+    "difference of the smoothed changes, with the tolerance (dotted) for scale."
+)
+THROUGHPUT_CAPTION = (
+    "Throughput: each bar is the median over the cell's processes of the images/s of its throughput "
+    "window; the error bar spans the slowest to the fastest process (no bar when one process ran). Memory: "
+    "the maximum over processes; no error bars."
+)
 
 
 def first_step_text(r: dict[str, Any]) -> str:
@@ -175,6 +191,52 @@ def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, mult
     return md_table(headers, body, align)
 
 
+BF16_SCOPE_TEXT = (
+    "A bf16 cell runs each framework's shipped mixed-precision recipe (its mixed-precision policy or "
+    "autocast), with float32 weights, optimizer state and losses on every side. {verdict} "
+    "Which forward operations compute in which dtype on CPU, as read from each framework's own graph and "
+    "dispatched ops (tests/test_precision_scopes.py; a bf16 normalisation still accumulates its statistics "
+    "in float32 inside the kernel; CUDA autocast runs group norm in float32):"
+)
+BF16_SAME = "They put the same operations in bf16."
+BF16_DIFFERENT = ("They do not put the same operations in bf16 (**bold** below), so a bf16 ratio compares "
+                  "the recipes as shipped, not the same arithmetic.")
+
+
+def bf16_scope_section(model: str, rows: list[dict[str, Any]], frameworks: Sequence[str]) -> str:
+    """The family's disclosed bf16 scope per framework, on a page with bf16 cells ("" otherwise)."""
+    from models.registry import family_of
+
+    if not any(r.get("precision") == "bf16" for r in rows):
+        return ""
+    try:
+        scopes = family_of(model).bf16_scopes
+    except ValueError:
+        scopes = {}
+    shown = [fw for fw in frameworks if fw in scopes]
+    if not shown:
+        return "## bf16 scope\n\nThis model's family does not disclose which operations run in bf16.\n\n"
+    kinds = list(dict.fromkeys(k for fw in shown for k in scopes[fw]))
+    body, differ = [], False
+    for kind in kinds:
+        dtypes = [scopes[fw].get(kind, "–") for fw in shown]
+        mark = (lambda t: f"**{t}**") if len(set(dtypes)) > 1 else (lambda t: t)
+        differ = differ or len(set(dtypes)) > 1
+        body.append([mark(kind), *[mark(d) for d in dtypes]])
+    table = md_table(["operation", *[framework_label(fw) for fw in shown]], body, "l" * (len(shown) + 1))
+    text = BF16_SCOPE_TEXT.format(verdict=BF16_DIFFERENT if differ else BF16_SAME)
+    return f"## bf16 scope\n\n{text}\n\n{table}\n"
+
+
+def parity_verdict(p: Parity, losses: dict[str, str]) -> str:
+    """ok, ok with the losses whose difference only its step-0 gap explains, or DIVERGE."""
+    if not p.within_tolerance:
+        return f"DIVERGE (> {fmt_pct(p.tolerance, 0)})"
+    gap = [f"{label} {fmt_pct(p.start_gap[name])}" for name, label in losses.items()
+           if p.rel_diff[name] > p.tolerance and name in p.start_gap]
+    return f"ok (no more than the step-0 gap: {', '.join(gap)})" if gap else "ok"
+
+
 def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], multi: bool) -> str:
     names = join_words([framework_label(fw) for fw in frameworks])
     group = [a for a in GROUP_AXES if a != "model"]
@@ -187,24 +249,20 @@ def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], 
         axes = join_words([AXIS_HEADERS[a] for a in group])
         return "".join([*out, f"No pair of ok {names} cells with the same {axes}.\n\n"])
     losses = parity[0].loss_labels
-    body = [
-        [
-            parity_compared(p) + (f" @{p.run_id}" if multi else ""),
-            " ".join(axis_text(a, p.key[a]) for a in group),
-            str(p.n_steps),
-            *[fmt_pct(p.rel_diff[name]) for name in losses],
-            "ok" if p.within_tolerance else f"DIVERGE (> {fmt_pct(p.tolerance, 0)})",
-        ]
-        for p in parity
-    ]
-    headers = [
-        "compared",
-        " / ".join(AXIS_HEADERS[a] for a in group),
-        "steps",
-        *[f"{label} difference" for label in losses.values()],
-        "verdict",
-    ]
-    out += [md_table(headers, body, "llr" + "r" * len(losses) + "l"), "\n"]
+    body = []
+    for p in parity:
+        row = [parity_compared(p) + (f" @{p.run_id}" if multi else ""),
+               " ".join(axis_text(a, p.key[a]) for a in group), str(p.n_steps)]
+        for name in losses:
+            row += [" / ".join(fmt_sig(v, 3) for v in p.changes.get(name, {}).values()) or "–",
+                    fmt_pct(p.rel_diff[name])]
+        row.append(parity_verdict(p, losses))
+        body.append(row)
+    headers = ["compared", " / ".join(AXIS_HEADERS[a] for a in group), "steps"]
+    for label in losses.values():
+        headers += [f"{label} change", f"{label} difference"]
+    headers.append("verdict")
+    out += [md_table(headers, body, "llr" + "rr" * len(losses) + "l"), "\n", PARITY_FIGURE_CAPTION, "\n\n"]
     out += [f"![loss curves: {md_escape(parity_title(p, multi))}]({p.figure})\n\n" for p in parity]
     return "".join(out)
 
@@ -231,6 +289,7 @@ def model_page(
         "\n\n",
     ]
     out += ["## Spread of step times\n\n", spread_table(rows, multi), "\n", SPREAD_LEGEND, "\n\n"]
+    out.append(bf16_scope_section(model, rows, frameworks))
     out.append(parity_section(model, parity, frameworks, multi))
 
     ok = [r for r in rows if r["status"] == "ok" and num(r.get("throughput_img_s")) is not None]
@@ -240,7 +299,7 @@ def model_page(
         mem = f"{FIGURES_DIR}/" + fig_name(model, "memory")
         figs[thr] = throughput_drawing(model, ok, multi)
         figs[mem] = memory_drawing(model, rows, multi)
-        out.append(f"![throughput]({thr})\n\n![memory]({mem})\n\n")
+        out.append(f"![throughput]({thr})\n\n![memory]({mem})\n\n{THROUGHPUT_CAPTION}\n\n")
     else:
         out.append("No ok cell with a throughput measurement.\n\n")
 

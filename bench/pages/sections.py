@@ -14,7 +14,7 @@ from ..cell import parse_cell_id
 from ..errors import BenchError
 from ..labels import SHIPPED_DEFAULTS, cell_label, framework_label, group_label
 from ..machine import machine_fingerprint
-from ..markdown import fmt_ms, fmt_ms_ci, fmt_pct, fmt_ratio, fmt_value, md_table, truncate
+from ..markdown import fmt_ms, fmt_ms_ci, fmt_pct, fmt_ratio, fmt_sig, fmt_value, md_table, truncate
 from ..parity import Parity
 from ..stats import num
 from ..store import RunData, RunSet
@@ -246,6 +246,47 @@ def schedule_text(runs: Sequence[RunData]) -> str:
                 for b, es in blocks.items()]
         out.append(md_table(["block", "repeat", "model", "order", "processes, in order"], body, "rrlrl"))
     return "".join(out)
+
+
+def _gflops(peaks: Any) -> str:
+    if not isinstance(peaks, dict):
+        return "–"
+    return ", ".join(f"{p} {fmt_sig(v / 1e9, 4)}" for p, v in peaks.items() if num(v) is not None) or "–"
+
+
+def _peak_origin(roof: dict[str, Any]) -> str:
+    pin = roof.get("pinned")
+    if not isinstance(pin, dict):
+        return ("measured by this run alone (one probe, before pinned peaks): a re-run measures "
+                "another "
+                "peak, so its fraction of peak is not comparable across runs")
+    when = str(pin.get("probed_at") or "")[:10]
+    reused = "read from the machine's pinned file" if pin.get("reused") else "measured now and pinned"
+    return (f"pinned for machine `{fmt_value(pin.get('fingerprint'))}`: best of "
+            f"{fmt_value(pin.get('probes'))} probes on {when or '–'}, {reused} "
+            "(`--reprobe-peak` measures it again)")
+
+
+def peaks_text(runs: Sequence[RunData]) -> str:
+    """The device peaks each run's fraction of peak divides by (its roofline files), and where they
+    came from: pinned for the machine (bench.pinned_peak), or measured by the run alone."""
+    lines = []
+    for r in runs:
+        at = f"run `{r.run_id}`, " if len(runs) > 1 else ""
+        for device, roof in sorted(r.rooflines.items()):
+            if num(roof.get("peak_flops")) is None:
+                lines.append(f"- {at}{device.upper()}: no peak measured ({fmt_value(roof.get('error'))}).\n")
+                continue
+            matmul = roof.get("matmul_flops_by_precision")
+            ceilings = roof.get("peak_flops_by_precision") or {"fp32": roof.get("peak_flops")}
+            shown_apart = isinstance(matmul, dict) and matmul != ceilings
+            detail = f" (matmul alone: {_gflops(matmul)})" if shown_apart else ""
+            lines.append(f"- {at}{device.upper()} peak, GFLOP/s: {_gflops(ceilings)}{detail}; "
+                         f"{_peak_origin(roof)}.\n")
+    if not lines:
+        return ""
+    return ("\nDevice peaks behind every fraction of peak (the best matmul rate of the frameworks and numpy; "
+            "a reduced precision's ceiling is the faster of its matmul and fp32's):\n\n" + "".join(lines))
 
 
 def _cell_of(entry: dict[str, Any]) -> dict[str, Any] | None:

@@ -29,4 +29,15 @@ FAMILY = ModelFamily(
     parity_note=("{frameworks} start from identical initial weights (models/ddpm/weights.py) and see "
                  "identical images, timesteps and noise; the U-Net has no dropout, so the curves differ "
                  "only by float32 rounding and each framework's AdamW arithmetic (CONTRACT.md)."),
+    # Keras' GroupNormalization computes in float32 and keras.ops.dot_product_attention scales and
+    # softmaxes in float32; torch's CPU autocast keeps group_norm (float32 statistics inside the
+    # kernel) and the fused attention kernel in bf16. The time embedding is float32 on both sides.
+    bf16_scopes={
+        "tensorflow": {"convolution": "bf16", "dense (matmul)": "bf16", "group norm": "fp32",
+                       "sigmoid/SiLU": "bf16", "attention matmuls": "bf16", "attention softmax": "fp32",
+                       "time embedding": "fp32"},
+        "torch": {"convolution": "bf16", "dense (matmul)": "bf16", "group norm": "bf16",
+                  "sigmoid/SiLU": "bf16", "attention matmuls": "bf16", "attention softmax": "bf16",
+                  "time embedding": "fp32"},
+    },
 )

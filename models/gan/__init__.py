@@ -25,4 +25,12 @@ FAMILY = ModelFamily(
     parity_note=("{frameworks} start from identical initial weights and see identical batches "
                  "(models/gan/weights.py), but their dropout masks differ, so the curves are expected to "
                  "be close, not identical."),
+    # Keras' BatchNormalization casts bf16 inputs to float32 and back; torch's CPU autocast leaves
+    # batch_norm to its input dtype (bf16 in and out, float32 statistics inside the kernel).
+    bf16_scopes={
+        "tensorflow": {"convolution": "bf16", "dense (matmul)": "bf16", "batch norm": "fp32",
+                       "leaky ReLU": "bf16", "ReLU": "bf16", "dropout": "bf16", "tanh": "bf16"},
+        "torch": {"convolution": "bf16", "dense (matmul)": "bf16", "batch norm": "bf16",
+                  "leaky ReLU": "bf16", "ReLU": "bf16", "dropout": "bf16", "tanh": "bf16"},
+    },
 )

@@ -27,4 +27,8 @@ FAMILY = ModelFamily(
                  "reparameterisation noise (models/vae/data.py), and nothing in the step is random, so "
                  "the curves should agree closely; they are not identical because of floating-point "
                  "rounding and Adam's epsilon convention (models/vae/CONTRACT.md)."),
+    # The same on both sides: every layer in bf16; the latents and logits are cast to float32 for
+    # the reparameterisation and the losses (CONTRACT.md).
+    bf16_scopes={fw: {"convolution": "bf16", "dense (matmul)": "bf16", "ReLU": "bf16"}
+                 for fw in ("tensorflow", "torch")},
 )
