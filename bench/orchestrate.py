@@ -25,8 +25,8 @@ from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
 from .launcher import Interrupted, drop_shared_scratch
 from .matrix import PlannedCell, build_matrix, native_cpu_precisions
-from .plan_text import assume_cuda_probes, coverage_lines, estimate_basis
 from .pinned_peak import PeakPinning, default_machines_dir, pinned_roofline
+from .plan_text import assume_cuda_probes, coverage_lines, estimate_basis
 from .probing import cuda_available, probe_frameworks
 from .profiles import default_profile_name, get_profile, make_settings
 from .progress import Progress, fmt_duration
