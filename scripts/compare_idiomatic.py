@@ -1,19 +1,25 @@
 """Is the project's step as fast as an expert's own loop? Fresh processes, interleaved, paired by round.
 
-Runs N fresh processes of each side for one pair: the project's cell (``python -m bench run ...``, one
-process, one cell) and the harness-free idiomatic loop in scripts/idiomatic/ (same model, batch,
-steps, threads). Round k runs both sides once, in a seeded-random order, so that drifts of the machine
-hit both sides alike. Reports each side's per-process medians and their median, and the difference
-with an interval from the per-round paired differences (their range: a distribution-free interval of
-the median paired difference, coverage 1 - 2^(1 - n), 93.75% for 5 rounds).
+For each comparison (model × framework × mode) it runs N fresh processes of each side: the project's
+cell (``python -m bench run ...``, one process, one cell) and the harness-free loop in
+scripts/idiomatic/ (same model, batch, steps, threads). Round k runs every comparison's two sides once:
+the comparisons in a seeded-random order, each one's two sides back to back in a seeded-random order,
+so that drifts of the machine hit both sides of a pair alike. Reports per comparison each side's
+per-process medians and their median, and harness/plain as a ratio of those medians and as the median
+of the per-round paired ratios with its order-statistic interval (bench.stats.median_ci, 95% or the
+nearest below: the range of the rounds up to 8 processes, 99.2% for 8; narrower from 9 on).
 
-    python scripts/compare_idiomatic.py --pair torch-eager               # issue 10, ±3%
-    python scripts/compare_idiomatic.py --pair tf-function               # issue 10, ±3%
-    python scripts/compare_idiomatic.py --pair torch-compile             # issue 10, ±10%
-    python scripts/compare_idiomatic.py --pair torch-eager --dry-run     # the planned order and commands
+    python scripts/compare_idiomatic.py                                  # the quick matrix (issue 27)
+    python scripts/compare_idiomatic.py --models vae-mnist --pairs tf-function,tf-xla
+    python scripts/compare_idiomatic.py --pair torch-eager --model dcgan-mnist --batch 256 --processes 5
+    python scripts/compare_idiomatic.py --dry-run                        # the planned order and commands
 
-Defaults: dcgan-mnist, batch 256, 15 timed steps after 1 + 3 warm-up, 2 intra-op threads, 5 processes
-per side, CPU. Nothing is written outside a temporary directory (removed unless ``--keep``) and ``--json``.
+Defaults: every model of the quick profile (dcgan-mnist, dcgan-64, vae-mnist) at its quick-profile CPU
+batch (64, 16, 128), every CPU fp32 mode of the quick profile (tf-eager, tf-function, tf-xla,
+torch-eager, torch-compile), 8 processes per side, 15 timed steps after 1 + 3 warm-up, 2 intra-op
+threads, CPU. torch's plain loops use TensorFlow's exact 'same' pads (``--padding tf``), as the
+project's models do. Nothing is written outside a temporary directory (removed unless ``--keep``) and
+``--json`` (rewritten after every process, so an interrupted run keeps what it measured).
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import re
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,38 +40,78 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIDES = ("project", "idiomatic")
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # bench.profiles (no framework import), the stats
+
+from compare_idiomatic_stats import (  # noqa: E402  (re-exported: the tests read them from here)
+    SIDES,
+    format_matrix,
+    format_table,
+    paired_interval,
+    summarize,
+    verdict,
+)
+
+__all__ = ["format_matrix", "format_table", "paired_interval", "summarize", "verdict"]
+
+MODELS = ("dcgan-mnist", "dcgan-64", "vae-mnist")
+TOLERANCE_PCT = 3.0  # issue 27: within ±3% of a plain loop, every framework and mode
 
 
 @dataclass(frozen=True)
 class Pair:
     framework: str  # the project's framework name
     mode: str  # the project's mode
-    script: str  # the idiomatic loop, relative to the repository root
-    script_args: tuple[str, ...]
-    tolerance_pct: float  # the issue's acceptance band
+    script_args: tuple[str, ...]  # the plain loop's own switches for this mode
+    tolerance_pct: float  # the acceptance band
 
 
-TORCH_SCRIPT, TF_SCRIPT = "scripts/idiomatic/torch_dcgan.py", "scripts/idiomatic/tf_dcgan.py"
+SCRIPTS = {  # the plain loop of each framework and model, under scripts/idiomatic/
+    fw: {"dcgan-mnist": f"{p}_dcgan.py", "dcgan-64": f"{p}_dcgan.py", "vae-mnist": f"{p}_vae.py"}
+    for fw, p in (("torch", "torch"), ("tensorflow", "tf"))
+}
+# The project's models use TensorFlow's asymmetric 'same' pads; torch's symmetric port is a different
+# (shifted, cheaper) model, so the torch loops are told to pad as TF does.
+TORCH_PADS = ("--padding", "tf")
 PAIRS: dict[str, Pair] = {
-    "torch-eager": Pair("torch", "eager", TORCH_SCRIPT, (), 3.0),
-    "torch-compile": Pair("torch", "compile", TORCH_SCRIPT, ("--compile",), 10.0),
-    "tf-function": Pair("tensorflow", "function", TF_SCRIPT, ("--mode", "function"), 3.0),
-    "tf-eager": Pair("tensorflow", "eager", TF_SCRIPT, ("--mode", "eager"), 3.0),
-    "tf-xla": Pair("tensorflow", "xla", TF_SCRIPT, ("--mode", "xla"), 3.0),
+    "tf-eager": Pair("tensorflow", "eager", ("--mode", "eager"), TOLERANCE_PCT),
+    "tf-function": Pair("tensorflow", "function", ("--mode", "function"), TOLERANCE_PCT),
+    "tf-xla": Pair("tensorflow", "xla", ("--mode", "xla"), TOLERANCE_PCT),
+    "torch-eager": Pair("torch", "eager", TORCH_PADS, TOLERANCE_PCT),
+    "torch-compile": Pair("torch", "compile", (*TORCH_PADS, "--compile"), TOLERANCE_PCT),
 }
 
 
+def quick_batch(model: str) -> int:
+    """The quick profile's CPU batch of ``model`` (bench.profiles: 64, 16, 128 for the three models)."""
+    from bench.profiles import get_profile
+    from models.registry import get_spec
+
+    return get_profile("quick").batch_size(model, "cpu", get_spec(model).batch_size)
+
+
+def key_of(model: str, pair: str) -> str:
+    return f"{model}/{pair}"
+
+
 # -- pure logic (tested in tests/test_compare_idiomatic.py) -------------------------------------------
-def schedule(n_rounds: int, seed: int) -> list[tuple[int, str]]:
-    """(round, side) in run order: every round holds both sides once, in a seeded-random order."""
+def matrix_schedule(n_rounds: int, keys: list[str], seed: int) -> list[tuple[int, str, str]]:
+    """(round, comparison, side) in run order: every round holds each comparison's two sides once,
+    back to back; the comparisons and each one's sides in a seeded-random order."""
     rng = random.Random(seed)
-    out: list[tuple[int, str]] = []
+    out: list[tuple[int, str, str]] = []
     for k in range(n_rounds):
-        order = list(SIDES)
+        order = list(keys)
         rng.shuffle(order)
-        out += [(k, side) for side in order]
+        for key in order:
+            sides = list(SIDES)
+            rng.shuffle(sides)
+            out += [(k, key, side) for side in sides]
     return out
+
+
+def schedule(n_rounds: int, seed: int) -> list[tuple[int, str]]:
+    """(round, side) of one comparison (the matrix schedule of one, which draws the same order)."""
+    return [(k, side) for k, _, side in matrix_schedule(n_rounds, ["one"], seed)]
 
 
 def takes_repeats(help_text: str) -> bool:
@@ -103,9 +148,9 @@ def project_command(python: str, subcommand: str, repeats: bool, pair: Pair, mod
 
 def idiomatic_command(python: str, pair: Pair, model: str, batch: int, steps: int, warmup: int,
                       threads: int, interop: int, extra: list[str]) -> list[str]:
-    return [python, str(ROOT / pair.script), *pair.script_args, "--model", model, "--batch", str(batch),
-            "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads),
-            "--interop", str(interop), *extra]
+    return [python, str(ROOT / "scripts" / "idiomatic" / SCRIPTS[pair.framework][model]), *pair.script_args,
+            "--model", model, "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup),
+            "--threads", str(threads), "--interop", str(interop), *extra]
 
 
 def parse_json_line(stdout: str) -> dict | None:
@@ -142,82 +187,6 @@ def read_project_result(run_dir: Path) -> dict:
     return out
 
 
-def _pct(a: float, b: float) -> float:
-    return (a / b - 1.0) * 100.0
-
-
-def summarize(records: list[dict], tolerance_pct: float) -> dict:
-    """Per side: process medians (round order; None: that process failed), their median and CV.
-    Project vs idiomatic in %: the ratio of the medians of process medians, and the per-round paired
-    differences with their range."""
-    by_side: dict[str, dict[int, float]] = {s: {} for s in SIDES}
-    rounds: dict[str, set[int]] = {s: set() for s in SIDES}
-    losses: dict[str, list[dict]] = {s: [] for s in SIDES}
-    for r in records:
-        rounds[r["side"]].add(r["round"])
-        if r.get("median_s"):
-            by_side[r["side"]][r["round"]] = float(r["median_s"])
-        if r.get("losses_first"):
-            losses[r["side"]].append(r["losses_first"])
-    sides = {}
-    for s in SIDES:
-        meds = [by_side[s][k] for k in sorted(by_side[s])]
-        sides[s] = {"process_medians_s": [by_side[s].get(k) for k in sorted(rounds[s])], "n_ok": len(meds),
-                    "median_of_medians_s": statistics.median(meds) if meds else None,
-                    "between_process_cv": (statistics.stdev(meds) / statistics.mean(meds)
-                                           if len(meds) > 1 else None),
-                    "losses_first_median": {k: statistics.median(x[k] for x in losses[s])
-                                            for k in (losses[s][0] if losses[s] else {})}}
-    paired = [_pct(by_side["project"][k], by_side["idiomatic"][k])
-              for k in sorted(by_side["project"]) if k in by_side["idiomatic"]]
-    p, i = sides["project"]["median_of_medians_s"], sides["idiomatic"]["median_of_medians_s"]
-    diff = _pct(p, i) if p and i else None
-    lo, hi = (min(paired), max(paired)) if paired else (None, None)
-    return {"sides": sides, "difference_pct": diff, "paired_differences_pct": paired,
-            "paired_median_pct": statistics.median(paired) if paired else None,
-            "interval_pct": [lo, hi], "interval_coverage": 1 - 2.0 ** (1 - len(paired)) if paired else None,
-            "tolerance_pct": tolerance_pct, "verdict": verdict(diff, lo, hi, tolerance_pct)}
-
-
-def verdict(diff: float | None, lo: float | None, hi: float | None, tol: float) -> str:
-    if diff is None:
-        return "no result"
-    point = "within" if abs(diff) <= tol else "outside"
-    if lo is None or hi is None or lo == hi:
-        return f"{point} ±{tol:g}% (no interval)"
-    if -tol <= lo and hi <= tol:
-        return f"{point} ±{tol:g}%; the whole interval is within"
-    if lo > tol or hi < -tol:
-        return f"{point} ±{tol:g}%; the whole interval is outside"
-    return f"{point} ±{tol:g}%; the interval straddles the band"
-
-
-def format_table(summary: dict, title: str) -> str:
-    def ms(x: float | None, missing: str = "-") -> str:
-        return missing if x is None else f"{x * 1e3:.1f}"
-
-    lines = [title, f"{'side':<10} {'per-process medians (ms, round order)':<44} {'median (ms)':>11} "
-                    f"{'CV':>6}  first-step losses"]
-    for s in SIDES:
-        d = summary["sides"][s]
-        cv = "-" if d["between_process_cv"] is None else f"{d['between_process_cv'] * 100:.1f}%"
-        loss = " ".join(f"{k} {v:.3f}" for k, v in d["losses_first_median"].items())
-        lines.append(f"{s:<10} {' '.join(ms(x, 'failed') for x in d['process_medians_s']):<44} "
-                     f"{ms(d['median_of_medians_s']):>11} {cv:>6}  {loss}")
-    diff, (lo, hi) = summary["difference_pct"], summary["interval_pct"]
-    if diff is None:
-        lines.append("project vs idiomatic: no result (a side has no successful process)")
-    else:
-        rng = "-" if lo is None else f"{lo:+.1f}% .. {hi:+.1f}%"
-        cov = summary["interval_coverage"]
-        lines.append(f"project vs idiomatic: {diff:+.1f}% (median of medians); per-round paired differences "
-                     f"{' '.join(f'{x:+.1f}%' for x in summary['paired_differences_pct'])}: median "
-                     f"{summary['paired_median_pct']:+.1f}%, range {rng}"
-                     + (f" ({cov * 100:.2f}% interval of the median paired difference)" if cov else ""))
-        lines.append(f"verdict: {summary['verdict']}")
-    return "\n".join(lines)
-
-
 # -- running processes ------------------------------------------------------------------------------
 def _run(cmd: list[str], timeout_s: float) -> tuple[int, str, str, float]:
     t0 = time.perf_counter()
@@ -237,16 +206,14 @@ def _help(python: str, sub: str) -> str:
                           text=True).stdout
 
 
-def run_one(args: argparse.Namespace, pair: Pair, cli: tuple[str, bool], rnd: int, side: str,
-            order: int, work: Path) -> dict:
-    rec: dict = {"round": rnd, "side": side, "order": order}
-    if side == "project":
-        out = work / f"project-r{rnd}"
-        cmd = project_command(args.python, cli[0], cli[1], pair, args.model, args.batch, args.steps,
-                              args.warmup, args.threads, str(out), shlex.split(args.project_args))
-    else:
-        cmd = idiomatic_command(args.python, pair, args.model, args.batch, args.steps, args.warmup,
-                                args.threads, args.interop, shlex.split(args.script_args))
+def run_one(args: argparse.Namespace, cli: tuple[str, bool], rnd: int, key: str, side: str, order: int,
+            work: Path) -> dict:
+    model, name = key.split("/")
+    batch = args.batches[model]
+    rec: dict = {"round": rnd, "key": key, "model": model, "pair": name, "batch": batch, "side": side,
+                 "order": order}
+    out = work / f"project-{model}-{name}-r{rnd}"
+    cmd = command(args, cli, key, side, out)
     rc, stdout, stderr, wall = _run(cmd, args.timeout)
     rec.update(command=shlex.join(cmd), rc=rc, wall_s=wall)
     try:
@@ -258,87 +225,123 @@ def run_one(args: argparse.Namespace, pair: Pair, cli: tuple[str, bool], rnd: in
         rec.update(res)
     except (OSError, ValueError) as e:
         rec.update(median_s=None, error=f"{e}; stderr tail: {stderr[-2000:]}")
+    if side == "project" and not args.keep:
+        shutil.rmtree(out, ignore_errors=True)
     return rec
+
+
+def command(args: argparse.Namespace, cli: tuple[str, bool], key: str, side: str, out: Path) -> list[str]:
+    model, name = key.split("/")
+    pair, batch = PAIRS[name], args.batches[model]
+    if side == "project":
+        # One pinned peak for every project process (else each would probe the machine's peak anew).
+        extra = ["--peaks-dir", str(out.parent / "peaks"), *shlex.split(args.project_args)]
+        return project_command(args.python, cli[0], cli[1], pair, model, batch, args.steps, args.warmup,
+                               args.threads, str(out), extra)
+    return idiomatic_command(args.python, pair, model, batch, args.steps, args.warmup, args.threads,
+                             args.interop, shlex.split(args.script_args))
+
+
+def _choices(p: argparse.ArgumentParser, value: str, valid: tuple[str, ...], what: str) -> list[str]:
+    picked = list(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+    bad = [x for x in picked if x not in valid]
+    if bad or not picked:
+        p.error(f"{what}: unknown {', '.join(bad) or '(none given)'}; valid: {', '.join(valid)}")
+    return picked
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pair", choices=sorted(PAIRS), required=True)
-    p.add_argument("--model", choices=("dcgan-mnist", "dcgan-64"), default="dcgan-mnist")
+    p.add_argument("--models", "--model", default=",".join(MODELS),
+                   help=f"comma-separated, of {', '.join(MODELS)} (default: all)")
+    p.add_argument("--pairs", "--pair", default=",".join(PAIRS),
+                   help=f"comma-separated framework-mode pairs, of {', '.join(PAIRS)} (default: all)")
     p.add_argument("--batch", type=int, default=None,
-                   help="batch size (default: the model's, dcgan-mnist 256, dcgan-64 128)")
-    p.add_argument("--processes", type=int, default=5, help="fresh processes per side (default 5)")
+                   help="batch size of every model (default: each model's quick-profile CPU batch)")
+    p.add_argument("--processes", type=int, default=8, help="fresh processes per side (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (default 0)")
     p.add_argument("--steps", type=int, default=15, help="timed steps per process (default 15)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up steps after the first (default 3)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads, both sides (default 2)")
     p.add_argument("--interop", type=int, default=None,
-                   help="idiomatic side's inter-op threads (default: --threads, as the harness sets both "
+                   help="plain side's inter-op threads (default: --threads, as the harness sets both "
                         "to the physical cores)")
-    p.add_argument("--tolerance", type=float, default=None, help="band in %% (default: the pair's: "
-                   + ", ".join(f"{k} {v.tolerance_pct:g}" for k, v in PAIRS.items()) + ")")
-    p.add_argument("--script-args", default="", help="extra arguments of the idiomatic script, one string")
+    p.add_argument("--tolerance", type=float, default=TOLERANCE_PCT, help="band in %% (default 3)")
+    p.add_argument("--script-args", default="", help="extra arguments of the plain loops, one string")
     p.add_argument("--project-args", default="", help="extra arguments of `bench run`, e.g. '--variant x'")
     p.add_argument("--python", default=sys.executable, help="interpreter of both sides")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per process (default 1800)")
-    p.add_argument("--json", metavar="PATH", help="write every process's record and the summary here")
+    p.add_argument("--json", metavar="PATH", help="write every process's record and the summaries here")
     p.add_argument("--keep", action="store_true", help="keep the project's run directories")
     p.add_argument("--dry-run", action="store_true", help="print the planned order and commands only")
     a = p.parse_args(argv)
-    a.batch = a.batch or {"dcgan-mnist": 256, "dcgan-64": 128}[a.model]
+    a.model_list = _choices(p, a.models, MODELS, "--models")
+    a.pair_list = _choices(p, a.pairs, tuple(PAIRS), "--pairs")
     a.interop = a.threads if a.interop is None else a.interop
-    if a.processes < 1 or a.batch < 1 or a.steps < 1 or a.warmup < 0 or a.threads < 1:
+    if a.processes < 1 or (a.batch is not None and a.batch < 1) or a.steps < 1 or a.warmup < 0 \
+            or a.threads < 1:
         p.error("--processes, --batch, --steps, --threads must be >= 1 and --warmup >= 0")
+    a.batches = {m: a.batch or quick_batch(m) for m in a.model_list}
     return a
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    pair = PAIRS[args.pair]
-    tol = pair.tolerance_pct if args.tolerance is None else args.tolerance
-    plan = schedule(args.processes, args.seed)
+    keys = [key_of(m, name) for m in args.model_list for name in args.pair_list]
+    plan = matrix_schedule(args.processes, keys, args.seed)
     cli = choose_project_cli(_help(args.python, "run"), _help(args.python, "all"))
-    title = (f"{args.pair}: {args.model}, batch {args.batch}, CPU fp32, 1 + {args.warmup} warm-up + "
-             f"{args.steps} timed steps, {args.threads} threads, {args.processes} processes per side, "
-             f"order seed {args.seed}")
+    title = (f"CPU fp32, 1 + {args.warmup} warm-up + {args.steps} timed steps, {args.threads} threads, "
+             f"{args.processes} processes per side, order seed {args.seed}")
     work = Path(tempfile.mkdtemp(prefix="compare_idiomatic_"))
     if args.dry_run:
-        print(title)
-        for order, (rnd, side) in enumerate(plan):
-            cmd = (project_command(args.python, cli[0], cli[1], pair, args.model, args.batch, args.steps,
-                                   args.warmup, args.threads, str(work / f"project-r{rnd}"),
-                                   shlex.split(args.project_args))
-                   if side == "project" else
-                   idiomatic_command(args.python, pair, args.model, args.batch, args.steps, args.warmup,
-                                     args.threads, args.interop, shlex.split(args.script_args)))
-            print(f"{order:>3} round {rnd} {side:<10} {shlex.join(cmd)}")
+        print(f"{len(keys)} comparison(s), {len(plan)} processes; {title}")
+        for order, (rnd, key, side) in enumerate(plan):
+            print(f"{order:>4} round {rnd} {key:<26} {side:<10} "
+                  f"{shlex.join(command(args, cli, key, side, work / 'project'))}")
         work.rmdir()
         return 0
-    records = []
+    records: list[dict] = []
+    t0 = time.perf_counter()
+
+    def report() -> tuple[str, dict]:
+        rows, summaries = [], {}
+        for key in keys:
+            model, name = key.split("/")
+            summaries[key] = summarize([r for r in records if r["key"] == key], args.tolerance)
+            pair = PAIRS[name]
+            rows.append((model, pair.framework, pair.mode, args.batches[model], summaries[key]))
+        return format_matrix(rows), summaries
+
     try:
-        for order, (rnd, side) in enumerate(plan):
-            rec = run_one(args, pair, cli, rnd, side, order, work)
+        for order, (rnd, key, side) in enumerate(plan):
+            rec = run_one(args, cli, rnd, key, side, order, work)
+            records.append(rec)
             med = "failed" if rec.get("median_s") is None else f"{rec['median_s'] * 1e3:.1f} ms"
-            print(f"[{order + 1}/{len(plan)}] round {rnd} {side}: {med} ({rec['wall_s']:.0f} s)",
-                  file=sys.stderr, flush=True)
+            done = time.perf_counter() - t0
+            print(f"[{order + 1}/{len(plan)}] round {rnd} {key} {side}: {med} ({rec['wall_s']:.0f} s; "
+                  f"{done / 60:.1f} min so far, ~{done / (order + 1) * (len(plan) - order - 1) / 60:.0f} "
+                  "min left)", file=sys.stderr, flush=True)
             if rec.get("error"):
                 print(f"  {rec['error'][:500]}", file=sys.stderr)
-            records.append(rec)
+            if args.json:
+                table, summaries = report()
+                Path(args.json).write_text(json.dumps({
+                    "args": {k: v for k, v in vars(args).items()}, "project_cli": cli[0], "schedule": plan,
+                    "records": records, "summaries": summaries, "table": table}, indent=1) + "\n",
+                    encoding="utf-8")
     finally:
         if args.keep:
             print(f"project run directories kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    summary = summarize(records, tol)
-    print(format_table(summary, title))
-    if args.json:
-        Path(args.json).write_text(json.dumps({
-            "pair": args.pair, "model": args.model, "batch": args.batch, "steps": args.steps,
-            "warmup": args.warmup, "threads": args.threads, "interop": args.interop,
-            "processes": args.processes, "seed": args.seed, "project_cli": cli[0], "schedule": plan,
-            "records": records, "summary": summary}, indent=1) + "\n", encoding="utf-8")
-    ok = all(summary["sides"][s]["n_ok"] == args.processes for s in SIDES)
+    table, summaries = report()
+    for key in keys:
+        model, name = key.split("/")
+        print(format_table(summaries[key], f"{name}: {model}, batch {args.batches[model]}, {title}") + "\n")
+    print(f"harness/plain per comparison ({title}; {(time.perf_counter() - t0) / 60:.1f} min):")
+    print(table)
+    ok = all(summaries[k]["sides"][s]["n_ok"] == args.processes for k in keys for s in SIDES)
     return 0 if ok else 1
 
 

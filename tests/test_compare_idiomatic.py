@@ -160,8 +160,73 @@ def test_verdicts(ci):
 def test_help_and_dry_run_start_no_framework():
     out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True)
     assert "--pair" in out.stdout and "torch-compile" in out.stdout
-    dry = subprocess.run([sys.executable, str(SCRIPT), "--pair", "tf-function", "--processes", "3",
-                          "--dry-run"], capture_output=True, text=True, check=True, cwd=ROOT)
+    dry = subprocess.run([sys.executable, str(SCRIPT), "--pair", "tf-function", "--model", "dcgan-mnist",
+                          "--processes", "3", "--dry-run"], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
     lines = [ln for ln in dry.stdout.splitlines() if " round " in ln]
     assert len(lines) == 6
     assert sum("bench" in ln for ln in lines) == 3 and sum("tf_dcgan.py" in ln for ln in lines) == 3
+
+
+def test_default_dry_run_is_the_quick_matrix_at_its_batches_eight_processes_a_side():
+    dry = subprocess.run([sys.executable, str(SCRIPT), "--dry-run"], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    lines = [ln for ln in dry.stdout.splitlines() if " round " in ln]
+    assert len(lines) == 3 * 5 * 2 * 8
+    for model, batch in (("dcgan-mnist", 64), ("dcgan-64", 16), ("vae-mnist", 128)):
+        mine = [ln for ln in lines if f" {model}/" in ln]
+        assert len(mine) == 5 * 2 * 8
+        assert all(f"--batch-size {batch} " in ln for ln in mine if "-m bench" in ln)
+        assert all(f"--batch {batch} " in ln for ln in mine if "idiomatic/" in ln)
+    assert sum("torch_vae.py --padding tf --compile" in ln for ln in lines) == 8
+    assert sum("tf_vae.py --mode xla" in ln for ln in lines) == 8
+    assert all("--peaks-dir" in ln for ln in lines if "-m bench" in ln)
+
+
+@pytest.mark.parametrize("argv", [["--models", "dcgan-128"], ["--pairs", "torch-eager,jax-jit"],
+                                  ["--pairs", ","], ["--processes", "0"], ["--batch", "0"]])
+def test_bad_selection_is_one_line_and_exit_2(argv):
+    proc = subprocess.run([sys.executable, str(SCRIPT), *argv, "--dry-run"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error:" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_matrix_schedule_pairs_each_comparisons_sides_back_to_back(ci):
+    keys = [ci.key_of(m, p) for m in ci.MODELS for p in ci.PAIRS]
+    plan = ci.matrix_schedule(4, keys, seed=2)
+    assert len(plan) == 4 * len(keys) * 2
+    for j in range(0, len(plan), 2):
+        (r1, k1, s1), (r2, k2, s2) = plan[j], plan[j + 1]
+        assert r1 == r2 and k1 == k2 and {s1, s2} == set(ci.SIDES)
+    for k in range(4):  # every comparison once per round, rounds in order
+        assert sorted(key for r, key, side in plan if r == k and side == "project") == sorted(keys)
+    firsts = {plan[j][1] for j in range(0, len(plan), 2 * len(keys))}
+    assert len(firsts) > 1  # the comparisons' order is shuffled each round
+    assert ci.schedule(6, seed=1) == [(r, s) for r, _, s in ci.matrix_schedule(6, ["x"], seed=1)]
+
+
+def test_quick_batches_scripts_and_pads(ci):
+    assert {m: ci.quick_batch(m) for m in ci.MODELS} == {"dcgan-mnist": 64, "dcgan-64": 16, "vae-mnist": 128}
+    assert set(ci.PAIRS) == {"tf-eager", "tf-function", "tf-xla", "torch-eager", "torch-compile"}
+    for model in ci.MODELS:
+        for pair in ci.PAIRS.values():
+            cmd = ci.idiomatic_command("py", pair, model, 8, 2, 1, 2, 2, [])
+            assert Path(cmd[1]).is_file()
+            assert ("vae" in Path(cmd[1]).name) == (model == "vae-mnist")
+            assert ("--padding tf" in " ".join(cmd)) == (pair.framework == "torch")
+            assert pair.tolerance_pct == 3.0
+
+
+def test_summary_ratios_and_matrix_table(ci):
+    s = ci.summarize(_records([0.101, 0.102, 0.100, 0.103, 0.099, 0.101, 0.100, 0.102, 0.101],
+                              [0.100] * 9), 3.0)
+    assert s["ratio"] == pytest.approx(1.01)
+    lo, hi = s["ratio_interval"]
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(1.02)  # 2nd and 8th of 9: narrower than the range
+    assert s["interval_coverage"] == pytest.approx(0.9609375)
+    assert "whole interval is within" in s["verdict"]
+    table = ci.format_matrix([("vae-mnist", "torch", "eager", 128, s)])
+    assert "1.010 [1.000, 1.020, 96.1%]" in table and "9+9" in table and "101.0" in table
+    empty = ci.format_matrix([("vae-mnist", "torch", "eager", 128, ci.summarize([], 3.0))])
+    assert "no result" in empty

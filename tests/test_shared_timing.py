@@ -12,10 +12,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from bench.frameworks import frameworks
+from bench.frameworks import base, frameworks
 from bench.frameworks.base import TIMING_METHODS, Backend
 from bench.records import Cell, RunSettings
 
@@ -86,6 +87,38 @@ def test_each_timed_step_ends_with_a_full_sync_inside_the_clock() -> None:
     assert b.events == ["call5", "keep5", "sync", "fetch5", "call6", "keep6", "sync", "fetch6"]
     # The device's time is charged to the step that queued it.
     assert all(t >= 0.03 for t, _ in out)
+
+
+class _Logged(_Recording):
+    """A backend with two named losses whose fetch logs the read of each one."""
+
+    def __init__(self) -> None:
+        super().__init__(device_s=0.0)
+        self.loss_names = ("g", "d")
+
+    def fetch(self, handle: int) -> dict[str, float]:
+        out = {}
+        for k, name in enumerate(self.loss_names):
+            self.events.append(f"read{handle}.{name}")
+            out[name] = float(10 * handle + k)
+        return out
+
+
+def test_each_timed_step_is_synced_and_every_loss_read_between_its_clock_reads(monkeypatch) -> None:
+    """The promise that issue 27's trimming keeps: per step, the clock starts, the step is called, the
+    device synchronised and each of its losses read, and only then the clock stops."""
+    b = _Logged()
+
+    def clock() -> float:
+        b.events.append("clock")
+        return float(len(b.events))
+
+    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter=clock))
+    out = b.time_steps(3, 2)
+    per_step = ["clock", "call{i}", "keep{i}", "sync", "read{i}.g", "read{i}.d", "clock"]
+    assert b.events == [e.format(i=i) for i in (3, 4) for e in per_step]
+    assert [losses for _, losses in out] == [{"g": 30.0, "d": 31.0}, {"g": 40.0, "d": 41.0}]
+    assert all(t > 0 for t, _ in out)
 
 
 def test_the_window_syncs_once_at_its_end() -> None:

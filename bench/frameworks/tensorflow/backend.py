@@ -2,13 +2,16 @@
 
 Modes: eager (the model's train_step as is), function (tf.function) and xla
 (tf.function(jit_compile=True)). Timing is the shared host-clock path of ``bench.frameworks.base``
-(this class overrides none of it). ``sync`` is ``tf.test.experimental.sync_devices()`` on every
-device: a SyncDevice op on each logical device (it drains a GPU's streams) and then the eager
-executor's queue (``async_wait``: it matters where ops run asynchronously, which a CPU does only
-under ``set_synchronous_execution(False)``). On a CPU with the default synchronous executor a step's
-call already returns after its last op, so the call is not needed there, but at ~15 µs it costs
-nothing measurable (a step takes milliseconds), and one code path on every device is easier to trust.
-The step's losses are then read (``.numpy()``).
+(this class overrides none of it). ``sync`` is ``tf.test.experimental.sync_devices()``: a
+SyncDevice op on each logical device (it drains a GPU's streams) and then the eager executor's queue
+(``async_wait``: it matters where ops run asynchronously, which a CPU does only under
+``set_synchronous_execution(False)``). A CUDA cell calls it after every step. A CPU cell calls it
+only while TF's executor is asynchronous: under the default synchronous executor a step's call
+returns after its last op has run, so there is nothing to wait for (as torch's CPU sync, which is
+no call at all), and the call was ~12 µs of the ~14 µs the timing path added to a plain loop's clock
+(``python scripts/timing_path_overhead.py``). Whether the executor is synchronous is read at every
+sync (~1.6 µs), so a model that switches it cannot escape the sync. The step's losses are then read
+(``.numpy()``), which waits for them in any case.
 """
 
 from __future__ import annotations
@@ -131,7 +134,9 @@ class TensorflowBackend(Backend):
         return {name: float(np.asarray(handle[name])) for name in self.loss_names}
 
     def sync(self) -> None:
-        tf.test.experimental.sync_devices()  # every device, CPU included (see the module docstring)
+        # A CPU step under the synchronous executor has already finished (see the module docstring).
+        if self.cuda or not tf.config.experimental.get_synchronous_execution():
+            tf.test.experimental.sync_devices()
 
     def compile_counters(self) -> dict[str, Any]:
         traced = getattr(self, "traced_fn", None)

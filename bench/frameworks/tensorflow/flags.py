@@ -33,5 +33,7 @@ def plan(cell: Cell, settings: RunSettings) -> dict[str, Any]:
         "memory_growth": cuda,
         "onednn_requested": ONEDNN_REQUESTED.get(cell.variant, "default"),
         # bench.frameworks.base: after every timed step, and at the end of the throughput window.
-        "sync": "tf.test.experimental.sync_devices() (every device), then loss.numpy()",
+        "sync": ("tf.test.experimental.sync_devices() (every device), then loss.numpy()" if cuda
+                 else "none needed while TF's executor is synchronous (its default; else "
+                      "tf.test.experimental.sync_devices()), then loss.numpy()"),
     }
