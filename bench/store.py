@@ -84,10 +84,6 @@ def utc_now_iso() -> str:
     return _utc_now_iso("seconds")
 
 
-# The earlier private name, still used by callers outside the store; read_json is the public one.
-_read_json = read_json
-
-
 # --------------------------------------------------------------------------- atomic files
 
 
