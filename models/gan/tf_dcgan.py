@@ -13,12 +13,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..common.tf_common import POLICIES, tf_device
+from ..common.tf_common import make_adam as make_optimizer
+from ..common.weights import Weights, check_chain
 from .arch import Layer, networks, weight_layers
 from .spec import ModelSpec
-from .weights import Weights, check_canonical, initial_weights
-
-_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
-             "fp64": "float64"}  # fp64: for the equivalence checks only (not a benchmark precision)
+from .weights import initial_weights
 
 
 def _keras_layer(layer: Layer, spec: ModelSpec, dtype: str) -> keras.layers.Layer:
@@ -48,23 +48,13 @@ def _keras_layer(layer: Layer, spec: ModelSpec, dtype: str) -> keras.layers.Laye
 
 
 def build_network(layers: list[Layer], spec: ModelSpec, name: str, precision: str = "fp32") -> keras.Model:
-    policy = _POLICIES[precision]
+    policy = POLICIES[precision]
     return keras.Sequential(
         # The Input's dtype matters: a functional model casts its inputs to it (float32 by default).
         [keras.Input(shape=layers[0].in_shape, dtype="float64" if precision == "fp64" else "float32")]
         + [_keras_layer(ly, spec, policy) for ly in layers],
         name=name,
     )
-
-
-def make_optimizer(spec: ModelSpec, precision: str = "fp32") -> keras.optimizers.Optimizer:
-    # Keras applies `epsilon` as "epsilon hat" (added to sqrt(v) before the bias correction); torch
-    # adds eps after it. The same number is passed to both: see CONTRACT.md for the consequence.
-    opt = keras.optimizers.Adam(learning_rate=spec.learning_rate, beta_1=spec.adam_beta1,
-                                beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)
-    if precision == "fp16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
 
 
 def _bce_logits(logits: tf.Tensor, target: float, dtype=tf.float32) -> tf.Tensor:
@@ -80,8 +70,8 @@ class TFGAN:
 
     def __init__(self, spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
                  seed: int = 0, device: str | None = None) -> None:
-        if precision not in _POLICIES:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_POLICIES)}")
+        if precision not in POLICIES:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(POLICIES)}")
         self.spec, self.batch_size, self.precision, self.device = spec, batch_size, precision, device
         self.dtype = tf.float64 if precision == "fp64" else tf.float32  # inputs, losses, weights out
         self.layers = networks(spec, dropout=dropout)
@@ -97,7 +87,7 @@ class TFGAN:
     # -- data ---------------------------------------------------------------------------------
     def to_framework_batches(self, real: np.ndarray, noise: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real, noise) pair of tensors per batch."""
-        with tf.device(_tf_device(self.device)):
+        with tf.device(tf_device(self.device)):
             return [(tf.constant(r, self.dtype), tf.constant(z, self.dtype))
                     for r, z in zip(real, noise, strict=True)]
 
@@ -125,10 +115,6 @@ class TFGAN:
         self.g_opt.apply_gradients(zip(g_grads, self.generator.trainable_variables, strict=True))
         self.d_opt.apply_gradients(zip(d_grads, self.discriminator.trainable_variables, strict=True))
         return {"g": g_loss, "d": d_loss}
-
-
-def _tf_device(device: str | None) -> str | None:
-    return {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
 
 
 def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
@@ -170,7 +156,7 @@ def get_weights(gan: TFGAN) -> Weights:
 
 def set_weights(gan: TFGAN, weights: Weights) -> None:
     for net, model in _models(gan).items():
-        check_canonical(gan.layers[net], weights[net], net)
+        check_chain(gan.layers[net], weights[net], net)
         for ly in weight_layers(gan.layers[net]):
             for p, v in _variables(model, ly).items():
                 v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(gan)))

@@ -14,12 +14,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..common.tf_common import POLICIES, tf_device
+from ..common.tf_common import make_adam as make_optimizer
+from ..common.weights import Weights, check_chain
 from .arch import Layer, heads, networks, trunk, weight_layers
 from .spec import VAESpec
-from .weights import Weights, check_canonical, initial_weights
-
-_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
-             "fp64": "float64"}  # fp64: for the equivalence checks only (not a benchmark precision)
+from .weights import initial_weights
 
 
 def _keras_layers(layers: list[Layer], policy: str) -> list[keras.layers.Layer]:
@@ -55,7 +55,7 @@ def _input(layers: list[Layer], precision: str) -> keras.KerasTensor:
 
 
 def build_encoder(layers: list[Layer], precision: str = "fp32") -> keras.Model:
-    policy = _POLICIES[precision]
+    policy = POLICIES[precision]
     inputs = _input(layers, precision)
     x = inputs
     for k in _keras_layers(trunk(layers), policy):
@@ -65,18 +65,8 @@ def build_encoder(layers: list[Layer], precision: str = "fp32") -> keras.Model:
 
 
 def build_decoder(layers: list[Layer], precision: str = "fp32") -> keras.Model:
-    return keras.Sequential([_input(layers, precision), *_keras_layers(layers, _POLICIES[precision])],
+    return keras.Sequential([_input(layers, precision), *_keras_layers(layers, POLICIES[precision])],
                             name="decoder")
-
-
-def make_optimizer(spec: VAESpec, precision: str = "fp32") -> keras.optimizers.Optimizer:
-    # Keras applies `epsilon` as "epsilon hat" (added to sqrt(v) before the bias correction); torch
-    # adds eps after it. The same number is passed to both: see CONTRACT.md for the consequence.
-    opt = keras.optimizers.Adam(learning_rate=spec.learning_rate, beta_1=spec.adam_beta1,
-                                beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)
-    if precision == "fp16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
 
 
 class TFVAE:
@@ -84,8 +74,8 @@ class TFVAE:
 
     def __init__(self, spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
                  device: str | None = None) -> None:
-        if precision not in _POLICIES:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_POLICIES)}")
+        if precision not in POLICIES:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(POLICIES)}")
         self.spec, self.batch_size, self.precision, self.device = spec, batch_size, precision, device
         self.dtype = tf.float64 if precision == "fp64" else tf.float32  # inputs, latents, losses
         self.layers = networks(spec)
@@ -99,7 +89,7 @@ class TFVAE:
 
     def to_framework_batches(self, images: np.ndarray, eps: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(n, B, H, W, C) / (n, B, latent_dim) numpy -> one (images, eps) pair of tensors per batch."""
-        with tf.device(_tf_device(self.device)):
+        with tf.device(tf_device(self.device)):
             return [(tf.constant(x, self.dtype), tf.constant(e, self.dtype))
                     for x, e in zip(images, eps, strict=True)]
 
@@ -132,10 +122,6 @@ class TFVAE:
         return losses
 
 
-def _tf_device(device: str | None) -> str | None:
-    return {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
-
-
 def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
           device: str | None = None) -> TFVAE:
     """A VAE with weights from ``initial_weights(spec, seed)``. ``device`` only places the input
@@ -166,7 +152,7 @@ def get_weights(vae: TFVAE) -> Weights:
 
 def set_weights(vae: TFVAE, weights: Weights) -> None:
     for net, model in _models(vae).items():
-        check_canonical(vae.layers[net], weights[net], net)
+        check_chain(vae.layers[net], weights[net], net)
         for ly in weight_layers(vae.layers[net]):
             for p, v in _variables(model, ly).items():
                 v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(vae)))
