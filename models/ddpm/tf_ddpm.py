@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from ..common.tf_common import POLICIES, loss_scaled, tf_device
+from ..common.tf_common import POLICIES, loss_scaled, np_dtype, tf_device
 from . import arch
 from .schedule import embedding_frequencies, noising_tables
 from .spec import DDPMSpec
@@ -197,12 +197,8 @@ def _variables(model: TFDDPM, layer: arch.Layer) -> dict[str, keras.Variable]:
     return {"kernel": k.kernel, "bias": k.bias}
 
 
-def _np_dtype(model: TFDDPM) -> type:
-    return np.float64 if model.precision == "fp64" else np.float32
-
-
 def get_weights(model: TFDDPM) -> Weights:
-    dt = _np_dtype(model)
+    dt = np_dtype(model.precision)
     return {NET: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
                   for ly in arch.unet(model.spec).layers() for p, v in _variables(model, ly).items()}}
 
@@ -211,7 +207,7 @@ def set_weights(model: TFDDPM, weights: Weights) -> None:
     check_canonical(model.spec, weights[NET])
     for ly in arch.unet(model.spec).layers():
         for p, v in _variables(model, ly).items():
-            v.assign(np.asarray(weights[NET][f"{ly.name}.{p}"], dtype=_np_dtype(model)))
+            v.assign(np.asarray(weights[NET][f"{ly.name}.{p}"], dtype=np_dtype(model.precision)))
 
 
 def layer_param_counts(model: TFDDPM) -> dict[str, int]:
@@ -223,14 +219,14 @@ def layer_param_counts(model: TFDDPM) -> dict[str, int]:
 # -- for the equivalence checks (not used by the timed step) ---------------------------------
 def forward(model: TFDDPM, x0, t, eps) -> np.ndarray:
     """The ε prediction on x_t as numpy NHWC (the model's dtype)."""
-    return np.asarray(model.unet([model.noised(x0, t, eps), t], training=True), _np_dtype(model))
+    return np.asarray(model.unet([model.noised(x0, t, eps), t], training=True), np_dtype(model.precision))
 
 
 def gradients(model: TFDDPM, x0, t, eps) -> tuple[float, Weights]:
     """(loss, canonical gradients) of one step, no update."""
     loss, grads = model.losses_and_gradients(x0, t, eps)
     scale = float(np.asarray(model.opt.scale_loss(1.0))) if model.precision == "fp16" else 1.0
-    by_var = {id(v): np.asarray(g, _np_dtype(model)) / scale
+    by_var = {id(v): np.asarray(g, np_dtype(model.precision)) / scale
               for v, g in zip(model.unet.trainable_variables, grads, strict=True)}
     return float(loss), {NET: {f"{ly.name}.{p}": by_var[id(v)] for ly in arch.unet(model.spec).layers()
                                for p, v in _variables(model, ly).items()}}

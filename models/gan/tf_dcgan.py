@@ -13,12 +13,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..common.tf_common import POLICIES, tf_device
+from ..common.tf_common import POLICIES, chain_variables, get_weights, np_dtype, set_weights, tf_device
 from ..common.tf_common import make_adam as make_optimizer
-from ..common.weights import Weights, check_chain
+from ..common.weights import Weights
 from .arch import Layer, networks, weight_layers
 from .spec import ModelSpec
 from .weights import initial_weights
+
+# get_weights/set_weights (canonical weights by Keras layer name) are models.common.tf_common's.
+__all__ = ["TFGAN", "build", "forward", "get_weights", "gradients", "layer_param_counts", "make_optimizer",
+           "set_weights"]
 
 
 def _keras_layer(layer: Layer, spec: ModelSpec, dtype: str) -> keras.layers.Layer:
@@ -77,6 +81,7 @@ class TFGAN:
         self.layers = networks(spec, dropout=dropout)
         self.generator = build_network(self.layers["generator"], spec, "generator", precision)
         self.discriminator = build_network(self.layers["discriminator"], spec, "discriminator", precision)
+        self.networks = {"generator": self.generator, "discriminator": self.discriminator}
         self.g_opt = make_optimizer(spec, precision)
         self.d_opt = make_optimizer(spec, precision)
         # Build the optimizer slots now: variables must not be created inside tf.function's trace.
@@ -125,47 +130,10 @@ def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout:
 
 
 # -- canonical weights ------------------------------------------------------------------------
-def _variables(model: keras.Model, layer: Layer) -> dict[str, keras.Variable]:
-    k = model.get_layer(layer.name)
-    if layer.kind == "bn":
-        return {"gamma": k.gamma, "beta": k.beta, "moving_mean": k.moving_mean,
-                "moving_variance": k.moving_variance}
-    out = {"kernel": k.kernel}
-    if layer.use_bias:
-        out["bias"] = k.bias
-    return out
-
-
-def _np_dtype(gan: TFGAN) -> type:
-    return np.float64 if gan.precision == "fp64" else np.float32
-
-
-def _models(gan: TFGAN) -> dict[str, keras.Model]:
-    return {"generator": gan.generator, "discriminator": gan.discriminator}
-
-
-def get_weights(gan: TFGAN) -> Weights:
-    """Canonical weights (BN running statistics included) as float32 numpy arrays (float64 for fp64)."""
-    dt = _np_dtype(gan)
-    return {
-        net: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
-              for ly in weight_layers(gan.layers[net]) for p, v in _variables(model, ly).items()}
-        for net, model in _models(gan).items()
-    }
-
-
-def set_weights(gan: TFGAN, weights: Weights) -> None:
-    for net, model in _models(gan).items():
-        check_chain(gan.layers[net], weights[net], net)
-        for ly in weight_layers(gan.layers[net]):
-            for p, v in _variables(model, ly).items():
-                v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(gan)))
-
-
 def layer_param_counts(gan: TFGAN) -> dict[str, dict[str, tuple[int, int]]]:
     """Per network, per weight layer: (trainable, non-trainable) parameter counts as Keras sees them."""
     out: dict[str, dict[str, tuple[int, int]]] = {}
-    for net, model in _models(gan).items():
+    for net, model in gan.networks.items():
         out[net] = {}
         for ly in weight_layers(gan.layers[net]):
             k = model.get_layer(ly.name)
@@ -177,7 +145,7 @@ def layer_param_counts(gan: TFGAN) -> dict[str, dict[str, tuple[int, int]]]:
 # -- for the equivalence checks (not used by the timed step) ---------------------------------
 def forward(gan: TFGAN, real, noise, training: bool = True) -> dict[str, np.ndarray]:
     """Generator and discriminator outputs as numpy: fake images NHWC, logits (B,)."""
-    dt = _np_dtype(gan)
+    dt = np_dtype(gan.precision)
     fake = gan.generator(noise, training=training)
     return {"fake": np.asarray(fake, dt),
             "real_logits": np.asarray(gan.discriminator(real, training=training), dt).reshape(-1),
@@ -190,12 +158,12 @@ def gradients(gan: TFGAN, real, noise) -> tuple[float, float, Weights]:
     out: Weights = {}
     for net, model, grads in (("generator", gan.generator, g_grads),
                               ("discriminator", gan.discriminator, d_grads)):
-        by_var = {id(v): np.asarray(g, _np_dtype(gan))
+        by_var = {id(v): np.asarray(g, np_dtype(gan.precision))
                   for v, g in zip(model.trainable_variables, grads, strict=True)}
         if gan.precision == "fp16":  # losses_and_gradients returns scaled gradients
             scale = float(np.asarray((gan.g_opt if net == "generator" else gan.d_opt).scale_loss(1.0)))
             by_var = {k: g / scale for k, g in by_var.items()}
         out[net] = {f"{ly.name}.{p}": by_var[id(v)]
-                    for ly in weight_layers(gan.layers[net]) for p, v in _variables(model, ly).items()
+                    for ly in weight_layers(gan.layers[net]) for p, v in chain_variables(model, ly).items()
                     if v.trainable}
     return float(g_loss), float(d_loss), out

@@ -14,12 +14,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..common.tf_common import POLICIES, tf_device
+from ..common.tf_common import POLICIES, chain_variables, get_weights, np_dtype, set_weights, tf_device
 from ..common.tf_common import make_adam as make_optimizer
-from ..common.weights import Weights, check_chain
+from ..common.weights import Weights
 from .arch import Layer, heads, networks, trunk, weight_layers
 from .spec import VAESpec
 from .weights import initial_weights
+
+# get_weights/set_weights (canonical weights by Keras layer name) are models.common.tf_common's.
+__all__ = ["TFVAE", "build", "forward", "get_weights", "gradients", "layer_param_counts", "make_optimizer",
+           "set_weights"]
 
 
 def _keras_layers(layers: list[Layer], policy: str) -> list[keras.layers.Layer]:
@@ -81,6 +85,7 @@ class TFVAE:
         self.layers = networks(spec)
         self.encoder = build_encoder(self.layers["encoder"], precision)
         self.decoder = build_decoder(self.layers["decoder"], precision)
+        self.networks = {"encoder": self.encoder, "decoder": self.decoder}
         self.variables = [*self.encoder.trainable_variables, *self.decoder.trainable_variables]
         self.optimizer = make_optimizer(spec, precision)
         # Build the optimizer slots now: variables must not be created inside tf.function's trace.
@@ -130,38 +135,10 @@ def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int 
 
 
 # -- canonical weights ------------------------------------------------------------------------
-def _models(vae: TFVAE) -> dict[str, keras.Model]:
-    return {"encoder": vae.encoder, "decoder": vae.decoder}
-
-
-def _variables(model: keras.Model, layer: Layer) -> dict[str, keras.Variable]:
-    k = model.get_layer(layer.name)
-    return {"kernel": k.kernel, "bias": k.bias}
-
-
-def _np_dtype(vae: TFVAE) -> type:
-    return np.float64 if vae.precision == "fp64" else np.float32
-
-
-def get_weights(vae: TFVAE) -> Weights:
-    dt = _np_dtype(vae)
-    return {net: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
-                  for ly in weight_layers(vae.layers[net]) for p, v in _variables(model, ly).items()}
-            for net, model in _models(vae).items()}
-
-
-def set_weights(vae: TFVAE, weights: Weights) -> None:
-    for net, model in _models(vae).items():
-        check_chain(vae.layers[net], weights[net], net)
-        for ly in weight_layers(vae.layers[net]):
-            for p, v in _variables(model, ly).items():
-                v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(vae)))
-
-
 def layer_param_counts(vae: TFVAE) -> dict[str, dict[str, int]]:
     """Per network, per weight layer: trainable parameters as Keras counts them (none is non-trainable)."""
     out: dict[str, dict[str, int]] = {}
-    for net, model in _models(vae).items():
+    for net, model in vae.networks.items():
         assert not model.non_trainable_weights, f"{net} has non-trainable weights"
         out[net] = {ly.name: sum(int(np.prod(w.shape)) for w in model.get_layer(ly.name).trainable_weights)
                     for ly in weight_layers(vae.layers[net])}
@@ -172,15 +149,16 @@ def layer_param_counts(vae: TFVAE) -> dict[str, dict[str, int]]:
 def forward(vae: TFVAE, images, eps) -> dict[str, np.ndarray]:
     """z_mean, z_log_var, z (B, latent) and the decoder's logits (B, H, W, C) as numpy."""
     out = vae.forward(images, eps)
-    return {k: np.asarray(out[k], _np_dtype(vae)) for k in ("z_mean", "z_log_var", "z", "logits")}
+    return {k: np.asarray(out[k], np_dtype(vae.precision)) for k in ("z_mean", "z_log_var", "z", "logits")}
 
 
 def gradients(vae: TFVAE, images, eps) -> tuple[dict[str, float], Weights]:
     """({loss name: value}, canonical gradients of every parameter) of one step, no update."""
     losses, grads = vae.losses_and_gradients(images, eps)
     scale = float(np.asarray(vae.optimizer.scale_loss(1.0))) if vae.precision == "fp16" else 1.0
-    by_var = {id(v): np.asarray(g, _np_dtype(vae)) / scale for v, g in zip(vae.variables, grads, strict=True)}
-    out: Weights = {net: {f"{ly.name}.{p}": by_var[id(v)]
-                          for ly in weight_layers(vae.layers[net]) for p, v in _variables(model, ly).items()}
-                    for net, model in _models(vae).items()}
+    dt = np_dtype(vae.precision)
+    by_var = {id(v): np.asarray(g, dt) / scale for v, g in zip(vae.variables, grads, strict=True)}
+    out: Weights = {net: {f"{ly.name}.{p}": by_var[id(v)] for ly in weight_layers(vae.layers[net])
+                          for p, v in chain_variables(model, ly).items()}
+                    for net, model in vae.networks.items()}
     return {k: float(v) for k, v in losses.items()}, out
