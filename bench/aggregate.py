@@ -283,9 +283,3 @@ def cell_summaries(cells: pd.DataFrame, steps: pd.DataFrame | None = None) -> pd
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 
-
-def process_rows(cells: pd.DataFrame, run_id: str, cell_id: str) -> list[dict[str, Any]]:
-    """The cell's process rows, by repeat."""
-    mine = cells[(cells["run_id"] == run_id) & (cells["cell_id"] == cell_id)]
-    rows = mine.astype(object).where(mine.notna(), None).to_dict(orient="records")
-    return sorted(rows, key=lambda r: _int(r.get("repeat")) or 1)

@@ -38,6 +38,7 @@ from .cell import CELL_AXES
 from .errors import BenchError
 from .labels import INT_AXES
 from .machine import describe_fields, machine_differences, machine_fields, machine_fingerprint
+from .same_settings import settings_differences
 from .schema import (
     BASELINE_KIND,
     BASELINE_SCHEMA,
@@ -217,8 +218,6 @@ def file_form(data: dict[str, Any]) -> dict[str, Any]:
 def _check_compatible(entries: list[dict[str, Any]], force: bool) -> list[str]:
     """Every run of a history must come from one machine and one set of settings: the reasons
     (BenchError), or with ``force`` the same reasons returned as warnings."""
-    from .gate.identity import settings_differences
-
     problems: list[str] = []
     ref = entries[-1]
     for e in entries[:-1]:

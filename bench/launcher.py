@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import rundir, store
 from .clock import utc_now_iso
-from .lines import last_meaningful_line
+from .lines import ERROR_TAIL_LINES, last_meaningful_line
 from .processes import child_env, kill_group, kill_leftovers, module_for
 from .records import Cell, CellResult, RunSettings
 from .watchdog import EXIT_DEADLINE, EXIT_PARENT_GONE
@@ -46,8 +46,7 @@ __all__ = [
     "tail_lines",
 ]
 
-ERROR_TAIL_LINES = 30
-MAX_TAIL_LINE_CHARS = 2000  # 30 such lines stay under bench.storedfile.MAX_STRING_CHARS
+MAX_TAIL_LINE_CHARS = 2000  # ERROR_TAIL_LINES such lines stay under bench.storedfile.MAX_STRING_CHARS
 KILL_GRACE_S = 5.0  # between SIGTERM and SIGKILL of a timed-out worker
 
 

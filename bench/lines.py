@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 REASON_MAX_CHARS = 500
+# Lines of a failed worker's traceback or log kept in its result (``error_tail``).
+ERROR_TAIL_LINES = 30
 _DECORATION = set("^~-=| ")  # traceback markers and rules that say nothing
 
 

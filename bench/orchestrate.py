@@ -61,13 +61,6 @@ def run(request: RunRequest) -> int:
 # --------------------------------------------------------------------------- a new run
 
 
-def _unique_run_dir(root: Path, run_id: str) -> Path:
-    d, i = root / run_id, 1
-    while d.exists():
-        d, i = root / f"{run_id}-{i}", i + 1
-    return d
-
-
 @dataclass(frozen=True)
 class NewRunPlan:
     """A new run as planned, before anything is written (``all --dry-run`` prints it)."""
@@ -130,7 +123,7 @@ def new_run(request: RunRequest) -> int:
 
     env = collect_environment(probes)
     env["pythons"] = {fw: probes.get(fw, {}).get("python_executable", sys.executable) for fw in fws}
-    run_dir = out or _unique_run_dir(store.DEFAULT_RUNS_ROOT, store.new_run_id())
+    run_dir = out or store.unused_run_dir(store.DEFAULT_RUNS_ROOT, store.new_run_id())
     store.create_run(run_dir, base, list(request.argv), profile_name, [p.cell for p in planned],
                      run_id=run_dir.name, environment=env, schedule=plan.schedule,
                      schedule_seed=plan.schedule_seed, extra_meta={

@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .frameworks.registry import get_framework
 from .lines import last_json_line, last_meaningful_line
 from .machine import cuda_available
 from .processes import child_env, kill_group, module_for
@@ -30,8 +29,7 @@ ROOFLINE_TIMEOUT_S = 600.0
 
 Probe = dict[str, Any]
 
-__all__ = ["Probe", "cuda_available", "failed_probe", "probe_frameworks", "roofline_framework",
-           "run_roofline"]
+__all__ = ["Probe", "cuda_available", "failed_probe", "probe_frameworks", "run_roofline"]
 
 
 def failed_probe(framework: str, reason: str) -> Probe:
@@ -85,15 +83,6 @@ def _answer(fw: str, p: subprocess.Popen[str], deadline: float, timeout_s: float
     if not d["installed"] and not d.get("reason"):
         d["reason"] = f"{fw} not installed"
     return d
-
-
-def roofline_framework(frameworks: Iterable[str]) -> str | None:
-    """Which of ``frameworks`` measures a device's peak: the one whose descriptor prefers it most
-    (lowest ``roofline_priority``; the first on a tie); None when none can."""
-    descriptors = [get_framework(fw) for fw in dict.fromkeys(frameworks)]
-    able = [(d.roofline_priority, i, d.name) for i, d in enumerate(descriptors)
-            if d.roofline_priority is not None]
-    return min(able)[2] if able else None
 
 
 def run_roofline(device: str, framework: str, python: str | None = None,

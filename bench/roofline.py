@@ -34,6 +34,7 @@ from typing import Any
 
 from .cpuinfo import cpu_supports_bf16
 from .frameworks import frameworks, get_framework
+from .frameworks.peak import best_rate
 from .lines import exception_line
 from .probing import ROOFLINE_TIMEOUT_S, run_roofline
 
@@ -47,11 +48,6 @@ NUMPY_SOURCE = "numpy"
 # A cell whose achieved FLOP/s is above its peak by more than this is flagged (the peak or the FLOP
 # count is wrong, or the step skipped work): reconciled, never printed as a fraction above 1 unremarked.
 PEAK_TOLERANCE = 1.0
-
-
-def best_rate(timed_fn: Callable[[], float], work: float, repeats: int) -> float:
-    """Work per second of the fastest of ``repeats`` runs (the least disturbed one)."""
-    return max(work / max(timed_fn(), 1e-12) for _ in range(repeats))
 
 
 def device_precisions(device: str) -> tuple[str, ...]:

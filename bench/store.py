@@ -74,18 +74,14 @@ __all__ = [
     "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
     "processes_to_rerun", "read_cell_result", "read_environment", "read_json", "read_process_results",
     "read_roofline", "read_run_meta", "read_steps", "run_file", "scheduled_slots", "steps_files",
-    "steps_path", "update_run_meta", "utc_now_iso", "work_dir", "write_cell_result", "write_environment",
-    "write_roofline", "write_steps",
+    "steps_path", "unused_run_dir", "update_run_meta", "utc_now_iso", "work_dir", "write_cell_result",
+    "write_environment", "write_roofline", "write_steps",
 ]
 
 
 def utc_now_iso() -> str:
     """Seconds-precision UTC stamp of run metadata (``created_at``, ``resumed_at``)."""
     return _utc_now_iso("seconds")
-
-
-# The earlier private name, still used by callers outside the store; read_json is the public one.
-_read_json = read_json
 
 
 # --------------------------------------------------------------------------- atomic files
@@ -212,6 +208,15 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 # --------------------------------------------------------------------------- the run's files
+
+
+def unused_run_dir(root: Path, name: str) -> Path:
+    """``root/name``, or ``root/name-1``, ``-2``... the first that does not exist yet (two runs started
+    within the same second, or a confirmation run of a run confirmed before, get their own)."""
+    d, i = root / name, 1
+    while d.exists():
+        d, i = root / f"{name}-{i}", i + 1
+    return d
 
 
 def create_run(

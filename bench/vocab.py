@@ -2,19 +2,16 @@
 
 Frameworks, their modes and variants come from the registry of framework descriptors
 (``bench.frameworks``) and models from the registry of model families (``models.registry``), so a
-plugin that registers a framework or a family extends the vocabulary. Read them through the functions
-below; the module attributes ``FRAMEWORKS``, ``MODES``, ``VARIANTS``, ``COMPILED_MODES``,
-``CUDA_ONLY_MODES`` and ``MODEL_NAMES`` are still there, computed from the registries on each access.
+plugin that registers a framework or a family extends the vocabulary: read them through the
+functions below, on each use, never as constants taken at import.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from models.registry import model_names
 
 from .errors import UnknownChoice
-from .frameworks import framework_names, frameworks, get_framework
+from .frameworks import framework_names, get_framework
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
@@ -38,42 +35,6 @@ def modes(framework: str) -> tuple[str, ...]:
 def variants(framework: str) -> tuple[str, ...]:
     """The framework's named performance switches, "default" (its shipped behaviour) first."""
     return get_framework(framework).variant_names
-
-
-def modes_by_framework() -> dict[str, tuple[str, ...]]:
-    return {d.name: d.mode_names for d in frameworks()}
-
-
-def variants_by_framework() -> dict[str, tuple[str, ...]]:
-    return {d.name: d.variant_names for d in frameworks()}
-
-
-def compiled_modes() -> frozenset[tuple[str, str]]:
-    """(framework, mode) pairs that trace or compile the step (their first step includes that)."""
-    return frozenset((d.name, m.name) for d in frameworks() for m in d.modes if m.compiles)
-
-
-def cuda_only_modes() -> frozenset[tuple[str, str]]:
-    """(framework, mode) pairs that only make sense on a CUDA device (CUDA graphs, GPU autotuning)."""
-    return frozenset((d.name, m.name) for d in frameworks() for m in d.modes if m.needs_cuda)
-
-
-_COMPUTED = {
-    "FRAMEWORKS": framework_names,
-    "MODES": modes_by_framework,
-    "VARIANTS": variants_by_framework,
-    "COMPILED_MODES": compiled_modes,
-    "CUDA_ONLY_MODES": cuda_only_modes,
-    "MODEL_NAMES": model_names,
-}
-
-
-def __getattr__(name: str) -> Any:
-    # The registry-derived names, computed on access (PEP 562) so that plugins registered after this
-    # module was imported are part of them.
-    if name in _COMPUTED:
-        return _COMPUTED[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- checks (one-line errors)

@@ -41,15 +41,12 @@ from .envinfo import speed_env_vars
 from .faults import TEST_FAULTS, inject_failure, inject_slowdown
 from .frameworks import frameworks, get_framework, load_backend
 from .frameworks.base import TIMING_METHOD
-from .lines import one_line
+from .lines import ERROR_TAIL_LINES, one_line
 from .memory import MemorySampler, current_rss_bytes, device_used_bytes, steady_and_whole
 from .records import Cell, CellResult, RunSettings, StepRecord
 from .roofline import above_peak
 from .stats import summarize_step_times
 from .vocab import check_device, check_framework, check_mode, check_precision, check_variant
-
-ERROR_TAIL_LINES = 30
-
 
 
 @dataclass
@@ -116,16 +113,6 @@ def error_tail(exc: BaseException, lines: int = ERROR_TAIL_LINES) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def process_start_time() -> float:
-    """When this process started (wall clock), so wall_s includes interpreter and framework start-up."""
-    try:
-        import psutil
-
-        return float(psutil.Process().create_time())
-    except Exception:
-        return time.time()
 
 
 def peak_for_precision(peak: float | dict[str, float] | None, precision: str) -> float | None:
@@ -308,7 +295,8 @@ def write_outputs(spec: WorkerSpec, result: CellResult, records: list[StepRecord
 
 
 def run(spec_path: str, prime_only: bool = False) -> int:
-    t_start = process_start_time()
+    # From the process's start, so wall_s includes interpreter and framework start-up.
+    t_start = watchdog.process_start_time()
     spec = WorkerSpec.load(spec_path)
     cell, settings = spec.cell, spec.settings
     result = CellResult(cell=cell, status="failed", repeat=spec.repeat, block=spec.block, order=spec.order,

@@ -12,7 +12,9 @@ import gzip
 import struct
 import zipfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,37 @@ def sample_images(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     """``n`` images of ``pool`` in a seeded permutation, cycled when the pool holds fewer than ``n``."""
     order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])[:n]
     return pool[order]
+
+
+def step_images(spec: Any, batch_size: int, n_batches: int, rng: np.random.Generator,
+                data: str = "synthetic", family_specs: Mapping[str, Any] | None = None) -> np.ndarray:
+    """(n_batches, B, *spec.image_shape) images in [-1, 1]: synthetic, or drawn from a local MNIST file
+    (DataError when MNIST's 28x28x1 images do not fit the model, naming those of ``family_specs`` they
+    fit)."""
+    if batch_size < 1 or n_batches < 1:
+        raise ValueError(f"batch_size and n_batches must be >= 1 (got {batch_size}, {n_batches})")
+    n = batch_size * n_batches
+    if data == "synthetic":
+        images = synthetic_images(spec.image_shape, n, rng)
+    else:
+        if spec.image_shape != MNIST_SHAPE:
+            h, w, c = spec.image_shape
+            fits = [name for name, other in (family_specs or {}).items() if other.image_shape == MNIST_SHAPE]
+            which = f"fit only {', '.join(fits)}," if fits else "do not fit"
+            raise DataError(f"{data}: MNIST images are 28x28x1 and {which} not {spec.name} ({h}x{w}x{c}); "
+                            "use data 'synthetic'")
+        images = sample_images(load_mnist(data), n, rng)
+    return images.reshape(n_batches, batch_size, *spec.image_shape)
+
+
+def check_mnist(spec: Any, data: str) -> None:
+    """DataError unless ``data`` is "synthetic" or a readable MNIST file (checked once, up front).
+
+    Whether the images fit the model is left to the family's inputs: a model they do not fit fails its
+    own cells (with a one-line DataError), the rest of the run goes on.
+    """
+    if data != "synthetic":
+        load_mnist(data)
 
 
 def load_mnist(path: str | Path) -> np.ndarray:

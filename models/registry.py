@@ -14,6 +14,7 @@ from typing import Any
 
 from .family import ModelFamily
 
+# Plugin modules, comma-separated; the harness's framework registry reads the same variable.
 PLUGINS_ENV = "FRAMEBENCH_PLUGINS"
 
 _FAMILIES: dict[str, ModelFamily] = {}
@@ -24,6 +25,11 @@ def builtin_packages() -> list[str]:
     """The family packages shipped in models/, by name order."""
     here = importlib.import_module("models")
     return sorted(f"models.{m.name}" for m in pkgutil.iter_modules(here.__path__) if m.ispkg)
+
+
+def plugin_modules() -> list[str]:
+    """The module names in ``FRAMEBENCH_PLUGINS``, in order."""
+    return [s for s in (part.strip() for part in os.environ.get(PLUGINS_ENV, "").split(",")) if s]
 
 
 def register_family(family: ModelFamily) -> ModelFamily:
@@ -41,7 +47,7 @@ def _ensure_loaded() -> None:
         family = getattr(importlib.import_module(package), "FAMILY", None)
         if isinstance(family, ModelFamily):
             _FAMILIES[family.name] = family
-    for name in filter(None, (s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(","))):
+    for name in plugin_modules():
         importlib.import_module(name)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from orch_helpers import FAKES, fakes  # noqa: F401 (fixture)
 
-from bench import envinfo, estimates, machine, matrix, probing, profiles
+from bench import envinfo, estimates, machine, matrix, probing, profiles, roofline
 from bench.errors import BenchError, UnknownChoice
 from bench.frameworks.tensorflow.onednn import onednn_default_on
 from bench.records import Cell
@@ -307,9 +307,9 @@ def test_probe_failure_becomes_a_reason(fakes: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_roofline_is_measured_by_the_preferred_framework_with_cells_on_the_device() -> None:
-    assert probing.roofline_framework(["tensorflow", "torch"]) == "torch"
-    assert probing.roofline_framework(["tensorflow", "tensorflow"]) == "tensorflow"
-    assert probing.roofline_framework([]) is None
+    assert roofline.preferred_framework(["tensorflow", "torch"]) == "torch"
+    assert roofline.preferred_framework(["tensorflow", "tensorflow"]) == "tensorflow"
+    assert roofline.preferred_framework([]) is None
 
 
 def test_onednn_default_follows_the_probe_then_the_env_var() -> None:

@@ -131,6 +131,8 @@ def test_front_page_headline_notes_and_environment(reports: Path) -> None:
     assert head["dcgan-64"]["default: faster"] == "only PyTorch measured"
     assert "TensorFlow not installed on this machine: 1 cell(s) skipped" in md
     assert "**failed** — dcgan-mnist TensorFlow xla cpu fp32 b8: XLA compilation failed" in md
+    # Schema 3 keeps one log per process: the note names the failed process's.
+    assert f"(worker log: `logs/{cell_id(framework='tensorflow', mode='xla')}/r1.log` of run" in md
     assert "| cpu.model | Test CPU @ 3.0GHz |" in md
     assert "| intra_op_threads | 2 |" in md and "| repeats | 3 |" in md
     assert "[dcgan-mnist](dcgan-mnist.md): 6 cells — 4 ok, 1 skipped, 1 failed" in md

@@ -33,6 +33,17 @@ exit status:
 """
 
 
+def threshold(text: str) -> float:
+    """An argparse type for a threshold: "10%" or "0.10". A bare number >= 1 ("10") is refused: 10
+    would mean +1000%."""
+    from ..gate.config import parse_threshold  # not at import: the parser stays light
+
+    try:
+        return parse_threshold(text)
+    except BenchError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def python_example() -> str:
     """An example --python value (help texts)."""
     fw = framework_names()[0]

@@ -8,20 +8,11 @@ from pathlib import Path
 from ..errors import BenchError
 from ..inputs import check_output_file
 from ..matrix import Filters, split_list
-from ._options import add_settings_options, parse_pythons, python_example
+from ._options import add_settings_options, parse_pythons, python_example, threshold
 from ._options import run_request as request_from
 
 NAME = "compare"
 AXES = ("models", "frameworks", "modes", "devices", "precisions", "variants")
-
-
-def _fraction(text: str) -> float:
-    from ..gate.config import parse_threshold
-
-    try:
-        return parse_threshold(text)
-    except BenchError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,9 +40,9 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         s.add_argument(f"--env-{side}", action="append", default=[], metavar="NAME=VALUE",
                        help=f"extra environment of side {u}'s workers, e.g. FRAMEBENCH_INJECT_SLOWDOWN=0.1")
     v = p.add_argument_group("verdict")
-    v.add_argument("--margin", type=_fraction, metavar="FRAC",
+    v.add_argument("--margin", type=threshold, metavar="FRAC",
                    help="indifference zone ±FRAC (default 3%%): 'no change' inside it")
-    v.add_argument("--fail-on", type=_fraction, metavar="FRAC",
+    v.add_argument("--fail-on", type=threshold, metavar="FRAC",
                    help="fail (exit 1) when B is slower by more than FRAC with its interval above the zone "
                         "(default 5%%)")
     v.add_argument("--report", metavar="FILE",

@@ -8,19 +8,9 @@ from pathlib import Path
 from ..errors import BenchError
 from ..inputs import at_least, check_output_dir, check_output_file, non_negative_float, open_fraction
 from ..store import atomic_write_text
-from ._options import REPORTS_ROOT, latest_run
+from ._options import REPORTS_ROOT, latest_run, threshold
 
 NAME = "gate"
-
-
-def _fraction(text: str) -> float:
-    """A threshold: "10%" or "0.10". A bare number >= 1 ("10") is refused: 10 would mean +1000%."""
-    from ..gate.config import parse_threshold
-
-    try:
-        return parse_threshold(text)
-    except BenchError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,12 +40,12 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="also write the Markdown verdict here (default: reports/gate.md)",
     )
     g.add_argument(
-        "--step-time", type=_fraction, metavar="FRAC",
+        "--step-time", type=threshold, metavar="FRAC",
         help="step-time threshold, e.g. 0.1 or 10%% (a bare number >= 1 is refused)"
     )
-    g.add_argument("--throughput", type=_fraction, metavar="FRAC", help="throughput threshold")
-    g.add_argument("--memory", type=_fraction, metavar="FRAC", help="peak memory threshold")
-    g.add_argument("--compile-time", type=_fraction, metavar="FRAC", help="time-to-first-step threshold")
+    g.add_argument("--throughput", type=threshold, metavar="FRAC", help="throughput threshold")
+    g.add_argument("--memory", type=threshold, metavar="FRAC", help="peak memory threshold")
+    g.add_argument("--compile-time", type=threshold, metavar="FRAC", help="time-to-first-step threshold")
     g.add_argument(
         "--compile-time-floor",
         type=non_negative_float,
@@ -84,7 +74,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
                    help="judge an A/B run of `bench compare` instead (paired ratio B/A per cell): fail when "
                         "B is slower by more than --step-time (default here 5%%) with its interval above the "
                         "±--margin zone; for PRs (base vs PR environment) and dependency upgrades")
-    g.add_argument("--margin", type=_fraction, metavar="FRAC",
+    g.add_argument("--margin", type=threshold, metavar="FRAC",
                    help="with --ab: the indifference zone (default 3%%)")
     g.add_argument("--force", action="store_true",
                    help="compare even when the machines or the measurement settings differ (each named "

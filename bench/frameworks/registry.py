@@ -11,13 +11,12 @@ is what lets a test add a fake framework without touching a core file.
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
+
+from models.registry import PLUGINS_ENV, plugin_modules
 
 from ..errors import BenchError, UnknownChoice
 from .descriptor import FrameworkDescriptor
-
-PLUGINS_ENV = "FRAMEBENCH_PLUGINS"
 
 _REGISTRY: dict[str, FrameworkDescriptor] = {}
 _loaded = False
@@ -37,7 +36,7 @@ def register_framework(descriptor: FrameworkDescriptor) -> FrameworkDescriptor:
 
 def load_plugins() -> None:
     """Import the modules named in FRAMEBENCH_PLUGINS (they register frameworks and model families)."""
-    for name in filter(None, (s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(","))):
+    for name in plugin_modules():
         try:
             importlib.import_module(name)
         except Exception as e:

@@ -43,13 +43,6 @@ class Confirmation:
         return f"{verb} by {where}: first {show(self.first)}; re-run {show(self.again)}"
 
 
-def _unique(root: Path, name: str) -> Path:
-    d, i = root / name, 1
-    while d.exists():
-        d, i = root / f"{name}-{i}", i + 1
-    return d
-
-
 def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Path) -> Path:
     """Measure ``cell_ids`` of the stored ``run`` again in ``processes`` fresh processes each, with
     its settings and interpreters, into a new run directory under ``out_root``; returns it."""
@@ -80,7 +73,7 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
     env = collect_environment(probes)
     base = next(iter(by_model.values()))
     schedule = build_schedule(cells, processes, base.seed)
-    run_dir = _unique(out_root, f"{run.run_id}-confirm")
+    run_dir = store.unused_run_dir(out_root, f"{run.run_id}-confirm")
     argv = ["bench", "gate", "--confirm", str(processes)]
     store.create_run(run_dir, base, argv, str(run.meta.get("profile")), cells, run_id=run_dir.name,
                      environment=env, schedule=schedule,

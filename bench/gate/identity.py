@@ -7,44 +7,11 @@ refuses on any unless --force, and then prints them as warnings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..machine import machine_differences, machine_fields
-
-# RunSettings fields that change what a cell measures. Not compared: repeats (the tests weigh any
-# number of processes; confirmation re-runs use their own), time_limit_s, memory_sample_interval_s.
-SETTINGS_COMPARED = (
-    "profile", "steps", "warmup", "window_steps", "n_batches", "seed", "intra_op_threads",
-    "inter_op_threads", "tf32", "cudnn_benchmark", "deterministic", "data", "compile_cache",
-)
-
-
-def settings_of(meta_or_entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(settings, settings by model) of a run.json or a baseline's run entry."""
-    s = meta_or_entry.get("settings")
-    by = meta_or_entry.get("settings_by_model")
-    return (dict(s) if isinstance(s, Mapping) else {},
-            {str(k): dict(v) for k, v in by.items() if isinstance(v, Mapping)} if isinstance(by, Mapping)
-            else {})
-
-
-def settings_differences(base: Mapping[str, Any], new: Mapping[str, Any],
-                         models: Iterable[str] = ()) -> list[str]:
-    """"field: base vs new" for each compared setting that differs (per model where both runs record
-    per-model settings, e.g. a model whose profile gives it more steps)."""
-    b_all, b_by = settings_of(base)
-    n_all, n_by = settings_of(new)
-    out: list[str] = []
-    pairs = [(m, b_by[m], n_by[m]) for m in sorted(set(models) & set(b_by) & set(n_by))]
-    pairs = pairs or [("", b_all, n_all)]
-    for model, b, n in pairs:
-        for key in SETTINGS_COMPARED:
-            if key in b and key in n and b[key] != n[key]:
-                item = f"{key} ({b[key]!r} vs {n[key]!r})" + (f" for {model}" if model else "")
-                if item not in out:
-                    out.append(item)
-    return out
+from ..same_settings import settings_differences
 
 
 def batch_differences(base_cells: Mapping[str, Mapping[str, Any]],

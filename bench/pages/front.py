@@ -157,8 +157,11 @@ def note_text(n: Note, multi: bool) -> str:
         row = n.row or {}
         reason = row.get("reason")
         why = f": {truncate(reason)}" if isinstance(reason, str) and reason else ""
+        # The failed process's log (bench.rundir.log_path); a run of schema 1-2 has logs/<cell_id>.log.
+        failures = row.get("failures") if isinstance(row.get("failures"), list) else []
+        k = next((f.get("repeat") for f in failures if f.get("status") != "skipped"), 1)
         return (
-            f"**{row['status']}** — {label}{why} (worker log: `logs/{row['cell_id']}.log` of run "
+            f"**{row['status']}** — {label}{why} (worker log: `logs/{row['cell_id']}/r{k}.log` of run "
             f"`{row['run_id']}`)."
         )
     if n.kind == "partial":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..common.chain import prod, same_pads
 from .spec import DDPMSpec
 
 # Parameter names per weight-layer kind, in canonical order (all trainable: GroupNorm has no statistics).
@@ -68,21 +69,7 @@ class Layer:
         return {"kernel": kernel, "bias": (self.cout,)}
 
     def param_count(self) -> int:
-        return sum(_prod(s) for s in self.param_shapes().values())
-
-
-def _prod(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TF 'SAME' padding of a convolution over ``size`` pixels: (before, after), odd pixel after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
+        return sum(prod(s) for s in self.param_shapes().values())
 
 
 def _conv(block: str, sub: str, cin: int, cout: int, size_in: int, kernel: int = 3, stride: int = 1,

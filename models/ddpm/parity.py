@@ -11,6 +11,7 @@ from types import ModuleType
 
 import numpy as np
 
+from ..common.parity import f32, keras_adam_as_torch, rel_err, step_rel_err
 from . import FAMILY
 from .data import make_inputs
 from .spec import DDPMSpec
@@ -19,22 +20,6 @@ from .weights import NET, Weights, initial_weights
 
 def framework_module(framework: str) -> ModuleType:
     return FAMILY.implementation(framework)
-
-
-def rel_err(a, b) -> float:
-    """‖a − b‖ / ‖b‖ in float64 (‖a − b‖ when b is zero)."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    den = np.linalg.norm(b)
-    num = np.linalg.norm(a - b)
-    return float(num / den) if den > 0 else float(num)
-
-
-def step_rel_err(theta_a, theta_b, theta_0) -> float:
-    """‖θ_a − θ_b‖ / ‖θ_b − θ_0‖: the frameworks' disagreement relative to how far the optimiser moved."""
-    a, b, z = (np.asarray(x, np.float64) for x in (theta_a, theta_b, theta_0))
-    moved = np.linalg.norm(b - z)
-    return float(np.linalg.norm(a - b) / moved) if moved > 0 else float(np.linalg.norm(a - b))
 
 
 def probe_weights(spec: DDPMSpec, seed: int) -> Weights:
@@ -99,7 +84,7 @@ def is_key_bias(name: str) -> bool:
 
 def keras_adamw_as_torch(spec: DDPMSpec, t: int) -> tuple[float, float, float]:
     """(lr, eps, weight_decay) for torch.optim.AdamW's step ``t`` (1-based) that reproduce
-    keras.optimizers.AdamW's, as models.gan.parity.keras_adam_as_torch does for Adam.
+    keras.optimizers.AdamW's: models.common.parity.keras_adam_as_torch's Adam, and the decay.
 
     Keras: θ −= lr32·λ32·θ (λ32: the weight decay rounded through float32, as ``tf.cast`` of a Python
     float does), then θ −= lr32·sqrt(1 − b2r^t)/(1 − b1r^t) · m/(sqrt(v) + ε̂), with lr32 the
@@ -107,16 +92,8 @@ def keras_adamw_as_torch(spec: DDPMSpec, t: int) -> tuple[float, float, float]:
     bias corrections. torch: θ ·= 1 − lr·λ, then θ −= lr/(1 − β1^t) · m/(sqrt(v)/sqrt(1 − β2^t) + eps).
     Equal when eps = ε̂/sqrt(1 − β2^t), lr rescales the bias corrections and λ_torch = lr32·λ32/lr.
     """
-    b1, b2 = spec.adam_beta1, spec.adam_beta2
-    b1r, b2r = _f32(b1), _f32(b2)
-    lr32 = _f32(spec.learning_rate)
-    keras_alpha = lr32 * (1 - b2r**t) ** 0.5 / (1 - b1r**t)
-    lr = keras_alpha * (1 - b1**t) / (1 - b2**t) ** 0.5
-    return lr, spec.adam_epsilon / (1 - b2**t) ** 0.5, lr32 * _f32(spec.weight_decay) / lr
-
-
-def _f32(x: float) -> float:
-    return float(np.float32(x))
+    lr, eps = keras_adam_as_torch(spec, t)
+    return lr, eps, f32(spec.learning_rate) * f32(spec.weight_decay) / lr
 
 
 def keras_constants(model) -> None:
@@ -127,4 +104,4 @@ def keras_constants(model) -> None:
 
     for m in model.unet.modules():
         if isinstance(m, Attention):
-            m.scale = _f32(m.scale)
+            m.scale = f32(m.scale)

@@ -17,13 +17,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ..common.tf_common import POLICIES, loss_scaled, np_dtype, tf_device
 from . import arch
 from .schedule import embedding_frequencies, noising_tables
 from .spec import DDPMSpec
 from .weights import NET, Weights, check_canonical, initial_weights
-
-_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
-             "fp64": "float64"}  # fp64: for the equivalence checks only (not a benchmark precision)
 
 
 class TimestepEmbedding(keras.layers.Layer):
@@ -93,7 +91,7 @@ class _Builder:
 
 def build_unet(spec: DDPMSpec, precision: str = "fp32") -> keras.Model:
     net = arch.unet(spec)
-    b = _Builder(spec, _POLICIES[precision])
+    b = _Builder(spec, POLICIES[precision])
     float_dtype = "float64" if precision == "fp64" else "float32"
     # The Input dtype matters: a functional model casts its inputs to it.
     x = keras.Input(shape=spec.image_shape, dtype=float_dtype, name="x_t")
@@ -128,9 +126,7 @@ def make_optimizer(spec: DDPMSpec, precision: str = "fp32") -> keras.optimizers.
     # Explicit: Keras AdamW's defaults are weight_decay=0.004 and epsilon=1e-7 ("epsilon hat").
     opt = keras.optimizers.AdamW(learning_rate=spec.learning_rate, weight_decay=spec.weight_decay,
                                  beta_1=spec.adam_beta1, beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)
-    if precision == "fp16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
+    return loss_scaled(opt, precision)
 
 
 class TFDDPM:
@@ -138,8 +134,8 @@ class TFDDPM:
 
     def __init__(self, spec: DDPMSpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
                  device: str | None = None) -> None:
-        if precision not in _POLICIES:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_POLICIES)}")
+        if precision not in POLICIES:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(POLICIES)}")
         self.spec, self.batch_size, self.precision, self.device = spec, batch_size, precision, device
         self.dtype = tf.float64 if precision == "fp64" else tf.float32  # inputs, loss, weights out
         self.unet = build_unet(spec, precision)
@@ -159,7 +155,7 @@ class TFDDPM:
     # -- data ---------------------------------------------------------------------------------
     def to_framework_batches(self, images: np.ndarray, t: np.ndarray, eps: np.ndarray) -> list[tuple]:
         """(n, B, H, W, C) / (n, B) / (n, B, H, W, C) numpy -> one (x0, t int32, ε) per batch."""
-        with tf.device(_tf_device(self.device)):
+        with tf.device(tf_device(self.device)):
             return [(tf.constant(x, self.dtype), tf.constant(s, tf.int32), tf.constant(e, self.dtype))
                     for x, s, e in zip(images, t, eps, strict=True)]
 
@@ -186,10 +182,6 @@ class TFDDPM:
         return {"mse": loss}
 
 
-def _tf_device(device: str | None) -> str | None:
-    return {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
-
-
 def build(spec: DDPMSpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
           device: str | None = None) -> TFDDPM:
     """A DDPM with weights from ``initial_weights(spec, seed)``. ``device`` only places the input
@@ -205,12 +197,8 @@ def _variables(model: TFDDPM, layer: arch.Layer) -> dict[str, keras.Variable]:
     return {"kernel": k.kernel, "bias": k.bias}
 
 
-def _np_dtype(model: TFDDPM) -> type:
-    return np.float64 if model.precision == "fp64" else np.float32
-
-
 def get_weights(model: TFDDPM) -> Weights:
-    dt = _np_dtype(model)
+    dt = np_dtype(model.precision)
     return {NET: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
                   for ly in arch.unet(model.spec).layers() for p, v in _variables(model, ly).items()}}
 
@@ -219,7 +207,7 @@ def set_weights(model: TFDDPM, weights: Weights) -> None:
     check_canonical(model.spec, weights[NET])
     for ly in arch.unet(model.spec).layers():
         for p, v in _variables(model, ly).items():
-            v.assign(np.asarray(weights[NET][f"{ly.name}.{p}"], dtype=_np_dtype(model)))
+            v.assign(np.asarray(weights[NET][f"{ly.name}.{p}"], dtype=np_dtype(model.precision)))
 
 
 def layer_param_counts(model: TFDDPM) -> dict[str, int]:
@@ -231,14 +219,14 @@ def layer_param_counts(model: TFDDPM) -> dict[str, int]:
 # -- for the equivalence checks (not used by the timed step) ---------------------------------
 def forward(model: TFDDPM, x0, t, eps) -> np.ndarray:
     """The ε prediction on x_t as numpy NHWC (the model's dtype)."""
-    return np.asarray(model.unet([model.noised(x0, t, eps), t], training=True), _np_dtype(model))
+    return np.asarray(model.unet([model.noised(x0, t, eps), t], training=True), np_dtype(model.precision))
 
 
 def gradients(model: TFDDPM, x0, t, eps) -> tuple[float, Weights]:
     """(loss, canonical gradients) of one step, no update."""
     loss, grads = model.losses_and_gradients(x0, t, eps)
     scale = float(np.asarray(model.opt.scale_loss(1.0))) if model.precision == "fp16" else 1.0
-    by_var = {id(v): np.asarray(g, _np_dtype(model)) / scale
+    by_var = {id(v): np.asarray(g, np_dtype(model.precision)) / scale
               for v, g in zip(model.unet.trainable_variables, grads, strict=True)}
     return float(loss), {NET: {f"{ly.name}.{p}": by_var[id(v)] for ly in arch.unet(model.spec).layers()
                                for p, v in _variables(model, ly).items()}}

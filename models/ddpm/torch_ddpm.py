@@ -19,14 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..torch_common import adam_implementation, optimizer_kwargs
+from ..common.torch_common import TorchModel, adam_implementation, optimizer_kwargs
 from . import arch
 from .schedule import embedding_frequencies, noising_tables
 from .spec import DDPMSpec
 from .weights import NET, Weights, check_canonical, from_torch, initial_weights, to_torch
-
-_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
-             "fp64": None}  # fp64: for the equivalence checks only (not a benchmark precision)
 
 
 def _conv(layer: arch.Layer) -> nn.Conv2d:
@@ -149,7 +146,7 @@ class UNet(nn.Module):
 def make_optimizer(params, spec: DDPMSpec, optimizer: str = "default") -> torch.optim.AdamW:
     # Decoupled decay θ ← θ − lr·λ·θ, as Keras 3's AdamW; eps added after the bias correction (Keras'
     # epsilon is "epsilon hat"): CONTRACT.md. ``optimizer`` picks torch's implementation of the same
-    # update (models/torch_common.py).
+    # update (models/common/torch_common.py).
     return torch.optim.AdamW(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
                              eps=spec.adam_epsilon, weight_decay=spec.weight_decay,
                              **optimizer_kwargs(optimizer))
@@ -175,17 +172,12 @@ def sdpa_kernels(net: UNet, batch_size: int, dtype: torch.dtype, device: torch.d
     return out
 
 
-class TorchDDPM:
+class TorchDDPM(TorchModel):
     framework = "torch"
 
     def __init__(self, spec: DDPMSpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
                  device: str = "cpu", channels_last: bool = False, optimizer: str = "default") -> None:
-        if precision not in _AUTOCAST:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
-        self.spec, self.batch_size, self.precision = spec, batch_size, precision
-        self.device = torch.device(device)
-        self.channels_last = channels_last
-        self.dtype = torch.float64 if precision == "fp64" else torch.float32  # parameters and inputs
+        self.setup(spec, batch_size, precision, device, channels_last)
         self.unet = UNet(spec).to(self.device, self.dtype)
         if channels_last:
             self.unet.to(memory_format=torch.channels_last)
@@ -197,10 +189,6 @@ class TorchDDPM:
         self.params = list(self.unet.parameters())
         self.opt = make_optimizer(self.params, spec, optimizer)
         self.unet_call: Callable = self.unet  # or its compiled version (compile_modules)
-        self.autocast_dtype = _AUTOCAST[precision]
-        # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16).
-        self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
-                       if precision == "fp16" else None)
         kernels = sdpa_kernels(self.unet, batch_size, self.autocast_dtype or self.dtype, self.device)
         uniform = set(kernels.values())
         # Recorded in the cell's flags by the harness (bench/frameworks/base.py reads model.flags).
@@ -223,20 +211,13 @@ class TorchDDPM:
     def to_framework_batches(self, images: np.ndarray, t: np.ndarray,
                              eps: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(n, B, H, W, C) / (n, B) / (n, B, H, W, C) numpy -> one (x0 NCHW, t int64, ε NCHW) per batch."""
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-
-        def image(a: np.ndarray) -> torch.Tensor:
-            x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(0, 3, 1, 2)
-            return x.to(self.device, self.dtype).contiguous(memory_format=fmt)
-
-        return [(image(x), torch.from_numpy(np.asarray(s, dtype=np.int64)).to(self.device), image(e))
-                for x, s, e in zip(images, t, eps, strict=True)]
+        steps = [torch.from_numpy(np.asarray(s, dtype=np.int64)).to(self.device) for s in t]
+        return [(self.image(x), s, self.image(e)) for x, s, e in zip(images, steps, eps, strict=True)]
 
     # -- the step -----------------------------------------------------------------------------
     def loss(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         x_t = self.sqrt_ab[t].view(-1, 1, 1, 1) * x0 + self.sqrt_1mab[t].view(-1, 1, 1, 1) * eps
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                            enabled=self.autocast_dtype is not None):
+        with self.autocast():
             pred = self.unet_call(x_t, t)
         # Mean over every element, in float32 under autocast too (float64 in the checks).
         return F.mse_loss(pred.to(self.dtype), eps)
@@ -274,7 +255,7 @@ class TorchDDPM:
 def build(spec: DDPMSpec, *, batch_size: int, precision: str = "fp32", seed: int = 0, device: str = "cpu",
           channels_last: bool = False, optimizer: str = "default") -> TorchDDPM:
     """A DDPM with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode;
-    ``optimizer`` picks torch's AdamW implementation (models/torch_common.py: the same update)."""
+    ``optimizer`` picks torch's AdamW implementation (models/common/torch_common.py: the same update)."""
     return TorchDDPM(spec, batch_size=batch_size, precision=precision, seed=seed, device=device,
                      channels_last=channels_last, optimizer=optimizer)
 

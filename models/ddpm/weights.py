@@ -12,36 +12,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common.weights import TORCH_PARAM, Weights, fans
+from ..common.weights import check_canonical as check_names_and_shapes
 from .arch import Layer, unet
 from .spec import DDPMSpec
 
-Weights = dict[str, dict[str, np.ndarray]]
 NET = "unet"  # the one network
-
-# torch parameter suffix for each canonical parameter name.
-TORCH_PARAM = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
 
 
 def layers(spec: DDPMSpec) -> list[Layer]:
     return unet(spec).layers()
 
 
-def canonical_names(spec: DDPMSpec) -> list[str]:
-    return [f"{ly.name}.{p}" for ly in layers(spec) for p in ly.param_shapes()]
-
-
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    # keras.src.initializers.random_initializers.compute_fans
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    receptive = int(np.prod(shape[:-2]))
-    return shape[-2] * receptive, shape[-1] * receptive
-
-
 def variance_scaling_limit(shape: tuple[int, ...], scale: float) -> float:
     """Uniform limit of variance scaling (mode fan_avg): Ho et al.'s ``default_init(scale)``;
     scale 1 is Keras' glorot_uniform."""
-    fan_in, fan_out = _fans(shape)
+    fan_in, fan_out = fans(shape)
     return float(np.sqrt(3.0 * scale / ((fan_in + fan_out) / 2.0)))
 
 
@@ -97,15 +83,8 @@ def check_canonical(spec: DDPMSpec, canonical: dict[str, np.ndarray]) -> None:
     """Raise ValueError (one line) unless ``canonical`` (``weights[NET]``) has exactly this U-Net's names
     and shapes."""
     expected = {f"{ly.name}.{p}": s for ly in layers(spec) for p, s in ly.param_shapes().items()}
-    missing = sorted(set(expected) - set(canonical))
-    extra = sorted(set(canonical) - set(expected))
-    if missing or extra:
-        raise ValueError(f"{spec.name} weights: missing {missing[:5]}, unexpected {extra[:5]}")
-    for name, shape in expected.items():
-        if tuple(np.shape(canonical[name])) != shape:
-            got = np.shape(canonical[name])
-            raise ValueError(f"{spec.name} weight {name}: shape {got}, expected {shape}")
+    check_names_and_shapes(expected, canonical, spec.name)
 
 
-__all__ = ["NET", "TORCH_PARAM", "Weights", "canonical_names", "check_canonical", "from_torch",
+__all__ = ["NET", "TORCH_PARAM", "Weights", "check_canonical", "from_torch",
            "initial_weights", "to_torch", "variance_scaling_limit"]

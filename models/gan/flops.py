@@ -16,19 +16,11 @@ unpruned conv gradients) runs more FLOPs than this count; achieved FLOP/s uses t
 
 from __future__ import annotations
 
-from .arch import Layer, networks
+from ..common.chain import Layer, layer_flops
+from .arch import networks
 from .spec import ModelSpec
 
-
-def layer_flops(layer: Layer, batch_size: int) -> int:
-    """Forward FLOPs of one layer (= its input-gradient FLOPs = its weight-gradient FLOPs)."""
-    if layer.kind == "dense":
-        return 2 * batch_size * layer.in_shape[-1] * layer.filters
-    if layer.kind in ("conv", "convt"):
-        side = layer.out_shape if layer.kind == "conv" else layer.in_shape
-        spatial = side[0] * side[1]
-        return 2 * batch_size * layer.in_shape[-1] * layer.filters * layer.kernel**2 * spatial
-    return 0
+__all__ = ["layer_flops", "train_step_flops"]
 
 
 def _network_flops(layers: list[Layer], batch_size: int) -> tuple[int, int]:

@@ -11,23 +11,18 @@ from types import ModuleType
 
 import numpy as np
 
+from ..common.parity import f32, keras_adam_as_torch, rel_err, step_rel_err
+from ..common.weights import Weights
 from . import FAMILY
 from .data import make_batches
 from .spec import ModelSpec
-from .weights import Weights
+
+__all__ = ["compare", "framework_module", "keras_adam_as_torch", "output_errors", "probe", "rel_err",
+           "step_rel_err"]
 
 
 def framework_module(framework: str) -> ModuleType:
     return FAMILY.implementation(framework)
-
-
-def rel_err(a, b) -> float:
-    """‖a − b‖ / ‖b‖ in float64 (0 when both are zero)."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    den = np.linalg.norm(b)
-    num = np.linalg.norm(a - b)
-    return float(num / den) if den > 0 else float(num)
 
 
 def probe(framework: str, spec: ModelSpec, *, weights: Weights, batch_size: int, seed: int,
@@ -82,33 +77,6 @@ def output_errors(a: dict, b: dict) -> dict[str, float]:
     return {"generator": rel_err(a["fake"], b["fake"]), "discriminator": rel_err(*d)}
 
 
-def step_rel_err(theta_a, theta_b, theta_0) -> float:
-    """‖θ_a − θ_b‖ / ‖θ_b − θ_0‖: the frameworks' disagreement relative to how far the optimiser moved."""
-    a, b, z = (np.asarray(x, np.float64) for x in (theta_a, theta_b, theta_0))
-    moved = np.linalg.norm(b - z)
-    return float(np.linalg.norm(a - b) / moved) if moved > 0 else float(np.linalg.norm(a - b))
-
-
-def keras_adam_as_torch(spec: ModelSpec, t: int) -> tuple[float, float]:
-    """(lr, eps) for torch.optim.Adam's step ``t`` (1-based) that reproduce keras.optimizers.Adam's.
-
-    Keras: θ -= lr32 · sqrt(1 - b2r^t) / (1 - b1r^t) · m / (sqrt(v) + ε̂), with lr32 the learning rate
-    stored as a float32 variable and b1r, b2r the betas cast through float32 in the bias corrections
-    only (the moment updates use the exact Python floats). torch: θ -= lr / (1 - β1^t) · m /
-    (sqrt(v) / sqrt(1 - β2^t) + eps). Equal when eps = ε̂ / sqrt(1 - β2^t) and lr rescales the
-    bias corrections.
-    """
-    b1, b2 = spec.adam_beta1, spec.adam_beta2
-    b1r, b2r = _f32(b1), _f32(b2)
-    keras_alpha = _f32(spec.learning_rate) * (1 - b2r**t) ** 0.5 / (1 - b1r**t)
-    lr = keras_alpha * (1 - b1**t) / (1 - b2**t) ** 0.5
-    return lr, spec.adam_epsilon / (1 - b2**t) ** 0.5
-
-
-def _f32(x: float) -> float:
-    return float(np.float32(x))
-
-
 def _keras_constants(gan, spec: ModelSpec) -> None:
     """Give a torch GAN's LeakyReLU the slope TF applies (a float32 op attribute). Irrelevant in
     float32 training; it matters only to the float64 check, where Adam's per-element normalisation
@@ -118,4 +86,4 @@ def _keras_constants(gan, spec: ModelSpec) -> None:
     for net in (gan.generator, gan.discriminator):
         for m in net.modules():
             if isinstance(m, torch.nn.LeakyReLU):
-                m.negative_slope = _f32(m.negative_slope)
+                m.negative_slope = f32(m.negative_slope)

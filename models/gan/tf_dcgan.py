@@ -13,12 +13,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..common.tf_common import POLICIES, chain_variables, get_weights, np_dtype, set_weights, tf_device
+from ..common.tf_common import make_adam as make_optimizer
+from ..common.weights import Weights
 from .arch import Layer, networks, weight_layers
 from .spec import ModelSpec
-from .weights import Weights, check_canonical, initial_weights
+from .weights import initial_weights
 
-_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
-             "fp64": "float64"}  # fp64: for the equivalence checks only (not a benchmark precision)
+# get_weights/set_weights (canonical weights by Keras layer name) are models.common.tf_common's.
+__all__ = ["TFGAN", "build", "forward", "get_weights", "gradients", "layer_param_counts", "make_optimizer",
+           "set_weights"]
 
 
 def _keras_layer(layer: Layer, spec: ModelSpec, dtype: str) -> keras.layers.Layer:
@@ -48,23 +52,13 @@ def _keras_layer(layer: Layer, spec: ModelSpec, dtype: str) -> keras.layers.Laye
 
 
 def build_network(layers: list[Layer], spec: ModelSpec, name: str, precision: str = "fp32") -> keras.Model:
-    policy = _POLICIES[precision]
+    policy = POLICIES[precision]
     return keras.Sequential(
         # The Input's dtype matters: a functional model casts its inputs to it (float32 by default).
         [keras.Input(shape=layers[0].in_shape, dtype="float64" if precision == "fp64" else "float32")]
         + [_keras_layer(ly, spec, policy) for ly in layers],
         name=name,
     )
-
-
-def make_optimizer(spec: ModelSpec, precision: str = "fp32") -> keras.optimizers.Optimizer:
-    # Keras applies `epsilon` as "epsilon hat" (added to sqrt(v) before the bias correction); torch
-    # adds eps after it. The same number is passed to both: see CONTRACT.md for the consequence.
-    opt = keras.optimizers.Adam(learning_rate=spec.learning_rate, beta_1=spec.adam_beta1,
-                                beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)
-    if precision == "fp16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
 
 
 def _bce_logits(logits: tf.Tensor, target: float, dtype=tf.float32) -> tf.Tensor:
@@ -80,13 +74,14 @@ class TFGAN:
 
     def __init__(self, spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
                  seed: int = 0, device: str | None = None) -> None:
-        if precision not in _POLICIES:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_POLICIES)}")
+        if precision not in POLICIES:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(POLICIES)}")
         self.spec, self.batch_size, self.precision, self.device = spec, batch_size, precision, device
         self.dtype = tf.float64 if precision == "fp64" else tf.float32  # inputs, losses, weights out
         self.layers = networks(spec, dropout=dropout)
         self.generator = build_network(self.layers["generator"], spec, "generator", precision)
         self.discriminator = build_network(self.layers["discriminator"], spec, "discriminator", precision)
+        self.networks = {"generator": self.generator, "discriminator": self.discriminator}
         self.g_opt = make_optimizer(spec, precision)
         self.d_opt = make_optimizer(spec, precision)
         # Build the optimizer slots now: variables must not be created inside tf.function's trace.
@@ -97,7 +92,7 @@ class TFGAN:
     # -- data ---------------------------------------------------------------------------------
     def to_framework_batches(self, real: np.ndarray, noise: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real, noise) pair of tensors per batch."""
-        with tf.device(_tf_device(self.device)):
+        with tf.device(tf_device(self.device)):
             return [(tf.constant(r, self.dtype), tf.constant(z, self.dtype))
                     for r, z in zip(real, noise, strict=True)]
 
@@ -127,10 +122,6 @@ class TFGAN:
         return {"g": g_loss, "d": d_loss}
 
 
-def _tf_device(device: str | None) -> str | None:
-    return {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
-
-
 def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
           seed: int = 0, device: str | None = None) -> TFGAN:
     """A GAN with weights from ``initial_weights(spec, seed)``. ``device`` only places the input
@@ -139,47 +130,10 @@ def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout:
 
 
 # -- canonical weights ------------------------------------------------------------------------
-def _variables(model: keras.Model, layer: Layer) -> dict[str, keras.Variable]:
-    k = model.get_layer(layer.name)
-    if layer.kind == "bn":
-        return {"gamma": k.gamma, "beta": k.beta, "moving_mean": k.moving_mean,
-                "moving_variance": k.moving_variance}
-    out = {"kernel": k.kernel}
-    if layer.use_bias:
-        out["bias"] = k.bias
-    return out
-
-
-def _np_dtype(gan: TFGAN) -> type:
-    return np.float64 if gan.precision == "fp64" else np.float32
-
-
-def _models(gan: TFGAN) -> dict[str, keras.Model]:
-    return {"generator": gan.generator, "discriminator": gan.discriminator}
-
-
-def get_weights(gan: TFGAN) -> Weights:
-    """Canonical weights (BN running statistics included) as float32 numpy arrays (float64 for fp64)."""
-    dt = _np_dtype(gan)
-    return {
-        net: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
-              for ly in weight_layers(gan.layers[net]) for p, v in _variables(model, ly).items()}
-        for net, model in _models(gan).items()
-    }
-
-
-def set_weights(gan: TFGAN, weights: Weights) -> None:
-    for net, model in _models(gan).items():
-        check_canonical(gan.layers[net], weights[net], net)
-        for ly in weight_layers(gan.layers[net]):
-            for p, v in _variables(model, ly).items():
-                v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(gan)))
-
-
 def layer_param_counts(gan: TFGAN) -> dict[str, dict[str, tuple[int, int]]]:
     """Per network, per weight layer: (trainable, non-trainable) parameter counts as Keras sees them."""
     out: dict[str, dict[str, tuple[int, int]]] = {}
-    for net, model in _models(gan).items():
+    for net, model in gan.networks.items():
         out[net] = {}
         for ly in weight_layers(gan.layers[net]):
             k = model.get_layer(ly.name)
@@ -191,7 +145,7 @@ def layer_param_counts(gan: TFGAN) -> dict[str, dict[str, tuple[int, int]]]:
 # -- for the equivalence checks (not used by the timed step) ---------------------------------
 def forward(gan: TFGAN, real, noise, training: bool = True) -> dict[str, np.ndarray]:
     """Generator and discriminator outputs as numpy: fake images NHWC, logits (B,)."""
-    dt = _np_dtype(gan)
+    dt = np_dtype(gan.precision)
     fake = gan.generator(noise, training=training)
     return {"fake": np.asarray(fake, dt),
             "real_logits": np.asarray(gan.discriminator(real, training=training), dt).reshape(-1),
@@ -204,12 +158,12 @@ def gradients(gan: TFGAN, real, noise) -> tuple[float, float, Weights]:
     out: Weights = {}
     for net, model, grads in (("generator", gan.generator, g_grads),
                               ("discriminator", gan.discriminator, d_grads)):
-        by_var = {id(v): np.asarray(g, _np_dtype(gan))
+        by_var = {id(v): np.asarray(g, np_dtype(gan.precision))
                   for v, g in zip(model.trainable_variables, grads, strict=True)}
         if gan.precision == "fp16":  # losses_and_gradients returns scaled gradients
             scale = float(np.asarray((gan.g_opt if net == "generator" else gan.d_opt).scale_loss(1.0)))
             by_var = {k: g / scale for k, g in by_var.items()}
         out[net] = {f"{ly.name}.{p}": by_var[id(v)]
-                    for ly in weight_layers(gan.layers[net]) for p, v in _variables(model, ly).items()
+                    for ly in weight_layers(gan.layers[net]) for p, v in chain_variables(model, ly).items()
                     if v.trainable}
     return float(g_loss), float(d_loss), out

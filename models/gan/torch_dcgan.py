@@ -19,80 +19,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..torch_common import adam_implementation, allow_retained_backward, optimizer_kwargs
+from ..common.torch_common import TorchModel, adam_implementation, allow_retained_backward
+from ..common.torch_common import make_adam as make_optimizer
+from ..common.torch_layers import chain_modules
+from ..common.weights import Weights, check_chain, from_torch, to_torch
 from .arch import Layer, networks, weight_layers
 from .spec import ModelSpec
-from .weights import Weights, check_canonical, from_torch, initial_weights, to_torch
-
-_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
-             "fp64": None}  # fp64: for the equivalence checks only (not a benchmark precision)
-
-
-class Crop(nn.Module):
-    """Drops rows/columns after a transposed convolution: TF's asymmetric 'SAME' crop."""
-
-    def __init__(self, before: int, after: int) -> None:
-        super().__init__()
-        self.before, self.after = before, after
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2], x.shape[-1]
-        return x[..., self.before:h - self.after, self.before:w - self.after]
-
-
-class ToImage(nn.Module):
-    """Flat features -> NCHW image; features in torch's (c, h, w) order (weights are permuted to match)."""
-
-    def __init__(self, hwc: tuple[int, ...]) -> None:
-        super().__init__()
-        self.chw = (hwc[2], hwc[0], hwc[1])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], *self.chw)
+from .weights import initial_weights
 
 
 def _torch_layers(layer: Layer, spec: ModelSpec) -> list[tuple[str, nn.Module]]:
     n = layer.name
-    if layer.kind == "dense":
-        return [(n, nn.Linear(layer.in_shape[-1], layer.filters, bias=layer.use_bias))]
-    if layer.kind == "conv":
-        before, after = layer.pads
-        sym = min(before, after)
-        conv = nn.Conv2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
-                         padding=sym, bias=layer.use_bias)
-        if before == after:
-            return [(n, conv)]
-        # TF 'SAME' pads the odd pixel bottom/right; torch's padding= is symmetric. The convolution pads
-        # the symmetric part itself and ZeroPad2d only the rest (1, 2) = 1 + (0, 1): its input gradient
-        # is then computed over 15x15 instead of 17x17 positions (dcgan-mnist conv2: -15% fwd+bwd).
-        before, after = before - sym, after - sym
-        return [(f"{n}_pad", nn.ZeroPad2d((before, after, before, after))), (n, conv)]
-    if layer.kind == "convt":
-        before, after = layer.pads
-        sym = min(before, after)
-        convt = nn.ConvTranspose2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
-                                   padding=sym, bias=layer.use_bias)
-        if before == after:
-            return [(n, convt)]
-        # padding=p, output_padding=1 would give the right size but crop the wrong side.
-        return [(n, convt), (f"{n}_crop", Crop(before - sym, after - sym))]
     if layer.kind == "bn":
         # torch's momentum is the weight of the new batch statistic: 1 - Keras' momentum.
         cls = nn.BatchNorm1d if len(layer.in_shape) == 1 else nn.BatchNorm2d
         return [(n, cls(layer.in_shape[-1], eps=spec.bn_epsilon, momentum=1.0 - spec.bn_keep))]
     if layer.kind == "lrelu":
         return [(n, nn.LeakyReLU(layer.slope))]  # explicit: torch's default slope is 0.01
-    if layer.kind == "relu":
-        return [(n, nn.ReLU())]
     if layer.kind == "tanh":
         return [(n, nn.Tanh())]
     if layer.kind == "dropout":
         return [(n, nn.Dropout(layer.rate))]
-    if layer.kind == "reshape":
-        return [(n, ToImage(layer.out_shape))]
-    if layer.kind == "flatten":
-        return [(n, nn.Flatten())]  # (c, h, w) order; the next Dense's weight rows are permuted
-    raise ValueError(f"unknown layer kind {layer.kind!r}")
+    return chain_modules(layer)
 
 
 def build_network(layers: list[Layer], spec: ModelSpec) -> nn.Sequential:
@@ -100,13 +48,6 @@ def build_network(layers: list[Layer], spec: ModelSpec) -> nn.Sequential:
     for layer in layers:
         modules += _torch_layers(layer, spec)
     return nn.Sequential(OrderedDict(modules))
-
-
-def make_optimizer(params, spec: ModelSpec, optimizer: str = "default") -> torch.optim.Adam:
-    # torch adds eps after the bias correction; Keras' epsilon is "epsilon hat" (CONTRACT.md).
-    # ``optimizer`` picks torch's implementation of the same update (models/torch_common.py).
-    return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
-                            eps=spec.adam_epsilon, **optimizer_kwargs(optimizer))
 
 
 def _bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -119,19 +60,14 @@ def _bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-class TorchGAN:
+class TorchGAN(TorchModel):
     framework = "torch"
 
     def __init__(self, spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout: bool = True,
                  seed: int = 0, device: str = "cpu", channels_last: bool = False,
                  optimizer: str = "default") -> None:
-        if precision not in _AUTOCAST:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
-        self.spec, self.batch_size, self.precision = spec, batch_size, precision
-        self.device = torch.device(device)
-        self.channels_last = channels_last
+        self.setup(spec, batch_size, precision, device, channels_last)
         self.layers = networks(spec, dropout=dropout)
-        self.dtype = torch.float64 if precision == "fp64" else torch.float32  # parameters and inputs
         self.generator = build_network(self.layers["generator"], spec).to(self.device, self.dtype)
         self.discriminator = build_network(self.layers["discriminator"], spec).to(self.device, self.dtype)
         if channels_last:
@@ -147,11 +83,6 @@ class TorchGAN:
         # What the step calls: the modules themselves, or their compiled versions (compile_modules).
         self.g_call: Callable[[torch.Tensor], torch.Tensor] = self.generator
         self.d_call: Callable[[torch.Tensor], torch.Tensor] = self.discriminator
-        self.autocast_dtype = _AUTOCAST[precision]
-        # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16); both
-        # double after 2000 finite steps and halve on overflow (the step is then skipped).
-        self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
-                       if precision == "fp16" else None)
         # Recorded in the cell's flags by the harness (it reads model.flags).
         self.flags = {"optimizer": optimizer, "adam_implementation": adam_implementation(self.g_opt),
                       "compiled": "nothing"}
@@ -177,13 +108,7 @@ class TorchGAN:
     def to_framework_batches(self, real: np.ndarray,
                              noise: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(n, B, H, W, C) / (n, B, noise_dim) numpy -> one (real NCHW, noise) pair per batch."""
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        out = []
-        for r, z in zip(real, noise, strict=True):
-            r_t = torch.from_numpy(np.ascontiguousarray(r, dtype=np.float32)).permute(0, 3, 1, 2)
-            r_t = r_t.to(self.device, self.dtype).contiguous(memory_format=fmt)
-            out.append((r_t, torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device, self.dtype)))
-        return out
+        return [(self.image(r), self.vectors(z)) for r, z in zip(real, noise, strict=True)]
 
     # -- the step -----------------------------------------------------------------------------
     def _clear_grads(self) -> None:
@@ -195,8 +120,7 @@ class TorchGAN:
             p.grad = None
 
     def _forward(self, real: torch.Tensor, noise: torch.Tensor):
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                            enabled=self.autocast_dtype is not None):
+        with self.autocast():
             fake = self.g_call(noise)
             real_logits = self.d_call(real)
             fake_logits = self.d_call(fake)
@@ -239,7 +163,7 @@ def build(spec: ModelSpec, *, batch_size: int, precision: str = "fp32", dropout:
           seed: int = 0, device: str = "cpu", channels_last: bool = False,
           optimizer: str = "default") -> TorchGAN:
     """A GAN with weights from ``initial_weights(spec, seed)``, on ``device``, in train mode;
-    ``optimizer`` picks torch's Adam implementation (models/torch_common.py: the same update)."""
+    ``optimizer`` picks torch's Adam implementation (models/common/torch_common.py: the same update)."""
     return TorchGAN(spec, batch_size=batch_size, precision=precision, dropout=dropout, seed=seed,
                     device=device, channels_last=channels_last, optimizer=optimizer)
 
@@ -265,7 +189,7 @@ def get_weights(gan: TorchGAN) -> Weights:
 @torch.no_grad()
 def set_weights(gan: TorchGAN, weights: Weights) -> None:
     for net, model in _models(gan).items():
-        check_canonical(gan.layers[net], weights[net], net)
+        check_chain(gan.layers[net], weights[net], net)
         state = model.state_dict()
         for name, value in to_torch(gan.layers[net], weights[net]).items():
             state[name].copy_(torch.from_numpy(value))  # copy_ keeps device and memory format

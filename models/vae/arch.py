@@ -1,16 +1,12 @@
-"""The VAE's encoder and decoder as framework-free lists of layers: the one architecture.
+"""The VAE's encoder and decoder as framework-free chains of layers: the one architecture.
 
-``tf_vae`` and ``torch_vae`` build their layers from these lists, ``weights`` draws and re-lays-out the
-parameters from them and ``flops`` counts their work, so the frameworks cannot drift apart on shapes,
-padding or parameter names (the same design as models/gan/arch.py, kept separate so that each family's
-contract stands on its own).
-
-Shapes are per example and channels-last (the canonical layout, models/vae/CONTRACT.md). Padding is
-TensorFlow's, ``"same"`` or ``"valid"``; ``pads`` is its explicit meaning in pixels ``(before, after)``,
-the same for height and width (square kernels and images): zero pads added to a convolution's input, or
-rows/columns cropped from a transposed convolution's full ``(in - 1) * stride + kernel`` output.
-TensorFlow puts the odd pixel *after* (bottom/right), which torch's symmetric ``padding=`` cannot say:
-a 3×3 stride-2 'same' convolution of 28 pixels pads (0, 1), not (1, 1).
+``tf_vae`` and ``torch_vae`` build their layers from these lists, ``weights`` draws the parameters from
+them and ``flops`` counts their work, so the frameworks cannot drift apart on shapes, padding or
+parameter names. The layer, its TF padding in explicit pixels and the builder are
+``models.common.chain``'s (shared with the GANs); shapes are per example and channels-last, the
+canonical layout of models/vae/CONTRACT.md. TensorFlow puts the odd pixel of 'same' padding *after*
+(bottom/right), which torch's symmetric ``padding=`` cannot say: a 3×3 stride-2 'same' convolution of
+28 pixels pads (0, 1), not (1, 1).
 
 The encoder ends in two Dense *heads* on the same 16 features (``HEADS``: z_mean, z_log_var), which
 the implementations build as two layers side by side after the sequential trunk.
@@ -18,92 +14,18 @@ the implementations build as two layers side by side after the sequential trunk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..common.chain import ChainBuilder, Layer, weight_layers
 from .spec import VAESpec
 
-WEIGHT_KINDS = ("dense", "conv", "convt")
-PARAMS = ("kernel", "bias")  # every weight layer keeps Keras' default use_bias=True, as the example
-HEADS = ("z_mean", "z_log_var")
+__all__ = ["HEADS", "Layer", "decoder_layers", "encoder_layers", "heads", "networks", "param_count", "trunk",
+           "weight_layers"]
 
-
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    kind: str  # dense | conv | convt | relu | flatten | reshape
-    in_shape: tuple[int, ...]  # per example, channels last
-    out_shape: tuple[int, ...]
-    filters: int = 0  # dense: units; conv/convt: output channels
-    kernel: int = 0
-    stride: int = 1
-    padding: str = "valid"  # TF padding of conv/convt
-    pads: tuple[int, int] = (0, 0)  # explicit meaning of `padding` (see module docstring)
-    # A Dense whose input comes from Flatten of this image / whose output is reshaped to it: canonical
-    # feature order is (h, w, c) (Keras' Flatten/Reshape), torch's is (c, h, w).
-    in_hwc: tuple[int, int, int] | None = None
-    out_hwc: tuple[int, int, int] | None = None
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Canonical (Keras-layout) shapes of this layer's parameters, in canonical order."""
-        if self.kind == "dense":
-            kernel: tuple[int, ...] = (self.in_shape[-1], self.filters)
-        elif self.kind == "conv":
-            kernel = (self.kernel, self.kernel, self.in_shape[-1], self.filters)
-        elif self.kind == "convt":  # Keras stores transposed kernels as (kh, kw, out, in)
-            kernel = (self.kernel, self.kernel, self.filters, self.in_shape[-1])
-        else:
-            return {}
-        return {"kernel": kernel, "bias": (self.filters,)}
-
-    def param_count(self) -> int:
-        return sum(_prod(s) for s in self.param_shapes().values())
-
-
-def _prod(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TF 'SAME' padding of a convolution over ``size`` pixels: (before, after), odd pixel after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-class _Builder:
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
-        self.layers: list[Layer] = []
-
-    def add(self, name: str, kind: str, out_shape: tuple[int, ...] | None = None, **kw) -> None:
-        out = self.shape if out_shape is None else out_shape
-        self.layers.append(Layer(name=name, kind=kind, in_shape=self.shape, out_shape=out, **kw))
-        self.shape = out
-
-    def dense(self, name: str, units: int, **kw) -> None:
-        self.add(name, "dense", (units,), filters=units, **kw)
-
-    def conv(self, name: str, filters: int, k: int, s: int) -> None:  # 'same'
-        pads = same_pads(self.shape[0], k, s)
-        out = (self.shape[0] + sum(pads) - k) // s + 1
-        self.add(name, "conv", (out, out, filters), filters=filters, kernel=k, stride=s,
-                 padding="same", pads=pads)
-
-    def convt(self, name: str, filters: int, k: int, s: int) -> None:  # 'same'
-        h = self.shape[0]
-        out = h * s  # the adjoint of a 'SAME' convolution from h * s pixels down to h
-        crops = same_pads(out, k, s)
-        assert (h - 1) * s + k - sum(crops) == out
-        self.add(name, "convt", (out, out, filters), filters=filters, kernel=k, stride=s,
-                 padding="same", pads=crops)
+HEADS = ("z_mean", "z_log_var")  # every weight layer keeps Keras' default use_bias=True, as the example
 
 
 def encoder_layers(spec: VAESpec) -> list[Layer]:
     """Conv 32 k3 s2 → ReLU → Conv 64 k3 s2 → ReLU → Flatten → Dense 16 → ReLU, then the two heads."""
-    b = _Builder(spec.image_shape)
+    b = ChainBuilder(spec.image_shape)
     b.conv("conv0", 32, 3, 2)
     b.add("relu0", "relu")
     b.conv("conv1", 64, 3, 2)
@@ -123,7 +45,7 @@ def decoder_layers(spec: VAESpec) -> list[Layer]:
     """Dense 7·7·64 → ReLU → Reshape → ConvT 64 k3 s2 → ReLU → ConvT 32 k3 s2 → ReLU → ConvT 1 k3 (logits)."""
     h, w, c = spec.image_shape
     hwc = (h // 4, w // 4, 64)
-    b = _Builder((spec.latent_dim,))
+    b = ChainBuilder((spec.latent_dim,))
     b.dense("dense", hwc[0] * hwc[1] * hwc[2], out_hwc=hwc)
     b.add("relu0", "relu")
     b.add("reshape", "reshape", hwc)
@@ -147,10 +69,6 @@ def trunk(layers: list[Layer]) -> list[Layer]:
 
 def heads(layers: list[Layer]) -> list[Layer]:
     return [ly for ly in layers if ly.name in HEADS]
-
-
-def weight_layers(layers: list[Layer]) -> list[Layer]:
-    return [ly for ly in layers if ly.kind in WEIGHT_KINDS]
 
 
 def param_count(spec: VAESpec) -> int:

@@ -14,18 +14,11 @@ heads are two Dense layers on the same features; each has its own input gradient
 
 from __future__ import annotations
 
-from .arch import Layer, networks, weight_layers
+from ..common.chain import layer_flops
+from .arch import networks, weight_layers
 from .spec import VAESpec
 
-
-def layer_flops(layer: Layer, batch_size: int) -> int:
-    """Forward FLOPs of one layer (= its input-gradient FLOPs = its weight-gradient FLOPs)."""
-    if layer.kind == "dense":
-        return 2 * batch_size * layer.in_shape[-1] * layer.filters
-    if layer.kind in ("conv", "convt"):
-        side = layer.out_shape if layer.kind == "conv" else layer.in_shape
-        return 2 * batch_size * layer.in_shape[-1] * layer.filters * layer.kernel**2 * side[0] * side[1]
-    return 0
+__all__ = ["forward_flops", "layer_flops", "train_step_flops"]
 
 
 def forward_flops(spec: VAESpec, batch_size: int) -> int:

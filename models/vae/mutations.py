@@ -9,36 +9,39 @@ EQ = ["tests/test_models_vae_equivalence.py"]
 TORCH = "models/vae/torch_vae.py"
 TF = "models/vae/tf_vae.py"
 INIT_LINE = "        set_weights(self, initial_weights(spec, seed))\n"
+# What the VAE shares with the other families (an edit there breaks them too).
+LAYERS, WEIGHTS = "models/common/torch_layers.py", "models/common/weights.py"
+TORCH_COMMON, PARITY = "models/common/torch_common.py", "models/common/parity.py"
 
 MUTATIONS: list[dict] = [
     {"id": "vae-conv-pad-shift",
      "description": "stride-2 3×3 'same' conv padded (1, 0) like torch's `padding=1`, not TF's (0, 1)",
-     "file": TORCH, "old": "nn.ZeroPad2d((before, after, before, after))",
+     "file": LAYERS, "old": "nn.ZeroPad2d((before, after, before, after))",
      "new": "nn.ZeroPad2d((after, before, after, before))", "tests": EQ},
     {"id": "vae-convt-crop-shift",
      "description": ("stride-2 'same' ConvTranspose cropped (1, 0) like `padding=1, output_padding=1`, "
                      "not (0, 1)"),
-     "file": TORCH, "old": "Crop(before - sym, after - sym)", "new": "Crop(after - sym, before - sym)",
+     "file": LAYERS, "old": "Crop(before - sym, after - sym)", "new": "Crop(after - sym, before - sym)",
      "tests": EQ},
     {"id": "vae-flatten-order",
      "description": "Flatten → Dense: kernel rows not permuted (h,w,c) → (c,h,w) for torch",
-     "file": "models/vae/weights.py", "old": "a = a[_hwc_to_chw(ly.in_hwc), :]", "new": "a = a[:, :]",
+     "file": WEIGHTS, "old": "a = a[hwc_to_chw(ly.in_hwc), :]", "new": "a = a[:, :]",
      "tests": EQ},
     {"id": "vae-reshape-order",
      "description": "Dense → Reshape: kernel columns not permuted (h,w,c) → (c,h,w) for torch",
-     "file": "models/vae/weights.py", "old": "a = a[:, _hwc_to_chw(ly.out_hwc)]", "new": "a = a[:, :]",
+     "file": WEIGHTS, "old": "a = a[:, hwc_to_chw(ly.out_hwc)]", "new": "a = a[:, :]",
      "tests": EQ},
     {"id": "vae-image-axes",
      "description": "NHWC → NCHW input conversion swaps H and W (permute(0, 3, 2, 1))",
-     "file": TORCH, "old": ".permute(0, 3, 1, 2)", "new": ".permute(0, 3, 2, 1)", "tests": EQ},
+     "file": TORCH_COMMON, "old": ".permute(0, 3, 1, 2)", "new": ".permute(0, 3, 2, 1)", "tests": EQ},
     {"id": "vae-kernel-layout",
      "description": "(transposed-)conv kernels moved to torch with kh and kw swapped",
-     "file": "models/vae/weights.py", "old": "a = a.transpose(3, 2, 0, 1)",
+     "file": WEIGHTS, "old": "a = a.transpose(3, 2, 0, 1)",
      "new": "a = a.transpose(3, 2, 1, 0)", "tests": EQ},
     {"id": "vae-convt-kernel-flip",
      "description": ("ConvTranspose kernels spatially flipped for torch (both are the adjoint of a "
                      "correlation)"),
-     "file": "models/vae/weights.py", "old": "a = a.transpose(3, 2, 0, 1)",
+     "file": WEIGHTS, "old": "a = a.transpose(3, 2, 0, 1)",
      "new": "a = a.transpose(3, 2, 0, 1)[..., ::-1, ::-1] if ly.kind == 'convt' else a.transpose(3, 2, 0, 1)",
      "tests": EQ},
     {"id": "vae-init-torch-default",
@@ -48,10 +51,10 @@ MUTATIONS: list[dict] = [
      "description": "Keras keeps its own (unseeded) glorot draw, not the canonical weights",
      "file": TF, "old": INIT_LINE, "new": "\n", "tests": EQ},
     {"id": "vae-adam-eps-torch-default", "description": "torch Adam eps left at torch's default 1e-8",
-     "file": TORCH, "old": "eps=spec.adam_epsilon", "new": "eps=1e-8", "tests": EQ},
+     "file": TORCH_COMMON, "old": "eps=spec.adam_epsilon", "new": "eps=1e-8", "tests": EQ},
     {"id": "vae-adam-eps-hat",
      "description": "Keras' ε̂ taken as torch's ε (no ε̂/√(1−β2ᵗ) in the Keras-arithmetic mapping)",
-     "file": "models/vae/parity.py", "old": "spec.adam_epsilon / (1 - b2**t) ** 0.5",
+     "file": PARITY, "old": "spec.adam_epsilon / (1 - b2**t) ** 0.5",
      "new": "spec.adam_epsilon", "tests": EQ},
     {"id": "vae-heads-relu", "description": "Keras latent heads given a ReLU (the heads are linear)",
      "file": TF, "old": "keras.layers.Dense(ly.filters, name=ly.name, dtype=policy)",

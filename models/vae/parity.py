@@ -9,43 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common.parity import keras_adam_as_torch, rel_err, step_rel_err
+from ..common.weights import Weights
 from . import FAMILY
 from .data import make_batches
 from .spec import VAESpec
-from .weights import Weights
+
+__all__ = ["LOSSES", "OUTPUTS", "compare", "keras_adam_as_torch", "probe", "reference_losses", "rel_err",
+           "step_rel_err"]
 
 LOSSES = FAMILY.losses
 OUTPUTS = ("z_mean", "z_log_var", "z", "logits")
-
-
-def rel_err(a, b) -> float:
-    """‖a − b‖ / ‖b‖ in float64 (0 when both are zero)."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    den = np.linalg.norm(b)
-    num = np.linalg.norm(a - b)
-    return float(num / den) if den > 0 else float(num)
-
-
-def step_rel_err(theta_a, theta_b, theta_0) -> float:
-    """‖θ_a − θ_b‖ / ‖θ_b − θ_0‖: the frameworks' disagreement relative to how far the optimiser moved."""
-    a, b, z = (np.asarray(x, np.float64) for x in (theta_a, theta_b, theta_0))
-    moved = np.linalg.norm(b - z)
-    return float(np.linalg.norm(a - b) / moved) if moved > 0 else float(np.linalg.norm(a - b))
-
-
-def keras_adam_as_torch(spec: VAESpec, t: int) -> tuple[float, float]:
-    """(lr, eps) for torch.optim.Adam's step ``t`` (1-based) that reproduce keras.optimizers.Adam's.
-
-    Keras: θ -= lr32 · sqrt(1 - b2r^t) / (1 - b1r^t) · m / (sqrt(v) + ε̂), lr32 the learning rate as a
-    float32 variable, b1r/b2r the betas cast through float32 in the bias corrections only. torch:
-    θ -= lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + eps). Equal when eps = ε̂ / sqrt(1 - β2^t) and
-    lr rescales the bias corrections (the same arithmetic as models/gan/parity.py).
-    """
-    b1, b2 = spec.adam_beta1, spec.adam_beta2
-    b1r, b2r = float(np.float32(b1)), float(np.float32(b2))
-    keras_alpha = float(np.float32(spec.learning_rate)) * (1 - b2r**t) ** 0.5 / (1 - b1r**t)
-    return keras_alpha * (1 - b1**t) / (1 - b2**t) ** 0.5, spec.adam_epsilon / (1 - b2**t) ** 0.5
 
 
 def probe(framework: str, spec: VAESpec, *, weights: Weights, batch_size: int, seed: int, steps: int = 3,

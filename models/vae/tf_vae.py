@@ -14,12 +14,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..common.tf_common import POLICIES, chain_variables, get_weights, np_dtype, set_weights, tf_device
+from ..common.tf_common import make_adam as make_optimizer
+from ..common.weights import Weights
 from .arch import Layer, heads, networks, trunk, weight_layers
 from .spec import VAESpec
-from .weights import Weights, check_canonical, initial_weights
+from .weights import initial_weights
 
-_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
-             "fp64": "float64"}  # fp64: for the equivalence checks only (not a benchmark precision)
+# get_weights/set_weights (canonical weights by Keras layer name) are models.common.tf_common's.
+__all__ = ["TFVAE", "build", "forward", "get_weights", "gradients", "layer_param_counts", "make_optimizer",
+           "set_weights"]
 
 
 def _keras_layers(layers: list[Layer], policy: str) -> list[keras.layers.Layer]:
@@ -55,7 +59,7 @@ def _input(layers: list[Layer], precision: str) -> keras.KerasTensor:
 
 
 def build_encoder(layers: list[Layer], precision: str = "fp32") -> keras.Model:
-    policy = _POLICIES[precision]
+    policy = POLICIES[precision]
     inputs = _input(layers, precision)
     x = inputs
     for k in _keras_layers(trunk(layers), policy):
@@ -65,18 +69,8 @@ def build_encoder(layers: list[Layer], precision: str = "fp32") -> keras.Model:
 
 
 def build_decoder(layers: list[Layer], precision: str = "fp32") -> keras.Model:
-    return keras.Sequential([_input(layers, precision), *_keras_layers(layers, _POLICIES[precision])],
+    return keras.Sequential([_input(layers, precision), *_keras_layers(layers, POLICIES[precision])],
                             name="decoder")
-
-
-def make_optimizer(spec: VAESpec, precision: str = "fp32") -> keras.optimizers.Optimizer:
-    # Keras applies `epsilon` as "epsilon hat" (added to sqrt(v) before the bias correction); torch
-    # adds eps after it. The same number is passed to both: see CONTRACT.md for the consequence.
-    opt = keras.optimizers.Adam(learning_rate=spec.learning_rate, beta_1=spec.adam_beta1,
-                                beta_2=spec.adam_beta2, epsilon=spec.adam_epsilon)
-    if precision == "fp16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
 
 
 class TFVAE:
@@ -84,13 +78,14 @@ class TFVAE:
 
     def __init__(self, spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
                  device: str | None = None) -> None:
-        if precision not in _POLICIES:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_POLICIES)}")
+        if precision not in POLICIES:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(POLICIES)}")
         self.spec, self.batch_size, self.precision, self.device = spec, batch_size, precision, device
         self.dtype = tf.float64 if precision == "fp64" else tf.float32  # inputs, latents, losses
         self.layers = networks(spec)
         self.encoder = build_encoder(self.layers["encoder"], precision)
         self.decoder = build_decoder(self.layers["decoder"], precision)
+        self.networks = {"encoder": self.encoder, "decoder": self.decoder}
         self.variables = [*self.encoder.trainable_variables, *self.decoder.trainable_variables]
         self.optimizer = make_optimizer(spec, precision)
         # Build the optimizer slots now: variables must not be created inside tf.function's trace.
@@ -99,7 +94,7 @@ class TFVAE:
 
     def to_framework_batches(self, images: np.ndarray, eps: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(n, B, H, W, C) / (n, B, latent_dim) numpy -> one (images, eps) pair of tensors per batch."""
-        with tf.device(_tf_device(self.device)):
+        with tf.device(tf_device(self.device)):
             return [(tf.constant(x, self.dtype), tf.constant(e, self.dtype))
                     for x, e in zip(images, eps, strict=True)]
 
@@ -132,10 +127,6 @@ class TFVAE:
         return losses
 
 
-def _tf_device(device: str | None) -> str | None:
-    return {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
-
-
 def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
           device: str | None = None) -> TFVAE:
     """A VAE with weights from ``initial_weights(spec, seed)``. ``device`` only places the input
@@ -144,38 +135,10 @@ def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int 
 
 
 # -- canonical weights ------------------------------------------------------------------------
-def _models(vae: TFVAE) -> dict[str, keras.Model]:
-    return {"encoder": vae.encoder, "decoder": vae.decoder}
-
-
-def _variables(model: keras.Model, layer: Layer) -> dict[str, keras.Variable]:
-    k = model.get_layer(layer.name)
-    return {"kernel": k.kernel, "bias": k.bias}
-
-
-def _np_dtype(vae: TFVAE) -> type:
-    return np.float64 if vae.precision == "fp64" else np.float32
-
-
-def get_weights(vae: TFVAE) -> Weights:
-    dt = _np_dtype(vae)
-    return {net: {f"{ly.name}.{p}": np.array(v.numpy(), dtype=dt)
-                  for ly in weight_layers(vae.layers[net]) for p, v in _variables(model, ly).items()}
-            for net, model in _models(vae).items()}
-
-
-def set_weights(vae: TFVAE, weights: Weights) -> None:
-    for net, model in _models(vae).items():
-        check_canonical(vae.layers[net], weights[net], net)
-        for ly in weight_layers(vae.layers[net]):
-            for p, v in _variables(model, ly).items():
-                v.assign(np.asarray(weights[net][f"{ly.name}.{p}"], dtype=_np_dtype(vae)))
-
-
 def layer_param_counts(vae: TFVAE) -> dict[str, dict[str, int]]:
     """Per network, per weight layer: trainable parameters as Keras counts them (none is non-trainable)."""
     out: dict[str, dict[str, int]] = {}
-    for net, model in _models(vae).items():
+    for net, model in vae.networks.items():
         assert not model.non_trainable_weights, f"{net} has non-trainable weights"
         out[net] = {ly.name: sum(int(np.prod(w.shape)) for w in model.get_layer(ly.name).trainable_weights)
                     for ly in weight_layers(vae.layers[net])}
@@ -186,15 +149,16 @@ def layer_param_counts(vae: TFVAE) -> dict[str, dict[str, int]]:
 def forward(vae: TFVAE, images, eps) -> dict[str, np.ndarray]:
     """z_mean, z_log_var, z (B, latent) and the decoder's logits (B, H, W, C) as numpy."""
     out = vae.forward(images, eps)
-    return {k: np.asarray(out[k], _np_dtype(vae)) for k in ("z_mean", "z_log_var", "z", "logits")}
+    return {k: np.asarray(out[k], np_dtype(vae.precision)) for k in ("z_mean", "z_log_var", "z", "logits")}
 
 
 def gradients(vae: TFVAE, images, eps) -> tuple[dict[str, float], Weights]:
     """({loss name: value}, canonical gradients of every parameter) of one step, no update."""
     losses, grads = vae.losses_and_gradients(images, eps)
     scale = float(np.asarray(vae.optimizer.scale_loss(1.0))) if vae.precision == "fp16" else 1.0
-    by_var = {id(v): np.asarray(g, _np_dtype(vae)) / scale for v, g in zip(vae.variables, grads, strict=True)}
-    out: Weights = {net: {f"{ly.name}.{p}": by_var[id(v)]
-                          for ly in weight_layers(vae.layers[net]) for p, v in _variables(model, ly).items()}
-                    for net, model in _models(vae).items()}
+    dt = np_dtype(vae.precision)
+    by_var = {id(v): np.asarray(g, dt) / scale for v, g in zip(vae.variables, grads, strict=True)}
+    out: Weights = {net: {f"{ly.name}.{p}": by_var[id(v)] for ly in weight_layers(vae.layers[net])
+                          for p, v in chain_variables(model, ly).items()}
+                    for net, model in vae.networks.items()}
     return {k: float(v) for k, v in losses.items()}, out

@@ -20,70 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..torch_common import adam_implementation, optimizer_kwargs
+from ..common.torch_common import TorchModel, adam_implementation
+from ..common.torch_common import make_adam as make_optimizer
+from ..common.torch_layers import chain_modules
+from ..common.weights import Weights, check_chain, from_torch, to_torch
 from .arch import Layer, heads, networks, trunk, weight_layers
 from .spec import VAESpec
-from .weights import Weights, check_canonical, from_torch, initial_weights, to_torch
-
-_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
-             "fp64": None}  # fp64: for the equivalence checks only (not a benchmark precision)
-
-
-class Crop(nn.Module):
-    """Drops rows/columns after a transposed convolution: TF's asymmetric 'SAME' crop."""
-
-    def __init__(self, before: int, after: int) -> None:
-        super().__init__()
-        self.before, self.after = before, after
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2], x.shape[-1]
-        return x[..., self.before:h - self.after, self.before:w - self.after]
-
-
-class ToImage(nn.Module):
-    """Flat features -> NCHW image; features in torch's (c, h, w) order (weights are permuted to match)."""
-
-    def __init__(self, hwc: tuple[int, ...]) -> None:
-        super().__init__()
-        self.chw = (hwc[2], hwc[0], hwc[1])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], *self.chw)
-
-
-def _torch_layers(layer: Layer) -> list[tuple[str, nn.Module]]:
-    n = layer.name
-    if layer.kind == "dense":
-        return [(n, nn.Linear(layer.in_shape[-1], layer.filters))]
-    if layer.kind == "conv":
-        before, after = layer.pads
-        conv = nn.Conv2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
-                         padding=before if before == after else 0)
-        if before == after:
-            return [(n, conv)]
-        # TF 'SAME' pads the odd pixel bottom/right ((0, 1) here); torch's padding=1 would pad (1, 1)
-        # and give the same 14×14 shape with every output shifted by one input pixel.
-        return [(f"{n}_pad", nn.ZeroPad2d((before, after, before, after))), (n, conv)]
-    if layer.kind == "convt":
-        before, after = layer.pads
-        sym = min(before, after)
-        convt = nn.ConvTranspose2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride, padding=sym)
-        if before == after:
-            return [(n, convt)]
-        # The usual port, padding=1 + output_padding=1, gives 14×14 but crops (1, 0): a one-pixel shift.
-        return [(n, convt), (f"{n}_crop", Crop(before - sym, after - sym))]
-    if layer.kind == "relu":
-        return [(n, nn.ReLU())]
-    if layer.kind == "flatten":
-        return [(n, nn.Flatten())]  # (c, h, w) order; the next Linear's input columns are permuted
-    if layer.kind == "reshape":
-        return [(n, ToImage(layer.out_shape))]
-    raise ValueError(f"unknown layer kind {layer.kind!r}")
+from .weights import initial_weights
 
 
 def build_sequential(layers: list[Layer]) -> nn.Sequential:
-    return nn.Sequential(OrderedDict(m for ly in layers for m in _torch_layers(ly)))
+    return nn.Sequential(OrderedDict(m for ly in layers for m in chain_modules(ly)))
 
 
 class Encoder(nn.Module):
@@ -100,25 +47,13 @@ class Encoder(nn.Module):
         return self.z_mean(h), self.z_log_var(h)
 
 
-def make_optimizer(params, spec: VAESpec, optimizer: str = "default") -> torch.optim.Adam:
-    # torch adds eps after the bias correction; Keras' epsilon is "epsilon hat" (CONTRACT.md).
-    # ``optimizer`` picks torch's implementation of the same update (models/torch_common.py).
-    return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.adam_beta1, spec.adam_beta2),
-                            eps=spec.adam_epsilon, **optimizer_kwargs(optimizer))
-
-
-class TorchVAE:
+class TorchVAE(TorchModel):
     framework = "torch"
 
     def __init__(self, spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0,
                  device: str = "cpu", channels_last: bool = False, optimizer: str = "default") -> None:
-        if precision not in _AUTOCAST:
-            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(_AUTOCAST)}")
-        self.spec, self.batch_size, self.precision = spec, batch_size, precision
-        self.device = torch.device(device)
-        self.channels_last = channels_last
+        self.setup(spec, batch_size, precision, device, channels_last)
         self.layers = networks(spec)
-        self.dtype = torch.float64 if precision == "fp64" else torch.float32  # parameters and inputs
         self.encoder = Encoder(self.layers["encoder"]).to(self.device, self.dtype)
         self.decoder = build_sequential(self.layers["decoder"]).to(self.device, self.dtype)
         if channels_last:
@@ -130,10 +65,6 @@ class TorchVAE:
         # What the step calls: the modules themselves, or their compiled versions (compile_modules).
         self.encoder_call: Callable = self.encoder
         self.decoder_call: Callable = self.decoder
-        self.autocast_dtype = _AUTOCAST[precision]
-        # init_scale 2**15 = Keras LossScaleOptimizer's initial_scale (torch's default is 2**16).
-        self.scaler = (torch.amp.GradScaler(self.device.type, init_scale=2.0**15)
-                       if precision == "fp16" else None)
         # Recorded in the cell's flags by the harness (it reads model.flags).
         self.flags = {"optimizer": optimizer, "adam_implementation": adam_implementation(self.optimizer),
                       "compiled": "nothing"}
@@ -148,26 +79,16 @@ class TorchVAE:
     def to_framework_batches(self, images: np.ndarray,
                              eps: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(n, B, H, W, C) / (n, B, latent_dim) numpy -> one (images NCHW, eps) pair per batch."""
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        out = []
-        for x, e in zip(images, eps, strict=True):
-            x_t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(0, 3, 1, 2)
-            x_t = x_t.to(self.device, self.dtype).contiguous(memory_format=fmt)
-            out.append((x_t, torch.from_numpy(np.asarray(e, dtype=np.float32)).to(self.device, self.dtype)))
-        return out
-
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                              enabled=self.autocast_dtype is not None)
+        return [(self.image(x), self.vectors(e)) for x, e in zip(images, eps, strict=True)]
 
     def forward(self, images: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         """Encoder, reparameterisation, decoder and the losses; latents and losses in float32 (the
         autocast outputs are cast back), as in the Keras step."""
-        with self._autocast():
+        with self.autocast():
             z_mean, z_log_var = self.encoder_call(images)
         z_mean, z_log_var = z_mean.to(self.dtype), z_log_var.to(self.dtype)
         z = z_mean + torch.exp(0.5 * z_log_var) * eps
-        with self._autocast():
+        with self.autocast():
             logits = self.decoder_call(z)
         logits = logits.to(self.dtype)
         bce = F.binary_cross_entropy_with_logits(logits, images, reduction="none")
@@ -208,7 +129,7 @@ class TorchVAE:
 def build(spec: VAESpec, *, batch_size: int, precision: str = "fp32", seed: int = 0, device: str = "cpu",
           channels_last: bool = False, optimizer: str = "default") -> TorchVAE:
     """A VAE with weights from ``initial_weights(spec, seed)``, on ``device``; ``optimizer`` picks
-    torch's Adam implementation (models/torch_common.py: the same update)."""
+    torch's Adam implementation (models/common/torch_common.py: the same update)."""
     return TorchVAE(spec, batch_size=batch_size, precision=precision, seed=seed, device=device,
                     channels_last=channels_last, optimizer=optimizer)
 
@@ -238,7 +159,7 @@ def get_weights(vae: TorchVAE) -> Weights:
 @torch.no_grad()
 def set_weights(vae: TorchVAE, weights: Weights) -> None:
     for net, modules in _weight_modules(vae).items():
-        check_canonical(vae.layers[net], weights[net], net)
+        check_chain(vae.layers[net], weights[net], net)
         for key, value in to_torch(vae.layers[net], weights[net]).items():
             layer, p = key.rsplit(".", 1)
             getattr(modules[layer], p).copy_(torch.from_numpy(value))  # copy_ keeps device and format

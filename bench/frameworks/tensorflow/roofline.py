@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ...roofline import best_rate
+from ..peak import best_rate
 
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 

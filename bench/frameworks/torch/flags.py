@@ -64,7 +64,8 @@ def plan(cell: Cell, settings: RunSettings) -> dict[str, Any]:
         "cudnn_benchmark": bool(settings.cudnn_benchmark) and not settings.deterministic,
         "channels_last": cell.variant == "channels-last",
         "compile_cache": compile_cache_state(cell, settings),
-        # The model's Adam implementation (models/torch_common.py): torch's default unless a variant asks.
+        # The model's Adam implementation (models/common/torch_common.py): torch's default unless a
+        # variant asks.
         "optimizer": OPTIMIZER_VARIANTS.get(cell.variant, "default"),
         # What Backend.sync does in the shared timing path (bench.frameworks.base).
         "sync": ("torch.cuda.synchronize()" if cell.device == "cuda"

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ...roofline import best_rate
+from ..peak import best_rate
 from .backend import apply_tf32
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
