@@ -39,6 +39,13 @@ def run_meta_problem(d: Mapping[str, Any]) -> str | None:
             return f"cells_planned: {c!r} is planned twice"
         seen_ids.add(c)
     known, repeats = set(planned), d.get("repeats")
+    adaptive = d.get("adaptive")
+    if repeats is not None and isinstance(adaptive, Mapping):  # the adaptive phase's extra pairs
+        repeats += int(adaptive.get("cap_pairs") or 0)
+    for i, group in enumerate(d.get("headline_groups", [])):
+        strangers = [c for c in group if c not in known]
+        if strangers:
+            return f"headline_groups[{i}]: cell {strangers[0]!r} is not planned (cells_planned)"
     seen: set[tuple[str, int]] = set()
     last_block = -1
     for i, e in enumerate(d.get("schedule", [])):
