@@ -31,10 +31,10 @@ from .stats import MARGIN, RatioCI, num
 
 KEY = ["run_id", *HEADLINE_AXES]
 RULE = (
-    "Shipped default: each framework's declared default mode (the mode its users train in without "
-    "asking for anything), default variant, fp32, fixed before the run; tuned: each framework's fastest "
-    "candidate, its interval widened (Bonferroni) for the k_A × k_B comparisons the picks were made "
-    f"among. Verdicts use an indifference zone of ±{MARGIN:.0%}: faster when the interval lies beyond "
+    "shipped default: each framework's declared default mode (the mode its users train in without "
+    "asking for anything), its default variant, fp32; tuned: each framework's fastest cell of any mode, "
+    "variant or precision, the interval widened (Bonferroni) for the k_A × k_B comparisons the picks were "
+    f"made among. Verdicts use an indifference zone of ±{MARGIN:.0%}: faster when the interval lies beyond "
     "it, tie when it lies inside, inconclusive otherwise."
 )
 

@@ -1,6 +1,6 @@
-"""The per-process run layout (schema 3 and later) (one file per process) and its replication fields, checked on every load:
-hostile or careless edits are one-line BenchErrors naming the file; reading never changes a run.
-In-process and fast; tests/test_hostile_runs.py feeds such runs to the commands."""
+"""The per-process run layout (schema 3 and later: one file per process) and its replication fields,
+checked on every load: hostile or careless edits are one-line BenchErrors naming the file; reading
+never changes a run. In-process and fast; tests/test_hostile_runs.py feeds such runs to the commands."""
 
 from __future__ import annotations
 

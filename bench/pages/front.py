@@ -45,9 +45,8 @@ MAX_MISSING_LISTED = 8
 MAX_SKIPPED_LISTED = 6
 
 HEADLINE_LEGEND = (
-    "Per model, device and batch (the model's own batch, or the profile's smaller CPU batch beside it): "
-    "each framework's **shipped default** (its declared default mode, default variant, {default_precision}) "
-    "and, apart, its fastest **tuned** configuration (any mode, variant or precision). The rule, fixed "
+    "Per model, device and batch (the model's own batch, or the profile's smaller CPU batch beside it), "
+    "each framework's **shipped default** and, apart, its fastest **tuned** configuration. The rule, fixed "
     "before the data: {rule} Step time: median over the cell's processes, with the order-statistic CI of "
     "that median and its coverage. \"faster\": the ratio of the two medians printed beside it, with its "
     "interval from the paired processes (per pair, the log ratio of the two processes' step times; a t "
@@ -252,12 +251,12 @@ def front_page(
     out.append(machine_caveat(runs))
     if heads:
         out += [
-            HEADLINE_LEGEND.format(default_precision=SHIPPED_DEFAULTS.get("precision", "its precision"),
-                                   rule=RULE),
+            HEADLINE_LEGEND.format(rule=RULE),
             "\n\n",
             headline_table(heads, frameworks, multi),
             "\nWhat each mode compiles (the scopes a ratio compares):\n\n",
             scopes_text(records(table)),
+            "\n",
         ]
     else:
         out.append("No cell ran successfully: see the notes below.\n\n")
