@@ -60,12 +60,12 @@ def plan_resume(request: RunRequest) -> ResumePlan | None:
     if run_dir is None:
         raise BenchError(f"no run to resume under {store.DEFAULT_RUNS_ROOT} "
                          "(start one with `python -m bench all`)")
-    schema = store.read_run_meta(run_dir).get("schema", 1)
+    meta = store.check_run(run_dir)  # every stored file validated before anything is touched
+    schema = meta.get("schema", 1)
     if schema != SCHEMA_VERSION:  # its processes would be stored beside another schema's
         what = " (one process per cell)" if flat_layout(schema) else ""
         raise BenchError(f"{run_dir} is a schema-{schema} run{what}; --resume continues runs of schema "
                          f"{SCHEMA_VERSION} only (this framebench's): start a new run")
-    meta = store.check_run(run_dir)  # every stored file validated before anything is touched
     if "ab" in meta:  # its sides' interpreters, code and environments are not the run's own
         raise BenchError(f"{run_dir} is an A/B run of `bench compare`: --resume would run every process "
                          "as side A; start a new comparison")
