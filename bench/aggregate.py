@@ -44,8 +44,9 @@ STEADY_WINDOW = 3
 SPIKE_FACTOR = 2.0  # a first/warm-up step this many times the steady band's top is not noise
 STEADY_PHASES = ("first", "warmup", "timed")
 # Per-process columns with no meaning for a cell as a whole (the summary lists them per process).
-PROCESS_ONLY = ("repeat", "block", "order", "started_at", "finished_at", "step_time_ci95_low_s",
-                "step_time_ci95_high_s", "step_time_cv", "warmup_step_times_s")
+# A process's CI of its own median shares its name with the cell's CI over processes, which replaces it.
+PROCESS_ONLY = ("repeat", "block", "order", "started_at", "finished_at", "step_time_ci_low_s",
+                "step_time_ci_high_s", "step_time_ci_coverage", "step_time_cv", "warmup_step_times_s")
 MAX_COLUMNS = ("peak_rss_bytes", "device_alloc_peak_bytes", "device_reserved_peak_bytes", "nvml_peak_bytes",
                "peak_rss_children_bytes", "rss_after_import_bytes", "device_alloc_steady_peak_bytes",
                "nvml_steady_peak_bytes",
@@ -141,7 +142,7 @@ def steady_band(row: dict[str, Any]) -> tuple[float, float] | None:
     """The process's steady-state band: the CI of its timed median, widened to the p10-p90 of its
     timed steps where that is wider (a 3-step rolling median of steady steps stays inside it ~94% of
     the time; the CI of a 30-step median alone is too narrow for it)."""
-    vals = [num(row.get(k)) for k in ("step_time_ci95_low_s", "step_time_ci95_high_s", "step_time_median_s")]
+    vals = [num(row.get(k)) for k in ("step_time_ci_low_s", "step_time_ci_high_s", "step_time_median_s")]
     if any(v is None for v in vals):
         return None
     lows = [v for v in (vals[0], vals[2], num(row.get("step_time_p10_s"))) if v is not None]

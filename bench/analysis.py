@@ -7,9 +7,10 @@
 
 The headline (each framework's best shipped-default and best tuned configuration) is in
 bench.headline, loss-curve parity in bench.parity. Groups hold every axis but the compared ones equal
-(``bench.labels.GROUP_AXES``), within one run. Ratios come from ``bench.stats.ratio_ci``: paired by
-schedule block (a block holds every cell of one model once, so two cells of a model in one block ran
-side by side), 95% t intervals on the log ratios.
+(``bench.labels.GROUP_AXES``), within one run. Ratios come from ``bench.stats.median_ratio_ci``:
+the ratio of the two medians printed, with a 95% t interval from the per-block log ratios (a block
+holds every cell of one model once, so two cells of a model in one block ran side by side), widened
+for a ratio of medians.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .labels import (
 )
 from .markdown import truncate
 from .parity import Parity
-from .stats import B_FASTER, RatioCI, num, ratio_ci
+from .stats import B_FASTER, RatioCI, median_ratio_ci, num
 from .store import RunSet
 from .vocab import BAD_STATUSES
 
@@ -69,13 +70,14 @@ def timed(row: dict[str, Any]) -> bool:
     return row.get("status") == "ok" and num(row.get("step_time_median_s")) is not None
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> RatioCI | None:
-    """B's step time over A's (> 1: A faster), paired by schedule block; None when either is missing."""
+def compare(a: dict[str, Any], b: dict[str, Any], candidates: int = 1) -> RatioCI | None:
+    """B's median step time over A's (> 1: A faster; the medians the reports print), its interval
+    paired by schedule block and Bonferroni-widened for ``candidates``; None when either is missing."""
     if not (timed(a) and timed(b)):
         return None
     if a.get("run_id") == b.get("run_id") and a.get("cell_id") == b.get("cell_id"):
         return RatioCI(1.0, None, None, int(a.get("n_ok") or 1), "same cell")
-    return ratio_ci(a["process_medians"], b["process_medians"], paired_by_block=True)
+    return median_ratio_ci(a["process_medians"], b["process_medians"], candidates=candidates)
 
 
 def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

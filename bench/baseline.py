@@ -14,7 +14,9 @@ RUN = {"run_id", "created_at", "fingerprint", "machine", "settings": RunSettings
        "settings_by_model": {model: settings}, "versions": {framework: version},
        "cells": {cell_id: CELL_SUMMARY}}
 CELL_SUMMARY = {the cell's axes (bench.cell.CELL_AXES), status, reason,
-    n_steps, window_steps, step_time_median_s, step_time_ci95_low_s, step_time_ci95_high_s, step_time_cv,
+    n_steps, window_steps, step_time_median_s, step_time_ci_low_s, step_time_ci_high_s,
+    step_time_ci_coverage (the CI's exact coverage; files before run schema 4 said step_time_ci95_*,
+    read under the new names by bench.migrations.migrate_baseline_cell), step_time_cv,
     throughput_img_s, time_to_first_step_s, peak_rss_bytes, device_alloc_peak_bytes, nvml_peak_bytes,
     samples_s: [timed step seconds, in step order],
     n_processes, process_medians_s: [each ok process's median], process_throughputs: [...]}
@@ -38,6 +40,7 @@ from .cell import CELL_AXES
 from .errors import BenchError
 from .labels import INT_AXES
 from .machine import describe_fields, machine_differences, machine_fields, machine_fingerprint
+from .migrations import migrate_baseline_cell
 from .same_settings import settings_differences
 from .schema import (
     BASELINE_KIND,
@@ -54,6 +57,7 @@ from .storedfile import read_stored_json
 DEFAULT_BASELINE_DIR = Path("reports") / "baselines"
 MAX_RUNS = 20  # runs a history keeps (the newest): enough to know the machine's between-run spread
 SAMPLE_DIGITS = 6  # significant digits kept per step time: ample for timing, keeps the file small
+CI_KEYS = ("step_time_ci_low_s", "step_time_ci_high_s", "step_time_ci_coverage")
 
 SUMMARY_KEYS = (
     "status",
@@ -61,8 +65,9 @@ SUMMARY_KEYS = (
     "n_steps",
     "window_steps",
     "step_time_median_s",
-    "step_time_ci95_low_s",
-    "step_time_ci95_high_s",
+    "step_time_ci_low_s",
+    "step_time_ci_high_s",
+    "step_time_ci_coverage",
     "step_time_cv",
     "throughput_img_s",
     "time_to_first_step_s",
@@ -107,9 +112,6 @@ def timed_samples(run: RunData) -> dict[str, list[float]]:
 def _summary_of(row: dict[str, Any]) -> dict[str, Any]:
     """The baseline fields of one cell summary (bench.aggregate.cell_summaries)."""
     d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_AXES, *SUMMARY_KEYS)}
-    if (num(row.get("n_ok")) or 0) >= 2:
-        d["step_time_ci95_low_s"] = _clean(row.get("step_time_ci_low_s"))
-        d["step_time_ci95_high_s"] = _clean(row.get("step_time_ci_high_s"))
     d["step_time_cv"] = _clean(row.get("within_process_cv"))
     d["n_processes"] = int(num(row.get("n_processes")) or 0)
     d["process_medians_s"] = [float(v) for v in (row.get("process_medians") or {}).values()]
@@ -134,7 +136,7 @@ def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, di
         cid = str(row["cell_id"])
         if num(row.get("n_ok")) == 1:  # one process: its own CI of the median, as stored
             one = first_ok[cid]
-            row = {**row, **{k: one.get(k) for k in ("step_time_ci95_low_s", "step_time_ci95_high_s")}}
+            row = {**row, **{k: one.get(k) for k in CI_KEYS}}
         d = _summary_of(row)
         d.update({a: int(d[a]) for a in INT_AXES if d[a] is not None})
         for k in ("process_medians_s", "process_throughputs"):
@@ -283,8 +285,16 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise BenchError(one_line(
             f"no such baseline file: {path} (create one with `python -m bench baseline save`)"))
     data = read_stored_json(path, "baseline")
-    data = with_history_view(validate_baseline(data, path))
+    data = with_history_view(_new_ci_names(validate_baseline(data, path)))
     data["path"] = str(path)
+    return data
+
+
+def _new_ci_names(data: dict[str, Any]) -> dict[str, Any]:
+    """A baseline written before run schema 4, its cells' CI fields under today's names."""
+    for holder in [data, *(data.get("runs") or [])]:
+        if isinstance(holder.get("cells"), dict):
+            holder["cells"] = {k: migrate_baseline_cell(c) for k, c in holder["cells"].items()}
     return data
 
 

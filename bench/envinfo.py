@@ -7,6 +7,7 @@ from the framework descriptors (``speed_env_vars``/``speed_env_prefixes``) plus 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -30,7 +31,9 @@ GENERIC_SPEED_ENV_PREFIXES: tuple[str, ...] = ("KMP_", "OMP_", "MKL_")
 
 
 def git_info(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """Commit of the project checkout and whether it had local changes; None outside git."""
+    """Commit of the project checkout, whether it had local changes and, when it had, the SHA-256 of
+    its uncommitted diff (``git diff HEAD --binary``: two runs of the same dirty tree share it, so a
+    reader can tell them from runs of other changes); None outside git."""
     def git(*args: str) -> str | None:
         try:
             p = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
@@ -40,7 +43,17 @@ def git_info(root: Path = PROJECT_ROOT) -> dict[str, Any]:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    dirty = bool(status) if status is not None else None
+    return {"commit": commit, "dirty": dirty, "diff_sha256": _diff_sha256(root) if dirty else None}
+
+
+def _diff_sha256(root: Path) -> str | None:
+    try:
+        p = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--binary"], capture_output=True,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return hashlib.sha256(p.stdout).hexdigest() if p.returncode == 0 else None
 
 
 def speed_env_names() -> tuple[frozenset[str], tuple[str, ...]]:
@@ -167,7 +180,8 @@ def format_environment(env: dict[str, Any]) -> str:
         else:
             lines.append((fw, f"not available: {f.get('reason')}"))
     git = env.get("git", {})
-    lines.append(("git", f"{git.get('commit')}" + (" (local changes)" if git.get("dirty") else "")))
+    diff = f" (local changes, diff sha256 {str(git.get('diff_sha256'))[:12]})" if git.get("dirty") else ""
+    lines.append(("git", f"{git.get('commit')}{diff}"))
     ev = env.get("env_vars") or {}
     lines.append(("env vars", ", ".join(f"{k}={v}" for k, v in ev.items()) or "(none set)"))
     fp = env.get("fingerprint", {})

@@ -49,8 +49,8 @@ class History:
     """What this machine's stored runs measured (lists of seconds, one per ok process)."""
 
     runs: list[str] = field(default_factory=list)
-    compile_s: dict[tuple[str, str, str, str, str], list[float]] = field(
-        default_factory=lambda: defaultdict(list))  # (fw, mode, device, model, cold/warm)
+    compile_s: dict[tuple[str, str, str, str, str, str], list[float]] = field(
+        default_factory=lambda: defaultdict(list))  # (fw, mode, variant, device, model, cold/warm)
     start_s: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     step_s: dict[tuple[str, str, str, str, str, int], list[float]] = field(
         default_factory=lambda: defaultdict(list))  # (fw, mode, device, model, precision, batch)
@@ -63,7 +63,7 @@ class History:
         stored_cache = r.flags.get("compile_cache")
         state = WARM if stored_cache == "warm" or (stored_cache == "shared" and r.repeat > 1) else COLD
         if get_framework(c.framework).compiles(c.mode):
-            self.compile_s[(c.framework, c.mode, c.device, c.model, state)].append(
+            self.compile_s[(c.framework, c.mode, c.variant, c.device, c.model, state)].append(
                 max(0.0, r.time_to_first_step_s - median))
         stepping = r.time_to_first_step_s + sum(r.warmup_step_times_s) + r.n_steps * median
         stepping += (r.window_time_s or 0.0) + float(r.flags.get("cache_priming_s") or 0.0)
@@ -128,16 +128,26 @@ def step_seconds(cell: Cell, history: History | None = None) -> float:
 
 
 def compile_seconds(cell: Cell, state: str, history: History | None = None) -> float:
+    """The first step's compile: this machine's figure for the cell's variant, else for the default
+    variant plus the variant's ``extra_compile_s`` (cold), else the descriptor's. A mode without a
+    persistent cache (the descriptor's warm figure equal to its cold one) compiles as much warm as cold."""
     desc = get_framework(cell.framework)
     if not desc.compiles(cell.mode):
         return 0.0
-    known = _median(history.compile_s.get((cell.framework, cell.mode, cell.device, cell.model, state))
-                    ) if history else None
-    if known is not None:
-        return known
     mode = desc.mode(cell.mode)
+    no_cache = mode.warm_compile_s.get(cell.device) == mode.cold_compile_s.get(cell.device)
+    states = (state, COLD) if state == WARM and no_cache else (state,)
+    extra = 0.0
+    if cell.variant in desc.variant_names and state == COLD:
+        extra = float(desc.variant(cell.variant).extra_compile_s.get(cell.device, 0.0))
+    for variant, add in ((cell.variant, 0.0), ("default", extra)):
+        for st in states:
+            key = (cell.framework, cell.mode, variant, cell.device, cell.model, st)
+            known = _median(history.compile_s.get(key)) if history else None
+            if known is not None:
+                return known + add
     table = mode.warm_compile_s if state == WARM else mode.cold_compile_s
-    return float(table.get(cell.device, mode.cold_compile_s.get(cell.device, 25.0)))
+    return float(table.get(cell.device, mode.cold_compile_s.get(cell.device, 25.0))) + extra
 
 
 def start_seconds(cell: Cell, history: History | None = None) -> float:

@@ -1,35 +1,52 @@
-"""The headline, as plain records: per run, model, device and batch, each framework's best SHIPPED
-DEFAULT configuration (default variant, fp32: bench.labels.SHIPPED_DEFAULTS; any mode) and, apart,
-its best TUNED configuration (any mode, variant or precision), the ratio between the frameworks with
-its 95% CI (bench.stats.ratio_ci, paired by schedule block), whether each pick is clearly faster than
-its runner-up, and what compiling costs up front (first step and time to steady state).
+"""The headline, as plain records: per run, model, device and batch, the comparisons declared before
+the data, each with the ratio of the two medians printed beside it, its 95% interval from the paired
+processes and a verdict with a ±5% indifference zone; and what compiling costs up front.
 
-Choosing "the best of several modes" by the minimum of their medians favours the luckiest one; the
-headline therefore gives the runner-up's ratio and interval beside each pick: when that interval holds
-1 the choice of mode is within noise.
+- **Shipped default**: each framework's cell in its declared default mode
+  (``FrameworkDescriptor.default_mode``: what its users train in without asking for anything, e.g. a
+  traced step or eager execution), default variant, fp32 (``bench.comparisons``). No choice is made
+  on the data, so the interval needs no correction.
+- **Tuned**: each framework's fastest cell among its candidates (any mode, variant or precision).
+  Picking the fastest favours the luckiest, so the interval of the tuned ratio is widened (Bonferroni)
+  for the k_A × k_B comparisons the two picks were chosen among. A framework whose only candidate is its
+  default cell was not tuned: "tuned: not measured".
+- **Verdict** (``bench.stats.RatioCI.decision``): "A faster" / "B faster" when the interval lies
+  entirely beyond ±5%, "tie" when it lies inside, "inconclusive" otherwise (with the number of pairs;
+  bench.adaptive added pairs to the shipped-default comparisons that were, up to a cap and a budget).
+
+Ratios: ``bench.stats.median_ratio_ci`` on the cells' process medians, paired by schedule block.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .analysis import compare, fastest, frameworks_shown, records, shipped, timed
+from .comparisons import is_default_cell
 from .labels import HEADLINE_AXES, compiles
-from .stats import RatioCI, num
+from .stats import MARGIN, RatioCI, num
 
 KEY = ["run_id", *HEADLINE_AXES]
+RULE = (
+    "shipped default: each framework's declared default mode (the mode its users train in without "
+    "asking for anything), its default variant, fp32; tuned: each framework's fastest cell of any mode, "
+    "variant or precision, the interval widened (Bonferroni) for the k_A × k_B comparisons the picks were "
+    f"made among. Verdicts use an indifference zone of ±{MARGIN:.0%}: faster when the interval lies beyond "
+    "it, tie when it lies inside, inconclusive otherwise."
+)
 
 
 @dataclass
 class Pick:
-    """One framework's best configuration among some cells, and how sure that choice is."""
+    """One framework's cell in a comparison, and (tuned) how sure the choice among its candidates is."""
 
     row: dict[str, Any]
     runner_up: dict[str, Any] | None = None
     vs_runner_up: RatioCI | None = None  # runner-up's step time / the pick's (> 1: the pick is faster)
+    candidates: int = 1  # cells it was picked among
 
     @property
     def within_noise(self) -> bool:
@@ -40,10 +57,15 @@ class Pick:
 
 @dataclass
 class Ranking:
-    """The frameworks' picks, fastest first, and the ratio of the first two."""
+    """The frameworks' picks, fastest first (by the medians), and the ratio of the first two."""
 
     picks: list[tuple[str, Pick]]
-    ratio: RatioCI | None = None  # second's step time / first's (> 1: the first is faster)
+    ratio: RatioCI | None = None  # second's median step time / first's (> 1: the first is faster)
+    not_measured: list[str] = field(default_factory=list)  # frameworks without a candidate of their own
+
+    @property
+    def decision(self) -> str | None:
+        return self.ratio.decision() if self.ratio is not None else None
 
 
 @dataclass
@@ -65,24 +87,34 @@ class CompileCost:
 @dataclass
 class Headline:
     key: dict[str, Any]  # run_id and the headline axes
-    default: dict[str, Pick | None]  # framework (every one shown) -> its best shipped-default cell
-    tuned: dict[str, Pick | None]  # framework -> its best cell, any variant or precision
+    default: dict[str, Pick | None]  # framework (every one shown) -> its shipped-default cell
+    tuned: dict[str, Pick | None]  # framework -> its fastest candidate, any mode, variant or precision
     default_ranking: Ranking
     tuned_ranking: Ranking
     costs: list[CompileCost]
 
 
+def default_pick(rows: list[dict[str, Any]]) -> Pick | None:
+    """The framework's shipped-default cell (declared mode, default variant, fp32), when it ran."""
+    mine = [r for r in rows if timed(r) and is_default_cell(r)]
+    return Pick(mine[0]) if mine else None
+
+
 def pick(rows: list[dict[str, Any]]) -> Pick | None:
+    """The fastest of the candidates (by median), with the runner-up and their ratio."""
     have = sorted((r for r in rows if timed(r)), key=lambda r: r["step_time_median_s"])
     if not have:
         return None
     runner = have[1] if len(have) > 1 else None
-    return Pick(have[0], runner, compare(have[0], runner) if runner else None)
+    return Pick(have[0], runner, compare(have[0], runner) if runner else None, len(have))
 
 
-def ranking(picks: dict[str, Pick | None]) -> Ranking:
+def ranking(picks: dict[str, Pick | None], *, tuned: bool = False) -> Ranking:
     have = sorted(((fw, p) for fw, p in picks.items() if p), key=lambda kv: kv[1].row["step_time_median_s"])
-    ratio = compare(have[0][1].row, have[1][1].row) if len(have) >= 2 else None
+    ratio = None
+    if len(have) >= 2:
+        k = have[0][1].candidates * have[1][1].candidates if tuned else 1
+        ratio = compare(have[0][1].row, have[1][1].row, candidates=k)
     return Ranking(have, ratio)
 
 
@@ -108,9 +140,14 @@ def headlines(table: pd.DataFrame) -> list[Headline]:
     ok = table[table["status"] == "ok"]
     for key, group in ok.groupby(KEY, sort=False):
         rows = records(group)
-        default = {fw: pick([r for r in shipped(rows) if r["framework"] == fw]) for fw in shown}
+        default = {fw: default_pick([r for r in rows if r["framework"] == fw]) for fw in shown}
         tuned = {fw: pick([r for r in rows if r["framework"] == fw]) for fw in shown}
         costs = [c for fw in shown if (c := compile_cost(rows, fw))]
+        tuned_ranking = ranking(tuned, tuned=True)
+        # Tuned needs a candidate beside the shipped default: otherwise that framework was not tuned.
+        tuned_ranking.not_measured = [fw for fw, p in tuned.items()
+                                      if p is not None and not any(timed(r) and not is_default_cell(r)
+                                                                   for r in rows if r["framework"] == fw)]
         out.append(Headline(dict(zip(KEY, key, strict=True)), default, tuned, ranking(default),
-                            ranking(tuned), costs))
+                            tuned_ranking, costs))
     return out

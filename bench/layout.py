@@ -30,6 +30,15 @@ def _refuse(text: str) -> BenchError:
     return BenchError(one_line(text))
 
 
+def max_repeat(meta: Mapping[str, Any]) -> int | None:
+    """The highest repeat a process of the run may have: its ``repeats``, plus the pairs its adaptive
+    phase may add (bench.adaptive); None when the run does not say."""
+    repeats, adaptive = meta.get("repeats"), meta.get("adaptive")
+    if repeats is not None and isinstance(adaptive, Mapping):
+        return int(repeats) + int(adaptive.get("cap_pairs") or 0)
+    return repeats
+
+
 def run_meta_problem(d: Mapping[str, Any]) -> str | None:
     """What is wrong with run.json's planned cells or schedule (its fields already typed), or None."""
     planned = d.get("cells_planned", [])
@@ -38,7 +47,11 @@ def run_meta_problem(d: Mapping[str, Any]) -> str | None:
         if c in seen_ids:
             return f"cells_planned: {c!r} is planned twice"
         seen_ids.add(c)
-    known, repeats = set(planned), d.get("repeats")
+    known, repeats = set(planned), max_repeat(d)
+    for i, group in enumerate(d.get("headline_groups", [])):
+        strangers = [c for c in group if c not in known]
+        if strangers:
+            return f"headline_groups[{i}]: cell {strangers[0]!r} is not planned (cells_planned)"
     seen: set[tuple[str, int]] = set()
     last_block = -1
     for i, e in enumerate(d.get("schedule", [])):
@@ -117,7 +130,7 @@ def result_problem(meta: Mapping[str, Any], index: Mapping[tuple[str, int], Mapp
                    repeat: int, block: int | None, order: int | None) -> str | None:
     """What is wrong with a process's stored place in the run (its repeat, block and order), or None.
     ``index`` is ``schedule_index(meta)``."""
-    repeats = meta.get("repeats")
+    repeats = max_repeat(meta)
     if repeats is not None and repeat > repeats:
         return f"repeat {repeat} in a run of {repeats} repeat(s)"
     entry = index.get((cell_id, repeat))

@@ -57,15 +57,22 @@ def fmt_processes(n: int) -> str:
     return f"{n} process" + ("" if n == 1 else "es")
 
 
+def fmt_coverage(confidence: float) -> str:
+    """"95%", "75%", "93.8%": a coverage as a bracket states it."""
+    return fmt_pct(confidence, 0 if confidence * 100 == round(confidence * 100) else 1)
+
+
 def fmt_ratio_ci(c: RatioCI | None) -> str:
-    """"1.17× [1.09–1.25]" (95% CI); "1.17× (1 process)" when too few processes for an interval."""
+    """"1.17× [1.09–1.25, 95%]" (the interval and its coverage; ", Bonferroni ×12" for a pick among 12
+    comparisons); "1.17× (1 process)" when too few processes for an interval."""
     if c is None:
         return MISSING
     if c.method == "same cell":
         return fmt_ratio(c.ratio)
     if c.low is None or c.high is None:
         return f"{fmt_ratio(c.ratio)} ({fmt_processes(c.n)})"
-    return f"{fmt_ratio(c.ratio)} [{c.low:.2f}–{c.high:.2f}]"
+    widened = f", Bonferroni ×{c.candidates}" if c.candidates > 1 else ""
+    return f"{fmt_ratio(c.ratio)} [{c.low:.2f}–{c.high:.2f}, {fmt_coverage(c.confidence)}{widened}]"
 
 
 def fmt_verdict(c: RatioCI | None, a: str, b: str) -> str:
@@ -88,8 +95,7 @@ def fmt_ms_ci(median: Any, low: Any, high: Any, coverage: Any, n: int, unit: str
     lo, hi, cov = num(low), num(high), num(coverage)
     if lo is None or hi is None or cov is None:
         return f"{fmt_ms(med)}{unit} ({fmt_processes(n)})"
-    pct = fmt_pct(cov, 0 if cov * 100 == round(cov * 100) else 1)
-    return f"{fmt_ms(med)}{unit} [{fmt_ms(lo)}–{fmt_ms(hi)}, {pct}]"
+    return f"{fmt_ms(med)}{unit} [{fmt_ms(lo)}–{fmt_ms(hi)}, {fmt_coverage(cov)}]"
 
 
 def fmt_s(seconds: Any) -> str:

@@ -3,13 +3,16 @@
 Takes a typed ``RunRequest`` (what ``all``/``run`` parsed and checked), never an argparse namespace.
 The parent never imports a framework: frameworks are probed (bench.probing) and each cell is measured
 in ``repeats`` fresh processes (bench.launcher), in the run's interleaved, seeded-random order
-(bench.schedule). Every choice is validated before anything is written. Resuming a run is
-bench.resume; this module re-exports its entry points.
+(bench.schedule), each headline comparison's processes next to each other in ABBA pairs
+(bench.comparisons); then the adaptive phase adds pairs to the comparisons still inconclusive, inside
+the run's time budget (bench.adaptive). Every choice is validated before anything is written.
+Resuming a run is bench.resume (no adaptive phase); the dry run is bench.dryrun.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +21,17 @@ from typing import Any
 from models.registry import model_names
 
 from . import launcher, store
+from .adaptive import REPORT_RESERVE_S, run_adaptive
+from .comparisons import group_entries, headline_groups
 from .envinfo import collect_environment
 from .errors import BenchError
-from .estimates import estimate_cell_seconds, load_history, process_seconds, this_machine_identity
+from .estimates import load_history, process_seconds, this_machine_identity
 from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
 from .launcher import Interrupted, drop_shared_scratch
 from .matrix import PlannedCell, build_matrix, native_cpu_precisions
 from .pinned_peak import PeakPinning, default_machines_dir, pinned_roofline
-from .plan_text import assume_cuda_probes, coverage_lines, estimate_basis
+from .plan_text import assume_cuda_probes
 from .probing import cuda_available, probe_frameworks
 from .profiles import default_profile_name, get_profile, make_settings
 from .progress import Progress, fmt_duration
@@ -71,6 +76,7 @@ class NewRunPlan:
     by_model: dict[str, RunSettings]
     schedule: list[Slot]  # every process of the runnable cells, in run order
     schedule_seed: int
+    groups: list[tuple[Cell, ...]]  # the headline comparisons (bench.comparisons)
 
     @property
     def repeats(self) -> int:
@@ -100,8 +106,20 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     by_model = {m: make_settings(profile_name, m, overrides) for m in models}
     base = next(iter(by_model.values()))
     seed = base.seed if request.schedule_seed is None else request.schedule_seed
-    schedule = build_schedule([p.cell for p in planned if p.runnable], base.repeats, seed)
-    return NewRunPlan(profile_name, probes, planned, by_model, schedule, seed)
+    runnable = [p.cell for p in planned if p.runnable]
+    groups = headline_groups(runnable)
+    schedule = build_schedule(runnable, base.repeats, seed, groups)
+    return NewRunPlan(profile_name, probes, planned, by_model, schedule, seed, groups)
+
+
+def adaptive_settings(request: RunRequest, plan: NewRunPlan) -> tuple[int, float | None]:
+    """(pairs the adaptive phase may add per comparison, the run's time budget in seconds or None):
+    the request's, else the profile's. No pairs where the planned processes give no interval (one
+    per cell: --repeats 1 asks for one)."""
+    prof = get_profile(plan.profile)
+    cap = prof.adaptive_pairs if request.extra_pairs is None else request.extra_pairs
+    budget = prof.time_budget_s if request.time_budget_s is None else request.time_budget_s
+    return (cap if plan.repeats >= 2 else 0), budget
 
 
 def plan_seconds(plan: NewRunPlan) -> float:
@@ -111,8 +129,23 @@ def plan_seconds(plan: NewRunPlan) -> float:
     return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, history) for s in plan.schedule)
 
 
+@dataclass(frozen=True)
+class AdaptivePhase:
+    """What the adaptive phase of a new run may do (bench.adaptive)."""
+
+    groups: list[tuple[Cell, ...]]
+    cap: int
+    budget_s: float | None
+    started: float  # time.monotonic() at the run's start
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.budget_s is None else self.started + self.budget_s - REPORT_RESERVE_S
+
+
 def new_run(request: RunRequest) -> int:
     """Probe, plan, create the run directory, run the processes, summarise."""
+    started = time.monotonic()
     plan = plan_new_run(request)
     profile_name, probes, planned, by_model = plan.profile, plan.probes, plan.planned, plan.by_model
     out = request.out
@@ -128,6 +161,7 @@ def new_run(request: RunRequest) -> int:
                      run_id=run_dir.name, environment=env, schedule=plan.schedule,
                      schedule_seed=plan.schedule_seed, extra_meta={
                          "settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
+                         "headline_groups": group_entries(plan.groups),
                          "pythons": dict(request.pythons),
                          "filters": request.filters.as_dict(),
                      })
@@ -141,9 +175,11 @@ def new_run(request: RunRequest) -> int:
          f"{len(planned) - n_cells} skipped; estimated ~{fmt_duration(plan_seconds(plan))}; "
          f"results in {run_dir}")
     tf32 = any(st.tf32 for st in by_model.values())
+    cap, budget = adaptive_settings(request, plan)
     return run_processes(run_dir, plan.schedule, by_model, request.pythons, tf32,
                          report=request.report, report_dir=report_dir_for(request, run_dir),
-                         pinning=peak_pinning(request, env))
+                         pinning=peak_pinning(request, env),
+                         adaptive=AdaptivePhase(plan.groups, cap, budget, started) if cap else None)
 
 
 def peak_pinning(request: RunRequest, env: Mapping[str, Any]) -> PeakPinning | None:
@@ -166,14 +202,20 @@ def report_dir_for(request: RunRequest, run_dir: Path) -> Path | None:
 
 def run_processes(run_dir: Path, slots: list[Slot], by_model: dict[str, RunSettings],
                   pythons: Mapping[str, str], tf32: bool, *, report: bool,
-                  report_dir: Path | None = None, pinning: PeakPinning | None = None) -> int:
-    """Measure (or read the pinned) peaks, run the processes in order, then summarise (and report)."""
+                  report_dir: Path | None = None, pinning: PeakPinning | None = None,
+                  adaptive: AdaptivePhase | None = None) -> int:
+    """Measure (or read the pinned) peaks, run the processes in order, then the adaptive phase (a new
+    run's), then summarise (and report)."""
     done_before = len(store.read_process_results(run_dir))
     cells = list(dict.fromkeys(s.cell for s in slots))
     try:
         peaks = {d: roofline_peaks(run_dir, d, cells, pythons, tf32, pinning) for d in ROOFLINE_DEVICES
                  if any(c.device == d for c in cells)}
         execute_processes(run_dir, slots, by_model, pythons, peaks)
+        if adaptive is not None and adaptive.groups:
+            run_adaptive(run_dir, adaptive.groups, by_model, cap=adaptive.cap, deadline=adaptive.deadline,
+                         budget_s=adaptive.budget_s,
+                         run_slots=lambda more: execute_processes(run_dir, more, by_model, pythons, peaks))
     except (Interrupted, KeyboardInterrupt):
         n = len(store.read_process_results(run_dir)) - done_before
         _say(f"\ninterrupted: {max(n, 0)} process result(s) written this time are kept in {run_dir}\n"
@@ -196,51 +238,6 @@ def resume_run(request: RunRequest) -> int:
     base = RunSettings.from_dict(plan.meta["settings"])
     return run_processes(plan.run_dir, plan.todo, plan.by_model, plan.pythons, base.tf32,
                          report=request.report, report_dir=report_dir_for(request, plan.run_dir))
-
-
-# --------------------------------------------------------------------------- dry run
-
-
-def dry_run(request: RunRequest) -> int:
-    """``all --dry-run``: every input checked as for a run, then the plan printed; nothing written."""
-    request.filters.validate()
-    if request.profile is not None:
-        check_choice("profile", request.profile, PROFILES)
-    rows: list[tuple[str, Cell, int, str | None]] = []  # (label, cell, processes, skip reason)
-    names = this_machine_identity(request.assume_cuda)
-    if request.resume:
-        plan = plan_resume(request)
-        if plan is None:
-            return 0
-        by_model = plan.by_model
-        rows = [(s.label, s.cell, 1, None) for s in plan.todo]
-        head = f"dry run: resuming {plan.run_dir} would re-run {len(plan.todo)} process(es)"
-    else:
-        new = plan_new_run(request)
-        by_model, r = new.by_model, new.repeats
-        rows = [(p.cell.cell_id, p.cell, r, p.skip_reason) for p in new.planned]
-        n_run = sum(reason is None for *_, reason in rows)
-        names = this_machine_identity(request.assume_cuda, new.probes)
-        runnable = [p.cell for p in new.planned if p.runnable]
-        head = (f"dry run: profile {new.profile}, {n_run} cell(s) to run in {len(new.schedule)} "
-                f"process(es) ({r} per cell, interleaved, schedule seed {new.schedule_seed}), "
-                f"{len(rows) - n_run} skipped ({estimate_basis(names, runnable)})\ncovers:\n"
-                + "\n".join(coverage_lines(runnable)))
-    history = load_history(store.DEFAULT_RUNS_ROOT, names, {c.device for _, c, _, why in rows if why is None})
-    print(head)
-    width = max(len(label) for label, *_ in rows)
-    total, n_proc = 0.0, 0
-    for label, cell, n, reason in rows:
-        if reason is None:
-            est = n * estimate_cell_seconds(cell, by_model[cell.model], history)
-            total, n_proc = total + est, n_proc + n
-            times = f" x{n}" if n > 1 else ""
-            print(f"  {label:<{width}}  run{times}  ~{fmt_duration(est)}")
-        else:
-            print(f"  {label:<{width}}  skip  {reason}")
-    print(f"estimated total: ~{fmt_duration(total)} for {n_proc} process(es) (nothing was run or written)\n"
-          f"start-up and compile times {history.describe()}")
-    return 0
 
 
 # --------------------------------------------------------------------------- running processes
@@ -350,6 +347,7 @@ def report_after_run(run_dir: Path, out: Path | None = None) -> list[Path]:
     return written
 
 
-__all__ = ["REPORT_SUBDIR", "NewRunPlan", "RunRequest", "dry_run", "execute_processes", "finish_run",
+__all__ = ["REPORT_SUBDIR", "AdaptivePhase", "NewRunPlan", "RunRequest", "adaptive_settings",
+           "execute_processes", "finish_run",
            "new_run", "plan_new_run", "plan_resume", "report_after_run", "report_dir_for", "report_out_dir",
            "resume_interpreters", "resume_run", "roofline_peaks", "run", "run_processes", "summary_table"]

@@ -55,6 +55,11 @@ class Profile:
     all_models: bool = True
     # The devices of the default matrix (--devices overrides); None: every device.
     default_devices: tuple[str, ...] | None = None
+    # The whole run's wall-clock budget, its start to its reports (bench.adaptive adds pairs only
+    # inside it; --time-budget overrides); None: no budget.
+    time_budget_s: float | None = None
+    # Pairs the adaptive phase may add to each inconclusive headline comparison (--extra-pairs).
+    adaptive_pairs: int = 5
 
     def default_models(self) -> tuple[str, ...]:
         return tuple(m for m in model_names() if self.all_models or family_of(m).in_quick_profile)
@@ -98,7 +103,8 @@ PROFILE_DEFS: dict[str, Profile] = {
         plan_short_step=StepPlan(warmup=3, steps=10, window_steps=10),
         time_limit_s=600.0,
         cuda_precisions=("fp32",),
-        cpu_precisions=("fp32", "bf16"),
+        # bf16 CPU cells are in full: quick's 15 minutes go to the tuned candidates and more pairs.
+        cpu_precisions=("fp32",),
         # About 0.3 s a step on the reference 2-core CPU; each built-in model's CPU batch is its default
         # halved until a step fits (1/4 to 1/16 of it; the cheapest model keeps its default; the batches
         # are pinned in tests/test_orch_matrix.py).
@@ -107,6 +113,7 @@ PROFILE_DEFS: dict[str, Profile] = {
         # would not fit 15 minutes. The cold compile is measured once (repeat 1), the warm one twice.
         compile_cache="shared",
         all_models=False,
+        time_budget_s=15 * 60.0,
     ),
     "full": Profile(
         name="full",
@@ -128,6 +135,7 @@ PROFILE_DEFS: dict[str, Profile] = {
         cuda_precisions=("fp32", "bf16"),
         compile_cache="shared",
         default_devices=("cuda",),
+        time_budget_s=30 * 60.0,
     ),
 }
 assert set(PROFILE_DEFS) == set(PROFILES)

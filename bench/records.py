@@ -17,7 +17,9 @@ __all__ = ["SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings",
 # 3: processes as the unit: a cell is measured in ``repeats`` fresh processes, one CellResult (and one
 #    steps file) per process, with its repeat, block and place in the run's order; schema-2 files read
 #    as repeat 1 of a one-process cell.
-SCHEMA_VERSION = 3
+# 4: the CI of a process's median is step_time_ci_low_s/high_s with its coverage step_time_ci_coverage
+#    (schema 3's step_time_ci95_* held 93.75-97.9%, not 95%); older files are read under the new names.
+SCHEMA_VERSION = 4
 # The phases of a cell's steps, in the order the worker runs them (StepRecord.phase).
 STEP_PHASES: tuple[str, ...] = ("first", "warmup", "timed", "window")
 
@@ -88,8 +90,11 @@ class CellResult:
     step_time_p90_s: float | None = None
     step_time_iqr_s: float | None = None
     step_time_cv: float | None = None
-    step_time_ci95_low_s: float | None = None  # bootstrap 95% CI of the median
-    step_time_ci95_high_s: float | None = None
+    # The order-statistic CI of the median (bench.stats.median_ci) and its exact coverage (a fraction:
+    # 0.9375 for 5 steps, at least 0.95 from 6 on). Schema 3 called them step_time_ci95_low/high_s.
+    step_time_ci_low_s: float | None = None
+    step_time_ci_high_s: float | None = None
+    step_time_ci_coverage: float | None = None
     # (median of the first half − median of the second half) / median: far from 0, the timed steps
     # were not yet steady (a longer warm-up is needed).
     step_time_drift: float | None = None

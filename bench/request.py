@@ -28,3 +28,5 @@ class RunRequest:
     assume_cuda: str | None = None  # dry run only: plan as if this GPU were present (bench.plan_text)
     peaks_dir: Path | None = None  # where device peaks are pinned (None: reports/machines, or none with out)
     reprobe_peak: bool = False  # measure the pinned peak again and replace it
+    extra_pairs: int | None = None  # the adaptive phase's cap per comparison (None: the profile's; 0: off)
+    time_budget_s: float | None = None  # the run's wall-clock budget (None: the profile's)

@@ -1,10 +1,10 @@
 """Resuming a stored run: which of its processes to run again, checked before anything is touched.
 
-``--resume`` continues a run of this schema (one result per process): it re-runs the processes with
-no result, or with a failed, timed-out or out-of-memory one, in the run's schedule order, with the
-run's stored settings. The stored run is untrusted input: every file is validated first
-(``store.check_run``), the machine must be the same, and an interpreter path stored in the run is
-never executed.
+``--resume`` continues a run of this schema only (an older one is refused in one line): it re-runs
+the processes with no result, or with a failed, timed-out or out-of-memory one, in the run's
+schedule order, with the run's stored settings. The stored run is untrusted input: every file is
+validated first (``store.check_run``), the machine must be the same, and an interpreter path
+stored in the run is never executed.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def plan_resume(request: RunRequest) -> ResumePlan | None:
                          "(start one with `python -m bench all`)")
     meta = store.check_run(run_dir)  # every stored file validated before anything is touched
     schema = meta.get("schema", 1)
-    if flat_layout(schema):
-        raise BenchError(f"{run_dir} is a schema-{schema} run (one process per cell); --resume continues "
-                         f"runs of schema {SCHEMA_VERSION} only: start a new run")
+    if schema != SCHEMA_VERSION:  # its processes would be stored beside another schema's
+        what = " (one process per cell)" if flat_layout(schema) else ""
+        raise BenchError(f"{run_dir} is a schema-{schema} run{what}; --resume continues runs of schema "
+                         f"{SCHEMA_VERSION} only (this framebench's): start a new run")
     if "ab" in meta:  # its sides' interpreters, code and environments are not the run's own
         raise BenchError(f"{run_dir} is an A/B run of `bench compare`: --resume would run every process "
                          "as side A; start a new comparison")

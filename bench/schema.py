@@ -13,7 +13,6 @@ dataclasses in bench.records (one source of truth); constraints are added by rul
   read when a file is validated, so plugins count);
 - a process's ``repeat`` is at least 1; run.json's schedule names planned cells only, each process
   once, in order (bench.layout, which also checks the directory layout and the files' names).
-
 Any problem is a BenchError of one line naming the file and the field:
 ``corrupt cell result <path>: batch_size: Input should be a valid integer (got 'big')``.
 """
@@ -38,11 +37,10 @@ from .layout import run_meta_problem
 from .records import SCHEMA_VERSION, STEP_PHASES, CellResult, RunSettings, StepRecord
 from .schema_text import describe, one_line
 
-__all__ = [
-    "BASELINE_KIND", "BASELINE_SCHEMA", "MAX_BASELINE_RUNS", "MAX_COUNT", "NAME_PATTERN", "axes_problem",
-    "checked_cell_id", "describe", "one_line", "validate_baseline", "validate_cell_result",
-    "validate_environment", "validate_roofline", "validate_run_meta", "validate_step_row",
-]
+__all__ = ["BASELINE_KIND", "BASELINE_SCHEMA", "MAX_BASELINE_RUNS", "MAX_COUNT", "NAME_PATTERN",
+           "axes_problem", "checked_cell_id", "describe", "one_line", "validate_baseline",
+           "validate_cell_result", "validate_environment", "validate_roofline", "validate_run_meta",
+           "validate_step_row"]
 
 BASELINE_SCHEMA = 2  # 1: one run's cells; 2: "runs", the history
 BASELINE_KIND = "framebench-baseline"
@@ -181,6 +179,11 @@ def _typed_dict(name: str, items: dict[str, Any], extra: str) -> Any:
     return td
 
 
+def _open(title: str, /, **items: Any) -> Any:
+    """A part of a file the harness reads only some keys of: each optional, other keys allowed."""
+    return _typed_dict(title, {k: NotRequired[tp] for k, tp in items.items()}, "allow")
+
+
 # RunSettings: every field optional (RunSettings.from_dict fills the defaults); unknown keys of older
 # or newer versions are ignored, as from_dict does.
 Settings = _typed_dict("Settings", _record_fields(
@@ -229,6 +232,10 @@ ScheduleEntry = _typed_dict("ScheduleEntry", {"order": Required[Count], "block":
                             "forbid")
 
 
+# What the adaptive phase did (bench.adaptive); its cap bounds the repeats of the schedule (bench.layout).
+Adaptive = _open("Adaptive", cap_pairs=Count, comparisons=list[dict[str, Any]])
+
+
 class RunMeta(TypedDict, total=False):
     """run.json (bench.store.create_run); keys added by callers (extra_meta) are allowed."""
 
@@ -244,6 +251,8 @@ class RunMeta(TypedDict, total=False):
     repeats: Repeat  # schema 3: processes per cell
     schedule_seed: Count
     schedule: list[ScheduleEntry]  # type: ignore[valid-type]
+    headline_groups: list[list[CellId]]  # type: ignore[valid-type]  # schema 4: bench.comparisons
+    adaptive: Adaptive  # type: ignore[valid-type]  # schema 4: bench.adaptive
     pythons: dict[Name, str]
     filters: dict[str, Any]
     resumed_at: list[str]
@@ -253,11 +262,6 @@ _TYPES["run"] = Annotated[RunMeta, AfterValidator(_check_run_meta)]
 
 
 # --------------------------------------------------------------------------- environment, roofline
-
-
-def _open(title: str, /, **items: Any) -> Any:
-    """A part of a file the harness reads only some keys of: each optional, other keys allowed."""
-    return _typed_dict(title, {k: NotRequired[tp] for k, tp in items.items()}, "allow")
 
 
 def _fingerprint_text(v: Any) -> Any:
@@ -279,13 +283,13 @@ _TYPES["environment"] = _open(
                               compute_capability=str | None)]),
     frameworks=dict[str, dict[str, Any]], framework_versions=dict[str, str | None],
     cuda_versions=dict[str, Any], cudnn_versions=dict[str, Any],
-    git=_open("Git", commit=str | None, dirty=bool | None, branch=str | None), env_vars=dict[str, Any],
+    git=_open("Git", commit=str | None, dirty=bool | None, branch=str | None, diff_sha256=str | None),
+    env_vars=dict[str, Any],
     fingerprint=Annotated[_Fingerprint, BeforeValidator(_fingerprint_text)], pythons=dict[str, str],
 )
 # roofline.json (bench.roofline): the device's measured peak.
 _TYPES["roofline"] = _open("Roofline", device=str, peak_flops=Amount | None,
                            peak_flops_by_precision=dict[Name, Amount] | None, error=str | None)
-
 
 
 # --------------------------------------------------------------------------- baselines
@@ -299,7 +303,8 @@ CellSummary = _typed_dict("CellSummary", {
     "window_steps": NotRequired[Count | None],
     # Read back from the tables, where a column with a gap is float: bytes may be stored as 1.5e9.
     **{k: NotRequired[Amount | None] for k in (
-        "step_time_median_s", "step_time_ci95_low_s", "step_time_ci95_high_s", "step_time_cv",
+        "step_time_median_s", "step_time_ci_low_s", "step_time_ci_high_s", "step_time_ci_coverage",
+        "step_time_ci95_low_s", "step_time_ci95_high_s", "step_time_cv",  # ci95: before run schema 4
         "throughput_img_s", "time_to_first_step_s", "peak_rss_bytes", "device_alloc_peak_bytes",
         "nvml_peak_bytes")},
     "samples_s": NotRequired[list[Amount]],
@@ -382,16 +387,13 @@ def validate_run_meta(data: Any, path: Path | str) -> dict[str, Any]:
     return data
 
 
-def validate_environment(data: Any, path: Path | str) -> dict[str, Any]:
-    _validate("environment", data, "environment file", path)
-    return data
+def _returning(kind: str, what: str) -> Callable[[Any, Path | str], dict[str, Any]]:
+    def check(data: Any, path: Path | str) -> dict[str, Any]:
+        _validate(kind, data, what, path)
+        return data
+    return check
 
 
-def validate_roofline(data: Any, path: Path | str) -> dict[str, Any]:
-    _validate("roofline", data, "roofline file", path)
-    return data
-
-
-def validate_baseline(data: Any, path: Path | str) -> dict[str, Any]:
-    _validate("baseline", data, "baseline", path)
-    return data
+validate_environment = _returning("environment", "environment file")
+validate_roofline = _returning("roofline", "roofline file")
+validate_baseline = _returning("baseline", "baseline")

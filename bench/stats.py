@@ -3,7 +3,10 @@ that the reports put on a cell's median and on every ratio of two cells.
 
     median_ci            distribution-free (order-statistic) CI of a median, with its exact coverage
     summarize_step_times the step_time_* fields of one process (bench.records.CellResult)
-    ratio_ci             a ratio of two cells' step times with its 95% CI, paired by schedule block
+    median_ratio_ci      the ratio of two cells' median step times (the medians the reports print) with
+                         its 95% CI from the paired processes (widened for a ratio of medians, and for
+                         a pick among candidates); ``RatioCI.decision`` reads it with a ±5% margin
+    ratio_ci             a geometric-mean ratio with its CI, paired by schedule block (older form)
     bootstrap_median_ci  percentile bootstrap (kept for the gate and scripts; it under-covers for few
                          samples, so the reports do not use it)
 
@@ -26,6 +29,14 @@ BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
 # ratio_ci's verdicts (A and B are the arguments; ratio = B / A of step times, > 1: A is faster).
 A_FASTER, B_FASTER, NO_CLEAR_WINNER, NO_CI = "A faster", "B faster", "no clear winner", "no CI"
+# RatioCI.decision's: within the indifference zone, or an interval that straddles one of its edges.
+TIE, INCONCLUSIVE = "tie", "inconclusive"
+# The indifference zone of a decision: a ratio within ±5% of 1 is a tie.
+MARGIN = 0.05
+# A median of n normal samples has sqrt(pi/2) times the standard error of their mean (its asymptotic
+# efficiency 2/pi): the t interval of the mean log ratio, widened by it, is an interval for the log of
+# a ratio of medians.
+MEDIAN_WIDENING = math.sqrt(math.pi / 2)
 
 
 def num(v: Any) -> float | None:
@@ -117,8 +128,8 @@ def step_time_drift(samples: Sequence[float]) -> float | None:
 def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
     """The step_time_* fields of bench.records.CellResult, from one process's per-step seconds.
 
-    ``step_time_ci95_low_s/high_s`` (names kept) are the order-statistic CI of the median
-    (``median_ci``; its coverage, ``median_ci_coverage(n_steps)``, is at least 95% from 6 steps on).
+    ``step_time_ci_low_s/high_s`` are the order-statistic CI of the median (``median_ci``) and
+    ``step_time_ci_coverage`` its exact coverage (at least 95% from 6 steps on; [min, max] below).
     """
     x = np.asarray(samples, dtype=float)
     if x.size == 0:
@@ -127,7 +138,7 @@ def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if x.size > 1 else 0.0
     ci = median_ci(x)
-    low, high = (float(x[0]), float(x[0])) if ci is None else ci[:2]
+    low, high, coverage = (float(x[0]), float(x[0]), None) if ci is None else ci
     return {
         "n_steps": int(x.size),
         "step_time_median_s": float(median),
@@ -138,8 +149,9 @@ def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
         "step_time_p90_s": float(p90),
         "step_time_iqr_s": float(q3 - q1),
         "step_time_cv": std / mean if mean > 0 else 0.0,
-        "step_time_ci95_low_s": low,
-        "step_time_ci95_high_s": high,
+        "step_time_ci_low_s": low,
+        "step_time_ci_high_s": high,
+        "step_time_ci_coverage": coverage,
         "step_time_drift": step_time_drift(x),
     }
 
@@ -154,6 +166,8 @@ class RatioCI:
     ``method``: "paired" (t interval on the per-block log ratios), "unpaired" (Welch t interval on
     the difference of mean log times), or "single" (too few processes for an interval: the ratio of
     the two, low/high None). ``n``: pairs (paired) or the smaller number of processes.
+    ``candidates``: how many comparisons a pick was chosen among (the interval is Bonferroni-widened
+    for them, so ``confidence`` holds for the pick whichever it was).
     """
 
     ratio: float
@@ -162,6 +176,7 @@ class RatioCI:
     n: int
     method: str
     confidence: float = CONFIDENCE
+    candidates: int = 1
 
     @property
     def has_ci(self) -> bool:
@@ -178,11 +193,25 @@ class RatioCI:
             return B_FASTER
         return NO_CLEAR_WINNER
 
+    def decision(self, margin: float = MARGIN) -> str:
+        """With an indifference zone of ±``margin`` around 1: A_FASTER / B_FASTER when the interval
+        lies entirely beyond it, TIE when it lies inside it, INCONCLUSIVE otherwise (or without an
+        interval)."""
+        if self.low is None or self.high is None:
+            return INCONCLUSIVE
+        if self.low > 1.0 + margin:
+            return A_FASTER
+        if self.high < 1.0 - margin:
+            return B_FASTER
+        if self.low >= 1.0 - margin and self.high <= 1.0 + margin:
+            return TIE
+        return INCONCLUSIVE
+
     def inverted(self) -> RatioCI:
         """A's over B's: the same interval seen from the other side."""
         low = None if self.high is None else 1.0 / self.high
         high = None if self.low is None else 1.0 / self.low
-        return RatioCI(1.0 / self.ratio, low, high, self.n, self.method, self.confidence)
+        return RatioCI(1.0 / self.ratio, low, high, self.n, self.method, self.confidence, self.candidates)
 
 
 def _values(x: Mapping[Any, float] | Sequence[float]) -> list[float]:
@@ -231,6 +260,52 @@ def ratio_ci(
     df = se**4 / ((sa**2 / (len(la) - 1) if sa else 0.0) + (sb**2 / (len(lb) - 1) if sb else 0.0))
     half = float(student.ppf(1 - alpha / 2, df)) * se
     return RatioCI(math.exp(diff), math.exp(diff - half), math.exp(diff + half), n, "unpaired", confidence)
+
+
+def median_ratio_ci(
+    a: Mapping[Any, float] | Sequence[float],
+    b: Mapping[Any, float] | Sequence[float],
+    confidence: float = CONFIDENCE,
+    candidates: int = 1,
+) -> RatioCI | None:
+    """median(B) / median(A) of two cells' process medians, with its CI; None when a side has none.
+
+    The point is the ratio of the two medians a report prints beside it. The interval comes from the
+    processes: with at least 2 common keys (``a`` and ``b`` map each process's schedule block to its
+    median; the processes of a headline comparison are adjacent in ABBA order in each block), a t
+    interval on the mean of the per-pair log ratios; otherwise, with 2 processes a side, Welch's t
+    interval on the difference of mean logs. Its half-width is widened by ``MEDIAN_WIDENING`` (the
+    point is a ratio of medians, not of means), its level by Bonferroni for ``candidates``
+    comparisons, and it is centred on the log of the point.
+    """
+    from scipy.stats import t as student
+
+    va, vb = _values(a), _values(b)
+    if not va or not vb:
+        return None
+    point = float(np.median(vb) / np.median(va))
+    k = max(1, int(candidates))
+    alpha = (1.0 - confidence) / k
+    centre = math.log(point)
+    common: list[Any] = []
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        common = [key for key in a if key in b and (num(a[key]) or 0) > 0 and (num(b[key]) or 0) > 0]
+    if len(common) >= 2:
+        d = np.log([float(b[key]) / float(a[key]) for key in common])
+        n = len(d)
+        half = float(student.ppf(1 - alpha / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)) * MEDIAN_WIDENING
+        return RatioCI(point, math.exp(centre - half), math.exp(centre + half), n, "paired", confidence, k)
+    la, lb = np.log(va), np.log(vb)
+    n = min(len(la), len(lb))
+    if n < 2:
+        return RatioCI(point, None, None, n, "single", confidence, k)
+    sa, sb = float(la.var(ddof=1)) / len(la), float(lb.var(ddof=1)) / len(lb)
+    se = math.sqrt(sa + sb)
+    if se == 0:
+        return RatioCI(point, point, point, n, "unpaired", confidence, k)
+    df = se**4 / ((sa**2 / (len(la) - 1) if sa else 0.0) + (sb**2 / (len(lb) - 1) if sb else 0.0))
+    half = float(student.ppf(1 - alpha / 2, df)) * se * MEDIAN_WIDENING
+    return RatioCI(point, math.exp(centre - half), math.exp(centre + half), n, "unpaired", confidence, k)
 
 
 CORRECTIONS = ("bh", "holm", "none")

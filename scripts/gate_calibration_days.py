@@ -37,7 +37,7 @@ def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
         s = out[cid]
         for key in ("samples_s", "process_medians_s"):
             s[key] = [x * f for x in s.get(key) or []]
-        for key in ("step_time_median_s", "step_time_ci95_low_s", "step_time_ci95_high_s"):
+        for key in ("step_time_median_s", "step_time_ci_low_s", "step_time_ci_high_s"):
             if isinstance(s.get(key), (int, float)):
                 s[key] *= f
         if isinstance(s.get("throughput_img_s"), (int, float)):

@@ -57,7 +57,9 @@ def test_paired_ratio_and_the_indifference_zone() -> None:
 
 
 def _ab_run(cwd: Path, *extra: str, repeats: int = 3) -> tuple[int, Path]:
-    code = main(["compare", *CELLS, "--repeats", str(repeats), "--out", "ab", *extra])
+    # the default variant only: the quick profile adds torch's tuned candidates otherwise
+    code = main(["compare", *CELLS, "--variants", "default", "--repeats", str(repeats), "--out", "ab",
+                 *extra])
     return code, cwd / "ab"
 
 
@@ -75,8 +77,8 @@ def test_identical_sides_pass_and_a_slowed_side_b_fails(fakes: Path, capsys) -> 
         for p in (1, 2):
             assert abs(order[cid, 2 * p - 1] - order[cid, 2 * p]) == 1  # the pair ran side by side
 
-    assert main(["compare", *CELLS, "--frameworks", "torch", "--repeats", "2", "--out", "slow",
-                 "--env-b", "FRAMEBENCH_INJECT_SLOWDOWN=0.2"]) == 1
+    assert main(["compare", *CELLS, "--frameworks", "torch", "--variants", "default", "--repeats", "2",
+                 "--out", "slow", "--env-b", "FRAMEBENCH_INJECT_SLOWDOWN=0.2"]) == 1
     out = capsys.readouterr().out
     assert "B slower by 20% [20–20%, 95%] ✗" in out and "FRAMEBENCH_INJECT_SLOWDOWN=0.2" in out
     assert main(["gate", "--ab", str(fakes / "slow"), "--output", "g.md"]) == 1

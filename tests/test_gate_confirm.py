@@ -13,8 +13,8 @@ from bench import store
 from bench.cli import main
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
-         "--precisions", "fp32", "--modes", "eager", "compile", "--no-report", "--steps", "5",
-         "--warmup", "1", "--window-steps", "2", "--repeats", "2"]
+         "--precisions", "fp32", "--modes", "eager", "compile", "--variants", "default", "--no-report",
+         "--steps", "5", "--warmup", "1", "--window-steps", "2", "--repeats", "2"]
 EAGER = "dcgan-mnist__torch__eager__cpu__fp32__b64__default"
 
 

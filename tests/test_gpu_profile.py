@@ -103,7 +103,9 @@ def test_coverage_lines_name_modes_precisions_and_one_model_modes() -> None:
     cells, _ = gpu_plan()
     text = "\n".join(coverage_lines(cells))
     assert "torch on cuda, 4 model(s)" in text and "max-autotune fp32 on " in text
-    assert "reduce-overhead fp32/bf16" in text
+    assert "compile fp32/bf16; reduce-overhead fp32;" in text
+    # TensorFlow's default on a GPU is XLA (Keras' jit_compile="auto"): every model, fp32 and bf16
+    assert "xla fp32/bf16" in text and "function fp32 on " in text
 
 
 def _minutes(text: str) -> float:

@@ -268,7 +268,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     # the per-process layout and the replication fields (schema 3)
     "cell r0.json": (copied_cell("r0.json"), "not a process file (r<k>.json, k = 1, 2, ...)"),
     "cell flat file in a schema-3 run": (copied_cell("cells/x.json"),
-                                         "a schema-3 run keeps cells/<cell_id>/r<k>.json"),
+                                         "a schema-4 run keeps cells/<cell_id>/r<k>.json"),
     "cell repeat 'one'": (in_cell(repeat="one"), "repeat: Input should be a valid integer"),
     "cell repeat 2 in r1.json": (in_cell(repeat=2), "repeat 2 does not match the file name (r1)"),
     "cell order not the schedule's": (in_cell(order=7), "disagree with the run's schedule"),

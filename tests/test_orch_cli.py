@@ -19,7 +19,7 @@ from bench.cli import main
 # Two cells of one model and framework, one process each, keep these runs to a few fake processes
 # (tests/test_orch_replication.py runs several processes per cell).
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
-         "--precisions", "fp32", "--no-report",
+         "--precisions", "fp32", "--variants", "default", "--no-report",
          "--steps", "3", "--warmup", "1", "--window-steps", "2", "--repeats", "1"]
 
 

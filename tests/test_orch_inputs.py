@@ -17,8 +17,8 @@ from bench.commands import build_parser
 from bench.errors import BenchError
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices", "cpu",
-         "--precisions", "fp32", "--no-report", "--steps", "2", "--warmup", "0", "--window-steps", "0",
-         "--repeats", "1"]
+         "--precisions", "fp32", "--variants", "default", "--no-report", "--steps", "2", "--warmup", "0",
+         "--window-steps", "0", "--repeats", "1"]
 
 
 def results_by_cell_repeat(run: Path, repeat: int) -> dict[str, object]:

@@ -103,8 +103,12 @@ def test_default_quick_matrix_on_a_cpu_machine() -> None:
             assert cuda.skip_reason == "no CUDA device"
         for mode in ("reduce-overhead", "max-autotune"):
             assert ids[Cell(model, "torch", mode, "cpu", "fp32", b).cell_id].skip_reason == "needs CUDA"
-    # The quick profile has no optional variant: its budget goes to three processes per cell.
-    assert {c.variant for c in runnable} == {"default"}
+    # The quick profile's only optional variants are torch's tuned candidates on CPU (the fused Adam in
+    # eager, the compiled optimizer step with the compiled modules), so that its tuned column compares
+    # like scopes; no bf16 CPU cell (those are in full).
+    assert {(c.framework, c.mode, c.variant) for c in runnable if c.variant != "default"} == {
+        ("torch", "eager", "adam-fused"), ("torch", "compile", "adam-compiled")}
+    assert all(p.cell.precision == "fp32" for p in build("quick", CPU_ONLY, ("fp32", "bf16")) if p.runnable)
 
 
 @pytest.mark.parametrize("onednn", [True, False])

@@ -14,8 +14,8 @@ from bench.cli import main
 
 # Two cells of one model (one per framework), so every block holds both frameworks.
 TWO = ["all", "--models", "dcgan-mnist", "--frameworks", "tensorflow,torch", "--modes", "eager",
-       "--devices", "cpu", "--precisions", "fp32", "--no-report", "--steps", "3", "--warmup", "1",
-       "--window-steps", "2"]
+       "--devices", "cpu", "--precisions", "fp32", "--variants", "default", "--no-report", "--steps", "3",
+       "--warmup", "1", "--window-steps", "2"]
 
 
 @pytest.fixture

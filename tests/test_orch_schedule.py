@@ -69,3 +69,33 @@ def test_entries_round_trip_and_bad_repeats() -> None:
     assert build_schedule([], 3, seed=0) == []
     with pytest.raises(ValueError, match="at least 1"):
         build_schedule(CELLS, 0, seed=0)
+
+
+def test_headline_comparisons_run_adjacent_in_abba_order() -> None:
+    """Each headline comparison (the frameworks' declared default cells) is one unit of its block: its
+    two processes adjacent, A B in odd repeats and B A in even ones; every other cell as before."""
+    from bench.comparisons import headline_groups
+    from bench.schedule import extra_block
+
+    groups = headline_groups(CELLS)
+    assert [[c.cell_id for c in g] for g in groups] == [
+        [Cell(m, "tensorflow", "function", "cpu", "fp32", 8).cell_id,
+         Cell(m, "torch", "eager", "cpu", "fp32", 8).cell_id] for m in MODELS]
+    for seed in range(12):
+        slots = build_schedule(CELLS, 4, seed, groups)
+        assert Counter(s.cell for s in slots) == {c: 4 for c in CELLS}
+        for block in (list(g) for _, g in itertools.groupby(slots, key=lambda s: s.block)):
+            (model,) = {s.cell.model for s in block}
+            a, b = next(g for g in groups if g[0].model == model)
+            cells = [s.cell for s in block]
+            i = cells.index(a)
+            expected = [a, b] if block[0].repeat % 2 else [b, a]
+            assert cells[min(i, cells.index(b)):][:2] == expected, (seed, block[0].repeat)
+            assert sorted(c.cell_id for c in cells) == sorted(c.cell_id for c in CELLS if c.model == model)
+    # the adaptive phase's extra pairs go on alternating: pair 5 is A B, pair 6 B A, each in its own block
+    a, b = groups[0]
+    five, six = extra_block(groups[0], 5, 12, 100), extra_block(groups[0], 6, 13, 102)
+    assert [(s.cell, s.repeat, s.block, s.order) for s in five + six] == [
+        (a, 5, 12, 100), (b, 5, 12, 101), (b, 6, 13, 102), (a, 6, 13, 103)]
+    # without groups, the order is the one stored runs recorded before groups existed
+    assert build_schedule(CELLS, 3, 7, ()) == build_schedule(CELLS, 3, 7)

@@ -161,6 +161,40 @@ def test_committed_schema_2_run_loads_as_one_process_per_cell() -> None:
     assert store.processes_to_rerun(SCHEMA_2_RUN) == []
 
 
+SCHEMA_3_RUN = ROOT / "reports" / "runs" / "20261125T043336Z"  # committed, written by schema 3
+
+
+def test_schema_3_ci_fields_are_read_under_their_new_names() -> None:
+    """Schema 4 renamed a process's step_time_ci95_low/high_s (which held 93.75-97.9%, not 95%) to
+    step_time_ci_low/high_s with step_time_ci_coverage; a schema-3 file is read under the new names, with
+    the coverage its order-statistic CI had, and is never rewritten."""
+    from bench.migrations import migrate_baseline_cell, migrate_cell
+    from bench.stats import median_ci_coverage
+
+    path = next((SCHEMA_3_RUN / "cells").glob("*/r1.json"))
+    raw_bytes = path.read_bytes()
+    raw = json.loads(raw_bytes)
+    assert raw["schema"] == 3 and "step_time_ci95_low_s" in raw and "step_time_ci_low_s" not in raw
+    new = migrate_cell(raw)
+    assert new["schema"] == SCHEMA_VERSION == 4 and "step_time_ci95_low_s" not in new
+    assert (new["step_time_ci_low_s"], new["step_time_ci_high_s"]) == (raw["step_time_ci95_low_s"],
+                                                                       raw["step_time_ci95_high_s"])
+    assert new["step_time_ci_coverage"] == median_ci_coverage(raw["n_steps"])
+    assert "step_time_ci_low_s" not in raw  # the input is left alone
+    c = store.load_run(SCHEMA_3_RUN).cells
+    assert "step_time_ci95_low_s" not in c.columns and c["step_time_ci_coverage"].notna().any()
+    assert path.read_bytes() == raw_bytes  # migrated on load, never rewritten
+    # a file that already carries a new name under an old schema is refused, not merged
+    with pytest.raises(ValueError, match="step_time_ci_low_s"):
+        migrate_cell({**raw, "step_time_ci_low_s": 1.0})
+    # schema 1 and 2 stored a bootstrap interval: its coverage is not known
+    old = migrate_cell(json.loads(next((SCHEMA_2_RUN / "cells").glob("*.json")).read_text()))
+    assert old["step_time_ci_low_s"] is not None and old["step_time_ci_coverage"] is None
+    # a baseline's cell summary written before schema 4
+    assert migrate_baseline_cell({"step_time_ci95_low_s": 1.0, "step_time_ci95_high_s": 2.0}) == {
+        "step_time_ci_low_s": 1.0, "step_time_ci_high_s": 2.0}
+
+
 def test_load_runs_concatenates_and_latest_run(tmp_path: Path) -> None:
     a = make_run(tmp_path, "20250101T000000Z")
     b = make_run(tmp_path, "20250102T000000Z")

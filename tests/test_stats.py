@@ -14,7 +14,7 @@ def test_summary_of_known_samples():
     assert s["step_time_p90_s"] == pytest.approx(4.6)
     assert s["step_time_iqr_s"] == pytest.approx(2.0)
     assert s["step_time_cv"] == pytest.approx(s["step_time_std_s"] / 3.0)
-    assert s["step_time_ci95_low_s"] <= 3.0 <= s["step_time_ci95_high_s"]
+    assert s["step_time_ci_low_s"] <= 3.0 <= s["step_time_ci_high_s"]
 
 
 def test_bootstrap_ci_is_deterministic_and_narrows_with_more_samples():
@@ -66,7 +66,8 @@ def test_median_ci_states_its_binomial_coverage():
 
 def test_process_step_times_use_the_order_statistic_ci():
     s = summarize_step_times([5.0, 1.0, 4.0, 2.0, 3.0, 6.0, 7.0, 8.0, 9.0, 10.0])
-    assert (s["step_time_ci95_low_s"], s["step_time_ci95_high_s"]) == (2.0, 9.0)
+    assert (s["step_time_ci_low_s"], s["step_time_ci_high_s"]) == (2.0, 9.0)
+    assert s["step_time_ci_coverage"] == pytest.approx(1 - 2 * 11 / 1024)  # [x(2), x(9)] of 10
 
 
 def test_ratio_ci_paired_by_block_known_values():

@@ -94,7 +94,7 @@ def test_infinity_and_nan_are_refused(run: Path) -> None:
     path = first_cell(run)
     text = re.sub(r'"wall_s": [^,}]*,?', "", path.read_text(encoding="utf-8"))  # one wall_s key only
     for literal in ("1e999", "NaN", "-Infinity"):
-        path.write_text(text.replace('"schema": 3', f'"wall_s": {literal}, "schema": 3'), encoding="utf-8")
+        path.write_text(text.replace('"schema": 4', f'"wall_s": {literal}, "schema": 4'), encoding="utf-8")
         assert "wall_s: Input should be a finite number" in refused(run)
 
 

@@ -104,4 +104,5 @@ def test_profiles_tf_extras_quick_has_none_full_has_onednn_flip_and_interop(oned
     # On CUDA, full measures TensorFlow's shipped TF32 (the fp32 cells run it off, like torch's).
     assert extras("full", "function", "cuda", probe) == ("tf32",)
     assert extras("full", "xla", "cuda", probe) == () and extras("gpu", "function", "cuda", probe) == ()
-    assert tfdesc.DESCRIPTOR.cpu_reduced_precision_modes == {"quick": ("function",), "full": ("function",)}
+    # bf16 CPU cells: full only (quick's budget goes to tuned candidates and adaptive pairs)
+    assert tfdesc.DESCRIPTOR.cpu_reduced_precision_modes == {"full": ("function",)}

@@ -20,7 +20,7 @@ def _extras(profile, mode, device):
 def test_full_profile_adds_adam_variants_and_channels_last_on_cpu():
     assert set(_extras("full", "eager", "cpu")) == {"channels-last", "adam-foreach", "adam-fused"}
     assert set(_extras("full", "compile", "cpu")) == {"channels-last", "adam-foreach", "adam-fused",
-                                                      "warm-cache"}
+                                                      "adam-compiled", "warm-cache"}
 
 
 def test_cuda_has_no_adam_foreach_variant_since_it_is_the_default_there():
@@ -40,10 +40,22 @@ def test_tf32_variant_is_cuda_fp32_only_and_labels_the_cell():
     assert flagplan.plan_flags(fake_cell(device="cpu"), RunSettings())["tf32_label"] is None
 
 
-def test_quick_profile_adds_nothing():
+def test_quick_profile_adds_the_tuned_candidates_on_cpu_only():
+    """quick's tuned candidates: the fused Adam kernel in eager mode, and the optimizer step compiled with
+    the modules (the scope of a traced step); nothing on CUDA (the gpu profile's budget)."""
+    assert _extras("quick", "eager", "cpu") == ("adam-fused",)
+    assert _extras("quick", "compile", "cpu") == ("adam-compiled",)
     for mode in DESCRIPTOR.mode_names:
-        for device in ("cpu", "cuda"):
-            assert _extras("quick", mode, device) == ()
+        assert _extras("quick", mode, "cuda") == ()
+    assert DESCRIPTOR.variant_skip_reason("eager", "cpu", "adam-compiled") == (
+        "adam-compiled applies to compiled modes only")
+
+
+def test_plan_compiles_the_optimizer_in_compiled_modes_only():
+    compiled = fake_cell(mode="compile", variant="adam-compiled")
+    assert torch_flags.plan(compiled, RunSettings())["compile_optimizer"]
+    assert not torch_flags.plan(fake_cell(mode="compile"), RunSettings())["compile_optimizer"]
+    assert not torch_flags.plan(fake_cell(variant="adam-compiled"), RunSettings())["compile_optimizer"]
 
 
 @pytest.mark.parametrize(("variant", "optimizer"), [("default", "default"), ("adam-foreach", "foreach"),

@@ -37,7 +37,7 @@ def _assert_complete_ok(result: dict, rows: list[dict], framework: str) -> None:
     assert len(result["warmup_step_times_s"]) == TINY.warmup
     assert result["n_steps"] == TINY.steps
     assert 0 < result["step_time_min_s"] <= result["step_time_median_s"] <= result["step_time_p90_s"]
-    assert result["step_time_ci95_low_s"] <= result["step_time_median_s"] <= result["step_time_ci95_high_s"]
+    assert result["step_time_ci_low_s"] <= result["step_time_median_s"] <= result["step_time_ci_high_s"]
     assert result["window_steps"] == TINY.window_steps
     assert result["throughput_img_s"] == pytest.approx(TINY.window_steps * 4 / result["window_time_s"])
     assert result["flops_per_step"] > 0 and result["achieved_flops"] > 0

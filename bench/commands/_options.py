@@ -58,6 +58,12 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
                         "interleaved, seeded-random blocks")
     g.add_argument("--schedule-seed", type=at_least(0), metavar="N",
                    help="seed of the processes' order (>= 0; default: --seed)")
+    g.add_argument("--extra-pairs", type=at_least(0), metavar="N",
+                   help="after the planned processes, at most N more ABBA pairs for each headline "
+                        "comparison still inconclusive (>= 0; 0: none; default: the profile's, 5)")
+    g.add_argument("--time-budget", type=positive_float, dest="time_budget_s", metavar="S",
+                   help="the run's wall-clock budget in seconds: extra pairs are added only while "
+                        "they fit (> 0; default: the profile's, quick 900, gpu 1800, full none)")
     g.add_argument("--steps", type=at_least(1), metavar="N",
                    help="timed, individually synchronised steps per process (>= 1)")
     g.add_argument("--warmup", type=at_least(0), metavar="N",
@@ -134,7 +140,9 @@ def run_request(args: argparse.Namespace, filters: Filters, *, resume: bool = Fa
                       resume=resume, report=report, argv=list(getattr(args, "argv", [])),
                       schedule_seed=getattr(args, "schedule_seed", None),
                       assume_cuda=getattr(args, "assume_cuda", None),
-                      peaks_dir=peaks_dir(args), reprobe_peak=bool(getattr(args, "reprobe_peak", False)))
+                      peaks_dir=peaks_dir(args), reprobe_peak=bool(getattr(args, "reprobe_peak", False)),
+                      extra_pairs=getattr(args, "extra_pairs", None),
+                      time_budget_s=getattr(args, "time_budget_s", None))
 
 
 def peaks_dir(args: argparse.Namespace) -> Path | None:

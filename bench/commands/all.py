@@ -6,10 +6,10 @@ import argparse
 
 from models.registry import model_names
 
+from ..dryrun import dry_run
 from ..errors import BenchError
 from ..frameworks.registry import frameworks
 from ..matrix import Filters, split_list
-from ..orchestrate import dry_run
 from ..orchestrate import run as run_request
 from ..vocab import DEVICES, PRECISIONS
 from ._options import add_settings_options, profile_defaults_epilog

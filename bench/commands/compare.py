@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         from ..ab_run import run_compare
         from ..launcher import Interrupted
 
+        if args.extra_pairs is not None or args.time_budget_s is not None:
+            raise BenchError("--extra-pairs and --time-budget apply to `bench all`; an A/B comparison runs "
+                             "its --repeats pairs (ABBA) for every cell")
         side_a, side_b = sides_from(args)
         filters = Filters(**{a: split_list(getattr(args, a), f"--{a}") for a in AXES},
                           batch_size=args.batch_size or 0)

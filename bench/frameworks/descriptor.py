@@ -50,6 +50,11 @@ class Variant:
     compiled_only: bool = False  # applies to compiling modes only
     precisions: tuple[str, ...] | None = None  # None: every precision
     description: str = ""
+    # What the variant adds to (or changes in) the mode's compiled scope (``FrameworkDescriptor.
+    # compiled_scopes``), e.g. "+ the optimizer step"; "" when it changes none.
+    scope: str = ""
+    # Seconds its cold compile takes beyond the mode's, per device (plans and ETAs, until stored runs).
+    extra_compile_s: Mapping[str, float] = field(default_factory=dict)
 
 
 # (profile name, mode, device, probe result) -> extra variants beyond "default" in that profile.
@@ -102,6 +107,13 @@ class FrameworkDescriptor:
     slower_compiled_notes: Mapping[str, str] = field(default_factory=dict)
     # What the device allocator peak column holds for this framework (the report's legend says it).
     allocator_peak: str = ""
+    # The mode a user of the framework trains in without asking for anything (device -> mode; a device
+    # not named: the eager baseline): the shipped-default headline compares each framework's, declared
+    # before any data (bench.headline).
+    default_mode: Mapping[str, str] = field(default_factory=dict)
+    # Mode -> what it compiles (modules, the whole step, the optimizer update), stated by the report:
+    # a compiled step against compiled modules and an eager optimizer is not a like-for-like comparison.
+    compiled_scopes: Mapping[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived views
     @property
@@ -115,6 +127,16 @@ class FrameworkDescriptor:
     @property
     def eager_mode(self) -> str:
         return self.modes[0].name
+
+    def shipped_mode(self, device: str) -> str:
+        """The mode this framework trains in by default on ``device`` (``default_mode``)."""
+        return self.default_mode.get(device, self.eager_mode)
+
+    def scope(self, mode: str, variant: str = "default") -> str:
+        """What a cell of this mode and variant compiles, in words ("" when the descriptor says nothing)."""
+        text = self.compiled_scopes.get(mode, "")
+        extra = self.variant(variant).scope if variant in self.variant_names else ""
+        return f"{text}; {extra}" if text and extra else text or extra
 
     def mode(self, name: str) -> Mode:
         for m in self.modes:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ..analysis import NOISY_CV, Note, notes, records
-from ..headline import CompileCost, Headline, Pick, Ranking, headlines
+from ..headline import RULE, CompileCost, Headline, Pick, Ranking, headlines
 from ..labels import AXIS_HEADERS, HEADLINE_AXES, SHIPPED_DEFAULTS, axis_value, cell_label, framework_label
 from ..markdown import (
     fmt_pct,
@@ -20,16 +20,22 @@ from ..markdown import (
     truncate,
 )
 from ..parity import Parity
-from ..stats import num
+from ..stats import A_FASTER, INCONCLUSIVE, TIE, num
 from ..store import RunSet
+from .conditions import (
+    adaptive_text,
+    batch_text,
+    machine_caveat,
+    runs_table,
+    scopes_text,
+    settings_table,
+)
 from .sections import (
     environment_table,
     parity_title,
     peak_text,
     peaks_text,
-    runs_table,
     schedule_text,
-    settings_table,
     side_by_side,
     status_counts,
     step_ms,
@@ -39,17 +45,18 @@ MAX_MISSING_LISTED = 8
 MAX_SKIPPED_LISTED = 6
 
 HEADLINE_LEGEND = (
-    "Per model, device and batch: each framework's fastest **shipped default** configuration (its default "
-    "variant in {default_precision}; any mode) and, apart, its fastest **tuned** configuration (any mode, "
-    "variant or precision). Step time: median over the cell's processes with the order-statistic CI of "
-    "that median and its coverage; \"faster\": the ratio of the two frameworks' step times with its 95% CI "
-    "(t interval on the log ratios, paired by schedule block), \"no clear winner\" when the interval holds "
-    "1. Choosing the best of several modes favours the luckiest: \"≈ mode\" names a runner-up whose ratio "
-    "interval holds 1 (the pick is within noise of it). Compile cost: the fastest compiled shipped-default "
-    "mode's first step and its time to steady state (the time of the steps before the rolling median of 3 "
-    "steps enters the process's steady band and stays past any spike of the warm-up: tracing, compilation, "
-    "recording and recompiles included), beside the eager mode's, and its per-step speed-up over eager "
-    "with its CI."
+    "Per model, device and batch (the model's own batch, or the profile's smaller CPU batch beside it), "
+    "each framework's **shipped default** and, apart, its fastest **tuned** configuration. The rule, fixed "
+    "before the data: {rule} Step time: median over the cell's processes, with the order-statistic CI of "
+    "that median and its coverage. \"faster\": the ratio of the two medians printed beside it, with its "
+    "interval from the paired processes (per pair, the log ratio of the two processes' step times; a t "
+    "interval on their mean, widened by √(π/2) for a ratio of medians; coverage in the bracket), "
+    "\"inconclusive (n = pairs)\" when it straddles an edge of the ±5% zone. \"≈ mode\" beside a tuned "
+    "pick names a runner-up whose ratio interval holds 1. Compile cost: the fastest compiled "
+    "shipped-default-variant mode's first step and its time to steady state (the time of the steps before "
+    "the rolling median of 3 steps enters the process's steady band and stays past any spike of the "
+    "warm-up: tracing, compilation, recording and recompiles included), beside the eager mode's, and its "
+    "per-step speed-up over eager with its CI. What each mode compiles is listed below the table."
 )
 
 
@@ -61,7 +68,9 @@ def _config_name(r: dict[str, Any]) -> str:
     return f"{r['mode']}" + (f" ({', '.join(tuned)})" if tuned else "")
 
 
-def pick_text(p: Pick | None, same_as: Pick | None = None) -> str:
+def pick_text(p: Pick | None, same_as: Pick | None = None, not_measured: bool = False) -> str:
+    if not_measured:
+        return "tuned: not measured (no tuning candidate ran)"
     if p is None:
         return "–"
     r = p.row
@@ -76,17 +85,22 @@ def pick_text(p: Pick | None, same_as: Pick | None = None) -> str:
 
 
 def ranking_text(rk: Ranking) -> str:
+    """"A faster, 1.36× [1.05–1.76, 95%]", "tie (within ±5%): A 1.02× […]", "inconclusive (n = 3): A …";
+    the ratio is the second framework's median over the first's (A: the faster by the medians)."""
+    if rk.not_measured:
+        return f"tuned: not measured ({', '.join(map(framework_label, rk.not_measured))})"
     have = rk.picks
     if len(have) >= 2:
         (fa, _), (fb, _) = have[:2]
         a, b = framework_label(fa), framework_label(fb)
         over = f" over {b}" if len(have) > 2 else ""
-        verdict = fmt_verdict(rk.ratio, a, b)
-        if verdict == f"{b} faster":  # the interval disagrees with the order of the medians
-            return f"{b}, {fmt_ratio_ci(rk.ratio.inverted() if rk.ratio else None)}{over}"
-        if verdict and verdict != f"{a} faster":
-            return f"{verdict}: {a} {fmt_ratio_ci(rk.ratio)}{over}"
-        return f"{a}, {fmt_ratio_ci(rk.ratio)}{over}"
+        decision = rk.decision
+        if decision == A_FASTER:
+            return f"{a} faster, {fmt_ratio_ci(rk.ratio)}{over}"
+        if decision == TIE:
+            return f"tie (within ±5%): {a} {fmt_ratio_ci(rk.ratio)}{over}"
+        n = rk.ratio.n if rk.ratio is not None else 0
+        return f"{INCONCLUSIVE} (n = {n}): {a} {fmt_ratio_ci(rk.ratio)}{over}"
     if have:
         return f"only {framework_label(have[0][0])} measured"
     return "–"
@@ -116,9 +130,11 @@ def headline_table(heads: list[Headline], frameworks: Sequence[str], multi_run: 
     body = []
     for h in heads:
         row = [str(h.key["run_id"])] if multi_run else []
-        row += [axis_value(a, h.key[a]) for a in HEADLINE_AXES]
+        row += [batch_text(h.key["model"], h.key[a]) if a == "batch_size" else axis_value(a, h.key[a])
+                for a in HEADLINE_AXES]
         row += [pick_text(h.default.get(fw)) for fw in frameworks] + [ranking_text(h.default_ranking)]
-        row += [pick_text(h.tuned.get(fw), h.default.get(fw)) for fw in frameworks]
+        row += [pick_text(h.tuned.get(fw), h.default.get(fw), fw in h.tuned_ranking.not_measured)
+                for fw in frameworks]
         row += [ranking_text(h.tuned_ranking), "; ".join(compile_cost_text(c) for c in h.costs) or "–"]
         body.append(row)
     return md_table(headers, body)
@@ -235,11 +251,14 @@ def front_page(
         "## Headline\n\n",
     ]
     heads = headlines(table)
+    out.append(machine_caveat(runs))
     if heads:
         out += [
-            HEADLINE_LEGEND.format(default_precision=SHIPPED_DEFAULTS.get("precision", "its precision")),
+            HEADLINE_LEGEND.format(rule=RULE),
             "\n\n",
             headline_table(heads, frameworks, multi),
+            "\nWhat each mode compiles (the scopes a ratio compares):\n\n",
+            scopes_text(records(table)),
             "\n",
         ]
     else:
@@ -263,6 +282,7 @@ def front_page(
         settings_table(runs.runs),
         "\n",
         schedule_text(runs.runs),
+        adaptive_text(runs.runs),
         peaks_text(runs.runs),
         "\nPer-cell effective flags are listed on each model's page.\n",
     ]

@@ -8,20 +8,20 @@ from typing import Any
 
 import pandas as pd
 
-from ..aggregate import cell_summaries
 from ..analysis import records
 from ..cell import parse_cell_id
 from ..errors import BenchError
 from ..labels import SHIPPED_DEFAULTS, cell_label, framework_label, group_label
-from ..machine import machine_fingerprint
 from ..markdown import fmt_ms, fmt_ms_ci, fmt_pct, fmt_ratio, fmt_sig, fmt_value, md_table, truncate
 from ..parity import Parity
 from ..stats import num
 from ..store import RunData, RunSet
 from ..vocab import CELL_STATUSES
 
-# Raw probe outputs repeat the framework summary next to them; the table shows the summary.
-_ENV_SKIP = re.compile(r"^frameworks\.[^.]+\.probe(\.|$)")
+# Raw probe outputs repeat the framework summary next to them; the table shows the summary. The stored
+# fingerprint hash and environment.json's own schema are left out: the runs table gives the machine's
+# one id and the run's schema.
+_ENV_SKIP = re.compile(r"^(frameworks\.[^.]+\.probe(\.|$)|fingerprint\.hash$|schema$)")
 
 
 def status_text(row: dict[str, Any]) -> str:
@@ -95,17 +95,6 @@ def environment_table(runs: Sequence[RunData]) -> str:
     return md_table(headers, [[k, *[fmt_value(f.get(k)) for f in flats]] for k in keys])
 
 
-def settings_table(runs: Sequence[RunData]) -> str:
-    dicts = [dict(r.meta.get("settings") or {}) for r in runs]
-    for r, d in zip(runs, dicts, strict=True):
-        d["profile"] = r.meta.get("profile", d.get("profile"))
-    keys: list[str] = []
-    for d in dicts:
-        keys += [k for k in d if k not in keys]
-    headers = ["setting", *[f"`{r.run_id}`" for r in runs]] if len(runs) > 1 else ["setting", "value"]
-    return md_table(headers, [[k, *[fmt_value(d.get(k)) for d in dicts]] for k in keys])
-
-
 def flags_table(rows: list[dict[str, Any]], multi_run: bool) -> str:
     keys: list[str] = []
     for r in rows:
@@ -120,33 +109,6 @@ def flags_table(rows: list[dict[str, Any]], multi_run: bool) -> str:
         f = r.get("flags") if isinstance(r.get("flags"), dict) else {}
         body.append([cell_label(r, model=False, run=multi_run), *[fmt_value(f.get(k)) for k in keys]])
     return md_table(["cell", *keys], body)
-
-
-def runs_table(runs: RunSet, frameworks: Sequence[str]) -> str:
-    """One row per run: when, profile, cells, each framework's version, commit, machine."""
-    body = []
-    for r in runs.runs:
-        env_fws = r.env.get("frameworks") if isinstance(r.env.get("frameworks"), dict) else None
-        found = [env_fws.get(fw) if env_fws is not None else None for fw in frameworks]
-        versions = [fmt_value(x.get("version") if isinstance(x, dict) else x) for x in found]
-        git = r.env.get("git") if isinstance(r.env.get("git"), dict) else {}
-        commit = str(git.get("commit") or r.env.get("git_commit") or "–")[:12]
-        rows = records(cell_summaries(r.cells))
-        body.append(
-            [
-                f"`{r.run_id}`",
-                fmt_value(r.meta.get("created_at")),
-                fmt_value(r.meta.get("profile")),
-                f"{len(rows)} ({len(r.cells)} processes): {status_counts(rows)}",
-                *versions,
-                commit,
-                machine_fingerprint(r.env),
-            ]
-        )
-    return md_table(
-        ["run", "created (UTC)", "profile", "cells", *map(framework_label, frameworks), "commit", "machine"],
-        body,
-    )
 
 
 def side_by_side(table: pd.DataFrame, runs: RunSet) -> str:
@@ -236,11 +198,14 @@ def schedule_text(runs: Sequence[RunData]) -> str:
             blocks.setdefault(e.get("block"), []).append(e)
         repeats = r.meta.get("repeats") or (r.meta.get("settings") or {}).get("repeats")
         seed = fmt_value(r.meta.get("schedule_seed"))
+        groups = r.meta.get("headline_groups")
+        abba = (" Each headline comparison's two processes ran next to each other, in ABBA order (A B in "
+                "odd repeats, B A in even ones), so that a slow spell falls on both." if groups else "")
         out.append(
             f"{at}Each cell ran in {fmt_value(repeats)} fresh processes, {len(sched)} in all, in "
             f"{len(blocks)} blocks (seed {seed}): a block holds every cell of one model once, in a "
             "seeded-random order, so that no framework's processes all ran early or late, and ratios pair "
-            "the cells of a block. The order:\n\n")
+            f"the cells of a block.{abba} The order:\n\n")
         body = [[fmt_value(b), fmt_value(es[0].get("repeat")), _block_model(es),
                  f"{fmt_value(es[0].get('order'))}–{fmt_value(es[-1].get('order'))}", _block_cells(es)]
                 for b, es in blocks.items()]

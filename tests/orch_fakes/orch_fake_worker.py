@@ -3,8 +3,10 @@
 Behaviour per cell: env ORCH_FAKE_PLAN = JSON {substring of cell_id: behaviour}; the first key found
 in the cell id wins, else "ok". Behaviours: ok, crash, hang, oom (MemoryError), kill (SIGKILL
 itself), noresult (exit 0 without a result), garbage (writes an unparsable result), slow<F> (an ok
-result whose step times are F times longer, e.g. slow1.5); FRAMEBENCH_INJECT_SLOWDOWN=x makes them
-1 + x times longer still. With ORCH_FAKE_MODULE_LOG, each process appends where it imported bench from.
+result whose step times are F times longer, e.g. slow1.5), jitter<F> (each process's step times
+scaled by a factor in [1 - F, 1 + F], fixed by its cell id and repeat: a noisy machine);
+FRAMEBENCH_INJECT_SLOWDOWN=x makes them 1 + x times longer still. With ORCH_FAKE_MODULE_LOG, each
+process appends where it imported bench from.
 Each start appends "<cell_id>\n" to ORCH_FAKE_LOG (when set; with ORCH_FAKE_LOG_REPEATS=1,
 "<cell_id>#r<k>") and writes its pid to <work_dir>/pid. A behaviour "<name>@r<k>" applies to that
 process only (the cell's other processes are ok). The result and steps carry the spec's repeat, block
@@ -18,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import zlib
 
 from bench import watchdog
 from bench.records import Cell, CellResult, StepRecord
@@ -66,6 +69,9 @@ def main() -> int:
     # Schema 2: losses by the model family's loss names.
     losses = {name: 1.0 + i for i, name in enumerate(family_of(cell.model).losses)}
     factor = float(behaviour[4:]) if behaviour.startswith("slow") else 1.0
+    if behaviour.startswith("jitter"):
+        u = zlib.crc32(f"{cid}#r{repeat}".encode()) / 2**32
+        factor = 1.0 + float(behaviour[6:]) * (2.0 * u - 1.0)
     # The real worker's calibration aid (bench.faults), on the fake's times: A/B tests slow one side.
     factor *= 1.0 + float(os.environ.get("FRAMEBENCH_INJECT_SLOWDOWN") or 0.0)
     # Where each process imported the project from (A/B tests: a revision's checkout, never the run).

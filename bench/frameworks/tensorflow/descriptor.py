@@ -49,12 +49,14 @@ DESCRIPTOR = FrameworkDescriptor(
     package="bench.frameworks.tensorflow",
     modes=(
         Mode("eager"),
-        # Tracing (and XLA's compile) has no persistent cache: every process pays it; CPU figures from
-        # the committed quick run (tracing 1-15 s, XLA 2-23 s), CUDA ones not measured yet.
+        # Tracing (and XLA's compile) has no persistent cache: every process pays it. CPU: about twice the
+        # first steps of the committed quick run reports/runs/20261125T043336Z at quick's CPU batches
+        # (tracing 0.7-1.7 s, XLA 1.9-3.7 s; earlier runs at the models' default batches: up to 15 and
+        # 23 s); CUDA ones not measured yet.
         Mode("function", compiles=True,  # tf.function
-             cold_compile_s={"cpu": 8.0, "cuda": 5.0}, warm_compile_s={"cpu": 8.0, "cuda": 5.0}),
+             cold_compile_s={"cpu": 3.0, "cuda": 5.0}, warm_compile_s={"cpu": 3.0, "cuda": 5.0}),
         Mode("xla", compiles=True,  # tf.function(jit_compile=True)
-             cold_compile_s={"cpu": 12.0, "cuda": 12.0}, warm_compile_s={"cpu": 12.0, "cuda": 12.0}),
+             cold_compile_s={"cpu": 6.0, "cuda": 12.0}, warm_compile_s={"cpu": 6.0, "cuda": 12.0}),
     ),
     variants=(
         Variant("default"),
@@ -71,10 +73,10 @@ DESCRIPTOR = FrameworkDescriptor(
                 description="TF32 on for matmuls and convolutions (TensorFlow's shipped default on CUDA; "
                             "fp32 cells run with it off in both frameworks)"),
     ),
-    # The gpu profile (30 minutes on one H100 with both frameworks): tf.function, what Keras' fit runs,
-    # on every model in fp32 and bf16; eager and XLA on one model (fp32), to show they run and where.
-    cuda_reduced_precision_modes={"gpu": ("function",)},
-    one_model_modes={"gpu": ("eager", "xla")},
+    # The gpu profile (30 minutes on one H100 with both frameworks): XLA, what Keras' fit runs on a GPU
+    # (default_mode), on every model in fp32 and bf16; eager and tf.function on one model (fp32).
+    cuda_reduced_precision_modes={"gpu": ("xla",)},
+    one_model_modes={"gpu": ("eager", "function")},
     # CPU: 4-7 s in the committed quick run (Keras import included); CUDA: plus GPU init (~2 s).
     process_start_s={"cpu": 6.0, "cuda": 8.0},
     import_names=("tensorflow", "keras"),
@@ -93,11 +95,21 @@ DESCRIPTOR = FrameworkDescriptor(
     ),
     speed_env_prefixes=("DNNL_", "ONEDNN_"),
     extra_variants=_extra_variants,
-    # bf16 CPU cells (where the CPU runs bf16 natively): the mixed_bfloat16 policy in tf.function.
-    cpu_reduced_precision_modes={"quick": ("function",), "full": ("function",)},
+    # bf16 CPU cells (where the CPU runs bf16 natively): the mixed_bfloat16 policy in tf.function. Not in
+    # quick: its 15 minutes on 2 cores go to the tuned candidates of both frameworks and more pairs.
+    cpu_reduced_precision_modes={"full": ("function",)},
     allocator_peak="get_memory_info peak",
     oom_exception_names=("ResourceExhaustedError",),
     # TF's runtime, and XLA's allocator under jit_compile.
     oom_messages=("RESOURCE_EXHAUSTED", "OOM when allocating", "Out of memory while trying to allocate"),
     roofline_priority=1,  # host clock around device syncs
+    # Keras 3 (3.15: keras/src/trainers/trainer.py, _resolve_auto_jit_compile) traces the train step with
+    # tf.function unless run_eagerly=True, and its default jit_compile="auto" turns XLA on only where
+    # TensorFlow sees a non-CPU device: tf.function on a CPU-only machine, XLA on a GPU one.
+    default_mode={"cpu": "function", "cuda": "xla"},
+    compiled_scopes={
+        "eager": "nothing: every op runs eagerly, the Adam updates included",
+        "function": "the whole train step: forward, gradients and both Adam updates in one tf.function graph",
+        "xla": "the whole train step, as function, compiled by XLA (jit_compile=True)",
+    },
 )

@@ -28,6 +28,7 @@ import torch
 
 from ...lines import one_line
 from ..base import Backend, Losses
+from .optim import compile_optimizer_steps
 
 COMPILE_MODES = {"compile": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune"}
 COMPILE_DYNAMIC = False  # torch.compile(dynamic=...): static shapes (compiled_step says why)
@@ -259,6 +260,9 @@ class TorchBackend(Backend):
         self.step_fn, compiled = compiled_step(self.model, mode)
         f = self.flags
         f.update(getattr(self.model, "flags", None) or {})  # what compile_modules compiled
+        if self.plan.get("compile_optimizer"):
+            f["compiled_optimizers"] = ", ".join(compile_optimizer_steps(self.model)) or "none found"
+            compiled += " + optimizer step"
         if mode in COMPILE_MODES:
             f["compile_mode"] = COMPILE_MODES[mode] or "default"
             f["compile_scope"] = compiled  # "modules" (the family's compile_modules) or "train_step"

@@ -16,6 +16,13 @@ OPTIMIZER_VARIANTS = {"adam-foreach": "foreach", "adam-fused": "fused"}
 # Modes that run the optimizer variants in the full profile: the update is eager Python in every mode
 # (compiled modes compile the modules only), so eager and the default compile mode show it.
 OPTIMIZER_VARIANT_MODES = ("eager", "compile")
+# The variant that also compiles the optimizer step (torch.compile of ``opt.step``, as PyTorch's recipe
+# "Compiling the optimizer with torch.compile" does): with a compiled mode, the modules and the update
+# are compiled, the scope of TensorFlow's traced step (forward, gradients and Adam).
+COMPILED_OPTIMIZER = "adam-compiled"
+# The tuned candidates of the quick profile (CPU): the fused Adam kernel in eager mode, and modules plus
+# optimizer compiled; bench.headline picks among them with a Bonferroni-widened interval.
+QUICK_TUNED = {"eager": ("adam-fused",), "compile": (COMPILED_OPTIMIZER,)}
 # Modes that also run with TF32 on in the full profile (CUDA, fp32 cells: the variant's precisions).
 TF32_VARIANT_MODES = ("eager", "compile")
 
@@ -33,6 +40,8 @@ CUDA_NOTE = (
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
+    if profile == "quick":
+        return QUICK_TUNED.get(mode, ()) if device == "cpu" else ()
     if profile != "full":
         return ()
     extra: list[str] = ["channels-last"]  # CPU (oneDNN's NHWC kernels) and CUDA
@@ -40,6 +49,8 @@ def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, An
         extra.append("tf32")
     if mode in OPTIMIZER_VARIANT_MODES:
         extra += [v for v in OPTIMIZER_VARIANTS if not (device == "cuda" and v == "adam-foreach")]
+    if mode == "compile":
+        extra.append(COMPILED_OPTIMIZER)
     if DESCRIPTOR.compiles(mode):
         extra.append("warm-cache")
     return tuple(extra)
@@ -50,14 +61,16 @@ DESCRIPTOR = FrameworkDescriptor(
     label="PyTorch",
     colour="#3b5bdb",
     package="bench.frameworks.torch",
-    # Compile estimates: CPU from the committed quick run of 2026-11-25 (2 cores: Inductor 26-180 s
-    # cold, its C++ compiles dominate; warm processes of the shared cache 5-20 s). CUDA: not measured
+    # Compile estimates: CPU from the committed runs (2 cores; Inductor's C++ compiles dominate): cold
+    # 19-24 s at quick's CPU batches in reports/runs/20261125T043336Z, 36 s in 20261123T160704Z (AMD
+    # EPYC), up to 180 s at the models' default batches; warm processes of the shared cache 2.2-3.3 s
+    # (043336Z), 5.3 s on a busy 2-core AMD EPYC. CUDA: not measured
     # yet, read from the issue's figures for one H100 (max-autotune minutes per model); the first GPU
     # run (scripts/gpu_evidence.sh) stores the real ones, which bench.estimates then prefers.
     modes=(
         Mode("eager"),
         Mode("compile", compiles=True,  # torch.compile()
-             cold_compile_s={"cpu": 60.0, "cuda": 25.0}, warm_compile_s={"cpu": 12.0, "cuda": 6.0}),
+             cold_compile_s={"cpu": 40.0, "cuda": 25.0}, warm_compile_s={"cpu": 6.0, "cuda": 6.0}),
         Mode("reduce-overhead", compiles=True, needs_cuda=True,  # CUDA graphs
              cold_compile_s={"cuda": 30.0}, warm_compile_s={"cuda": 8.0}),
         Mode("max-autotune", compiles=True, needs_cuda=True,  # GPU kernel autotuning
@@ -67,23 +80,32 @@ DESCRIPTOR = FrameworkDescriptor(
         Variant("default"),
         Variant("channels-last", description="NHWC memory format for images and conv weights"),
         Variant("adam-foreach", description="Adam(foreach=True): multi-tensor kernels (CPU's default is "
-                                            "a per-parameter loop; CUDA's default already)"),
-        Variant("adam-fused", description="Adam(fused=True): one fused kernel for the whole update"),
+                                            "a per-parameter loop; CUDA's default already)",
+                scope="Adam in multi-tensor kernels (not compiled)"),
+        Variant("adam-fused", description="Adam(fused=True): one fused kernel for the whole update",
+                scope="Adam as one fused kernel (not compiled)"),
+        Variant(COMPILED_OPTIMIZER, compiled_only=True,
+                description="the optimizer step compiled too: torch.compile(fullgraph=False) of a function "
+                            "calling opt.step(), as PyTorch's recipe \"Compiling the optimizer\" does",
+                scope="+ the optimizer step (torch.compile of opt.step)",
+                # dcgan-mnist on a loaded 2-core CPU: first step 62 s against 54 s for the modules alone.
+                extra_compile_s={"cpu": 10.0, "cuda": 10.0}),
         Variant("warm-cache", compiled_only=True,
                 description="compile with an Inductor cache primed by an earlier process"),
         Variant("tf32", devices=("cuda",), precisions=("fp32",),
                 description="TF32 on for CUDA matmuls and cuDNN convolutions (fp32 cells run with "
                             "TF32 off in both frameworks by default)"),
     ),
-    # The gpu profile (30 minutes on one H100): reduced precision in eager and the compiled modes,
-    # max-autotune (minutes of kernel benchmarking per compile) on one model only.
-    cuda_reduced_precision_modes={"gpu": ("eager", "compile", "reduce-overhead")},
+    # The gpu profile (30 minutes on one H100): reduced precision in eager and compile (TensorFlow's in
+    # XLA, its default on a GPU), reduce-overhead in fp32; max-autotune (minutes of kernel benchmarking
+    # per compile) on one model only.
+    cuda_reduced_precision_modes={"gpu": ("eager", "compile")},
     one_model_modes={"gpu": ("max-autotune",)},
     # CPU: 3-5 s measured in the committed quick run; CUDA: that plus the device context (~1 s).
     process_start_s={"cpu": 4.5, "cuda": 5.5},
     report_notes={"cuda": CUDA_NOTE},
-    # bf16 CPU cells (where the CPU runs bf16 natively): autocast(cpu, bfloat16), eager in quick.
-    cpu_reduced_precision_modes={"quick": ("eager",), "full": ("eager", "compile")},
+    # bf16 CPU cells (where the CPU runs bf16 natively): autocast(cpu, bfloat16); full profile only.
+    cpu_reduced_precision_modes={"full": ("eager", "compile")},
     import_names=("torch",),
     slower_compiled_notes={"cpu": (
         "the compiled modules' convolutions are the same oneDNN calls as eager's, but Inductor's "
@@ -104,4 +126,15 @@ DESCRIPTOR = FrameworkDescriptor(
     oom_exception_names=("OutOfMemoryError",),
     oom_messages=("CUDA out of memory", "CUDA error: out of memory"),
     roofline_priority=0,  # preferred for the device roofline (bench/frameworks/torch/roofline.py)
+    # PyTorch runs eagerly unless the user compiles something.
+    default_mode={},
+    compiled_scopes={
+        "eager": "nothing: eager Python; Adam is torch's default (a per-parameter loop on CPU, foreach "
+                 "kernels on CUDA)",
+        "compile": "the modules (torch.compile of each network); losses, backward and the Adam update "
+                   "stay eager",
+        "reduce-overhead": "the modules, as compile, replayed as CUDA graphs; the Adam update stays eager",
+        "max-autotune": "the modules, as compile, with GPU kernel autotuning and CUDA graphs; the Adam "
+                        "update stays eager",
+    },
 )

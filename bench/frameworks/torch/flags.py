@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...records import Cell, RunSettings
-from .descriptor import DESCRIPTOR, OPTIMIZER_VARIANTS
+from .descriptor import COMPILED_OPTIMIZER, DESCRIPTOR, OPTIMIZER_VARIANTS
 
 # Compile-cache states of a torch compiled cell.
 CACHE_COLD = "cold"  # a fresh, empty inductor/triton cache directory for this cell
@@ -67,6 +67,8 @@ def plan(cell: Cell, settings: RunSettings) -> dict[str, Any]:
         # The model's Adam implementation (models/common/torch_common.py): torch's default unless a
         # variant asks.
         "optimizer": OPTIMIZER_VARIANTS.get(cell.variant, "default"),
+        # The optimizer step compiled too (backend.compile_optimizer_steps), in a compiled mode.
+        "compile_optimizer": cell.variant == COMPILED_OPTIMIZER and DESCRIPTOR.compiles(cell.mode),
         # What Backend.sync does in the shared timing path (bench.frameworks.base).
         "sync": ("torch.cuda.synchronize()" if cell.device == "cuda"
                  else "none needed (CPU ops are synchronous)"),
