@@ -47,12 +47,12 @@ def test_front_page_labels_on_the_committed_run() -> None:
     assert "| steps | dcgan-mnist 5; dcgan-64 5; vae-mnist 10 |" in page
     assert "| window_steps | dcgan-mnist 3; dcgan-64 3; vae-mnist 10 |" in page
     # one machine id (the runs table's), the run's schema there, not environment.json's
-    runs = next(line for line in page.splitlines() if line.startswith("| `20261125T043336Z`"))
-    assert "| quick | 3 |" in runs and "c6f2640262210c1e" in runs
+    runs = next(line for line in page.splitlines() if line.startswith("| `20261207T140856Z`"))
+    assert "| quick | 4 |" in runs and "cf3f93114d3e9d63" in runs
     assert "fingerprint.hash" not in page and "| schema | 1 |" not in page
     # the batch a cell ran at, beside the model's own
     assert "| dcgan-64 | cpu | b16 (model default 128) |" in page and "| vae-mnist | cpu | b128 |" in page
-    # the run measured its own noise: a 2-core machine whose processes differ by ~5%
+    # the run measured its own noise: a 2-core machine whose processes differ by ~8%
     assert "**Caveat** — measured on 2 physical cores, likely a small or shared VM" in page
     assert "What each mode compiles" in page
     assert "TensorFlow `function` (its default on cpu): the whole train step" in page
