@@ -3,7 +3,9 @@
 The fields of ``Cell`` *are* the axes. Everything else that needs them (the cell id and its parsing,
 baseline keys, report grouping and sort order, exports) derives them from ``CELL_AXES``, so adding an
 axis is one field here. An axis whose id part is not the bare value declares its prefix in the
-field's metadata (``batch_size`` → ``b128``).
+field's metadata (``batch_size`` → ``b128``). An axis added after runs were stored declares the value
+those runs had as ``implicit``: the id leaves the part out at that value (so every stored id, baseline key
+and page stays what it was) and writes it after the other parts otherwise (``…__default__generate__w2``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ ID_SEPARATOR = "__"
 ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def _axis(default: Any = None, *, prefix: str = "") -> Any:
-    meta = {"axis": True, "prefix": prefix}
+def _axis(default: Any = None, *, prefix: str = "", implicit: bool = False) -> Any:
+    meta = {"axis": True, "prefix": prefix, "implicit": implicit}
     return field(metadata=meta) if default is None else field(default=default, metadata=meta)
 
 
@@ -35,11 +37,14 @@ class Cell:
     precision: str = _axis("fp32")  # bench.vocab.PRECISIONS
     batch_size: int = _axis(0, prefix="b")  # 0: the model's default (resolved by the matrix)
     variant: str = _axis("default")  # one of that framework's variants
+    scenario: str = _axis("train", implicit=True)  # a registered scenario (bench.scenarios)
+    workers: int = _axis(1, prefix="w", implicit=True)  # ranks that run one process slot together
 
     @property
     def cell_id(self) -> str:
-        return ID_SEPARATOR.join(
-            f"{f.metadata['prefix']}{getattr(self, f.name)}" for f in fields(self))
+        parts = [_part(f, getattr(self, f.name)) for f in _POSITIONAL]
+        parts += [_part(f, getattr(self, f.name)) for f in _IMPLICIT if getattr(self, f.name) != f.default]
+        return ID_SEPARATOR.join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +59,23 @@ class Cell:
 
 CELL_AXES: tuple[str, ...] = tuple(f.name for f in fields(Cell))
 _TYPES = {f.name: (int if f.type in ("int", int) else str) for f in fields(Cell)}
+_POSITIONAL = tuple(f for f in fields(Cell) if not f.metadata["implicit"])
+_IMPLICIT = tuple(f for f in fields(Cell) if f.metadata["implicit"])
+
+
+def _part(f: Any, value: Any) -> str:
+    return f"{f.metadata['prefix']}{value}"
+
+
+def _value(f: Any, part: str) -> Any:
+    """The axis value an id part holds, or None when the part is not one of this axis."""
+    prefix = f.metadata["prefix"]
+    if not ID_PART.fullmatch(part) or not part.startswith(prefix):
+        return None
+    raw = part[len(prefix):]
+    if _TYPES[f.name] is int:
+        return int(raw) if raw.isdigit() else None
+    return raw or None
 
 
 def parse_cell_id(cell_id: str) -> Cell:
@@ -61,19 +83,29 @@ def parse_cell_id(cell_id: str) -> Cell:
     if not isinstance(cell_id, str):
         raise BenchError(f"malformed cell id {cell_id!r}")
     parts = cell_id.split(ID_SEPARATOR)
-    if len(parts) != len(CELL_AXES):
-        raise BenchError(f"malformed cell id {cell_id!r}: expected {len(CELL_AXES)} parts "
-                         f"({ID_SEPARATOR.join(CELL_AXES)})")
+    if not len(_POSITIONAL) <= len(parts) <= len(CELL_AXES):
+        raise BenchError(f"malformed cell id {cell_id!r}: expected {len(_POSITIONAL)} parts "
+                         f"({ID_SEPARATOR.join(f.name for f in _POSITIONAL)}) and optionally "
+                         f"{', '.join(f.name for f in _IMPLICIT)}")
     values: dict[str, Any] = {}
-    for f, part in zip(fields(Cell), parts, strict=True):
-        prefix = f.metadata["prefix"]
-        if not ID_PART.fullmatch(part) or not part.startswith(prefix):
+    for f, part in zip(_POSITIONAL, parts, strict=False):
+        value = _value(f, part)
+        if value is None:
             raise BenchError(f"malformed cell id {cell_id!r}: bad {f.name} part {part!r}")
-        raw = part[len(prefix):]
-        if _TYPES[f.name] is int:
-            if not raw.isdigit():
-                raise BenchError(f"malformed cell id {cell_id!r}: bad {f.name} part {part!r}")
-            values[f.name] = int(raw)
-        else:
-            values[f.name] = raw
+        values[f.name] = value
+    rest = parts[len(_POSITIONAL):]
+    # The implicit parts come in field order, each only when away from its default; a part that reads
+    # as a later axis (``w2``) belongs to that one.
+    for i, f in enumerate(_IMPLICIT):
+        if not rest:
+            break
+        later = _IMPLICIT[i + 1:]
+        value = _value(f, rest[0])
+        if value is None or value == f.default or any(_value(g, rest[0]) is not None for g in later
+                                                      if g.metadata["prefix"]):
+            continue
+        values[f.name] = value
+        rest = rest[1:]
+    if rest:
+        raise BenchError(f"malformed cell id {cell_id!r}: bad part {rest[0]!r}")
     return Cell(**values)
