@@ -20,3 +20,11 @@ def launcher_names() -> tuple[str, ...]:
 
     frameworks()  # loads the plugins, which may register launchers
     return tuple(_REGISTRY)
+
+
+def skip_reason(cell: object) -> str | None:
+    """Why the matrix records the cell as skipped for its ``workers``, or None to run it."""
+    workers = getattr(cell, "workers", 1)
+    if workers != 1:
+        return f"no launcher starts {workers} ranks of {getattr(cell, 'framework', '?')} yet"
+    return None

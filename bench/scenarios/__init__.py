@@ -21,3 +21,13 @@ def scenario_names() -> tuple[str, ...]:
 
     frameworks()  # loads the plugins, which may register scenarios
     return tuple(_REGISTRY)
+
+
+def skip_reason(cell: object, supported: tuple[str, ...] | None = None) -> str | None:
+    """Why this machine's matrix records the cell as skipped for its scenario, or None to run it.
+
+    ``supported``: the scenarios the cell's model family declares (None: only ``train``)."""
+    scenario = getattr(cell, "scenario", "train")
+    if scenario not in (supported if supported is not None else ("train",)):
+        return f"model {getattr(cell, 'model', '?')} has no {scenario} scenario"
+    return None
