@@ -5,7 +5,12 @@ baseline keys, report grouping and sort order, exports) derives them from ``CELL
 axis is one field here. An axis whose id part is not the bare value declares its prefix in the
 field's metadata (``batch_size`` → ``b128``). An axis added after runs were stored declares the value
 those runs had as ``implicit``: the id leaves the part out at that value (so every stored id, baseline key
-and page stays what it was) and writes it after the other parts otherwise (``…__default__generate__w2``).
+and page stays what it was) and writes it after the other parts otherwise (``…__default__generate__w2``);
+labels, page columns and figure names leave it out likewise (bench.labels).
+
+The roles of the axes in a report are declared here too: ``compared`` (what a comparison varies; every
+other axis is held equal and groups the rows) and ``tuned`` (what a tuned configuration may change; the
+shipped default holds the field's default). Each axis's validator is in bench.axes, keyed by these names.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ ID_SEPARATOR = "__"
 ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def _axis(default: Any = None, *, prefix: str = "", implicit: bool = False) -> Any:
-    meta = {"axis": True, "prefix": prefix, "implicit": implicit}
+def _axis(default: Any = None, *, prefix: str = "", implicit: bool = False, compared: bool = False,
+          tuned: bool = False) -> Any:
+    meta = {"axis": True, "prefix": prefix, "implicit": implicit, "compared": compared, "tuned": tuned}
     return field(metadata=meta) if default is None else field(default=default, metadata=meta)
 
 
@@ -31,12 +37,12 @@ class Cell:
     """What is measured. Field order is the order of the id's parts and of sorting."""
 
     model: str = _axis()
-    framework: str = _axis()  # a registered framework (bench.frameworks)
-    mode: str = _axis()  # one of that framework's modes
+    framework: str = _axis(compared=True)  # a registered framework (bench.frameworks)
+    mode: str = _axis(compared=True)  # one of that framework's modes
     device: str = _axis()  # bench.vocab.DEVICES
-    precision: str = _axis("fp32")  # bench.vocab.PRECISIONS
+    precision: str = _axis("fp32", tuned=True)  # bench.vocab.PRECISIONS
     batch_size: int = _axis(0, prefix="b")  # 0: the model's default (resolved by the matrix)
-    variant: str = _axis("default")  # one of that framework's variants
+    variant: str = _axis("default", compared=True, tuned=True)  # one of that framework's variants
     scenario: str = _axis("train", implicit=True)  # a registered scenario (bench.scenarios)
     workers: int = _axis(1, prefix="w", implicit=True)  # ranks that run one process slot together
 
@@ -58,7 +64,10 @@ class Cell:
 
 
 CELL_AXES: tuple[str, ...] = tuple(f.name for f in fields(Cell))
-_TYPES = {f.name: (int if f.type in ("int", int) else str) for f in fields(Cell)}
+# Axes left out of the id, labels and columns at this value (the one every run stored before them had).
+IMPLICIT_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Cell) if f.metadata["implicit"]}
+INT_AXES: frozenset[str] = frozenset(f.name for f in fields(Cell) if f.type in ("int", int))
+_TYPES = {a: (int if a in INT_AXES else str) for a in CELL_AXES}
 _POSITIONAL = tuple(f for f in fields(Cell) if not f.metadata["implicit"])
 _IMPLICIT = tuple(f for f in fields(Cell) if f.metadata["implicit"])
 

@@ -15,13 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
-from .cell import CELL_AXES, Cell
+from .cell import CELL_AXES, IMPLICIT_DEFAULTS, INT_AXES, Cell
 from .errors import UnknownChoice
 from .frameworks.descriptor import FrameworkDescriptor
 from .frameworks.registry import framework_names, get_framework
+from .scenarios import scenario_names
 from .vocab import DEVICES, PRECISIONS
 
-COMPARED_AXES: tuple[str, ...] = ("framework", "mode", "variant")
+_FIELDS = {f.name: f for f in fields(Cell)}
+COMPARED_AXES: tuple[str, ...] = tuple(a for a in CELL_AXES if _FIELDS[a].metadata["compared"])
 GROUP_AXES: tuple[str, ...] = tuple(a for a in CELL_AXES if a not in COMPARED_AXES)
 # Reading order of rows: what is held equal first, then what is compared.
 SORT_AXES: tuple[str, ...] = (*GROUP_AXES, *COMPARED_AXES)
@@ -29,18 +31,26 @@ AXIS_HEADERS: dict[str, str] = {a: a.removesuffix("_size") for a in CELL_AXES}  
 NEUTRAL_COLOUR = "#607d8b"
 DEFAULT_MODE = "eager"  # baseline mode name assumed for a framework that is not registered
 
-_FIELDS = {f.name: f for f in fields(Cell)}
 _PREFIX = {a: _FIELDS[a].metadata.get("prefix", "") for a in CELL_AXES}
-INT_AXES = frozenset(a for a in CELL_AXES if _FIELDS[a].type in ("int", int))
-# Axes left out of a cell's label while they hold their default ("default" variant).
-_HIDDEN_DEFAULTS = {a: _FIELDS[a].default for a in ("variant",) if _FIELDS[a].default is not MISSING}
-# A framework's shipped default configuration: these axes at the Cell's defaults (the "default"
-# variant, fp32). A tuned configuration may change them; the headline compares both.
-SHIPPED_DEFAULTS: dict[str, Any] = {
-    a: _FIELDS[a].default for a in ("variant", "precision") if _FIELDS[a].default is not MISSING
-}
+# Axes left out of a cell's label while they hold their default: a compared axis that has one (the
+# "default" variant), and the implicit axes (bench.cell), as the cell id leaves them out.
+_HIDDEN_DEFAULTS = {**{a: _FIELDS[a].default for a in COMPARED_AXES if _FIELDS[a].default is not MISSING},
+                    **IMPLICIT_DEFAULTS}
+# A framework's shipped default configuration: the axes a tuned configuration may change at the Cell's
+# defaults (the "default" variant, fp32). The headline compares both.
+# The compared ones first: the order a tuned configuration's changes are named in ("tf32 bf16").
+SHIPPED_DEFAULTS: dict[str, Any] = {a: _FIELDS[a].default for a in sorted(
+    (a for a in CELL_AXES if _FIELDS[a].metadata["tuned"]), key=lambda a: a not in COMPARED_AXES)}
 # The headline's key: the group axes a tuned configuration may not change.
 HEADLINE_AXES: tuple[str, ...] = tuple(a for a in GROUP_AXES if a not in SHIPPED_DEFAULTS)
+
+
+def shown_axes(axes: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``axes`` less the implicit ones (bench.cell) that every row holds at their default: a column, label
+    or file name of runs that never varied such an axis reads as it did before the axis existed."""
+    rows = list(rows)
+    return [a for a in axes if a not in IMPLICIT_DEFAULTS
+            or any(r.get(a, IMPLICIT_DEFAULTS[a]) != IMPLICIT_DEFAULTS[a] for r in rows)]
 
 
 def is_shipped_default(row: Mapping[str, Any]) -> bool:
@@ -167,8 +177,8 @@ def cell_label(row: Mapping[str, Any], *, model: bool = True, run: bool = False)
 
 
 def group_label(row: Mapping[str, Any], *, model: bool = True) -> str:
-    """The group axes of a row, e.g. "mymodel cpu fp32 b8"."""
-    return " ".join(axis_text(a, row[a]) for a in GROUP_AXES if model or a != "model")
+    """The group axes of a row, e.g. "mymodel cpu fp32 b8" (an implicit axis only away from its default)."""
+    return " ".join(axis_text(a, row[a]) for a in shown_axes(GROUP_AXES, [row]) if model or a != "model")
 
 
 def sort_rank(axis: str, row: Mapping[str, Any], models: list[str]) -> Any:
@@ -186,4 +196,6 @@ def sort_rank(axis: str, row: Mapping[str, Any], models: list[str]) -> Any:
         return mode_rank(row["framework"], value)
     if axis == "variant":
         return variant_rank(row["framework"], value)
+    if axis == "scenario":
+        return _index(scenario_names(), value)
     return int(value) if axis in INT_AXES else str(value)

@@ -30,7 +30,7 @@ from typing import Any
 
 from .baseline import timed_samples
 from .cell import CELL_AXES
-from .labels import GROUP_AXES, INT_AXES, axis_text, loss_labels
+from .labels import INT_AXES, axis_text, group_label, loss_labels, shown_axes
 from .machine import machine_fingerprint
 from .stats import num
 from .store import RunData, atomic_write_text, load_run
@@ -164,8 +164,8 @@ def export_run(run: RunData) -> dict[str, Any]:
         data = samples.get(str(r["cell_id"]))
         if r["status"] != "ok" or not data:
             continue
-        params = {a: (int(r[a]) if a in INT_AXES else r[a]) for a in PARAM_AXES}
-        param = "-".join(axis_text(a, params[a]) for a in PARAM_AXES)
+        params = {a: (int(r[a]) if a in INT_AXES else r[a]) for a in shown_axes(PARAM_AXES, [r])}
+        param = "-".join(axis_text(a, v) for a, v in params.items())
         extra: dict[str, Any] = {"cell_id": r["cell_id"], "run_id": run.run_id}
         stored = [c.removeprefix(FINAL_LOSS_PREFIX) for c in loss_columns if num(r.get(c)) is not None]
         for key, col in _extra_columns(str(r["model"]), stored).items():
@@ -176,7 +176,7 @@ def export_run(run: RunData) -> dict[str, Any]:
             extra["median_of_process_medians_s"] = num(r.get("step_time_median_s"))
         benchmarks.append(
             {
-                "group": " ".join(axis_text(a, r[a]) for a in GROUP_AXES),
+                "group": group_label(r),
                 "name": f"{r['model']}[{param}]",
                 "fullname": f"framebench::{r['cell_id']}",
                 "params": params,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import plots
-from ..labels import GROUP_AXES, axis_text, cell_label, framework_label
+from ..labels import GROUP_AXES, axis_text, cell_label, framework_label, shown_axes
 from ..markdown import fmt_pct
 from ..parity import Parity
 from ..stats import num
@@ -39,7 +39,7 @@ def name_parity_figures(parity: list[Parity], multi: bool) -> None:
         per_group[g] = per_group.get(g, 0) + 1
     for p in parity:
         pair = ["-vs-".join(p.cells)] if per_group[tuple(p.key.values())] > 1 else []
-        parts = [axis_text(a, p.key[a]) for a in GROUP_AXES if a != "model"]
+        parts = [axis_text(a, p.key[a]) for a in shown_axes(GROUP_AXES, [p.key]) if a != "model"]
         run = [p.run_id] if multi else []
         p.figure = f"{FIGURES_DIR}/" + fig_name(p.model, "parity", *parts, *pair, *run)
 

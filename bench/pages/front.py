@@ -9,7 +9,15 @@ import pandas as pd
 
 from ..analysis import NOISY_CV, Note, notes, records
 from ..headline import RULE, CompileCost, Headline, Pick, Ranking, headlines
-from ..labels import AXIS_HEADERS, HEADLINE_AXES, SHIPPED_DEFAULTS, axis_value, cell_label, framework_label
+from ..labels import (
+    AXIS_HEADERS,
+    HEADLINE_AXES,
+    SHIPPED_DEFAULTS,
+    axis_value,
+    cell_label,
+    framework_label,
+    shown_axes,
+)
 from ..markdown import (
     fmt_pct,
     fmt_ratio_ci,
@@ -124,14 +132,15 @@ def compile_cost_text(c: CompileCost) -> str:
 
 
 def headline_table(heads: list[Headline], frameworks: Sequence[str], multi_run: bool) -> str:
-    headers = (["run"] if multi_run else []) + [AXIS_HEADERS[a] for a in HEADLINE_AXES]
+    axes = shown_axes(HEADLINE_AXES, [h.key for h in heads])
+    headers = (["run"] if multi_run else []) + [AXIS_HEADERS[a] for a in axes]
     headers += [f"default {framework_label(fw)}" for fw in frameworks] + ["default: faster"]
     headers += [f"tuned {framework_label(fw)}" for fw in frameworks] + ["tuned: faster", "compile cost"]
     body = []
     for h in heads:
         row = [str(h.key["run_id"])] if multi_run else []
         row += [batch_text(h.key["model"], h.key[a]) if a == "batch_size" else axis_value(a, h.key[a])
-                for a in HEADLINE_AXES]
+                for a in axes]
         row += [pick_text(h.default.get(fw)) for fw in frameworks] + [ranking_text(h.default_ranking)]
         row += [pick_text(h.tuned.get(fw), h.default.get(fw), fw in h.tuned_ranking.not_measured)
                 for fw in frameworks]

@@ -16,6 +16,7 @@ from ..labels import (
     framework_label,
     loss_labels,
     parity_note,
+    shown_axes,
 )
 from ..markdown import (
     fmt_mib,
@@ -144,7 +145,7 @@ def flops_cell(r: dict[str, Any]) -> str:
 
 def comparison_table(rows: list[dict[str, Any]], losses: dict[str, str], *, multi_run: bool) -> str:
     hidden = {a for a in OPTIONAL_AXIS_COLUMNS if len({r[a] for r in rows}) <= 1}
-    axes = [a for a in CELL_AXES if a != "model" and a not in hidden]
+    axes = [a for a in shown_axes(CELL_AXES, rows) if a != "model" and a not in hidden]
     headers = [AXIS_HEADERS[a] for a in axes]
     if multi_run:
         headers += ["run", "version"]
@@ -241,7 +242,7 @@ def parity_verdict(p: Parity, losses: dict[str, str]) -> str:
 
 def parity_section(model: str, parity: list[Parity], frameworks: Sequence[str], multi: bool) -> str:
     names = join_words([framework_label(fw) for fw in frameworks])
-    group = [a for a in GROUP_AXES if a != "model"]
+    group = [a for a in shown_axes(GROUP_AXES, [p.key for p in parity]) if a != "model"]
     note = (parity_note(model) or DEFAULT_PARITY_NOTE).format(frameworks=names)
     tolerance = fmt_pct(PARITY_TOLERANCE, 0) + "".join(
         f", {fmt_pct(t, 0)} for {p}" for p, t in PARITY_TOLERANCES.items() if t != PARITY_TOLERANCE)
