@@ -19,7 +19,11 @@ __all__ = ["SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings",
 #    as repeat 1 of a one-process cell.
 # 4: the CI of a process's median is step_time_ci_low_s/high_s with its coverage step_time_ci_coverage
 #    (schema 3's step_time_ci95_* held 93.75-97.9%, not 95%); older files are read under the new names.
-SCHEMA_VERSION = 4
+# 5: the cell's axes ``scenario`` and ``workers`` are stored in every result. The version moves because a
+#    schema-4 reader refuses a result with fields it never saw (its cell files forbid extra keys): it now
+#    says "unsupported schema 5" instead. Older files read as train / 1 worker (bench.migrations). Cell ids
+#    leave both out at train / 1 (bench.cell), so no file name, planned cell or baseline key changes.
+SCHEMA_VERSION = 5
 # The phases of a cell's steps, in the order the worker runs them (StepRecord.phase).
 STEP_PHASES: tuple[str, ...] = ("first", "warmup", "timed", "window")
 

@@ -14,7 +14,7 @@ import pytest
 
 from bench import store
 from bench.errors import BenchError
-from bench.records import Cell, CellResult, RunSettings, StepRecord
+from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 from bench.schedule import build_schedule
 
 A = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=8)
@@ -24,7 +24,7 @@ OTHER = Cell("dcgan-64", "torch", "eager", "cpu", batch_size=4)
 
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
-    """A schema-4 run of two cells in 2 processes each, every process stored (results and steps)."""
+    """A run of today's schema, of two cells in 2 processes each, every process stored (results and steps)."""
     schedule = build_schedule([A, B], 2, seed=5)
     run = store.create_run(tmp_path / "run", RunSettings(repeats=2), ["all"], "quick", [A, B],
                            schedule=schedule, schedule_seed=5)
@@ -78,7 +78,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str]] = {
     "r01.json": (lambda run: shutil.copy(r(run), r(run).with_name("r01.json")), "not a process file"),
     "a stray file": (lambda run: (r(run).parent / "notes.txt").write_text("x"), "not a process file"),
     "a flat file beside": (lambda run: shutil.copy(r(run), run / "cells" / f"{A.cell_id}.json"),
-                           "a schema-4 run keeps cells/<cell_id>/r<k>.json"),
+                           f"a schema-{SCHEMA_VERSION} run keeps cells/<cell_id>/r<k>.json"),
     "a directory not a cell": (lambda run: (run / "cells" / "x..y").mkdir(),
                                "the name is not a cell id"),
     "repeat a string": (lambda run: edit(r(run), lambda d: d.update(repeat="1")),
@@ -118,7 +118,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str]] = {
             store.steps_path(run, A.cell_id, 1).read_text()),
         "repeat 1 is not the file's process (r2)"),
     "steps flat file": (lambda run: shutil.copy(store.steps_path(run, A.cell_id), run / "steps" / "x.jsonl"),
-                        "a schema-4 run keeps steps/<cell_id>/r<k>.jsonl"),
+                        f"a schema-{SCHEMA_VERSION} run keeps steps/<cell_id>/r<k>.jsonl"),
     "steps r0": (lambda run: shutil.copy(store.steps_path(run, A.cell_id),
                                          store.steps_path(run, A.cell_id).with_name("r0.jsonl")),
                  "not a process file (r<k>.jsonl"),
@@ -155,11 +155,12 @@ def test_resume_refuses_a_run_of_an_older_schema(tmp_path: Path) -> None:
     committed = Path(__file__).resolve().parents[1] / "reports" / "runs" / "20261125T022816Z"
     run = tmp_path / "old"
     shutil.copytree(committed, run)
-    with pytest.raises(BenchError, match=r"schema-2 run .*--resume continues runs of schema 4 only"):
+    only = f"--resume continues runs of schema {SCHEMA_VERSION} only"
+    with pytest.raises(BenchError, match=rf"schema-2 run .*{only}"):
         plan_resume(RunRequest(out=run, resume=True))
     # the schema-3 run (one result per process, the CI fields under their old names) is refused too
     committed = committed.parent / "20261125T043336Z"
     run = tmp_path / "three"
     shutil.copytree(committed, run)
-    with pytest.raises(BenchError, match=r"^\S+ is a schema-3 run; --resume continues runs of schema 4 only"):
+    with pytest.raises(BenchError, match=rf"^\S+ is a schema-3 run; {only}"):
         plan_resume(RunRequest(out=run, resume=True))

@@ -16,7 +16,7 @@ from bench import schema, store
 from bench.baseline import load_baseline, save_baseline
 from bench.errors import BenchError
 from bench.migrations import migrate_cell
-from bench.records import Cell
+from bench.records import SCHEMA_VERSION, Cell
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,8 @@ def test_infinity_and_nan_are_refused(run: Path) -> None:
     path = first_cell(run)
     text = re.sub(r'"wall_s": [^,}]*,?', "", path.read_text(encoding="utf-8"))  # one wall_s key only
     for literal in ("1e999", "NaN", "-Infinity"):
-        path.write_text(text.replace('"schema": 4', f'"wall_s": {literal}, "schema": 4'), encoding="utf-8")
+        schema_key = f'"schema": {SCHEMA_VERSION}'
+        path.write_text(text.replace(schema_key, f'"wall_s": {literal}, {schema_key}'), encoding="utf-8")
         assert "wall_s: Input should be a finite number" in refused(run)
 
 
