@@ -10,19 +10,23 @@ batch sizes from ``models.registry``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import product
 from typing import Any
 
-from models.registry import family_of, get_spec, model_names
+from models.registry import family_of, get_spec
 
-from .cell import Cell
-from .errors import BenchError, UnknownChoice
+from . import launchers, scenarios
+from .axes import check, parse
+from .cell import CELL_AXES, IMPLICIT_DEFAULTS, Cell
+from .errors import BenchError
 from .frameworks.registry import framework_names, get_framework
 from .machine import cuda_available
 from .profiles import Profile
-from .vocab import DEVICES, check_choice, check_device, check_precision
+from .vocab import DEVICES
 
-__all__ = ["Filters", "PlannedCell", "build_matrix", "native_cpu_precisions", "split_list"]
+__all__ = ["LIST_FILTERS", "Filters", "PlannedCell", "build_matrix", "filters_from", "native_cpu_precisions",
+           "split_list"]
 
 
 # --------------------------------------------------------------------------- filters
@@ -30,7 +34,8 @@ __all__ = ["Filters", "PlannedCell", "build_matrix", "native_cpu_precisions", "s
 
 @dataclass(frozen=True)
 class Filters:
-    """What the user asked for; None = the profile's default choice."""
+    """What the user asked for; None = the profile's default choice (for ``scenarios`` and ``workers``,
+    the one every stored run measured: ``train``, 1)."""
 
     models: tuple[str, ...] | None = None
     frameworks: tuple[str, ...] | None = None
@@ -39,48 +44,53 @@ class Filters:
     precisions: tuple[str, ...] | None = None
     variants: tuple[str, ...] | None = None
     batch_size: int = 0
+    scenarios: tuple[str, ...] | None = None
+    workers: tuple[int, ...] | None = None
 
     def validate(self) -> Filters:
-        """Check every name; raises UnknownChoice (one line listing the valid choices).
+        """Check every value with its axis's validator (bench.axes); raises a BenchError of one line
+        (UnknownChoice, listing the valid choices, for a name).
 
         An empty filter (``--models ,``) is refused rather than read as "everything".
         """
-        for name in ("models", "frameworks", "modes", "devices", "precisions", "variants"):
+        for name in LIST_FILTERS.values():
             if getattr(self, name) is not None and not getattr(self, name):
                 raise BenchError(f"--{name}: empty list; name at least one (or 'all')")
-        for m in self.models or ():
-            check_choice("model", m, model_names())
-        descriptors = [get_framework(f) for f in self.frameworks or framework_names()]
-        all_modes = tuple(dict.fromkeys(m for d in descriptors for m in d.mode_names))
-        for m in self.modes or ():
-            if m not in all_modes:
-                raise UnknownChoice("mode", m, all_modes)
-        for d in self.devices or ():
-            check_device(d)
-        for p in self.precisions or ():
-            check_precision(p)
-        all_variants = tuple(dict.fromkeys(v for d in descriptors for v in d.variant_names))
-        for v in self.variants or ():
-            if v not in all_variants:
-                raise UnknownChoice("variant", v, all_variants)
+        for axis, name in LIST_FILTERS.items():
+            for value in getattr(self, name) or ():
+                check(axis, value, frameworks=self.frameworks)
         if self.batch_size < 0:  # 0: each model's own (the CLI refuses an explicit 0)
             raise BenchError(f"--batch-size must be at least 1 (got {self.batch_size})")
         return self
 
     def matches(self, cell: Cell) -> bool:
-        return all((
-            self.models is None or cell.model in self.models,
-            self.frameworks is None or cell.framework in self.frameworks,
-            self.modes is None or cell.mode in self.modes,
-            self.devices is None or cell.device in self.devices,
-            self.precisions is None or cell.precision in self.precisions,
-            self.variants is None or cell.variant in self.variants,
-            self.batch_size == 0 or cell.batch_size == self.batch_size,
-        ))
+        return all(getattr(self, name) is None or getattr(cell, axis) in getattr(self, name)
+                   for axis, name in LIST_FILTERS.items()) and (
+            self.batch_size == 0 or cell.batch_size == self.batch_size)
 
     def as_dict(self) -> dict[str, Any]:
         """The filters that were given (stored in run.json)."""
         return {k: v for k, v in vars(self).items() if v}
+
+
+def filter_name(axis: str) -> str:
+    """The filter of an axis, a field of Filters and an option of ``bench all`` (``--models``)."""
+    return axis if axis.endswith("s") else f"{axis}s"
+
+
+# axis -> its filter, for each axis filtered by a list of values (the batch size is one value, a setting).
+LIST_FILTERS: dict[str, str] = {a: filter_name(a) for a in CELL_AXES
+                                if filter_name(a) in {f.name for f in fields(Filters)}}
+
+
+def filters_from(values: Mapping[str, Sequence[str] | None], batch_size: int = 0) -> Filters:
+    """Filters from the command line's values of each list filter (``{"models": ["a,b", "c"]}``;
+    absent or None: the default), each split (``split_list``) and typed; not yet validated."""
+    chosen: dict[str, Any] = {}
+    for axis, name in LIST_FILTERS.items():
+        items = split_list(values.get(name), f"--{name}")
+        chosen[name] = None if items is None else tuple(parse(axis, v, f"--{name}") for v in items)
+    return Filters(**chosen, batch_size=batch_size)
 
 
 def split_list(values: Sequence[str] | None, option: str = "filter") -> tuple[str, ...] | None:
@@ -145,6 +155,13 @@ def _cheapest_model(models: Sequence[str]) -> str | None:
     return min(costs, key=lambda m: costs[m]) if costs else None
 
 
+def _crossed(filters: Filters) -> list[dict[str, Any]]:
+    """The values of the implicit axes (bench.cell: scenario, workers) asked for, crossed; an axis not
+    filtered takes its default, the only value a profile runs."""
+    values = [getattr(filters, LIST_FILTERS[a]) or (default,) for a, default in IMPLICIT_DEFAULTS.items()]
+    return [dict(zip(IMPLICIT_DEFAULTS, combo, strict=True)) for combo in product(*values)]
+
+
 def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filters: Filters, *,
                  cpu_native: Collection[str] = ("fp32",)) -> list[PlannedCell]:
     """Every cell of the (filtered) matrix, runnable or skipped with a reason. Pure: no I/O.
@@ -159,15 +176,19 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
     descriptor may run a mode's reduced CUDA precisions in some modes only
     (``cuda_reduced_precision_modes[profile]``) and a mode on one model only, the cheapest, in fp32
     (``one_model_modes[profile]``, the default matrix only); a variant limited to some precisions
-    (``tf32``: fp32) is left out of the other precisions' default cells.
+    (``tf32``: fp32) is left out of the other precisions' default cells. Each cell is crossed with the
+    scenarios and workers asked for (default: train, 1); one whose scenario its model family does not
+    declare (``ModelFamily.scenarios``), or whose ranks no launcher starts, is skipped with the reason.
     """
     planned: dict[str, PlannedCell] = {}
     any_cuda = any(cuda_available(p) for p in probes.values())
 
     models = filters.models or profile.default_models()
     cheapest = _cheapest_model(models)
+    crossed = _crossed(filters)
     for model in models:
         default_batch = get_spec(model).batch_size
+        supported = tuple(getattr(family_of(model), "scenarios", ("train",)))
         for fw in filters.frameworks or framework_names():
             desc = get_framework(fw)
             probe = probes.get(fw) or {"installed": False, "reason": f"{fw} was not probed"}
@@ -207,9 +228,13 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                             if why is None and by_precision and filters.variants is None:
                                 continue  # an extra variant at a precision it does not apply to
                             why = why or by_precision
-                            cell = Cell(model=model, framework=fw, mode=mode, device=device,
-                                        precision=precision, batch_size=batch, variant=variant)
-                            planned.setdefault(cell.cell_id, PlannedCell(cell, why))
+                            for extra in crossed:
+                                cell = Cell(model=model, framework=fw, mode=mode, device=device,
+                                            precision=precision, batch_size=batch, variant=variant, **extra)
+                                # What no machine runs first: the scenario, then the ranks.
+                                skip = (scenarios.skip_reason(cell, supported) or launchers.skip_reason(cell)
+                                        or why)
+                                planned.setdefault(cell.cell_id, PlannedCell(cell, skip))
     cells = list(planned.values())
     if not cells:
         raise BenchError("no cell matches the filters (check --models/--frameworks/--modes/--variants)")

@@ -112,9 +112,9 @@ def run_file(run_dir: Path) -> Path:
 def roofline_path(run_dir: Path, device: str = "cuda") -> Path:
     """Where a device's measured peak is kept: roofline.json for CUDA (as before), roofline-<device>.json
     for another device of the vocabulary."""
-    from .vocab import check_device
+    from .axes import check
 
-    check_device(device)
+    check("device", device)
     return Path(run_dir) / (ROOFLINE_FILE if device == "cuda" else f"roofline-{device}.json")
 
 

@@ -9,8 +9,9 @@ dataclasses in bench.records (one source of truth); constraints are added by rul
 - every float is finite (a NaN or inf is stored as null) and non-negative, except ``SIGNED`` ones;
 - every int is a count, 0 ≤ n ≤ 2**53 (exact in the float64 columns of the tables);
 - names (cell id parts, run ids, fingerprints, loss names) match ``NAME_PATTERN``, so none is a path;
-- cell axes, statuses, phases and profiles are names of the vocabulary (bench.vocab and the registries,
-  read when a file is validated, so plugins count);
+- cell axes are valid values by their one validator each (bench.axes), statuses, phases and profiles
+  names of the vocabulary (bench.vocab and the registries, read when a file is validated, so plugins
+  count);
 - a process's ``repeat`` is at least 1; run.json's schedule names planned cells only, each process
   once, in order (bench.layout, which also checks the directory layout and the files' names).
 Any problem is a BenchError of one line naming the file and the field:
@@ -31,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from . import vocab
+from .axes import cell_problem
 from .cell import CELL_AXES, ID_PART, Cell, parse_cell_id
 from .errors import BenchError
 from .layout import run_meta_problem
@@ -38,7 +40,7 @@ from .records import SCHEMA_VERSION, STEP_PHASES, CellResult, RunSettings, StepR
 from .schema_text import describe, one_line
 
 __all__ = ["BASELINE_KIND", "BASELINE_SCHEMA", "MAX_BASELINE_RUNS", "MAX_COUNT", "NAME_PATTERN",
-           "axes_problem", "checked_cell_id", "describe", "one_line", "validate_baseline",
+           "checked_cell_id", "describe", "one_line", "validate_baseline",
            "validate_cell_result", "validate_environment", "validate_roofline", "validate_run_meta",
            "validate_step_row"]
 
@@ -91,30 +93,6 @@ def _validate(kind: str, data: Any, what: str, path: Path | str, at: str = "") -
 # --------------------------------------------------------------------------- the vocabulary
 
 
-def _axis_checks(d: Mapping[str, Any]) -> dict[str, Callable[[], object]]:
-    fw = d.get("framework")
-    return {
-        "model": lambda: vocab.check_model(d["model"]),
-        "framework": lambda: vocab.check_framework(fw),
-        "mode": lambda: vocab.check_mode(fw, d["mode"]),
-        "device": lambda: vocab.check_device(d["device"]),
-        "precision": lambda: vocab.check_precision(d["precision"]),
-        "variant": lambda: vocab.check_variant(fw, d["variant"]),
-    }
-
-
-def axes_problem(d: Mapping[str, Any]) -> str | None:
-    """``"axis: why"`` for the first axis of a cell (its fields as stored) that the vocabulary does not
-    know, or None. Axes absent from ``d`` take the Cell's defaults, which are always valid."""
-    for axis, check in _axis_checks(d).items():
-        if axis in d:
-            try:
-                check()
-            except BenchError as e:
-                return f"{axis}: {e}"
-    return None
-
-
 def _cell_of(d: Mapping[str, Any]) -> Cell:
     return Cell(**{a: d[a] for a in CELL_AXES if a in d})
 
@@ -123,7 +101,7 @@ def checked_cell_id(cell_id: Any) -> Cell:
     """The cell of a stored cell id: safe syntax (bench.cell.parse_cell_id) and every axis a name of
     the vocabulary; BenchError otherwise."""
     cell = parse_cell_id(cell_id)
-    problem = axes_problem(cell.to_dict())
+    problem = cell_problem(cell.to_dict())
     if problem:
         raise BenchError(f"cell id {cell_id!r}: {problem}")
     return cell
@@ -198,7 +176,7 @@ _AXIS_FIELDS = {
 
 
 def _check_cell_record(d: dict[str, Any]) -> dict[str, Any]:
-    problem = axes_problem(d)
+    problem = cell_problem(d)
     if problem:
         raise _problem(problem)
     if "cell_id" in d and d["cell_id"] != _cell_of(d).cell_id:
@@ -314,7 +292,7 @@ CellSummary = _typed_dict("CellSummary", {
 def _check_cells(where: str, cells: dict[str, Any]) -> None:
     for key, summary in cells.items():
         cid = _cell_of(summary).cell_id
-        problem = axes_problem(summary) or (
+        problem = cell_problem(summary) or (
             None if cid == key else f"the key does not match the cell's fields ({cid})")
         if problem:
             raise _problem(f"{where}{key}: {problem}")

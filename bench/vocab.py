@@ -8,10 +8,8 @@ functions below, on each use, never as constants taken at import.
 
 from __future__ import annotations
 
-from models.registry import model_names
-
 from .errors import UnknownChoice
-from .frameworks import framework_names, get_framework
+from .frameworks import get_framework
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
@@ -41,30 +39,7 @@ def variants(framework: str) -> tuple[str, ...]:
 
 
 def check_choice(kind: str, value: str, valid: tuple[str, ...] | list[str]) -> str:
+    """A name of a list that is not a cell axis (a profile); an axis value is checked by bench.axes."""
     if value not in valid:
         raise UnknownChoice(kind, value, valid)
     return value
-
-
-def check_model(name: str) -> str:
-    return check_choice("model", name, model_names())
-
-
-def check_framework(name: str) -> str:
-    return check_choice("framework", name, framework_names())
-
-
-def check_mode(framework: str, mode: str) -> str:
-    return check_choice(f"{framework} mode", mode, modes(check_framework(framework)))
-
-
-def check_device(name: str) -> str:
-    return check_choice("device", name, DEVICES)
-
-
-def check_precision(name: str) -> str:
-    return check_choice("precision", name, PRECISIONS)
-
-
-def check_variant(framework: str, name: str) -> str:
-    return check_choice(f"{framework} variant", name, variants(check_framework(framework)))

@@ -36,6 +36,7 @@ from models.registry import family_of
 
 from . import flags as flagplan
 from . import watchdog
+from .axes import check_cell
 from .clock import utc_now_iso
 from .envinfo import speed_env_vars
 from .faults import TEST_FAULTS, inject_failure, inject_slowdown
@@ -46,7 +47,6 @@ from .memory import MemorySampler, current_rss_bytes, device_used_bytes, steady_
 from .records import Cell, CellResult, RunSettings, StepRecord
 from .roofline import above_peak
 from .stats import summarize_step_times
-from .vocab import check_device, check_framework, check_mode, check_precision, check_variant
 
 
 @dataclass
@@ -132,11 +132,7 @@ def first_nonfinite(records: list[StepRecord]) -> StepRecord | None:
 
 
 def validate_cell(cell: Cell) -> None:
-    check_framework(cell.framework)
-    check_mode(cell.framework, cell.mode)
-    check_device(cell.device)
-    check_precision(cell.precision)
-    check_variant(cell.framework, cell.variant)
+    check_cell(cell.to_dict())
 
 
 def skip_reason_before_import(cell: Cell) -> str | None:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
+from ..axes import describe
 from ..errors import BenchError
 from ..frameworks.registry import framework_names, get_framework
 from ..inputs import at_least, check_output_dir, positive_float
-from ..matrix import Filters
+from ..matrix import LIST_FILTERS, Filters, filters_from
 from ..profiles import OVERRIDABLE, describe_defaults
 from ..request import RunRequest
 from ..vocab import PROFILES
@@ -48,6 +49,19 @@ def python_example() -> str:
     """An example --python value (help texts)."""
     fw = framework_names()[0]
     return f"{fw}=/envs/{fw}/bin/python"
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    """One list filter per axis of the cell (bench.matrix.LIST_FILTERS), its valid values in its help."""
+    f = p.add_argument_group("matrix filters (default: the profile's matrix; scenarios: train, workers: 1)")
+    for axis, name in LIST_FILTERS.items():
+        f.add_argument(f"--{name}", nargs="+", metavar=axis.upper(), help=describe(axis))
+
+
+def filter_values(args: argparse.Namespace) -> Filters:
+    """The list filters as given (each split and typed; validated by Filters.validate), and --batch-size."""
+    return filters_from({name: getattr(args, name, None) for name in LIST_FILTERS.values()},
+                        batch_size=getattr(args, "batch_size", None) or 0)
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:

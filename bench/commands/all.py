@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from models.registry import model_names
-
 from ..dryrun import dry_run
 from ..errors import BenchError
-from ..frameworks.registry import frameworks
-from ..matrix import Filters, split_list
+from ..matrix import LIST_FILTERS
 from ..orchestrate import run as run_request
-from ..vocab import DEVICES, PRECISIONS
-from ._options import add_settings_options, profile_defaults_epilog
+from ._options import add_filter_options, add_settings_options, filter_values, profile_defaults_epilog
 from ._options import run_request as request_from
 
 NAME = "all"
@@ -21,20 +17,11 @@ NAME = "all"
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="run every cell this machine can run, then write the reports",
-        description="Run the matrix model × framework × mode × device × precision × variant, each cell "
-                    "in --repeats fresh processes (interleaved, seeded-random order); cells this machine "
-                    "cannot run are recorded as skipped with a reason. Filters take names separated by "
-                    "spaces or commas.",
+        description=f"Run the matrix {' × '.join(LIST_FILTERS)}, each cell in --repeats fresh processes "
+                    "(interleaved, seeded-random order); cells this machine cannot run are recorded as "
+                    "skipped with a reason. Filters take values separated by spaces or commas.",
         epilog=profile_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    f = p.add_argument_group("matrix filters (default: the profile's matrix)")
-    choices = {
-        "models": model_names(), "frameworks": tuple(d.name for d in frameworks()), "devices": DEVICES,
-        "precisions": PRECISIONS,
-        "modes": tuple(f"{d.name}: {'/'.join(d.mode_names)}" for d in frameworks()),
-        "variants": tuple(f"{d.name}: {'/'.join(d.variant_names)}" for d in frameworks()),
-    }
-    for name, valid in choices.items():
-        f.add_argument(f"--{name}", nargs="+", metavar=name[:-1].upper(), help="; ".join(valid))
+    add_filter_options(p)
     add_settings_options(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the latest run under reports/runs (or --out DIR): run only the "
@@ -52,9 +39,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    axes = ("models", "frameworks", "modes", "devices", "precisions", "variants")
-    filters = Filters(**{a: split_list(getattr(args, a), f"--{a}") for a in axes},
-                      batch_size=args.batch_size or 0)
+    filters = filter_values(args).validate()
     if args.assume_cuda is not None and not (args.dry_run and args.assume_cuda.strip()):
         raise BenchError("--assume-cuda needs --dry-run and a GPU name (nothing runs on an assumed GPU)")
     request = request_from(args, filters, resume=args.resume, report=not args.no_report)

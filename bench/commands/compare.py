@@ -7,12 +7,18 @@ from pathlib import Path
 
 from ..errors import BenchError
 from ..inputs import check_output_file
-from ..matrix import Filters, split_list
-from ._options import add_settings_options, parse_pythons, python_example, threshold
+from ..matrix import Filters
+from ._options import (
+    add_filter_options,
+    add_settings_options,
+    filter_values,
+    parse_pythons,
+    python_example,
+    threshold,
+)
 from ._options import run_request as request_from
 
 NAME = "compare"
-AXES = ("models", "frameworks", "modes", "devices", "precisions", "variants")
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,9 +32,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
                     "revision of this project's code (--rev-a/-b, checked out outside the run), a variant "
                     "(--variant-a/-b) and/or extra environment variables (--env-a/-b). Exit 0 pass, 1 a "
                     "cell is slower beyond --fail-on, 2 bad input.")
-    f = p.add_argument_group("matrix filters (default: the profile's matrix)")
-    for name in AXES:
-        f.add_argument(f"--{name}", nargs="+", metavar=name[:-1].upper())
+    add_filter_options(p)
     add_settings_options(p)
     s = p.add_argument_group("the two sides")
     for side in ("a", "b"):
@@ -78,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
             raise BenchError("--extra-pairs and --time-budget apply to `bench all`; an A/B comparison runs "
                              "its --repeats pairs (ABBA) for every cell")
         side_a, side_b = sides_from(args)
-        filters = Filters(**{a: split_list(getattr(args, a), f"--{a}") for a in AXES},
-                          batch_size=args.batch_size or 0)
-        filters.validate()
+        filters = filter_values(args).validate()
         if filters.variants is not None and (side_a.variant or side_b.variant):
             raise BenchError("--variants and --variant-a/--variant-b exclude each other: the sides' "
                              "variants are the ones compared")

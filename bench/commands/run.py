@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import MISSING, fields
 
-from models.registry import model_names
-
-from ..frameworks.registry import get_framework
-from ..matrix import Filters
+from ..axes import check_cell, describe, parse
+from ..cell import Cell
+from ..matrix import LIST_FILTERS, Filters
 from ..orchestrate import run as run_request
-from ..vocab import check_choice, check_device, check_precision
 from ._options import add_settings_options, profile_defaults_epilog
 from ._options import run_request as request_from
 
 NAME = "run"
+_DEFAULTS = {f.name: f.default for f in fields(Cell)}
+# `bench run` measures a cell on this machine: on the CPU unless asked (the Cell has no default device).
+DEFAULTS = {"device": "cpu"}
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,13 +23,13 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         NAME, help="run one cell (writes a run directory like `all`)",
         description="Run a single cell in --repeats fresh processes and store it as a run.",
         epilog=profile_defaults_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    c = p.add_argument_group("the cell")
-    c.add_argument("--model", required=True)
-    c.add_argument("--framework", required=True)
-    c.add_argument("--mode", required=True)
-    c.add_argument("--device", default="cpu")
-    c.add_argument("--precision", default="fp32")
-    c.add_argument("--variant", default="default")
+    c = p.add_argument_group("the cell (its batch size: --batch-size)")
+    for axis in LIST_FILTERS:
+        default = DEFAULTS.get(axis, _DEFAULTS[axis])
+        given = default is not MISSING
+        c.add_argument(f"--{axis}", required=not given, default=default if given else None,
+                       metavar=axis.upper(),
+                       help=describe(axis) + (f" (default: {default})" if given else ""))
     add_settings_options(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the latest run under reports/runs (or --out DIR): run only this cell's "
@@ -37,13 +39,8 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    check_choice("model", args.model, model_names())
-    desc = get_framework(args.framework)
-    check_choice(f"{desc.name} mode", args.mode, desc.mode_names)
-    check_device(args.device)
-    check_precision(args.precision)
-    check_choice(f"{desc.name} variant", args.variant, desc.variant_names)
-    filters = Filters(models=(args.model,), frameworks=(args.framework,), modes=(args.mode,),
-                      devices=(args.device,), precisions=(args.precision,), variants=(args.variant,),
+    cell = {axis: parse(axis, str(getattr(args, axis)), f"--{axis}") for axis in LIST_FILTERS}
+    check_cell(cell)  # the axes' validators; a mode or variant of the cell's framework
+    filters = Filters(**{name: (cell[axis],) for axis, name in LIST_FILTERS.items()},
                       batch_size=args.batch_size or 0)
     return run_request(request_from(args, filters, resume=args.resume, report=False))

@@ -47,22 +47,21 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
     """Measure ``cell_ids`` of the stored ``run`` again in ``processes`` fresh processes each, with
     its settings and interpreters, into a new run directory under ``out_root``; returns it."""
     from .. import store
+    from ..cell import parse_cell_id
     from ..envinfo import collect_environment
     from ..inputs import check_output_dir
     from ..launcher import drop_shared_scratch
     from ..machine import check_same_machine
     from ..orchestrate import execute_processes
     from ..probing import probe_frameworks
-    from ..records import Cell, RunSettings
+    from ..records import RunSettings
     from ..schedule import build_schedule
 
     check_output_dir(out_root, "--confirm-dir")
     refusal = check_same_machine(run.env, what=f"run {run.run_id}")
     if refusal:
         raise BenchError(f"cannot confirm on this machine: {refusal}")
-    rows = {str(r["cell_id"]): r for r in run.cells.to_dict(orient="records")}
-    cells = [Cell.from_dict({k: rows[c][k] for k in ("model", "framework", "mode", "device", "precision",
-                                                       "batch_size", "variant")}) for c in cell_ids]
+    cells = [parse_cell_id(c) for c in cell_ids]  # ids of the stored run, validated when it was loaded
     by_model_raw = run.meta.get("settings_by_model") or {}
     by_model = {}
     for c in cells:
