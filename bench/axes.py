@@ -4,7 +4,7 @@ Every place that takes an axis value from outside checks it here: the command li
 filters, ``bench run``'s cell), ``bench.matrix.Filters.validate``, the schema of the stored files
 (``bench.schema``) and the worker. A value is refused with one line (a BenchError, exit 2), naming the
 valid choices. An axis whose values depend on the framework (its modes, its variants) is checked against
-one framework's (a cell: "unknown torch mode") or any of several (a filter: "unknown mode").
+one framework's (a cell: "unknown <framework> mode") or any of several (a filter: "unknown mode").
 
 ``bench.matrix`` records as skipped, with the reason, a valid value that this machine or model cannot
 run (a scenario the model family does not declare, more workers than a launcher starts): valid here
@@ -148,6 +148,6 @@ def _check_in(d: Mapping[str, Any], axis: str) -> None:
 
 def check_cell(d: Mapping[str, Any]) -> None:
     """Every axis of a cell (absent: its default) valid, a mode or variant of the cell's framework; the
-    first problem raised as it is (UnknownChoice for a name: "unknown torch mode 'warp'; valid ...")."""
+    first problem raised as it is (UnknownChoice for a name: "unknown <framework> mode 'warp'; valid ...")."""
     for axis in CELL_AXES:
         _check_in(d, axis)
