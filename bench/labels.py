@@ -167,6 +167,8 @@ def axis_value(axis: str, value: Any) -> str:
 def cell_label(row: Mapping[str, Any], *, model: bool = True, run: bool = False) -> str:
     """E.g. "mymodel MyFramework compile cpu fp32 b8 my-variant @run" (framework by its label)."""
     parts = []
+    # A row read without an implicit axis (a summary of an older form) holds its default.
+    row = {**IMPLICIT_DEFAULTS, **row}
     for axis in CELL_AXES:
         if (axis == "model" and not model) or _HIDDEN_DEFAULTS.get(axis, MISSING) == row.get(axis):
             continue
@@ -183,7 +185,7 @@ def group_label(row: Mapping[str, Any], *, model: bool = True) -> str:
 
 def sort_rank(axis: str, row: Mapping[str, Any], models: list[str]) -> Any:
     """Where a row goes along one axis (``models``: the model order of the rows being sorted)."""
-    value = row[axis]
+    value = row.get(axis, IMPLICIT_DEFAULTS[axis]) if axis in IMPLICIT_DEFAULTS else row[axis]
     if axis == "model":
         return _index(tuple(models), value)
     if axis == "device":
