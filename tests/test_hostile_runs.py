@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 from orch_helpers import fake_env, run_cli
 
+from bench.records import SCHEMA_VERSION
+
 TRAVERSAL_ID = "dcgan-mnist__torch__eager__cpu__fp32__b1__x/../../../victim"
 SMALL = ["--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu", "--steps", "3",
          "--warmup", "1", "--window-steps", "2", "--precisions", "fp32", "--repeats", "2"]
@@ -268,7 +270,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     # the per-process layout and the replication fields (schema 3)
     "cell r0.json": (copied_cell("r0.json"), "not a process file (r<k>.json, k = 1, 2, ...)"),
     "cell flat file in a schema-3 run": (copied_cell("cells/x.json"),
-                                         "a schema-4 run keeps cells/<cell_id>/r<k>.json"),
+                                         f"a schema-{SCHEMA_VERSION} run keeps cells/<cell_id>/r<k>.json"),
     "cell repeat 'one'": (in_cell(repeat="one"), "repeat: Input should be a valid integer"),
     "cell repeat 2 in r1.json": (in_cell(repeat=2), "repeat 2 does not match the file name (r1)"),
     "cell order not the schedule's": (in_cell(order=7), "disagree with the run's schedule"),
