@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from orch_helpers import fakes, results_by_cell, started  # noqa: F401 (fixture)
 
 from bench import axes, launchers, matrix, profiles, scenarios, schema, store
 from bench.cell import CELL_AXES, IMPLICIT_DEFAULTS, Cell, parse_cell_id
@@ -187,6 +188,34 @@ def test_filters_store_only_what_was_given() -> None:
     f = matrix.filters_from({"workers": ["1,2"], "scenarios": ["train"]})
     assert (f.workers, f.scenarios) == ((1, 2), ("train",))
     assert f.matches(Cell(**BASE, workers=2)) and not f.matches(Cell(**BASE, workers=3))
+
+
+def test_all_with_two_worker_counts_runs_one_and_stores_the_other_skipped(
+        fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """Through the real CLI (the fake worker): `--workers 1,2` runs the one-rank cell, stores the two-rank
+    cell as skipped with the launcher's reason, and the report labels it (w2) and shows the axis that
+    varies (workers), not the one that does not (scenario)."""
+    from bench.report import write_report
+
+    out = fakes / "run"
+    assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices",
+                 "cpu", "--precisions", "fp32", "--variants", "default", "--workers", "1,2", "--no-report",
+                 "--steps", "3", "--warmup", "1", "--window-steps", "2", "--repeats", "1", "--out",
+                 str(out)]) == 0
+    results = results_by_cell(out)
+    one = next(r for r in results.values() if r.cell.workers == 1)
+    two = next(r for r in results.values() if r.cell.workers == 2)
+    assert one.status == "ok" and two.status == "skipped" and two.reason == launchers.skip_reason(two.cell)
+    assert two.cell.cell_id == f"{one.cell.cell_id}__w2" and len(started(fakes)) == 1
+    raw = json.loads(next((out / "cells" / two.cell.cell_id).glob("r*.json")).read_text(encoding="utf-8"))
+    assert (raw["scenario"], raw["workers"], raw["schema"]) == ("train", 2, SCHEMA_VERSION)
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["filters"]["workers"] == [1, 2]
+    capsys.readouterr()
+    write_report([out], fakes / "report")
+    page = (fakes / "report" / "dcgan-mnist.md").read_text(encoding="utf-8")
+    assert "eager cpu fp32 b64 w2" in page and "eager cpu fp32 b64 train" not in page
+    header = next(line for line in page.splitlines() if line.startswith("| framework | mode |"))
+    assert "| workers |" in header and "scenario" not in header  # every cell trains: no column
 
 
 # --------------------------------------------------------------------------- stored runs
