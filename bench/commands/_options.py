@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import store
 from ..axes import describe
+from ..cell import IMPLICIT_DEFAULTS
 from ..errors import BenchError
 from ..frameworks.registry import framework_names, get_framework
 from ..inputs import at_least, check_output_dir, positive_float
@@ -53,7 +54,8 @@ def python_example() -> str:
 
 def add_filter_options(p: argparse.ArgumentParser) -> None:
     """One list filter per axis of the cell (bench.matrix.LIST_FILTERS), its valid values in its help."""
-    f = p.add_argument_group("matrix filters (default: the profile's matrix; scenarios: train, workers: 1)")
+    implicit = ", ".join(f"{LIST_FILTERS[a]} {v}" for a, v in IMPLICIT_DEFAULTS.items())
+    f = p.add_argument_group(f"matrix filters (default: the profile's matrix, {implicit})")
     for axis, name in LIST_FILTERS.items():
         f.add_argument(f"--{name}", nargs="+", metavar=axis.upper(), help=describe(axis))
 
