@@ -30,8 +30,8 @@ from ..roofline import above_peak
 from ..stats import summarize_step_times
 from . import get_scenario
 
-# The CellResult fields the shared loop fills from the timed calls (the report's timing columns).
-TIMING_METRICS = ("time_to_first_step_s", "warmup_step_times_s", "step_time_median_s", "n_steps",
+# The CellResult fields the shared loop fills (times, throughput, compiles, memory): report columns.
+LOOP_METRICS = ("time_to_first_step_s", "warmup_step_times_s", "step_time_median_s", "n_steps",
                   "window_time_s", "throughput_img_s", "recompiles", "peak_rss_bytes")
 
 
@@ -77,7 +77,7 @@ class StepScenario(Scenario):
     """A scenario that times one call repeatedly: the hooks below, driven by ``Measurement``."""
 
     phases = ("first", "warmup", "timed", "window")
-    metrics = (*TIMING_METRICS, "flops_per_step", "achieved_flops", "fraction_of_peak")
+    metrics = (*LOOP_METRICS, "flops_per_step", "achieved_flops", "fraction_of_peak")
 
     def run(self, spec: Any, backend: Any, result: CellResult, records: list[StepRecord], *,
             device_baseline: int | None = None, prime_only: bool = False) -> None:
