@@ -2,14 +2,13 @@
 
 spec.json = {"cell": Cell.to_dict(), "settings": RunSettings.to_dict(), "result_path", "steps_path",
 "work_dir", "peak_flops", "repeat", "block", "order"} (the last three: which of the cell's processes
-this is and its place in the run's schedule, stored in the result and its steps). The worker
-applies the cell's environment before importing its framework,
-builds the model family's implementation through the framework's backend (``bench.frameworks``),
-moves the family's inputs to the device once, then times: the first step on its own
-(tracing/compilation included), ``warmup`` warm-up steps, ``steps`` timed steps (each synchronised)
-and a throughput window (one sync at its end). It writes the CellResult and the StepRecord rows
-atomically and exits 0 whenever it wrote a result, whatever the cell's status; the launcher deals
-with a worker that dies without one.
+this is and its place in the run's schedule, stored in the result and its steps). The worker is the
+same for every scenario: spec → the cell's flags and environment (applied before the framework
+import) → the framework's backend (``bench.frameworks``) → the cell's scenario
+(``bench.scenarios.get_scenario(cell.scenario).run``: what is built and timed, e.g. ``train``'s first
+step, warm-up, timed steps and throughput window) → one result. It writes the CellResult and the
+StepRecord rows atomically and exits 0 whenever it wrote a result, whatever the cell's status; the
+launcher deals with a worker that dies without one.
 
 A cell whose framework keeps a warm compile cache (``bench.flags.needs_priming``) first runs this
 module with ``--prime`` in a child process: the same cell, first steps only, nothing written, so that
@@ -21,13 +20,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,14 +36,14 @@ from . import watchdog
 from .axes import check_cell
 from .clock import utc_now_iso
 from .envinfo import speed_env_vars
-from .faults import TEST_FAULTS, inject_failure, inject_slowdown
+from .faults import TEST_FAULTS
 from .frameworks import frameworks, get_framework, load_backend
 from .frameworks.base import TIMING_METHOD
 from .lines import ERROR_TAIL_LINES, one_line
-from .memory import MemorySampler, current_rss_bytes, device_used_bytes, steady_and_whole
+from .memory import current_rss_bytes, device_used_bytes
 from .records import Cell, CellResult, RunSettings, StepRecord
-from .roofline import above_peak
-from .stats import summarize_step_times
+from .scenarios import get_scenario
+from .scenarios import skip_reason as scenario_skip_reason
 
 
 @dataclass
@@ -115,22 +112,6 @@ def error_tail(exc: BaseException, lines: int = ERROR_TAIL_LINES) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def peak_for_precision(peak: float | dict[str, float] | None, precision: str) -> float | None:
-    """The roofline peak that applies to a cell: one number, or the cell's precision's entry of a
-    {precision: FLOP/s} mapping (roofline's peak_flops_by_precision)."""
-    if isinstance(peak, dict):
-        value = peak.get(precision)
-        return float(value) if value else None
-    return float(peak) if peak else None
-
-
-def first_nonfinite(records: list[StepRecord]) -> StepRecord | None:
-    for r in records:
-        if not all(math.isfinite(v) for v in r.losses.values()):
-            return r
-    return None
-
-
 def validate_cell(cell: Cell) -> None:
     check_cell(cell.to_dict())
 
@@ -138,136 +119,8 @@ def validate_cell(cell: Cell) -> None:
 def skip_reason_before_import(cell: Cell) -> str | None:
     if get_framework(cell.framework).needs_cuda(cell.mode) and cell.device != "cuda":
         return f"{cell.framework} mode {cell.mode!r} needs a CUDA device"
-    return None
-
-
-# --------------------------------------------------------------------------- the measurement
-
-
-class Measurement:
-    """Drives a framework backend through the cell's phases, filling a CellResult and step rows."""
-
-    def __init__(self, spec: WorkerSpec, result: CellResult, records: list[StepRecord]) -> None:
-        self.spec = spec
-        self.result = result
-        self.records = records
-        self.step = 0
-        self.family = family_of(spec.cell.model)  # ValueError for an unknown model: a failed cell
-        self.device_baseline: int | None = None  # NVML device used bytes before the framework import
-
-    def _add(self, phase: str, step_time: float | None, losses: Mapping[str, float]) -> None:
-        # Stored in the family's loss order, whatever order the backend returned them in.
-        named = {name: float(losses[name]) for name in self.family.losses}
-        self.records.append(StepRecord(cell_id=self.spec.cell.cell_id, step=self.step, phase=phase,
-                                       step_time_s=step_time, losses=named, repeat=self.spec.repeat))
-        self.step += 1
-
-    def run(self, backend: Any, prime_only: bool = False) -> None:
-        cell, settings, result, family = self.spec.cell, self.spec.settings, self.result, self.family
-        reason = backend.device_available()
-        if reason:
-            result.status, result.reason = "skipped", reason
-            return
-        backend.setup()
-        result.versions = backend.versions()
-        result.flags.update(backend.flags)
-
-        model = family.specs[cell.model]
-        batch = cell.batch_size or model.batch_size
-        result.flags["batch_size"] = batch
-        # A bad --data file raises models.family.DataError: a failed cell, reason "DataError: ...".
-        inputs = family.make_inputs(model, batch, settings.n_batches, settings.seed, settings.data)
-        if self.spec.test_fault == "nan-data":
-            inputs = (inputs[0] * float("nan"), *inputs[1:])
-
-        # On CPU no sampler thread runs (a thread waking every 50 ms would preempt the framework's
-        # compute threads): the peak RSS is the kernel's high-water mark. NVML is sampled on CUDA only.
-        sampler = MemorySampler(settings.memory_sample_interval_s, backend.gpu_index(),
-                                self.device_baseline).start()
-        result.flags["memory_method"] = sampler.method
-        whole: dict[str, int | None] | None = None  # allocator peaks before the reset after warm-up
-        try:
-            backend.build(family, model, batch, inputs)
-            sampler.decide_source()  # the CUDA context exists now: one NVML source for the process
-            backend.wrap()
-            if self.spec.test_fault in ("raise", "oom"):
-                inject_failure(backend, self.spec.test_fault)
-
-            t_first, losses = backend.first_step()
-            result.time_to_first_step_s = t_first
-            sampler.note_children()  # compile workers are alive now, gone from RUSAGE_CHILDREN's view
-            self._add("first", t_first, losses)
-            if prime_only:
-                backend.time_steps(self.step, 1)  # a second call: anything compiled lazily is cached too
-                result.status = "ok"
-                return
-
-            for t, losses in backend.time_steps(self.step, settings.warmup):
-                result.warmup_step_times_s.append(t)
-                self._add("warmup", t, losses)
-
-            inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
-            # Steady-state peaks: cuDNN's benchmark trials and autotuning inflate the whole-process ones.
-            peaks_now = backend.memory_peaks()
-            if backend.reset_memory_peaks():
-                whole = peaks_now
-            sampler.mark_steady()
-            before = backend.compile_counters()
-            sampler.measuring = True
-            timed = backend.time_steps(self.step, settings.steps)
-            for t, losses in timed:
-                self._add("timed", t, losses)
-            if settings.window_steps > 0:
-                window_time, window_losses = backend.time_window(self.step, settings.window_steps)
-                for losses in window_losses:
-                    self._add("window", None, losses)
-                result.window_steps = settings.window_steps
-                result.window_time_s = window_time
-                result.throughput_img_s = settings.window_steps * batch / window_time
-                result.flags["throughput_source"] = "window"
-            sampler.measuring = False
-            after = backend.compile_counters()
-            result.recompiles, warnings = backend.compile_report(before, after)
-            result.compile_warnings.extend(warnings)
-
-            if timed:
-                result.__dict__.update(summarize_step_times([t for t, _ in timed]))
-                median = result.step_time_median_s
-                if result.throughput_img_s is None and median:
-                    result.throughput_img_s = batch / median
-                    result.flags["throughput_source"] = "median step"
-                result.flops_per_step = float(family.train_step_flops(model, batch))
-                if median:
-                    result.achieved_flops = result.flops_per_step / median
-                    peak = peak_for_precision(self.spec.peak_flops, cell.precision)
-                    if peak:
-                        result.peak_flops = peak
-                        result.fraction_of_peak = result.achieved_flops / peak
-                        # Above the measured peak: a bug to explain (FLOP count, skipped work or a low
-                        # peak), flagged for the report rather than printed as a fraction.
-                        if warning := above_peak(result.achieved_flops, peak):
-                            result.flags["above_peak"] = True
-                            result.compile_warnings.append(warning)
-            result.status = "ok"
-        finally:
-            sampler.measuring = False
-            mem = sampler.stop()
-            result.__dict__.update(mem.result_fields())
-            if mem.nvml_source:
-                result.flags["nvml_memory_source"] = mem.nvml_source
-            # A broken device must not hide the original error.
-            with contextlib.suppress(Exception):
-                result.__dict__.update(steady_and_whole(whole, backend.memory_peaks()))
-            result.flags["memory_peak_scope"] = ("whole process (build, compile, all steps); steady: after "
-                                                 "the warm-up, allocator peaks reset" if whole is not None
-                                                 else "whole process (build, compile, all steps)")
-            result.flags.update(backend.flags)
-
-        bad = first_nonfinite(self.records)
-        if bad is not None:
-            result.status = "diverged"
-            result.reason = (f"non-finite loss at step {bad.step} ({bad.phase}): "
-                             + ", ".join(f"{k}_loss={v}" for k, v in bad.losses.items()))
+    # ValueError for an unknown model: a failed cell.
+    return scenario_skip_reason(cell, tuple(family_of(cell.model).scenarios))
 
 
 def prime_compile_cache(spec_path: str, spec: WorkerSpec) -> dict[str, Any]:
@@ -302,6 +155,7 @@ def run(spec_path: str, prime_only: bool = False) -> int:
     backend: Any = None
     try:
         validate_cell(cell)
+        scenario = get_scenario(cell.scenario)  # UnknownChoice for an unregistered one: a failed cell
         if spec.test_fault is not None and spec.test_fault not in TEST_FAULTS:
             raise ValueError(f"unknown test_fault {spec.test_fault!r}")
         reason = skip_reason_before_import(cell)
@@ -333,9 +187,7 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                     raise
             if backend_cls is not None:
                 backend = backend_cls(cell, settings, plan)
-                measurement = Measurement(spec, result, records)
-                measurement.device_baseline = baseline
-                measurement.run(backend, prime_only=prime_only)
+                scenario.run(spec, backend, result, records, device_baseline=baseline, prime_only=prime_only)
     except BaseException as exc:  # every failure, Ctrl-C included, becomes a recorded cell
         is_oom = False
         if backend is not None:
@@ -346,8 +198,6 @@ def run(spec_path: str, prime_only: bool = False) -> int:
         traceback.print_exc(file=sys.stderr)
     if prime_only:
         return 0 if result.status == "ok" else 1
-    if records and not result.final_losses:
-        result.final_losses = dict(records[-1].losses)
     result.finished_at = utc_now_iso()
     result.wall_s = time.time() - t_start
     write_outputs(spec, result, records)

@@ -5,6 +5,11 @@ A family is one package ``models/<family>/``. Its ``FAMILY`` names its models an
 numpy from the seed, its analytic FLOPs per train step, and, per framework, the module that builds
 the model and its train step (imported only in that framework's process). Nothing here imports
 ``bench``: the harness depends on models, never the reverse.
+
+A family also says which **scenarios** it supports (``ModelFamily.scenarios``: scenario name -> the
+hooks that scenario's module in ``bench/scenarios/`` reads). Every family supports ``train``, whose
+hooks (``TrainHooks``) are its named losses and train-step FLOPs; another scenario's hooks are given
+in ``scenario_hooks`` as whatever object that scenario documents.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ import numpy as np
 # A step's inputs, in the order the family's train step takes them (e.g. (real, noise)), each
 # array with a leading n_batches axis: batch i of every input is one step's inputs.
 StepInputs = tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class TrainHooks:
+    """What the ``train`` scenario reads from a family (derived from its fields, never given twice)."""
+
+    losses: tuple[str, ...]  # the named losses a train step returns, in report order
+    step_flops: Callable[[Any, int], int]  # (spec, batch_size) -> FLOPs of one train step
 
 
 class DataError(ValueError):
@@ -58,6 +71,20 @@ class ModelFamily:
     # cells and checked against the dtypes each framework really uses (tests/test_precision_scopes.py).
     # Empty: not disclosed.
     bf16_scopes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The scenarios other than ``train`` that the family supports: name -> the hooks object that
+    # scenario's module documents (e.g. how to build the model's inference path). Empty: train only.
+    scenario_hooks: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "train" in self.scenario_hooks:
+            raise ValueError(f"model family {self.name!r}: train's hooks are its losses and "
+                             "train_step_flops, not a scenario_hooks entry")
+
+    @property
+    def scenarios(self) -> Mapping[str, Any]:
+        """Every scenario the family supports -> its hooks, ``train`` first (``tuple(...)``: names)."""
+        train = TrainHooks(losses=tuple(self.losses), step_flops=self.train_step_flops)
+        return {"train": train, **self.scenario_hooks}
 
     @property
     def model_names(self) -> tuple[str, ...]:

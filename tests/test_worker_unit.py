@@ -18,13 +18,12 @@ from bench.flags import plan_flags
 from bench.frameworks import get_framework, split_batches
 from bench.memory import MemorySampler
 from bench.records import CellResult, RunSettings, StepRecord
+from bench.scenarios.base import Measurement, peak_for_precision
+from bench.scenarios.train import first_nonfinite
 from bench.worker import (
-    Measurement,
     WorkerSpec,
     classify_exception,
     error_tail,
-    first_nonfinite,
-    peak_for_precision,
     skip_reason_before_import,
     validate_cell,
 )

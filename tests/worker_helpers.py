@@ -1,5 +1,5 @@
 """Shared helpers of the worker tests: spec files for real worker subprocesses, and a framework-free
-fake backend that drives bench.worker.Measurement without TensorFlow or torch."""
+fake backend that drives bench.scenarios.base.Measurement without TensorFlow or torch."""
 
 from __future__ import annotations
 

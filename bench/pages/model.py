@@ -31,6 +31,7 @@ from ..markdown import (
 )
 from ..memory import device_memory_text, host_memory_text
 from ..parity import PARITY_SMOOTHING_STEPS, PARITY_TOLERANCE, PARITY_TOLERANCES, Parity
+from ..scenarios import describe as describe_scenario
 from ..stats import NO_CLEAR_WINNER, RatioCI, num
 from ..store import RunSet
 from .figures import FIGURES_DIR, Draw, fig_name, memory_drawing, throughput_drawing
@@ -128,6 +129,16 @@ def _page_losses(model: str, rows: list[dict[str, Any]]) -> dict[str, str]:
         if k.startswith(FINAL_LOSS_PREFIX) and num(v) is not None
     }
     return loss_labels(model, stored)
+
+
+def scenarios_note(rows: list[dict[str, Any]]) -> str:
+    """What the page's cells of scenarios other than ``train`` measure; "" when it has none (so the
+    pages of training-only runs stay as they were)."""
+    names = sorted({v for r in rows if isinstance(v := r.get("scenario"), str) and v} - {"train"})
+    if not names:
+        return ""
+    what = "; ".join(f"**{md_escape(n)}**: {md_escape(describe_scenario(n))}" for n in names)
+    return f"Scenarios besides the training step: {what}.\n\n"
 
 
 def ratio_cell(c: RatioCI | None) -> str:
@@ -286,6 +297,7 @@ def model_page(
         f"# {model}\n\n",
         f"[← all results](README.md) · run(s) {run_ids} · {len(rows)} cells: {status_counts(rows)}\n\n",
         "## Comparison\n\n",
+        scenarios_note(rows),
         comparison_table(rows, losses, multi_run=multi),
         "\n",
         COMPARISON_LEGEND.format(losses=" / ".join(losses.values()), allocators=_allocator_sources()),

@@ -1,17 +1,25 @@
 """The scenarios: what a cell measures inside its worker (``train``: the training step).
 
-A scenario is a module ``bench/scenarios/<name>.py`` behind ``bench.scenarios.base.Scenario``; more are
-registered by plugins (``register_scenario``) named in FRAMEBENCH_PLUGINS. Names are read through
-``scenario_names()`` on each use (a plugin extends them). Importing this package imports no framework.
+A scenario is a module ``bench/scenarios/<name>.py`` whose ``SCENARIO`` is a
+``bench.scenarios.base.Scenario``; more are registered by plugins (``register_scenario``) named in
+FRAMEBENCH_PLUGINS, which every worker inherits. Names are read through ``scenario_names()`` on each use
+(a plugin extends them). Importing this package imports no framework, and a scenario's module is
+imported only by ``get_scenario`` (in the worker, or wherever its description is wanted).
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import UnknownChoice
 
 # name -> module that defines it (imported in the worker only when a cell of that scenario runs)
 _REGISTRY: dict[str, str] = {"train": "bench.scenarios.train"}
 
 
 def register_scenario(name: str, module: str) -> None:
+    """Add scenario ``name``, defined by the ``SCENARIO`` of ``module`` (a dotted module path)."""
     _REGISTRY[name] = module
 
 
@@ -21,6 +29,24 @@ def scenario_names() -> tuple[str, ...]:
 
     frameworks()  # loads the plugins, which may register scenarios
     return tuple(_REGISTRY)
+
+
+def get_scenario(name: str) -> Any:
+    """The ``Scenario`` registered as ``name`` (UnknownChoice if none is)."""
+    if name not in scenario_names():
+        raise UnknownChoice("scenario", name, tuple(_REGISTRY))
+    scenario = importlib.import_module(_REGISTRY[name]).SCENARIO
+    if scenario.name != name:
+        raise ValueError(f"scenario module {_REGISTRY[name]!r} defines {scenario.name!r}, not {name!r}")
+    return scenario
+
+
+def describe(name: str) -> str:
+    """What a cell of scenario ``name`` measures, for the report (its name alone if not registered here)."""
+    try:
+        return str(get_scenario(name).description or name)
+    except (UnknownChoice, ImportError, AttributeError):
+        return name
 
 
 def skip_reason(cell: object, supported: tuple[str, ...] | None = None) -> str | None:

@@ -24,8 +24,8 @@ import zlib
 
 from bench import watchdog
 from bench.records import Cell, CellResult, StepRecord
+from bench.scenarios.base import peak_for_precision
 from bench.store import atomic_write_text, dumps, write_steps
-from bench.worker import peak_for_precision
 from models.registry import family_of
 
 

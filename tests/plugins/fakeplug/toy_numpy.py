@@ -19,6 +19,11 @@ class ToyRidge:
         self.w -= self.spec.learning_rate * grad
         return {"fit": fit, "penalty": penalty}
 
+    def predict(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.floating]:
+        """Inference (the predict scenario of tests/plugins/fakescenario): the weights do not move."""
+        prediction = x @ self.w
+        return {"mean": np.mean(prediction), "error": np.mean((prediction - y) ** 2)}
+
 
 def build(spec, *, batch_size: int, precision: str, seed: int, device: str, **options) -> ToyRidge:
     return ToyRidge(spec, seed)
