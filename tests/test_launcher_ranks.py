@@ -210,7 +210,8 @@ def _has_workers_option() -> bool:
 
 @pytest.mark.skipif(not _has_workers_option(), reason="`bench all --workers` (the workers axis filter of "
                     "issue 19 item 1) is not on this branch yet")
-def test_the_plugin_launcher_runs_through_bench_all_and_report(tmp_path: Path) -> None:
+def test_the_plugin_launcher_runs_through_bench_all_and_report(plugins: Path) -> None:
+    tmp_path = plugins  # the stored names are checked against the registries (plugins loaded here too)
     run = tmp_path / "runs" / "two"
     proc = _bench("all", "--models", "toy-ridge", "--frameworks", "numpy", "--devices", "cpu",
                   "--workers", "2", "--out", str(run), "--steps", "5", "--warmup", "1", "--window-steps", "3",
