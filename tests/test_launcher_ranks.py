@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 
 from bench import store
+from bench.launchers.base import Launch, Launcher, LaunchOutcome
 from bench.launchers.merge import RANK_MERGE, RankMismatch, merge_ranks
+from bench.launchers.process import ProcessLauncher, run_ranks
+from bench.launchers.slot import run_cell
 from bench.records import Cell, CellResult, RunSettings, StepRecord
 from bench.schedule import build_schedule
 
@@ -144,8 +148,6 @@ def test_the_registry_picks_a_launcher_per_cell(plugins: Path) -> None:
 
 
 def test_two_ranks_of_the_real_worker_merge_into_one_stored_record(plugins: Path) -> None:
-    from bench.launchers.slot import run_cell
-
     run = _new_run(plugins, TOY)
     result = run_cell(TOY, SETTINGS, run, repeat=1, block=0, order=0)
     assert result.status == "ok", (result.reason, result.error_tail)
@@ -172,8 +174,6 @@ def test_two_ranks_of_the_real_worker_merge_into_one_stored_record(plugins: Path
 
 def test_a_crashing_rank_fails_the_slot_and_the_next_slot_runs(plugins: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.launchers.slot import run_cell
-
     run = _new_run(plugins, TOY)
     monkeypatch.setenv("FAKELAUNCHER_CRASH_RANK", "1")
     crashed = run_cell(TOY, SETTINGS, run, repeat=1, block=0, order=0)
@@ -185,6 +185,31 @@ def test_a_crashing_rank_fails_the_slot_and_the_next_slot_runs(plugins: Path,
     assert again.status == "ok", again.reason
     assert {k: r.status for k, r in store.read_process_results(run).items()} == {
         (TOY.cell_id, 1): "failed", (TOY.cell_id, 2): "ok"}
+
+
+class _AnyCell(Launcher):
+    """Every rank a plain process, whatever the cell; killed half a second after the time limit."""
+
+    @classmethod
+    def accepts(cls, cell: Cell) -> str | None:
+        return None
+
+    def launch(self, job: Launch) -> LaunchOutcome:
+        return run_ranks(job, kill_grace_s=0.5)
+
+
+def test_hung_ranks_time_out_together_and_none_is_left(fakes: Path,  # noqa: F811
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    set_plan(monkeypatch, {"__eager__": "hang"})
+    cell = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8, workers=2)
+    settings = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=1.5)
+    result = run_cell(cell, settings, fakes / "run", launcher=_AnyCell())
+    assert result.status == "timeout" and "1.5 s" in result.reason
+    assert "fake worker starting" in (result.error_tail or "")
+    pid = int((store.work_dir((fakes / "run").resolve(), cell.cell_id) / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert ProcessLauncher.accepts(cell) is not None  # one rank only
 
 
 # --------------------------------------------------------------------------- through the real CLI
