@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..lines import ERROR_TAIL_LINES, last_meaningful_line
 from ..records import Cell
 from ..watchdog import EXIT_DEADLINE, EXIT_PARENT_GONE
+from .merge import merge_ranks
 
 if TYPE_CHECKING:
     from ..records import CellResult, StepRecord
@@ -132,8 +133,6 @@ class Launcher(abc.ABC):
     def merge(self, cell: Cell, results: Sequence[CellResult],
               steps: Sequence[Sequence[StepRecord]]) -> tuple[CellResult, list[StepRecord]]:
         """The slot's record from its ranks' (all ok; rank order). See ``bench.launchers.merge``."""
-        from .merge import merge_ranks
-
         return merge_ranks(cell, results, steps)
 
 

@@ -25,6 +25,7 @@ from ..errors import BenchError
 from ..load import read_steps
 from ..processes import child_env, module_for
 from ..records import Cell, CellResult, RunSettings, StepRecord
+from . import make_launcher, skip_reason
 from .base import Launch, Launcher, LaunchOutcome, Place, RankJob, classify_exit, rank_path, tail_lines
 from .merge import RankMismatch
 from .scratch import _tidy_work_dir
@@ -57,8 +58,6 @@ def run_cell(
 
     Raises Interrupted on Ctrl-C after killing the workers; never raises for a worker's failure.
     """
-    from . import make_launcher, skip_reason
-
     run_dir = Path(run_dir).resolve()  # the workers run in their own directory: absolute paths only
     cid = cell.cell_id
     place = Place(repeat, block, order)
