@@ -2,7 +2,7 @@
 the two sides' processes in ABBA order with the project's launcher. The analysis is bench.gate.ab.
 
 The run is a stored run like any other (run.json, cells/<cell>/r<k>.json, steps, logs), planned by
-bench.orchestrate.plan_new_run and launched by bench.launcher.run_cell; what is A/B about it is in
+bench.orchestrate.plan_new_run and launched by bench.launchers.slot.run_cell; what is A/B about it is in
 run.json's ``ab`` (bench.ab_plan). A side's processes start with that side's interpreter, its extra
 environment, and for a git revision the code of that revision: ``git archive`` of its bench/ and
 models/ into a fresh temporary directory OUTSIDE the run directory (refused otherwise), put first on
@@ -25,10 +25,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import launcher, store
+from . import store
 from .ab_plan import AbSlot, Pair, Side, ab_meta, abba_schedule, pair_cells
 from .errors import BenchError
-from .launcher import Interrupted, drop_shared_scratch
+from .launchers.base import Interrupted
+from .launchers.scratch import drop_shared_scratch
+from .launchers.slot import run_cell
 from .orchestrate import plan_new_run, roofline_peaks
 from .probing import probe_frameworks
 from .processes import PROJECT_ROOT
@@ -155,9 +157,9 @@ def execute(run_dir: Path, slots: list[AbSlot], pairs: list[Pair], by_model: Map
         for i, x in enumerate(slots):
             cell, side = x.slot.cell, sides[x.side]
             _say(f"[{i + 1}/{len(slots)}] {x.side.upper()} {x.slot.label}")
-            launcher.run_cell(cell, by_model[cell.model], run_dir, repeat=x.slot.repeat, block=x.slot.block,
-                              order=x.slot.order, python=side.pythons.get(cell.framework),
-                              peak_flops=peaks.get(cell.device), env_extra=envs[x.side])
+            run_cell(cell, by_model[cell.model], run_dir, repeat=x.slot.repeat, block=x.slot.block,
+                     order=x.slot.order, python=side.pythons.get(cell.framework),
+                     peak_flops=peaks.get(cell.device), env_extra=envs[x.side])
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 Takes a typed ``RunRequest`` (what ``all``/``run`` parsed and checked), never an argparse namespace.
 The parent never imports a framework: frameworks are probed (bench.probing) and each cell is measured
-in ``repeats`` fresh processes (bench.launcher), in the run's interleaved, seeded-random order
+in ``repeats`` fresh processes (bench.launchers), in the run's interleaved, seeded-random order
 (bench.schedule), each headline comparison's processes next to each other in ABBA pairs
 (bench.comparisons); then the adaptive phase adds pairs to the comparisons still inconclusive, inside
 the run's time budget (bench.adaptive). Every choice is validated before anything is written.
@@ -20,7 +20,7 @@ from typing import Any
 
 from models.registry import model_names
 
-from . import launcher, store
+from . import store
 from .adaptive import REPORT_RESERVE_S, run_adaptive
 from .comparisons import group_entries, headline_groups
 from .envinfo import collect_environment
@@ -28,7 +28,9 @@ from .errors import BenchError
 from .estimates import load_history, process_seconds, this_machine_identity
 from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
-from .launcher import Interrupted, drop_shared_scratch
+from .launchers.base import Interrupted, Launcher
+from .launchers.scratch import drop_shared_scratch
+from .launchers.slot import run_cell, skipped_result
 from .matrix import PlannedCell, build_matrix, native_cpu_precisions
 from .pinned_peak import PeakPinning, default_machines_dir, pinned_roofline
 from .plan_text import assume_cuda_probes
@@ -167,8 +169,8 @@ def new_run(request: RunRequest) -> int:
                      })
     for p in planned:
         if not p.runnable:
-            store.write_cell_result(run_dir, launcher.skipped_result(p.cell, by_model[p.cell.model],
-                                                                     p.skip_reason or "skipped"))
+            store.write_cell_result(run_dir, skipped_result(p.cell, by_model[p.cell.model],
+                                                            p.skip_reason or "skipped"))
     n_cells = sum(p.runnable for p in planned)
     _say(f"run {run_dir.name}: profile {profile_name}, {n_cells} cell(s) to run in {len(plan.schedule)} "
          f"process(es) ({plan.repeats} per cell, interleaved, schedule seed {plan.schedule_seed}), "
@@ -245,7 +247,7 @@ def resume_run(request: RunRequest) -> int:
 
 def execute_processes(run_dir: Path, slots: Sequence[Slot], settings_by_model: Mapping[str, RunSettings],
                       pythons: Mapping[str, str], peaks: Mapping[str, float | dict[str, float] | None],
-                      cell_launcher: launcher.Launcher | None = None) -> None:
+                      cell_launcher: Launcher | None = None) -> None:
     """Run processes one after another, in the given order (raises Interrupted on Ctrl-C; each finished
     process is on disk).
 
@@ -257,9 +259,9 @@ def execute_processes(run_dir: Path, slots: Sequence[Slot], settings_by_model: M
         rest = list(slots[i + 1:])
         progress.start(slot, rest)
         cell = slot.cell
-        result = launcher.run_cell(cell, settings_by_model[cell.model], run_dir, repeat=slot.repeat,
-                                   block=slot.block, order=slot.order, python=pythons.get(cell.framework),
-                                   peak_flops=peaks.get(cell.device), launcher=cell_launcher)
+        result = run_cell(cell, settings_by_model[cell.model], run_dir, repeat=slot.repeat,
+                          block=slot.block, order=slot.order, python=pythons.get(cell.framework),
+                          peak_flops=peaks.get(cell.device), launcher=cell_launcher)
         progress.finish(slot, result, rest)
 
 

@@ -58,6 +58,11 @@ class WorkerSpec:
     repeat: int = 1
     block: int | None = None
     order: int | None = None
+    # Which rank of its process slot this worker is (bench.launchers), and the device (of the cell's
+    # kind) it runs on; specs written before ranks existed load as the one rank on device 0.
+    rank: int = 0
+    world_size: int = 1
+    device_index: int = 0
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WorkerSpec:
@@ -74,6 +79,9 @@ class WorkerSpec:
             repeat=int(d.get("repeat") or 1),
             block=d.get("block"),
             order=d.get("order"),
+            rank=int(d.get("rank") or 0),
+            world_size=int(d.get("world_size") or 1),
+            device_index=int(d.get("device_index") or 0),
         )
 
 
@@ -174,7 +182,8 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                     result.compile_warnings.append(
                         f"compile-cache priming failed (rc={rc}): the cache may be cold")
             result.flags["env"] = speed_env_vars()  # the same set the run's environment records
-            baseline = device_used_bytes() if cell.device == "cuda" else None  # before any CUDA context
+            # Before any CUDA context, on the rank's own device.
+            baseline = device_used_bytes(spec.device_index) if cell.device == "cuda" else None
             try:
                 backend_cls = load_backend(cell.framework)  # imports the framework
                 result.rss_after_import_bytes = current_rss_bytes()
@@ -186,7 +195,7 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                 else:
                     raise
             if backend_cls is not None:
-                backend = backend_cls(cell, settings, plan)
+                backend = backend_cls(cell, settings, plan, device_index=spec.device_index)
                 scenario.run(spec, backend, result, records, device_baseline=baseline, prime_only=prime_only)
     except BaseException as exc:  # every failure, Ctrl-C included, becomes a recorded cell
         is_oom = False

@@ -154,3 +154,21 @@ def test_allocator_peaks_after_a_reset() -> None:
     assert peaks["device_alloc_peak_bytes"] >= 512 * MIB
     assert 16 * MIB <= peaks["device_alloc_steady_peak_bytes"] < 128 * MIB
     del small
+
+
+def test_a_rank_runs_on_the_device_its_launch_gives() -> None:
+    """The backend places the model on cuda:<device_index> (bench.launchers gives each rank one) and
+    reads its allocator peaks there; an index past the visible devices is a skip reason, not a crash."""
+    from bench.frameworks.torch import backend as tb
+
+    cell = _cell("vae-mnist", "eager")
+    plan = plan_flags(cell, RunSettings(), ".")
+    last = torch.cuda.device_count() - 1
+    backend = tb.TorchBackend(cell, RunSettings(), plan, device_index=last)
+    assert backend.device_available() is None and backend.gpu_index() == last
+    assert backend.torch_device == torch.device(f"cuda:{last}")
+    held = torch.empty(64 * MIB, dtype=torch.uint8, device=backend.torch_device)
+    assert backend.memory_peaks()["device_alloc_peak_bytes"] >= 64 * MIB
+    del held
+    beyond = tb.TorchBackend(cell, RunSettings(), plan, device_index=last + 1)
+    assert f"no CUDA device {last + 1}" in (beyond.device_available() or "")

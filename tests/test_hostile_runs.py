@@ -412,15 +412,16 @@ def test_traversal_id_in_run_json_makes_resume_delete_nothing(base: Path, tmp_pa
 
 def test_a_cell_that_bypasses_the_id_check_cannot_reach_outside(tmp_path: Path, victim: Path) -> None:
     # Defence in depth: even a Cell built in code (no parsing) gets no work directory outside the run.
-    from bench import launcher, store
+    from bench import store
     from bench.errors import BenchError
+    from bench.launchers.slot import run_cell
     from bench.records import Cell, RunSettings
 
     run = tmp_path / "RUN"
     run.mkdir()
     cell = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=1, variant="x/../../../victim")
     with pytest.raises(BenchError, match="malformed cell id"):
-        launcher.run_cell(cell, RunSettings(), run)
+        run_cell(cell, RunSettings(), run)
     for path_of in (store.work_dir, store.log_path, store.cell_result_path, store.steps_path):
         with pytest.raises(BenchError, match="malformed cell id"):
             path_of(run, cell.cell_id)

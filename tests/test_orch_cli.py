@@ -347,7 +347,7 @@ def test_parent_never_imports_a_framework(tmp_path: Path) -> None:
     """The CLI modules import neither framework, even while running a (fake) matrix end to end."""
     code = (
         "import sys\n"
-        "import bench.cli, bench.launcher, bench.matrix, bench.store, bench.envinfo, bench.profiles\n"
+        "import bench.cli, bench.launchers.slot, bench.matrix, bench.store, bench.envinfo, bench.profiles\n"
         "import bench.progress, bench.probing, bench.orchestrate, bench.commands\n"
         f"rc = bench.cli.main({[*SMALL, '--modes', 'eager']!r})\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]\n"

@@ -1,4 +1,4 @@
-"""bench.launcher: the Launcher interface behind run_cell, with the fake worker."""
+"""bench.launchers: the Launcher interface behind run_cell, with the fake worker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 
-from bench import launcher, store
+from bench import store
+from bench.launchers.base import Launch, Launcher, LaunchOutcome, classify_exit
+from bench.launchers.process import ProcessLauncher
+from bench.launchers.slot import run_cell
 from bench.records import Cell, RunSettings
 from bench.schedule import build_schedule
 from models.registry import family_of
@@ -24,25 +27,25 @@ def new_run(root: Path, repeats: int = 3) -> Path:
                             schedule=build_schedule([CELL], repeats, seed=0))
 
 
-class Recording(launcher.Launcher):
+class Recording(Launcher):
     """A launcher that records what it was asked to start and answers with a canned outcome
     (or, with ``delegate``, lets the process launcher run it)."""
 
-    def __init__(self, outcome: launcher.LaunchOutcome | None = None) -> None:
+    def __init__(self, outcome: LaunchOutcome | None = None) -> None:
         self.outcome = outcome
-        self.jobs: list[launcher.Launch] = []
+        self.jobs: list[Launch] = []
 
-    def launch(self, job: launcher.Launch) -> launcher.LaunchOutcome:
+    def launch(self, job: Launch) -> LaunchOutcome:
         self.jobs.append(job)
         if self.outcome is None:
-            return launcher.ProcessLauncher().launch(job)
+            return ProcessLauncher().launch(job)
         job.log_path.write_text("# started by a test\nsomething went wrong here\n")
         return self.outcome
 
 
 def test_the_process_launcher_stores_one_result_per_process(fakes: Path) -> None:  # noqa: F811
     run = new_run(fakes)
-    result = launcher.run_cell(CELL, SETTINGS, run, block=0, order=0)
+    result = run_cell(CELL, SETTINGS, run, block=0, order=0)
     assert result.status == "ok" and result.wall_s is not None and result.started_at
     assert (result.repeat, result.block, result.order) == (1, 0, 0)
     losses = family_of(CELL.model).losses
@@ -53,7 +56,7 @@ def test_the_process_launcher_stores_one_result_per_process(fakes: Path) -> None
     assert len(steps) == SETTINGS.steps and set(steps[0]["losses"]) == set(losses)
     assert (store.work_dir(run, CELL.cell_id) / "spec-r1.json").exists()
     # A second process of the same cell: its own files, the same scratch directory.
-    second = launcher.run_cell(CELL, SETTINGS, run, repeat=2, block=1, order=1)
+    second = run_cell(CELL, SETTINGS, run, repeat=2, block=1, order=1)
     assert (second.repeat, second.block, second.order) == (2, 1, 1)
     assert store.cell_result_path(run, CELL.cell_id, 2).is_file()
     assert {r["repeat"] for r in store.read_steps(store.steps_path(run, CELL.cell_id, 2))} == {2}
@@ -66,13 +69,13 @@ def test_the_process_launcher_stores_one_result_per_process(fakes: Path) -> None
 def test_a_result_for_another_process_is_refused(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """A worker that writes another repeat (or order) than it was given: recorded as failed."""
     class Mislabelling(Recording):
-        def launch(self, job: launcher.Launch) -> launcher.LaunchOutcome:
+        def launch(self, job: Launch) -> LaunchOutcome:
             spec = json.loads(Path(job.command[3]).read_text())
             spec["order"] = 99
             Path(job.command[3]).write_text(json.dumps(spec))
-            return launcher.ProcessLauncher().launch(job)
+            return ProcessLauncher().launch(job)
 
-    result = launcher.run_cell(CELL, SETTINGS, new_run(fakes), repeat=1, block=0, order=0,
+    result = run_cell(CELL, SETTINGS, new_run(fakes), repeat=1, block=0, order=0,
                                launcher=Mislabelling())
     assert result.status == "failed" and "another process" in result.reason
     assert (result.repeat, result.block, result.order) == (1, 0, 0)
@@ -80,7 +83,7 @@ def test_a_result_for_another_process_is_refused(fakes: Path, monkeypatch: pytes
 
 def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  # noqa: F811
     rec = Recording()
-    result = launcher.run_cell(CELL, SETTINGS, fakes / "run", python="/usr/bin/env", launcher=rec)
+    result = run_cell(CELL, SETTINGS, fakes / "run", python="/usr/bin/env", launcher=rec)
     (job,) = rec.jobs
     assert job.cell == CELL and job.time_limit_s == SETTINGS.time_limit_s
     assert job.command[:3] == ["/usr/bin/env", "-m", "orch_fake_worker"]
@@ -91,16 +94,16 @@ def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  #
 
 
 @pytest.mark.parametrize(("outcome", "status", "reason"), [
-    (launcher.LaunchOutcome(timed_out=True), "timeout", "exceeded the time limit of 60 s"),
-    (launcher.LaunchOutcome(start_error="cannot start /x/python: No such file"), "failed",
+    (LaunchOutcome(timed_out=True), "timeout", "exceeded the time limit of 60 s"),
+    (LaunchOutcome(start_error="cannot start /x/python: No such file"), "failed",
      "cannot start /x/python: No such file"),
-    (launcher.LaunchOutcome(returncode=-signal.SIGKILL), "oom", "SIGKILL"),
-    (launcher.LaunchOutcome(returncode=3), "failed", "something went wrong here"),
+    (LaunchOutcome(returncode=-signal.SIGKILL), "oom", "SIGKILL"),
+    (LaunchOutcome(returncode=3), "failed", "something went wrong here"),
 ])
 def test_an_outcome_without_a_result_is_recorded_with_a_reason(
-        fakes: Path, outcome: launcher.LaunchOutcome, status: str, reason: str) -> None:  # noqa: F811
+        fakes: Path, outcome: LaunchOutcome, status: str, reason: str) -> None:  # noqa: F811
     run = new_run(fakes)
-    result = launcher.run_cell(CELL, SETTINGS, run, repeat=3, block=2, order=2, launcher=Recording(outcome))
+    result = run_cell(CELL, SETTINGS, run, repeat=3, block=2, order=2, launcher=Recording(outcome))
     assert result.status == status and reason in result.reason
     assert (result.repeat, result.block, result.order) == (3, 2, 2)
     assert store.read_process_results(run)[(CELL.cell_id, 3)].status == status
@@ -112,17 +115,17 @@ def test_an_outcome_without_a_result_is_recorded_with_a_reason(
 def test_the_process_launcher_kills_a_hung_worker(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     set_plan(monkeypatch, {"__eager__": "hang"})
     settings = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=1.5)
-    quick_kill = launcher.ProcessLauncher(kill_grace_s=0.5)
-    result = launcher.run_cell(CELL, settings, fakes / "run", launcher=quick_kill)
+    quick_kill = ProcessLauncher(kill_grace_s=0.5)
+    result = run_cell(CELL, settings, fakes / "run", launcher=quick_kill)
     assert result.status == "timeout" and "1.5 s" in result.reason
     assert "fake worker starting" in (result.error_tail or "")
 
 
 def test_launcher_is_an_interface() -> None:
     with pytest.raises(TypeError):
-        launcher.Launcher()  # type: ignore[abstract]
-    assert launcher.classify_exit(1, ["RuntimeError: boom", "^^^^"]) == ("failed", "RuntimeError: boom")
-    assert launcher.classify_exit(0, [])[1] == "worker exited without writing a result"
+        Launcher()  # type: ignore[abstract]
+    assert classify_exit(1, ["RuntimeError: boom", "^^^^"]) == ("failed", "RuntimeError: boom")
+    assert classify_exit(0, [])[1] == "worker exited without writing a result"
 
 
 def test_progress_eta_from_estimates_then_from_finished_processes() -> None:

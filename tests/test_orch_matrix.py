@@ -233,7 +233,8 @@ def test_planning_is_pure(monkeypatch: pytest.MonkeyPatch) -> None:
         for profile in ("quick", "full"):
             assert build(profile, {"tensorflow": probe("tensorflow", cuda=True), "torch": probe("torch")})
     code = ("import sys, bench.matrix\n"
-            "print(sorted(m for m in ('bench.launcher', 'bench.processes', 'bench.probing', 'subprocess')"
+            "print(sorted(m for m in ('bench.launchers.slot', 'bench.launchers.process', 'bench.processes',"
+            " 'bench.probing', 'subprocess')"
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.launcher import SHARED_SUFFIX, _tidy_work_dir, drop_shared_scratch
+from bench.launchers.scratch import SHARED_SUFFIX, _tidy_work_dir, drop_shared_scratch
 
 
 def test_shared_scratch_survives_a_process_and_goes_with_the_run(tmp_path: Path) -> None:

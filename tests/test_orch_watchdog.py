@@ -15,7 +15,7 @@ import pytest
 from orch_helpers import ROOT, fake_env
 
 from bench import watchdog
-from bench.launcher import classify_exit
+from bench.launchers.base import classify_exit
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics")
 
@@ -109,7 +109,7 @@ def test_watchdog_enforces_the_deadline_from_process_start(tmp_path: Path) -> No
 
 
 def test_a_cells_deadline_leaves_the_launcher_time_to_time_it_out_first() -> None:
-    from bench.launcher import KILL_GRACE_S
+    from bench.launchers.base import KILL_GRACE_S
 
     assert watchdog.DEADLINE_GRACE_S > KILL_GRACE_S + 1
     assert classify_exit(watchdog.EXIT_DEADLINE, [])[0] == "timeout"

@@ -143,7 +143,7 @@ def test_a_framework_without_a_flags_module_gets_the_common_plan(tmp_path, monke
 
 def test_a_shared_compile_cache_is_kept_between_the_cells_processes(tmp_path):
     from bench.frameworks.torch.flags import CACHE_SHARED
-    from bench.launcher import SHARED_SUFFIX, _tidy_work_dir
+    from bench.launchers.scratch import SHARED_SUFFIX, _tidy_work_dir
     from bench.profiles import make_settings
 
     quick, full = make_settings("quick", None), make_settings("full", None)

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.run)
     else:
         from ..ab_run import run_compare
-        from ..launcher import Interrupted
+        from ..launchers.base import Interrupted
 
         if args.extra_pairs is not None or args.time_budget_s is not None:
             raise BenchError("--extra-pairs and --time-budget apply to `bench all`; an A/B comparison runs "

@@ -40,10 +40,14 @@ class Backend:
 
     framework = ""
 
-    def __init__(self, cell: Cell, settings: RunSettings, plan: dict[str, Any]) -> None:
+    def __init__(self, cell: Cell, settings: RunSettings, plan: dict[str, Any],
+                 device_index: int = 0) -> None:
         self.cell = cell
         self.settings = settings
         self.plan = plan
+        # Which device of the cell's kind this process uses: the launcher gives each rank its own
+        # (bench.worker.WorkerSpec.device_index); 0 for a cell of one rank.
+        self.device_index = device_index
         self.flags: dict[str, Any] = {}  # effective values, filled by setup() and later phases
         self.loss_names: tuple[str, ...] = ()  # the family's losses, in its order
         self.batches: list[tuple[Any, ...]] = []  # one tuple of device tensors per step's inputs
@@ -110,7 +114,12 @@ class Backend:
 
     def gpu_index(self) -> int | None:
         """The CUDA device index to sample with NVML, or None on CPU."""
-        return 0 if self.cell.device == "cuda" else None
+        return self.device_index if self.cell.device == "cuda" else None
+
+    def device_name(self) -> str:
+        """The cell's device with this process's index, as the model builders take it: ``cpu`` or
+        ``cuda:<index>`` (one CPU device, whatever the rank)."""
+        return f"{self.cell.device}:{self.device_index}" if self.cell.device == "cuda" else self.cell.device
 
     def is_oom(self, exc: BaseException) -> bool:
         return False
@@ -128,7 +137,7 @@ class Backend:
         impl = family.implementation(self.cell.framework)
         self.loss_names = tuple(family.losses)
         self.model = impl.build(spec, batch_size=batch_size, precision=self.cell.precision,
-                                seed=self.settings.seed, device=self.cell.device, **options)
+                                seed=self.settings.seed, device=self.device_name(), **options)
         # What only the model can know (e.g. which attention kernel it dispatches to) joins the flags.
         self.flags.update(getattr(self.model, "flags", None) or {})
         self.batches = split_batches(self.model.to_framework_batches(*inputs), len(inputs))

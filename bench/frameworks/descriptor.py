@@ -114,6 +114,9 @@ class FrameworkDescriptor:
     # Mode -> what it compiles (modules, the whole step, the optimizer update), stated by the report:
     # a compiled step against compiled modules and an eager optimizer is not a like-for-like comparison.
     compiled_scopes: Mapping[str, str] = field(default_factory=dict)
+    # Launchers (bench.launchers registry names) asked first to start this framework's cells, e.g. an
+    # engine's own for cells of several workers; any registered launcher that accepts a cell also may.
+    launchers: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ derived views
     @property

@@ -50,7 +50,7 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
     from ..cell import parse_cell_id
     from ..envinfo import collect_environment
     from ..inputs import check_output_dir
-    from ..launcher import drop_shared_scratch
+    from ..launchers.scratch import drop_shared_scratch
     from ..machine import check_same_machine
     from ..orchestrate import execute_processes
     from ..probing import probe_frameworks

@@ -15,9 +15,14 @@ POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"
             "fp64": "float64"}  # fp64: for the equivalence checks only (not a benchmark precision)
 
 
-def tf_device(device: str | None) -> str | None:
-    """TensorFlow's device name of a cell's device (None: let TensorFlow place)."""
-    return {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
+def tf_device(device: str | None, index: int | None = None) -> str | None:
+    """TensorFlow's device name of a cell's device (None: let TensorFlow place): ``cpu`` is /CPU:0;
+    ``cuda`` is /GPU:<index>, the index given or written as the backends pass it (``cuda:1``), else 0."""
+    if device is None:
+        return None
+    kind, _, written = device.partition(":")
+    n = index if index is not None else int(written or 0)
+    return {"cpu": "/CPU:0", "cuda": f"/GPU:{n}"}[kind]
 
 
 def loss_scaled(opt: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:

@@ -26,6 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from models.common.tf_common import tf_device
+
 from ..base import Backend, Losses
 from .onednn import onednn_enabled
 
@@ -36,7 +38,8 @@ class TensorflowBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cuda = self.cell.device == "cuda"
-        self.tf_device = "/GPU:0" if self.cuda else "/CPU:0"
+        self.tf_device = tf_device(self.cell.device, self.device_index)
+        self.tf_memory_device = self.tf_device.lstrip("/")  # what get_memory_info names: "GPU:<k>"
         self._device_scope: Any = None
 
     def setup(self) -> None:
@@ -88,7 +91,7 @@ class TensorflowBackend(Backend):
             gpus = tf.config.list_physical_devices("GPU")
             if gpus:
                 try:
-                    details = tf.config.experimental.get_device_details(gpus[0])
+                    details = tf.config.experimental.get_device_details(gpus[self.device_index])
                     v["gpu"] = details.get("device_name")
                     cap = details.get("compute_capability")
                     v["gpu_capability"] = f"{cap[0]}.{cap[1]}" if cap else None
@@ -97,9 +100,14 @@ class TensorflowBackend(Backend):
         return v
 
     def device_available(self) -> str | None:
-        if self.cuda and not tf.config.list_physical_devices("GPU"):
+        if not self.cuda:
+            return None
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
             build = "a CUDA build" if tf.test.is_built_with_cuda() else "a CPU-only build"
             return f"no CUDA device visible to tensorflow {tf.__version__} ({build})"
+        if self.device_index >= len(gpus):
+            return f"no CUDA device {self.device_index} ({len(gpus)} visible to tensorflow)"
         return None
 
     def build(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any]) -> None:
@@ -158,7 +166,7 @@ class TensorflowBackend(Backend):
         if not self.cuda:
             return super().memory_peaks()
         try:
-            peak = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+            peak = int(tf.config.experimental.get_memory_info(self.tf_memory_device)["peak"])
         except Exception:
             peak = None
         return {"device_alloc_peak_bytes": peak, "device_reserved_peak_bytes": None}
@@ -167,7 +175,7 @@ class TensorflowBackend(Backend):
         if not self.cuda:
             return False
         try:
-            tf.config.experimental.reset_memory_stats("GPU:0")
+            tf.config.experimental.reset_memory_stats(self.tf_memory_device)
         except Exception:  # a TF without the call, or no GPU: the peak stays whole-process
             return False
         return True

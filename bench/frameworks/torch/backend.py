@@ -180,13 +180,17 @@ class TorchBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cuda = self.cell.device == "cuda"
-        self.torch_device = torch.device("cuda:0" if self.cuda else "cpu")
+        self.torch_device = torch.device(self.device_name())
         # Derived from Inductor's options for the mode (triton.cudagraphs), not from its name.
         self.cuda_graph_mode = uses_cuda_graphs(self.cell.mode, self.cell.device)
 
     def setup(self) -> None:
         p = self.plan
         f = self.flags
+        if self.cuda and self.device_index:
+            # Calls that take the current device (the allocator's statistics, cudagraph trees) follow
+            # the rank's own device; device 0, the one-rank case, is left as torch starts.
+            torch.cuda.set_device(self.torch_device)
         # Threads first: set_num_interop_threads fails once inter-op work has started.
         torch.set_num_threads(p["intra_op_threads"])
         try:
@@ -230,8 +234,8 @@ class TorchBackend(Backend):
             v["triton"] = None
         if self.cuda and torch.cuda.is_available():
             v["cudnn"] = torch.backends.cudnn.version()
-            v["gpu"] = torch.cuda.get_device_name(0)
-            cap = torch.cuda.get_device_capability(0)
+            v["gpu"] = torch.cuda.get_device_name(self.device_index)
+            cap = torch.cuda.get_device_capability(self.device_index)
             v["gpu_capability"] = f"{cap[0]}.{cap[1]}"
         return v
 
@@ -239,6 +243,8 @@ class TorchBackend(Backend):
         if self.cuda and not torch.cuda.is_available():
             build = "without CUDA" if torch.version.cuda is None else f"with CUDA {torch.version.cuda}"
             return f"no CUDA device visible to torch {torch.__version__} (built {build})"
+        if self.cuda and self.device_index >= torch.cuda.device_count():
+            return f"no CUDA device {self.device_index} ({torch.cuda.device_count()} visible to torch)"
         return None
 
     def build(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any]) -> None:
@@ -368,13 +374,13 @@ class TorchBackend(Backend):
     def memory_peaks(self) -> dict[str, int | None]:
         if not self.cuda or not torch.cuda.is_available():
             return super().memory_peaks()
-        return {"device_alloc_peak_bytes": int(torch.cuda.max_memory_allocated()),
-                "device_reserved_peak_bytes": int(torch.cuda.max_memory_reserved())}
+        return {"device_alloc_peak_bytes": int(torch.cuda.max_memory_allocated(self.torch_device)),
+                "device_reserved_peak_bytes": int(torch.cuda.max_memory_reserved(self.torch_device))}
 
     def reset_memory_peaks(self) -> bool:
         if not self.cuda or not torch.cuda.is_available():
             return False
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(self.torch_device)
         return True
 
     def is_oom(self, exc: BaseException) -> bool:

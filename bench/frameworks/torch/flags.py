@@ -20,7 +20,7 @@ CACHE_COLD = "cold"  # a fresh, empty inductor/triton cache directory for this c
 CACHE_WARM = "warm"  # a persistent directory, primed by a separate child process first
 # One directory per cell shared by the cell's processes (RunSettings.compile_cache "shared", the quick
 # profile): the first process compiles cold, the later ones hit the cache (the flags count the hits).
-# The "-shared" suffix keeps the launcher from emptying it between processes (bench.launcher).
+# The "-shared" suffix keeps the launcher from emptying it between processes (bench.launchers.scratch).
 CACHE_SHARED = "shared"
 
 
