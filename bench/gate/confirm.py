@@ -9,7 +9,6 @@ the metrics that regressed the first time. The verdict shows both measurements.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,14 +46,10 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
     """Measure ``cell_ids`` of the stored ``run`` again in ``processes`` fresh processes each, with
     its settings and interpreters, into a new run directory under ``out_root``; returns it."""
     from .. import store
-    from ..envinfo import collect_environment
     from ..inputs import check_output_dir
-    from ..launcher import drop_shared_scratch
     from ..machine import check_same_machine
-    from ..orchestrate import execute_processes
-    from ..probing import probe_frameworks
     from ..records import Cell, RunSettings
-    from ..schedule import build_schedule
+    from ..rerun import rerun
 
     check_output_dir(out_root, "--confirm-dir")
     refusal = check_same_machine(run.env, what=f"run {run.run_id}")
@@ -69,24 +64,11 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
         raw = by_model_raw.get(c.model) or run.meta.get("settings") or {}
         by_model[c.model] = RunSettings.from_dict({**raw, "repeats": processes})
     pythons = {str(k): str(v) for k, v in (run.meta.get("pythons") or {}).items()}
-    probes = probe_frameworks(sorted({c.framework for c in cells}), pythons)
-    env = collect_environment(probes)
-    base = next(iter(by_model.values()))
-    schedule = build_schedule(cells, processes, base.seed)
     run_dir = store.unused_run_dir(out_root, f"{run.run_id}-confirm")
-    argv = ["bench", "gate", "--confirm", str(processes)]
-    store.create_run(run_dir, base, argv, str(run.meta.get("profile")), cells, run_id=run_dir.name,
-                     environment=env, schedule=schedule,
-                     schedule_seed=base.seed, extra_meta={
-                         "settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
-                         "pythons": pythons, "confirms": run.run_id})
-    print(f"confirming {len(cells)} flagged cell(s) of {run.run_id} in {processes} fresh process(es) each "
-          f"-> {run_dir}", file=sys.stderr, flush=True)
-    try:
-        execute_processes(run_dir, schedule, by_model, pythons, peaks={})
-    finally:
-        drop_shared_scratch(run_dir)
-    return run_dir
+    return rerun(cells, by_model, pythons, run_dir, profile=str(run.meta.get("profile")),
+                 argv=["bench", "gate", "--confirm", str(processes)], extra_meta={"confirms": run.run_id},
+                 note=f"confirming {len(cells)} flagged cell(s) of {run.run_id} in {processes} fresh "
+                      f"process(es) each -> {run_dir}")
 
 
 def confirm(result: GateResult, baseline: dict[str, Any], run: Any, processes: int,
