@@ -22,6 +22,7 @@ from models.registry import model_names
 
 from . import launcher, store
 from .adaptive import REPORT_RESERVE_S, run_adaptive
+from .clock import utc_now_iso
 from .comparisons import group_entries, headline_groups
 from .envinfo import collect_environment
 from .errors import BenchError
@@ -244,7 +245,7 @@ def resume_run(request: RunRequest) -> int:
     plan = plan_resume(request)
     if plan is None:
         return 0
-    store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), store.utc_now_iso()])
+    store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), utc_now_iso("seconds")])
     fresh_work_dir(plan.run_dir)  # nothing a stored run left in work/ (a planted cache, a package) is used
     _say(f"resuming {plan.run_dir}: {len(plan.todo)} process(es) to run")
     base = RunSettings.from_dict(plan.meta["settings"])

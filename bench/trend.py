@@ -6,7 +6,7 @@ one machine (bench.machine.machine_fingerprint of their environment) are ordered
 then run id. Each run is gated, exactly as ``python -m bench gate`` would gate it, against a history
 baseline of the up to K (``window``) runs before it in its segment:
 
-    compare(baseline_of_entries(run_entry(r) for r in those runs), cell_summaries(run), run.env, ...)
+    compare(baseline_of_entries(run_entry(r) for r in those runs), baseline_cells(run), run.env, ...)
 
 A segment is a stretch of consecutive runs the gate may compare: when the gate refuses a run
 (different measurement settings, no cell in common: bench.gate.rules.compare raises BenchError), that
@@ -55,7 +55,7 @@ class RunPoint:
     run_id: str
     created_at: str
     commit: str | None
-    cells: dict[str, dict[str, Any]]  # cell_id -> its summary (bench.baseline.cell_summaries)
+    cells: dict[str, dict[str, Any]]  # cell_id -> its summary (bench.baseline.baseline_cells)
     markers: dict[str, str] = field(default_factory=dict)  # cell_id -> REGRESSION | IMPROVEMENT
     compared_with: int = 0  # runs in its history baseline; 0: the first run of a segment
     new_segment: bool = False  # a later run the gate could not compare with the runs before it

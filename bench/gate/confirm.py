@@ -75,14 +75,14 @@ def confirm(result: GateResult, baseline: dict[str, Any], run: Any, processes: i
             out_root: Path) -> Path | None:
     """Re-run the cells of ``result`` whose metrics regressed and keep only reproduced regressions;
     returns the confirmation run's directory (None when nothing regressed)."""
-    from ..baseline import cell_summaries
+    from ..baseline import baseline_cells
     from ..store import load_run
 
     flagged = [v for v in result.verdicts if v.verdict == "fail" and any(c.failed for c in v.checks.values())]
     if not flagged:
         return None
     run_dir = rerun_cells(run, [v.cell_id for v in flagged], processes, out_root)
-    again = cell_summaries(load_run(run_dir))
+    again = baseline_cells(load_run(run_dir))
     histories = cell_histories(baseline)
     pools = history_pools(histories) if len(baseline.get("runs") or []) >= 2 else None
     base_cells = baseline.get("cells", {})
