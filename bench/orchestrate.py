@@ -26,7 +26,7 @@ from .clock import utc_now_iso
 from .comparisons import group_entries, headline_groups
 from .envinfo import collect_environment
 from .errors import BenchError
-from .estimates import load_history, process_seconds, this_machine_identity
+from .estimates import load_past_timings, process_seconds, this_machine_identity
 from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
 from .launcher import Interrupted, drop_shared_scratch
@@ -125,9 +125,9 @@ def adaptive_settings(request: RunRequest, plan: NewRunPlan) -> tuple[int, float
 
 def plan_seconds(plan: NewRunPlan) -> float:
     """The new run's estimated wall time (every process; this machine's stored runs where they tell)."""
-    history = load_history(store.DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
+    past = load_past_timings(store.DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
                            {s.cell.device for s in plan.schedule})
-    return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, history) for s in plan.schedule)
+    return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, past) for s in plan.schedule)
 
 
 @dataclass(frozen=True)
