@@ -31,7 +31,7 @@ from .errors import BenchError
 from .launchers.base import Interrupted
 from .launchers.scratch import drop_shared_scratch
 from .launchers.slot import run_cell
-from .orchestrate import plan_new_run, roofline_peaks
+from .orchestrate import create_planned_run, plan_new_run, roofline_peaks
 from .probing import probe_frameworks
 from .processes import PROJECT_ROOT
 from .request import RunRequest
@@ -124,18 +124,12 @@ def run_compare(request: RunRequest, side_a: Side, side_b: Side) -> Path:
     slots = abba_schedule(pairs, plan.repeats, plan.schedule_seed)
     # Stored as what ran: 2R processes per cell (R pairs), so the run reads as any other.
     by_model = {m: replace(st, repeats=2 * st.repeats) for m, st in plan.by_model.items()}
-    from .envinfo import collect_environment
-
-    env = collect_environment(plan.probes)
-    env["pythons"] = {fw: plan.probes.get(fw, {}).get("python_executable", sys.executable) for fw in fws}
-    out = request.out or store.DEFAULT_RUNS_ROOT / store.new_run_id()
-    run_dir = store.create_run(
-        out, next(iter(by_model.values())), list(request.argv), plan.profile,
-        list(dict.fromkeys(c for p in pairs for c in (p.a, p.b))), run_id=Path(out).name, environment=env,
-        schedule=[s.slot for s in slots], schedule_seed=plan.schedule_seed,
-        extra_meta={"settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
-                    "pythons": dict(side_a.pythons), "filters": filters.as_dict(),
-                    "ab": ab_meta(side_a, side_b, pairs, details)})
+    run_dir = Path(request.out or store.DEFAULT_RUNS_ROOT / store.new_run_id())
+    create_planned_run(run_dir, by_model, request.argv, plan.profile,
+                       list(dict.fromkeys(c for p in pairs for c in (p.a, p.b))), plan.probes,
+                       [s.slot for s in slots], plan.schedule_seed,
+                       {"pythons": dict(side_a.pythons), "filters": filters.as_dict(),
+                        "ab": ab_meta(side_a, side_b, pairs, details)}, interpreters=fws)
     _say(f"A/B run {run_dir.name}: {len(pairs)} comparison(s), {plan.repeats} pair(s) of processes each "
          f"({len(slots)} processes, ABBA order, schedule seed {plan.schedule_seed}); results in {run_dir}")
     _say(f"  A: {side_a.label()}\n  B: {side_b.label()}")

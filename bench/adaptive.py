@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import store
-from .estimates import History, process_seconds
+from .estimates import PastTimings, process_seconds
 from .records import CellResult, RunSettings
 from .schedule import Slot, extra_block, schedule_entries, slots_from_entries
 from .stats import INCONCLUSIVE, MARGIN, RatioCI, median_ratio_ci
@@ -57,11 +57,11 @@ def group_ratio(results: Mapping[tuple[str, int], CellResult], group: Sequence[A
     return median_ratio_ci(a, b)
 
 
-def _own_history(results: Mapping[tuple[str, int], CellResult]) -> History:
-    history = History()
+def _own_timings(results: Mapping[tuple[str, int], CellResult]) -> PastTimings:
+    past = PastTimings()
     for r in results.values():
-        history.add(r)
-    return history
+        past.add(r)
+    return past
 
 
 def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mapping[str, RunSettings], *,
@@ -78,7 +78,7 @@ def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mappi
     record: dict[str, Any] = {"cap_pairs": cap, "margin": MARGIN, "budget_s": budget_s}
     while True:
         results = store.read_process_results(run_dir)
-        history = _own_history(results)
+        past = _own_timings(results)
         meta = store.read_run_meta(run_dir)
         schedule = slots_from_entries(meta.get("schedule") or [])
         block = max((s.block for s in schedule if s.block is not None), default=-1) + 1
@@ -98,7 +98,7 @@ def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mappi
                 stopped[i] = CAP
                 continue
             pair = 1 + max((s.repeat for s in schedule if s.cell in group), default=0)
-            need = sum(process_seconds(c, by_model[c.model], pair, history) for c in group)
+            need = sum(process_seconds(c, by_model[c.model], pair, past) for c in group)
             if deadline is not None and t + need > deadline:
                 stopped[i] = BUDGET
                 continue

@@ -119,10 +119,10 @@ def _summary_of(row: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, dict[str, Any]]:
+def baseline_cells(run: RunData, *, round_samples: bool = False) -> dict[str, dict[str, Any]]:
     """Per cell: its key fields, the numbers the gate compares (over its processes), and its timed
     samples."""
-    from .aggregate import cell_summaries as summarize
+    from .aggregate import cell_summaries
 
     samples = timed_samples(run)
     out: dict[str, dict[str, Any]] = {}
@@ -132,7 +132,7 @@ def cell_summaries(run: RunData, *, round_samples: bool = False) -> dict[str, di
     for r in run.cells.to_dict(orient="records"):
         if r.get("status") == "ok":
             first_ok.setdefault(str(r["cell_id"]), r)
-    for row in summarize(run.cells, run.steps).to_dict(orient="records"):
+    for row in cell_summaries(run.cells, run.steps).to_dict(orient="records"):
         cid = str(row["cell_id"])
         if num(row.get("n_ok")) == 1:  # one process: its own CI of the median, as stored
             one = first_ok[cid]
@@ -165,7 +165,7 @@ def run_entry(run: RunData, *, round_samples: bool = True) -> dict[str, Any]:
         "settings": run.meta.get("settings", {}),
         "settings_by_model": by_model if isinstance(by_model, dict) else {},
         "versions": versions,
-        "cells": dict(sorted(cell_summaries(run, round_samples=round_samples).items())),
+        "cells": dict(sorted(baseline_cells(run, round_samples=round_samples).items())),
         "canary": run_canary(run),
     }
 

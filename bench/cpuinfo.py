@@ -122,8 +122,8 @@ def cpu_identity(cpuinfo_text: str | None = None) -> dict[str, Any]:
 
 def cpu_summary() -> dict[str, Any]:
     """What environment.json records of the ISA: {"isa_flags": [...], "supports_bf16", "identity"}."""
-    flags = isa_flags()
-    return {"isa_flags": list(flags), "supports_bf16": bool(BF16_FLAGS & set(flags)),
+    isa = isa_flags()
+    return {"isa_flags": list(isa), "supports_bf16": bool(BF16_FLAGS & set(isa)),
             "identity": cpu_identity()}
 
 

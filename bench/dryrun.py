@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import store
 from .cell import Cell
-from .estimates import estimate_cell_seconds, load_history, this_machine_identity
+from .estimates import estimate_cell_seconds, load_past_timings, this_machine_identity
 from .orchestrate import adaptive_settings, plan_new_run
 from .plan_text import coverage_lines, estimate_basis
 from .progress import fmt_duration
@@ -46,18 +46,19 @@ def dry_run(request: RunRequest) -> int:
             within = f"while the run's {fmt_duration(budget)} budget allows" if budget else "(no time budget)"
             adaptive = (f"then up to {cap} more pair(s) for each of the {len(new.groups)} headline "
                         f"comparison(s) still inconclusive, {within}\n")
-    history = load_history(store.DEFAULT_RUNS_ROOT, names, {c.device for _, c, _, why in rows if why is None})
+    past = load_past_timings(store.DEFAULT_RUNS_ROOT, names,
+                             {c.device for _, c, _, why in rows if why is None})
     print(head)
     width = max(len(label) for label, *_ in rows)
     total, n_proc = 0.0, 0
     for label, cell, n, reason in rows:
         if reason is None:
-            est = n * estimate_cell_seconds(cell, by_model[cell.model], history)
+            est = n * estimate_cell_seconds(cell, by_model[cell.model], past)
             total, n_proc = total + est, n_proc + n
             times = f" x{n}" if n > 1 else ""
             print(f"  {label:<{width}}  run{times}  ~{fmt_duration(est)}")
         else:
             print(f"  {label:<{width}}  skip  {reason}")
     print(f"estimated total: ~{fmt_duration(total)} for {n_proc} process(es) (nothing was run or written)\n"
-          f"{adaptive}start-up and compile times {history.describe()}")
+          f"{adaptive}start-up and compile times {past.describe()}")
     return 0

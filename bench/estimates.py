@@ -31,8 +31,8 @@ REFERENCE_CUDA_FLOPS = {"fp32": 15e12, "bf16": 40e12, "fp16": 40e12}
 CUDA_MIN_STEP_S = 0.003
 _UNKNOWN_STEP_S = 0.5  # a model whose FLOPs cannot be counted
 _DEFAULT_START_S = 5.0  # a framework whose descriptor gives no start-up figure for the device
-# How many of the newest stored runs are read for history (reading a run parses every process file).
-HISTORY_RUNS = 20
+# How many of the newest stored runs are read for past timings (reading a run parses every process file).
+PAST_TIMING_RUNS = 20
 
 COLD, WARM = "cold", "warm"
 
@@ -45,7 +45,7 @@ def cache_state(cell: Cell, settings: RunSettings, repeat: int) -> str:
 
 
 @dataclass
-class History:
+class PastTimings:
     """What this machine's stored runs measured (lists of seconds, one per ok process)."""
 
     runs: list[str] = field(default_factory=list)
@@ -81,17 +81,18 @@ def _median(values: list[float] | None) -> float | None:
     return statistics.median(values) if values else None
 
 
-def load_history(runs_root: Path, identity: Mapping[str, str | None],
-                 devices: Iterable[str] = ("cpu", "cuda"), runs: Iterable[Path] | None = None) -> History:
-    """The history of the machine named by ``identity`` (device -> GPU name for "cuda", CPU model for
+def load_past_timings(runs_root: Path, identity: Mapping[str, str | None],
+                      devices: Iterable[str] = ("cpu", "cuda"),
+                      runs: Iterable[Path] | None = None) -> PastTimings:
+    """The past timings of the machine named by ``identity`` (device -> GPU name for "cuda", CPU model for
     "cpu") on ``devices``: processes of stored runs whose environment records the same device."""
     from .load import list_runs, read_environment, read_process_results
 
     wanted = {d: identity.get(d) for d in devices if identity.get(d)}
-    history = History()
+    past = PastTimings()
     if not wanted:
-        return history
-    for run_dir in list(runs if runs is not None else list_runs(runs_root))[-HISTORY_RUNS:]:
+        return past
+    for run_dir in list(runs if runs is not None else list_runs(runs_root))[-PAST_TIMING_RUNS:]:
         try:
             env = read_environment(run_dir)
             gpus = {str(g.get("name")) for g in (env.get("gpu") or {}).get("gpus") or []}
@@ -102,20 +103,20 @@ def load_history(runs_root: Path, identity: Mapping[str, str | None],
                 continue
             results = read_process_results(Path(run_dir))
         except (BenchError, OSError, ValueError, TypeError, AttributeError):
-            continue  # a run that does not load gives no history
+            continue  # a run that does not load gives no timings
         used = False
         for r in results.values():
             if same.get(r.cell.device):
-                history.add(r)
+                past.add(r)
                 used = True
         if used:
-            history.runs.append(Path(run_dir).name)
-    return history
+            past.runs.append(Path(run_dir).name)
+    return past
 
 
-def step_seconds(cell: Cell, history: History | None = None) -> float:
+def step_seconds(cell: Cell, past: PastTimings | None = None) -> float:
     key = (cell.framework, cell.mode, cell.device, cell.model, cell.precision, cell.batch_size)
-    known = _median(history.step_s.get(key)) if history else None
+    known = _median(past.step_s.get(key)) if past else None
     if known is not None:
         return known
     if cell.device == "cuda":
@@ -127,7 +128,7 @@ def step_seconds(cell: Cell, history: History | None = None) -> float:
     return reference_step_seconds(cell.model, cell.batch_size) or _UNKNOWN_STEP_S
 
 
-def compile_seconds(cell: Cell, state: str, history: History | None = None) -> float:
+def compile_seconds(cell: Cell, state: str, past: PastTimings | None = None) -> float:
     """The first step's compile: this machine's figure for the cell's variant, else for the default
     variant plus the variant's ``extra_compile_s`` (cold), else the descriptor's. A mode without a
     persistent cache (the descriptor's warm figure equal to its cold one) compiles as much warm as cold."""
@@ -143,42 +144,42 @@ def compile_seconds(cell: Cell, state: str, history: History | None = None) -> f
     for variant, add in ((cell.variant, 0.0), ("default", extra)):
         for st in states:
             key = (cell.framework, cell.mode, variant, cell.device, cell.model, st)
-            known = _median(history.compile_s.get(key)) if history else None
+            known = _median(past.compile_s.get(key)) if past else None
             if known is not None:
                 return known + add
     table = mode.warm_compile_s if state == WARM else mode.cold_compile_s
     return float(table.get(cell.device, mode.cold_compile_s.get(cell.device, 25.0))) + extra
 
 
-def start_seconds(cell: Cell, history: History | None = None) -> float:
-    known = _median(history.start_s.get((cell.framework, cell.device))) if history else None
+def start_seconds(cell: Cell, past: PastTimings | None = None) -> float:
+    known = _median(past.start_s.get((cell.framework, cell.device))) if past else None
     if known is not None:
         return known
     return float(get_framework(cell.framework).process_start_s.get(cell.device, _DEFAULT_START_S))
 
 
 def process_seconds(cell: Cell, settings: RunSettings, repeat: int = 1,
-                    history: History | None = None) -> float:
+                    past: PastTimings | None = None) -> float:
     """One process of ``cell`` (its ``repeat``-th): start, compile, every step."""
     n_steps = 1 + settings.warmup + settings.steps + settings.window_steps
     state = cache_state(cell, settings, repeat)
-    total = start_seconds(cell, history) + n_steps * step_seconds(cell, history)
-    total += compile_seconds(cell, state, history)
+    total = start_seconds(cell, past) + n_steps * step_seconds(cell, past)
+    total += compile_seconds(cell, state, past)
     if cell.variant == "warm-cache":  # a child process primes the cache first: a cold compile
-        total += start_seconds(cell, history) + compile_seconds(cell, COLD, history)
+        total += start_seconds(cell, past) + compile_seconds(cell, COLD, past)
     return total
 
 
-def estimate_cell_seconds(cell: Cell, settings: RunSettings, history: History | None = None) -> float:
+def estimate_cell_seconds(cell: Cell, settings: RunSettings, past: PastTimings | None = None) -> float:
     """The mean estimate of one process of the cell (its ``settings.repeats`` processes together take
     ``repeats`` times this: the first may compile cold, the others warm)."""
     n = max(1, settings.repeats)
-    return sum(process_seconds(cell, settings, k, history) for k in range(1, n + 1)) / n
+    return sum(process_seconds(cell, settings, k, past) for k in range(1, n + 1)) / n
 
 
 def this_machine_identity(assumed_gpu: str | None = None, probes: Mapping[str, Any] | None = None
                           ) -> dict[str, str | None]:
-    """device -> the name history is matched by: the CPU model, and the GPU (assumed, or probed)."""
+    """device -> the name past timings are matched by: the CPU model, and the GPU (assumed, or probed)."""
     from .machine import cpu_model
 
     gpu = assumed_gpu
@@ -188,6 +189,6 @@ def this_machine_identity(assumed_gpu: str | None = None, probes: Mapping[str, A
             gpu = str(devices[0])
     try:
         cpu: str | None = cpu_model()
-    except Exception:  # an unreadable /proc/cpuinfo only loses the CPU history
+    except Exception:  # an unreadable /proc/cpuinfo only loses the CPU's past timings
         cpu = None
     return {"cpu": cpu, "cuda": gpu}

@@ -36,8 +36,9 @@ def last_meaningful_line(lines: Iterable[str], limit: int = 300) -> str | None:
     return None
 
 
-def last_json_line(text: str) -> dict[str, Any] | None:
-    """The last line of ``text`` that is a JSON object (probes print one; libraries may print more)."""
+def last_json_line(text: str, key: str | None = None) -> dict[str, Any] | None:
+    """The last line of ``text`` that is a JSON object (probes print one; libraries may print more),
+    with ``key`` among its keys when given."""
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
         if line.startswith("{"):
@@ -45,6 +46,6 @@ def last_json_line(text: str) -> dict[str, Any] | None:
                 d = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(d, dict):
+            if isinstance(d, dict) and (key is None or key in d):
                 return d
     return None

@@ -146,7 +146,7 @@ def fingerprint_fields(cpu: dict[str, Any], memory: dict[str, Any], gpu: dict[st
     or AMX, run different oneDNN/Inductor code), its cores, the RAM, and each GPU's name, memory, SM
     count and compute capability. None marks what the record does not hold (older runs)."""
     ident = cpu.get("identity") if isinstance(cpu.get("identity"), dict) else {}
-    flags = cpu.get("isa_flags")
+    isa = cpu.get("isa_flags")
     gpus = [g for g in gpu.get("gpus", []) if isinstance(g, dict)]
     return {
         "version": FINGERPRINT_VERSION,
@@ -155,7 +155,7 @@ def fingerprint_fields(cpu: dict[str, Any], memory: dict[str, Any], gpu: dict[st
         "cpu_family": ident.get("family"),
         "cpu_model_number": ident.get("model"),
         "cpu_stepping": ident.get("stepping"),
-        "isa_flags": sorted(str(f) for f in flags) if isinstance(flags, list) else None,
+        "isa_flags": sorted(str(f) for f in isa) if isinstance(isa, list) else None,
         "physical_cores": cpu.get("physical_cores"),
         "logical_cores": cpu.get("logical_cores"),
         "usable_cores": cpu.get("usable_cores"),
@@ -240,12 +240,12 @@ def machine_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> t
     return diffs, unknown
 
 
-def _isa_summary(flags: list[str] | None) -> str:
-    if not flags:
+def _isa_summary(isa: list[str] | None) -> str:
+    if not isa:
         return ""
-    top = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else ""
+    top = "AVX-512" if "avx512f" in isa else "AVX2" if "avx2" in isa else ""
     extra = [n for f, n in (("avx512_bf16", "BF16"), ("avx512_fp16", "FP16"), ("avx512_vnni", "VNNI"),
-                            ("amx_tile", "AMX")) if f in flags]
+                            ("amx_tile", "AMX")) if f in isa]
     return f", {top}{' + ' + '/'.join(extra) if extra else ''}" if top or extra else ""
 
 

@@ -22,10 +22,11 @@ from models.registry import model_names
 
 from . import store
 from .adaptive import REPORT_RESERVE_S, run_adaptive
+from .clock import utc_now_iso
 from .comparisons import group_entries, headline_groups
 from .envinfo import collect_environment
 from .errors import BenchError
-from .estimates import load_history, process_seconds, this_machine_identity
+from .estimates import load_past_timings, process_seconds, this_machine_identity
 from .frameworks.registry import framework_names
 from .inputs import check_data_fits, check_output_dir
 from .launchers.base import Interrupted, Launcher
@@ -126,9 +127,9 @@ def adaptive_settings(request: RunRequest, plan: NewRunPlan) -> tuple[int, float
 
 def plan_seconds(plan: NewRunPlan) -> float:
     """The new run's estimated wall time (every process; this machine's stored runs where they tell)."""
-    history = load_history(store.DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
+    past = load_past_timings(store.DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
                            {s.cell.device for s in plan.schedule})
-    return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, history) for s in plan.schedule)
+    return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, past) for s in plan.schedule)
 
 
 @dataclass(frozen=True)
@@ -150,23 +151,13 @@ def new_run(request: RunRequest) -> int:
     started = time.monotonic()
     plan = plan_new_run(request)
     profile_name, probes, planned, by_model = plan.profile, plan.probes, plan.planned, plan.by_model
-    out = request.out
-    fws = request.filters.frameworks or framework_names()
-    # run.json's "settings" are those of the run's first model (all models' when they agree, as
-    # with explicit --steps/--warmup/--window-steps); "settings_by_model" has each model's.
-    base = next(iter(by_model.values()))
-
-    env = collect_environment(probes)
-    env["pythons"] = {fw: probes.get(fw, {}).get("python_executable", sys.executable) for fw in fws}
-    run_dir = out or store.unused_run_dir(store.DEFAULT_RUNS_ROOT, store.new_run_id())
-    store.create_run(run_dir, base, list(request.argv), profile_name, [p.cell for p in planned],
-                     run_id=run_dir.name, environment=env, schedule=plan.schedule,
-                     schedule_seed=plan.schedule_seed, extra_meta={
-                         "settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
-                         "headline_groups": group_entries(plan.groups),
-                         "pythons": dict(request.pythons),
-                         "filters": request.filters.as_dict(),
-                     })
+    run_dir = request.out or store.unused_run_dir(store.DEFAULT_RUNS_ROOT, store.new_run_id())
+    env = create_planned_run(run_dir, by_model, request.argv, profile_name, [p.cell for p in planned], probes,
+                             plan.schedule, plan.schedule_seed, {
+                                 "headline_groups": group_entries(plan.groups),
+                                 "pythons": dict(request.pythons),
+                                 "filters": request.filters.as_dict(),
+                             }, interpreters=request.filters.frameworks or framework_names())
     for p in planned:
         if not p.runnable:
             store.write_cell_result(run_dir, skipped_result(p.cell, by_model[p.cell.model],
@@ -182,6 +173,28 @@ def new_run(request: RunRequest) -> int:
                          report=request.report, report_dir=report_dir_for(request, run_dir),
                          pinning=peak_pinning(request, env),
                          adaptive=AdaptivePhase(plan.groups, cap, budget, started) if cap else None)
+
+
+def create_planned_run(run_dir: Path, by_model: Mapping[str, RunSettings], argv: Sequence[str], profile: str,
+                       cells: Sequence[Cell], probes: dict[str, dict[str, Any]], schedule: Sequence[Slot],
+                       schedule_seed: int, extra_meta: Mapping[str, Any],
+                       interpreters: Sequence[str] = ()) -> dict[str, Any]:
+    """Create a planned run's directory (run.json, environment.json); returns the environment.
+
+    What a new run, an A/B run and a re-run (bench.rerun) share. run.json's "settings" are those of the
+    run's first model (all models' when they agree, as with explicit --steps/--warmup/--window-steps);
+    "settings_by_model" has each model's, then ``extra_meta``. ``interpreters``: the frameworks whose
+    probed interpreter the environment records.
+    """
+    env = collect_environment(probes)
+    if interpreters:
+        env["pythons"] = {fw: probes.get(fw, {}).get("python_executable", sys.executable)
+                          for fw in interpreters}
+    store.create_run(run_dir, next(iter(by_model.values())), list(argv), profile, cells,
+                     run_id=Path(run_dir).name, environment=env, schedule=schedule,
+                     schedule_seed=schedule_seed, extra_meta={
+                         "settings_by_model": {m: s.to_dict() for m, s in by_model.items()}, **extra_meta})
+    return env
 
 
 def peak_pinning(request: RunRequest, env: Mapping[str, Any]) -> PeakPinning | None:
@@ -234,7 +247,7 @@ def resume_run(request: RunRequest) -> int:
     plan = plan_resume(request)
     if plan is None:
         return 0
-    store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), store.utc_now_iso()])
+    store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), utc_now_iso("seconds")])
     fresh_work_dir(plan.run_dir)  # nothing a stored run left in work/ (a planted cache, a package) is used
     _say(f"resuming {plan.run_dir}: {len(plan.todo)} process(es) to run")
     base = RunSettings.from_dict(plan.meta["settings"])
@@ -350,6 +363,6 @@ def report_after_run(run_dir: Path, out: Path | None = None) -> list[Path]:
 
 
 __all__ = ["REPORT_SUBDIR", "AdaptivePhase", "NewRunPlan", "RunRequest", "adaptive_settings",
-           "execute_processes", "finish_run",
+           "create_planned_run", "execute_processes", "finish_run",
            "new_run", "plan_new_run", "plan_resume", "report_after_run", "report_dir_for", "report_out_dir",
            "resume_interpreters", "resume_run", "roofline_peaks", "run", "run_processes", "summary_table"]

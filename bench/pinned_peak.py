@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .clock import utc_now_iso
 from .errors import BenchError
 from .roofline import mixed_precision_ceilings
 
@@ -137,10 +138,8 @@ def pinned_roofline(device: str, pinning: PeakPinning, measure: Measure, *, tf32
     roof = best_of_probes(device, answers)
     if roof.get("peak_flops") is None:
         return roof  # nothing worth pinning: the run records the failure, the next run probes again
-    from .store import utc_now_iso
-
     roof["pinned"] = {"fingerprint": pinning.fingerprint, "device": device, "tf32": tf32, "probes": n,
-                      "probed_at": (now or utc_now_iso)(), "path": str(path),
+                      "probed_at": now() if now else utc_now_iso("seconds"), "path": str(path),
                       "each_probe": [_probe_summary(a) for a in answers]}
     try:
         write_pinned(path, {**roof, "pinned": {**roof["pinned"]}})

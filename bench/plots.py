@@ -36,7 +36,8 @@ class Bar:
     err_high: float | None = None
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as this module's PNGs are written (fixed dpi, no "Software" entry)."""
     FigureCanvasAgg(fig)
     from .store import atomic_write_with
 
@@ -45,8 +46,8 @@ def _save(fig: Figure, path: Path) -> Path:
     return atomic_write_with(path, lambda f: fig.savefig(f, dpi=DPI, format="png", metadata=PNG_METADATA))
 
 
-def _style():
-    # matplotlib's default style, whatever the user's matplotlibrc says: same data, same pixels.
+def default_style():
+    """matplotlib's default style, whatever the user's matplotlibrc says: same data, same pixels."""
     return matplotlib.style.context("default")
 
 
@@ -54,7 +55,7 @@ def bar_chart(path: Path, bars: Sequence[Bar], *, title: str, xlabel: str,
               caption: str | None = None) -> Path:
     """Horizontal bars, one per cell, coloured by framework (first bar at the top); ``caption`` (what
     the error bars span) is written under the axis when any bar has one."""
-    with _style():
+    with default_style():
         height = max(2.0, 0.8 + 0.35 * len(bars))
         fig = Figure(figsize=(8.0, height), dpi=DPI)
         ax = fig.add_subplot(1, 1, 1)
@@ -81,7 +82,7 @@ def bar_chart(path: Path, bars: Sequence[Bar], *, title: str, xlabel: str,
         ax.grid(axis="x", alpha=0.3)
         _framework_legend(ax, {b.framework for b in bars})
         fig.tight_layout()
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def grouped_bar_chart(
@@ -94,7 +95,7 @@ def grouped_bar_chart(
     xlabel: str,
 ) -> Path:
     """Horizontal grouped bars: one group per cell, one bar per series (e.g. host / device memory)."""
-    with _style():
+    with default_style():
         n, k = len(labels), max(1, len(series))
         fig = Figure(figsize=(8.0, max(2.0, 0.8 + 0.3 * n * k)), dpi=DPI)
         ax = fig.add_subplot(1, 1, 1)
@@ -129,7 +130,7 @@ def grouped_bar_chart(
         ax.grid(axis="x", alpha=0.3)
         ax.legend(handles=handles, fontsize=8, loc="lower right")
         fig.tight_layout()
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 # The two sides of a parity chart: line style and marker per position, so that curves that coincide
@@ -156,7 +157,7 @@ def parity_chart(
     each framework's lines.
     """
     fws = list(curves)
-    with _style():
+    with default_style():
         n = max(1, len(losses))
         fig = Figure(figsize=(PANEL_WIDTH * n, 5.2), dpi=DPI)
         axes = fig.subplots(2, n, sharex="col", squeeze=False, gridspec_kw={"height_ratios": [2.2, 1]})
@@ -187,7 +188,7 @@ def parity_chart(
             bottom.grid(alpha=0.3)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def _room_for_legend(ax, values: Sequence[float]) -> None:

@@ -29,7 +29,7 @@ from .vocab import PROFILES, check_choice
 
 
 @dataclass(frozen=True)
-class StepPlan:
+class StepCounts:
     warmup: int
     steps: int
     window_steps: int
@@ -38,9 +38,9 @@ class StepPlan:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    plan_default: StepPlan  # a model without a cheaper plan (and make_settings without a model)
+    counts_default: StepCounts  # a model without cheaper counts (and make_settings without a model)
     # Models whose reference CPU step takes at most SHORT_STEP_S: more steps fit the same budget.
-    plan_short_step: StepPlan | None
+    counts_short_step: StepCounts | None
     time_limit_s: float  # per process
     cuda_precisions: tuple[str, ...]  # precisions run on CUDA
     # Precisions run on CPU: fp32 everywhere; the others only on a CPU that runs them natively
@@ -81,17 +81,17 @@ class Profile:
             batch //= 2
         return batch
 
-    def plan(self, model: str | None) -> StepPlan:
-        """The model's step plan: the short-step one where its step at its CPU batch is cheap."""
-        if model is not None and self.plan_short_step is not None:
+    def step_counts(self, model: str | None) -> StepCounts:
+        """The model's step counts: the short-step ones where its step at its CPU batch is cheap."""
+        if model is not None and self.counts_short_step is not None:
             try:
                 batch = self.batch_size(model, "cpu", get_spec(model).batch_size)
             except Exception:  # an unknown model: the matrix names the problem
                 batch = None
             step_s = reference_step_seconds(model, batch)
             if step_s is not None and step_s <= SHORT_STEP_S:
-                return self.plan_short_step
-        return self.plan_default
+                return self.counts_short_step
+        return self.counts_default
 
 
 PROFILE_DEFS: dict[str, Profile] = {
@@ -99,8 +99,8 @@ PROFILE_DEFS: dict[str, Profile] = {
         name="quick",
         # Some compiled modes on CPU keep speeding up for a few steps after their first: warm-up 3.
         # Few timed steps: the three processes per cell carry the interval (median of process medians).
-        plan_default=StepPlan(warmup=3, steps=5, window_steps=3),
-        plan_short_step=StepPlan(warmup=3, steps=10, window_steps=10),
+        counts_default=StepCounts(warmup=3, steps=5, window_steps=3),
+        counts_short_step=StepCounts(warmup=3, steps=10, window_steps=10),
         time_limit_s=600.0,
         cuda_precisions=("fp32",),
         # bf16 CPU cells are in full: quick's 15 minutes go to the tuned candidates and more pairs.
@@ -117,8 +117,8 @@ PROFILE_DEFS: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
-        plan_default=StepPlan(warmup=10, steps=50, window_steps=100),
-        plan_short_step=None,
+        counts_default=StepCounts(warmup=10, steps=50, window_steps=100),
+        counts_short_step=None,
         time_limit_s=1800.0,
         cuda_precisions=("fp32", "bf16", "fp16"),
         cpu_precisions=("fp32", "bf16"),
@@ -129,8 +129,8 @@ PROFILE_DEFS: dict[str, Profile] = {
     # A GPU step takes milliseconds: start-up and compiles are the time, not the steps.
     "gpu": Profile(
         name="gpu",
-        plan_default=StepPlan(warmup=10, steps=30, window_steps=50),
-        plan_short_step=None,
+        counts_default=StepCounts(warmup=10, steps=30, window_steps=50),
+        counts_short_step=None,
         time_limit_s=900.0,
         cuda_precisions=("fp32", "bf16"),
         compile_cache="shared",
@@ -146,7 +146,7 @@ GPU_PROFILE_BUDGET_S = 30 * 60
 # modes of the committed quick run of 2026-11-25 (achieved FLOP/s 50-200 G, median over modes
 # ≈ 140 G at the default batches; smaller CPU batches run less efficiently).
 REFERENCE_CPU_FLOPS = 100e9
-SHORT_STEP_S = 0.1  # a model whose reference step is at most this gets the short-step plan
+SHORT_STEP_S = 0.1  # a model whose reference step is at most this gets the short-step counts
 _UNKNOWN_STEP_S = 0.5  # a model whose FLOPs cannot be counted
 
 
@@ -181,9 +181,9 @@ def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | N
     settings say what was actually used.
     """
     prof = get_profile(profile)
-    plan = prof.plan(model)
-    s = RunSettings(profile=prof.name, steps=plan.steps, warmup=plan.warmup,
-                    window_steps=plan.window_steps, time_limit_s=prof.time_limit_s, repeats=prof.repeats,
+    counts = prof.step_counts(model)
+    s = RunSettings(profile=prof.name, steps=counts.steps, warmup=counts.warmup,
+                    window_steps=counts.window_steps, time_limit_s=prof.time_limit_s, repeats=prof.repeats,
                     compile_cache=prof.compile_cache)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(given) - set(OVERRIDABLE)
@@ -221,11 +221,11 @@ def describe_defaults() -> str:
     lines = ["profile defaults per model (first + warm-up / timed / window steps per process; processes "
              "per cell; time limit per process):"]
     for prof in PROFILE_DEFS.values():
-        plans: dict[StepPlan, list[str]] = {}
+        by_counts: dict[StepCounts, list[str]] = {}
         for model in model_names():
-            plans.setdefault(prof.plan(model), []).append(model)
-        parts = [f"{'every model' if len(plans) == 1 else ', '.join(models)} "
-                 f"1 + {p.warmup} / {p.steps} / {p.window_steps}" for p, models in plans.items()]
+            by_counts.setdefault(prof.step_counts(model), []).append(model)
+        parts = [f"{'every model' if len(by_counts) == 1 else ', '.join(models)} "
+                 f"1 + {c.warmup} / {c.steps} / {c.window_steps}" for c, models in by_counts.items()]
         cuda = f"; on CUDA also {'/'.join(prof.cuda_precisions[1:])}" if len(prof.cuda_precisions) > 1 else ""
         cpu = (f"; on a CPU with native {'/'.join(prof.cpu_precisions[1:])} also that (some modes)"
                if len(prof.cpu_precisions) > 1 else "")

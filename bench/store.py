@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .clock import utc_now_iso as _utc_now_iso
+from .clock import utc_now_iso
 from .errors import BenchError
 from .load import (
     CELL_COLUMNS,
@@ -74,14 +74,9 @@ __all__ = [
     "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
     "processes_to_rerun", "read_cell_result", "read_environment", "read_json", "read_process_results",
     "read_roofline", "read_run_meta", "read_steps", "run_file", "scheduled_slots", "steps_files",
-    "steps_path", "unused_run_dir", "update_run_meta", "utc_now_iso", "work_dir", "write_cell_result",
+    "steps_path", "unused_run_dir", "update_run_meta", "work_dir", "write_cell_result",
     "write_environment", "write_roofline", "write_steps",
 ]
-
-
-def utc_now_iso() -> str:
-    """Seconds-precision UTC stamp of run metadata (``created_at``, ``resumed_at``)."""
-    return _utc_now_iso("seconds")
 
 
 # --------------------------------------------------------------------------- atomic files
@@ -246,7 +241,7 @@ def create_run(
     meta = {
         "schema": SCHEMA_VERSION,
         "run_id": run_id or run_dir.name,
-        "created_at": utc_now_iso(),
+        "created_at": utc_now_iso("seconds"),
         "argv": list(argv),
         "profile": profile,
         "settings": settings.to_dict(),

@@ -1,4 +1,4 @@
-"""Step-time history of one machine (``python -m bench history``): per-cell trends across its stored
+"""Step-time trend of one machine (``python -m bench history``): per-cell trends across its stored
 runs, marking the runs where the regression gate saw a change.
 
 Everything here is a function of the stored runs alone; nothing is written into a run. The runs of
@@ -6,7 +6,7 @@ one machine (bench.machine.machine_fingerprint of their environment) are ordered
 then run id. Each run is gated, exactly as ``python -m bench gate`` would gate it, against a history
 baseline of the up to K (``window``) runs before it in its segment:
 
-    compare(baseline_of_entries(run_entry(r) for r in those runs), cell_summaries(run), run.env, ...)
+    compare(baseline_of_entries(run_entry(r) for r in those runs), baseline_cells(run), run.env, ...)
 
 A segment is a stretch of consecutive runs the gate may compare: when the gate refuses a run
 (different measurement settings, no cell in common: bench.gate.rules.compare raises BenchError), that
@@ -50,12 +50,12 @@ Draw = Callable[[Path], Path]
 
 @dataclass
 class RunPoint:
-    """One run of the history and what the gate said about it."""
+    """One run of the trend and what the gate said about it."""
 
     run_id: str
     created_at: str
     commit: str | None
-    cells: dict[str, dict[str, Any]]  # cell_id -> its summary (bench.baseline.cell_summaries)
+    cells: dict[str, dict[str, Any]]  # cell_id -> its summary (bench.baseline.baseline_cells)
     markers: dict[str, str] = field(default_factory=dict)  # cell_id -> REGRESSION | IMPROVEMENT
     compared_with: int = 0  # runs in its history baseline; 0: the first run of a segment
     new_segment: bool = False  # a later run the gate could not compare with the runs before it
@@ -63,7 +63,10 @@ class RunPoint:
 
 
 @dataclass
-class History:
+class Trend:
+    """The step-time trend of one machine's runs (what ``python -m bench history`` writes); each run's
+    gate history is the up to ``window`` runs before it."""
+
     fingerprint: str
     description: str
     window: int
@@ -129,9 +132,9 @@ def mark_run(point: RunPoint, result: Any, step_threshold: float) -> None:
             point.markers[v.cell_id] = IMPROVEMENT
 
 
-def build_history(runs: Sequence[RunData], *, window: int = DEFAULT_WINDOW,
-                  cfg: dict[str, Any] | None = None) -> History:
-    """The history of these runs (one machine's, oldest first): each gated against the up to
+def build_trend(runs: Sequence[RunData], *, window: int = DEFAULT_WINDOW,
+                cfg: dict[str, Any] | None = None) -> Trend:
+    """The step-time trend of these runs (one machine's, oldest first): each gated against the up to
     ``window`` runs before it in its segment (module doc)."""
     from .baseline import baseline_of_entries, run_entry
     from .gate import load_config
@@ -155,13 +158,13 @@ def build_history(runs: Sequence[RunData], *, window: int = DEFAULT_WINDOW,
         point = RunPoint(str(run.run_id), str(run.meta.get("created_at") or ""),
                          str(commit) if commit else None, summaries)
         points.append(point)
-        history = segment[-window:]
-        if not history:
+        before = segment[-window:]
+        if not before:
             segment = [i]
             continue
-        n = len(history)
+        n = len(before)
         try:
-            result = compare(baseline_of_entries([entries[j] for j in history]), summaries, run.env,
+            result = compare(baseline_of_entries([entries[j] for j in before]), summaries, run.env,
                              cfg=cfg, run_meta=run.meta, run_label=f"run {run.run_id}",
                              baseline_label=f"the {n} run{'s' if n != 1 else ''} before it")
         except BenchError as e:
@@ -172,7 +175,7 @@ def build_history(runs: Sequence[RunData], *, window: int = DEFAULT_WINDOW,
         point.compared_with = n
         mark_run(point, result, threshold)
     newest = runs[-1]
-    return History(machine_fingerprint(newest.env), machine_description(newest.env), window, threshold,
+    return Trend(machine_fingerprint(newest.env), machine_description(newest.env), window, threshold,
                    points)
 
 
@@ -189,10 +192,10 @@ def figure_name(cell_id: str) -> str:
     return f"{FIGURES_DIR}/{FIGURE_PREFIX}" + re.sub(r"[^A-Za-z0-9._-]+", "-", cell_id) + ".png"
 
 
-def cell_rows(history: History) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def cell_rows(trend: Trend) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """model -> [(cell_id, a summary of it: the newest)], models and cells in report order."""
     latest: dict[str, dict[str, Any]] = {}
-    for p in history.runs:
+    for p in trend.runs:
         latest.update(p.cells)
     models = model_order({str(s.get("model")) for s in latest.values()})
     out: dict[str, list[tuple[str, dict[str, Any]]]] = {m: [] for m in models}
@@ -232,8 +235,8 @@ def entry_text(point: RunPoint, cell_id: str) -> str:
     return f"{text} {SYMBOLS[mark]}" if mark else text
 
 
-def _charted(history: History, cell_id: str) -> bool:
-    return any(step_s(p.cells.get(cell_id)) is not None for p in history.runs)
+def _charted(trend: Trend, cell_id: str) -> bool:
+    return any(step_s(p.cells.get(cell_id)) is not None for p in trend.runs)
 
 
 def _gate_text(p: RunPoint, labels: dict[str, str]) -> str:
@@ -250,14 +253,14 @@ def _gate_text(p: RunPoint, labels: dict[str, str]) -> str:
     return ": ".join([parts[0], ", ".join(parts[1:])])
 
 
-def render_markdown(history: History) -> str:
-    rows = cell_rows(history)
+def render_markdown(trend: Trend) -> str:
+    rows = cell_rows(trend)
     labels = {cid: f"{s.get('model')} {_label(s)}" for cells in rows.values() for cid, s in cells}
-    pct = f"{history.step_threshold * 100:g}%"
+    pct = f"{trend.step_threshold * 100:g}%"
     out = [
-        f"# Step-time history of machine `{md_escape(history.fingerprint)}`\n",
-        f"{md_escape(history.description)}. {len(history.runs)} run(s), oldest first.\n",
-        f"Each run is gated (`python -m bench gate`'s rules) against the up to {history.window} runs "
+        f"# Step-time history of machine `{md_escape(trend.fingerprint)}`\n",
+        f"{md_escape(trend.description)}. {len(trend.runs)} run(s), oldest first.\n",
+        f"Each run is gated (`python -m bench gate`'s rules) against the up to {trend.window} runs "
         "before it that the gate may compare it with (same measurement settings, cells in common); "
         "a run the gate refuses starts a new segment, and the first run of a segment is not gated. "
         "An entry is the cell's step time in ms (the median of its process medians); "
@@ -269,35 +272,35 @@ def render_markdown(history: History) -> str:
         md_table(["#", "date", "run", "commit", "gate"],
                  [[str(i + 1), run_date(p.created_at), f"`{p.run_id}`",
                    f"`{p.commit[:12]}`" if p.commit else MISSING, _gate_text(p, labels)]
-                  for i, p in enumerate(history.runs)], "rllll"),
+                  for i, p in enumerate(trend.runs)], "rllll"),
     ]
     for model, cells in rows.items():
         out.append(f"## {md_escape(model)}\n")
         out.append(md_table(
-            ["cell", *[f"#{i + 1}" for i in range(len(history.runs))], "chart"],
-            [[_label(s), *[entry_text(p, cid) for p in history.runs],
-              f"[png]({figure_name(cid)})" if _charted(history, cid) else MISSING]
+            ["cell", *[f"#{i + 1}" for i in range(len(trend.runs))], "chart"],
+            [[_label(s), *[entry_text(p, cid) for p in trend.runs],
+              f"[png]({figure_name(cid)})" if _charted(trend, cid) else MISSING]
              for cid, s in cells],
-            "l" + "r" * len(history.runs) + "l"))
+            "l" + "r" * len(trend.runs) + "l"))
     return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- figures and files
 
 
-def figures(history: History) -> dict[str, Draw]:
+def figures(trend: Trend) -> dict[str, Draw]:
     """Relative path -> drawing, one chart per cell."""
     from .trend_plot import trend_chart
 
-    x_labels = [f"#{i + 1} {run_date(p.created_at)}" for i, p in enumerate(history.runs)]
+    x_labels = [f"#{i + 1} {run_date(p.created_at)}" for i, p in enumerate(trend.runs)]
     out: dict[str, Draw] = {}
-    for cells in cell_rows(history).values():
+    for cells in cell_rows(trend).values():
         for cid, s in cells:
-            summaries = [p.cells.get(cid) for p in history.runs]
+            summaries = [p.cells.get(cid) for p in trend.runs]
             medians = [[float(v) * 1e3 for v in (c or {}).get("process_medians_s") or [] if v]
                        if step_s(c) is not None else [] for c in summaries]
             values = [step_s(c) for c in summaries]
-            if not _charted(history, cid):
+            if not _charted(trend, cid):
                 continue  # never measured (skipped or failed in every run): nothing to draw
             kw = dict(
                 title=f"{s.get('model')} {_label(s)}: step time per run",
@@ -306,23 +309,23 @@ def figures(history: History) -> dict[str, Draw]:
                 values_ms=[None if v is None else v * 1e3 for v in values],
                 lows_ms=[min(m) if m else None for m in medians],
                 highs_ms=[max(m) if m else None for m in medians],
-                markers=[p.markers.get(cid) for p in history.runs],
-                segment_starts=history.segment_starts,
+                markers=[p.markers.get(cid) for p in trend.runs],
+                segment_starts=trend.segment_starts,
             )
             out[figure_name(cid)] = lambda path, kw=kw: trend_chart(path, **kw)
     return out
 
 
-def write_history(history: History, out: str | Path) -> list[Path]:
+def write_trend(trend: Trend, out: str | Path) -> list[Path]:
     """Write history.md and the charts under ``out`` (and nothing else); charts of cells that are no
-    longer in the history are removed. Returns the files written, history.md first."""
+    longer in the trend are removed. Returns the files written, history.md first."""
     from .rundir import inside
     from .store import atomic_write_text
 
     out = Path(out)
     page = inside(out, out / HISTORY_FILE)
-    drawings = {inside(out, out / rel): draw for rel, draw in sorted(figures(history).items())}
-    written = [atomic_write_text(page, render_markdown(history), within=out)]
+    drawings = {inside(out, out / rel): draw for rel, draw in sorted(figures(trend).items())}
+    written = [atomic_write_text(page, render_markdown(trend), within=out)]
     for path, draw in drawings.items():
         inside(out, path.parent)
         written.append(draw(path))

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .labels import framework_colour
-from .plots import DPI, _save, _style
+from .plots import DPI, default_style, save_png
 
 REGRESSION_COLOUR = "#c62828"
 IMPROVEMENT_COLOUR = "#2e7d32"
@@ -41,7 +41,7 @@ def trend_chart(
     n = len(x_labels)
     x = np.arange(n, dtype=float)
     y = np.array([np.nan if v is None else float(v) for v in values_ms], dtype=float)
-    with _style():
+    with default_style():
         fig = Figure(figsize=(max(6.0, 1.0 + 0.55 * n), 3.6), dpi=DPI)
         ax = fig.add_subplot(1, 1, 1)
         colour = framework_colour(framework)
@@ -68,4 +68,4 @@ def trend_chart(
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()
-        return _save(fig, path)
+        return save_png(fig, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+from collections.abc import Callable
 from typing import Any
 
 from .family import ModelFamily
@@ -18,7 +19,20 @@ from .family import ModelFamily
 PLUGINS_ENV = "FRAMEBENCH_PLUGINS"
 
 _FAMILIES: dict[str, ModelFamily] = {}
-_loaded = False
+
+
+def once(load: Callable[[], None]) -> Callable[[], None]:
+    """``load`` run on the first call only. Marked done before it runs, so that a plugin it imports,
+    which registers through a function that calls this one first, finds the registry loaded."""
+    done = False
+
+    def ensure() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            load()
+
+    return ensure
 
 
 def builtin_packages() -> list[str]:
@@ -38,11 +52,8 @@ def register_family(family: ModelFamily) -> ModelFamily:
     return family
 
 
+@once
 def _ensure_loaded() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
     for package in builtin_packages():
         family = getattr(importlib.import_module(package), "FAMILY", None)
         if isinstance(family, ModelFamily):

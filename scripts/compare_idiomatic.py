@@ -155,16 +155,9 @@ def idiomatic_command(python: str, pair: Pair, model: str, batch: int, steps: in
 
 def parse_json_line(stdout: str) -> dict | None:
     """The last stdout line that is a JSON object with a ``median_s``."""
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(d, dict) and "median_s" in d:
-                return d
-    return None
+    from bench.lines import last_json_line
+
+    return last_json_line(stdout, key="median_s")
 
 
 def read_project_result(run_dir: Path) -> dict:

@@ -1,7 +1,7 @@
 """Break each equivalence-contract item on purpose and record which tests catch it.
 
-Every model family declares its mutations in ``models/<family>/mutations.py``: a module-level list
-``MUTATIONS`` of dicts, one per contract item, with these keys (all strings unless said otherwise):
+Every model family declares its mutations in ``models/<family>/mutations.toml``: an array of tables
+``[[mutation]]``, one per contract item, with these keys (all strings unless said otherwise):
 
     id           unique over all families, [a-z0-9-]+ (e.g. "conv-pad-shift", "vae-conv-pad-shift")
     description  the contract item broken, one line (the table's second column)
@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +53,16 @@ class Mutation:
 def collect(root: Path = ROOT) -> list[Mutation]:
     """Every family's mutations, by family name order; SystemExit (one line) on a malformed entry."""
     out: list[Mutation] = []
-    for path in sorted((root / "models").glob("*/mutations.py")):
+    for path in sorted((root / "models").glob("*/mutations.toml")):
         family = path.parent.name
-        entries = runpy.run_path(str(path)).get("MUTATIONS")
+        try:
+            entries = tomllib.loads(path.read_text()).get("mutation")
+        except tomllib.TOMLDecodeError as e:
+            raise SystemExit(f"{path}: {e}") from None
         if not isinstance(entries, list):
-            raise SystemExit(f"{path}: no MUTATIONS list")
+            raise SystemExit(f"{path}: no [[mutation]] table")
         for i, e in enumerate(entries):
-            where = f"{path.relative_to(root)}: MUTATIONS[{i}]"
+            where = f"{path.relative_to(root)}: mutation {i + 1}"
             if not isinstance(e, dict) or any(not isinstance(e.get(k), str) for k in _REQUIRED[:-1]):
                 raise SystemExit(f"{where}: needs string keys {', '.join(_REQUIRED[:-1])}")
             tests = e.get("tests")

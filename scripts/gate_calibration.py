@@ -134,10 +134,10 @@ class _Runs:
         return self.entries[d]
 
     def summaries(self, d: Path) -> dict:
-        from bench.baseline import cell_summaries
+        from bench.baseline import baseline_cells
 
         if d not in self.cells:
-            self.cells[d] = cell_summaries(self.run(d))
+            self.cells[d] = baseline_cells(self.run(d))
         return self.cells[d]
 
     def gate(self, history: list[Path], d: Path, cfg: dict):

@@ -29,7 +29,7 @@ INJECT_EVERY = 5  # every fifth compared cell (in cell-id order) gets the inject
 
 def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
            fraction: float) -> dict[str, dict[str, Any]]:
-    """A copy of a run's cell summaries (bench.baseline.cell_summaries) with these cells' step times
+    """A copy of a run's cell summaries (bench.baseline.baseline_cells) with these cells' step times
     scaled by 1 + fraction (and their throughput divided by it): a synthetic slowdown."""
     out = copy.deepcopy(summaries)
     f = 1.0 + fraction
@@ -47,11 +47,11 @@ def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
 
 
 def _load(paths):
-    from bench.baseline import cell_summaries, run_entry
+    from bench.baseline import baseline_cells, run_entry
     from bench.store import load_run
 
     runs = [load_run(p) for p in paths]
-    return runs, [run_entry(r) for r in runs], [cell_summaries(r) for r in runs]
+    return runs, [run_entry(r) for r in runs], [baseline_cells(r) for r in runs]
 
 
 def _gate(entries: list[dict], run, cells: dict, cfg: dict):

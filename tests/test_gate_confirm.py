@@ -61,6 +61,27 @@ def test_a_regression_that_reproduces_fails_showing_both(fakes: Path, monkeypatc
     assert f"gate: FAIL — 1 regression(s): {EAGER}" in capsys.readouterr().out
 
 
+def test_confirm_re_runs_through_the_shared_rerun(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    import bench.rerun
+
+    base, run = _history_and_candidate(fakes, monkeypatch)
+    calls: list[list[str]] = []
+    real = bench.rerun.rerun
+
+    def spy(cells, *args, **kw):  # type: ignore[no-untyped-def]
+        calls.append([c.cell_id for c in cells])
+        return real(cells, *args, **kw)
+
+    monkeypatch.setattr(bench.rerun, "rerun", spy)
+    gate_markdown(fakes, base, run, "--confirm", "2", "--confirm-dir", str(fakes / "conf"))
+    assert calls == [[EAGER]]
+    confirm_run = fakes / "conf" / "c-confirm"
+    meta = json.loads(store.run_file(confirm_run).read_text())
+    assert list(meta)[-3:] == ["settings_by_model", "pythons", "confirms"]  # run.json as before
+    assert meta["argv"] == ["bench", "gate", "--confirm", "2"] and meta["profile"] == "quick"
+    assert "pythons" not in json.loads((confirm_run / "environment.json").read_text())
+
+
 def test_nothing_flagged_runs_nothing(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     base, _ = _history_and_candidate(fakes, monkeypatch)
     before = len(started(fakes))

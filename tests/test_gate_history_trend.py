@@ -16,7 +16,7 @@ from bench.labels import cell_label
 from bench.machine import machine_fingerprint
 from bench.records import RunSettings
 from bench.store import load_run
-from bench.trend import FIGURE_PREFIX, IMPROVEMENT, REGRESSION, build_history, machine_runs
+from bench.trend import FIGURE_PREFIX, IMPROVEMENT, REGRESSION, build_trend, machine_runs
 
 COMPILE = cell_id(mode="compile")
 EAGER = cell_id()
@@ -115,7 +115,7 @@ def test_improvement_marker_and_window(tmp_path: Path) -> None:
     threshold: ▼. The gate's own verdict is unchanged: it never fails a cell for getting faster."""
     runs = tmp_path / "runs"
     _series(runs, 4, slowed={3: 1.3})
-    h = build_history([load_run(p) for p in sorted(runs.iterdir())], window=1, cfg=load_config())
+    h = build_trend([load_run(p) for p in sorted(runs.iterdir())], window=1, cfg=load_config())
     assert [p.compared_with for p in h.runs] == [0, 1, 1, 1]
     assert h.runs[2].markers == {COMPILE: REGRESSION}
     assert h.runs[3].markers == {COMPILE: IMPROVEMENT}
@@ -134,7 +134,7 @@ def test_other_settings_start_a_new_segment(tmp_path: Path) -> None:
                         repeats=1)
     _write(runs, 3, settings=other)
     _write(runs, 4, settings=other, scale={COMPILE: 1.3})
-    h = build_history([load_run(p) for p in sorted(runs.iterdir())], cfg=load_config())
+    h = build_trend([load_run(p) for p in sorted(runs.iterdir())], cfg=load_config())
     assert [p.new_segment for p in h.runs] == [False, False, True, False]
     assert h.segment_starts == [2] and not h.runs[2].markers
     assert "steps (30 vs 20)" in h.runs[2].note and "--force" not in h.runs[2].note
@@ -207,7 +207,7 @@ def test_bad_output_and_no_runs_exit_2(tmp_path: Path, capsys) -> None:
 def test_history_is_a_pure_function_of_the_runs(tmp_path: Path, window: int) -> None:
     runs = tmp_path / "runs"
     paths = _series(runs, 3, slowed={3: 1.3})
-    first = build_history([load_run(p) for p in paths], window=window, cfg=load_config())
-    again = build_history([load_run(p) for p in paths], window=window, cfg=load_config())
+    first = build_trend([load_run(p) for p in paths], window=window, cfg=load_config())
+    again = build_trend([load_run(p) for p in paths], window=window, cfg=load_config())
     assert [p.markers for p in first.runs] == [p.markers for p in again.runs]
     assert first.runs[2].markers.get(COMPILE) == REGRESSION

@@ -77,15 +77,15 @@ def _stored_result(tmp_path: Path, first_step_s: float) -> CellResult:
 
 
 def test_history_of_this_machine_replaces_the_descriptors() -> None:
-    history = estimates.History()
+    past = estimates.PastTimings()
     r = _stored_result(Path("."), first_step_s=400.01)
-    history.add(r)
+    past.add(r)
     settings = profiles.make_settings("gpu", r.cell.model, physical_cores=16)
-    assert estimates.compile_seconds(r.cell, estimates.COLD, history) == pytest.approx(400.0)
-    assert estimates.compile_seconds(r.cell, estimates.WARM, history) == \
+    assert estimates.compile_seconds(r.cell, estimates.COLD, past) == pytest.approx(400.0)
+    assert estimates.compile_seconds(r.cell, estimates.WARM, past) == \
         get_framework("torch").mode("compile").warm_compile_s["cuda"]
-    assert estimates.process_seconds(r.cell, settings, 1, history) > 400
-    assert "descriptors (no stored run" in estimates.History().describe()
+    assert estimates.process_seconds(r.cell, settings, 1, past) > 400
+    assert "descriptors (no stored run" in estimates.PastTimings().describe()
 
 
 def test_history_reads_a_committed_run_of_the_same_cpu_only() -> None:
@@ -93,9 +93,9 @@ def test_history_reads_a_committed_run_of_the_same_cpu_only() -> None:
     from bench.load import read_environment
 
     cpu = read_environment(runs[0])["cpu"]["model"]
-    same = estimates.load_history(Path("reports/runs"), {"cpu": cpu}, ("cpu",), runs=runs)
+    same = estimates.load_past_timings(Path("reports/runs"), {"cpu": cpu}, ("cpu",), runs=runs)
     assert same.runs and same.compile_s and same.start_s
-    other = estimates.load_history(Path("reports/runs"), {"cpu": "another CPU", "cuda": H100}, runs=runs)
+    other = estimates.load_past_timings(Path("reports/runs"), {"cpu": "another CPU", "cuda": H100}, runs=runs)
     assert not other.runs
 
 

@@ -284,8 +284,8 @@ def test_help_shows_the_profile_defaults(tmp_path: Path) -> None:
         text = " ".join(run_cli([command, "--help"], tmp_path).stdout.split())
         assert "profile defaults per model" in text
         for prof in PROFILE_DEFS.values():
-            plan = prof.plan("dcgan-mnist")
-            assert f"1 + {plan.warmup} / {plan.steps} / {plan.window_steps}" in text
+            counts = prof.step_counts("dcgan-mnist")
+            assert f"1 + {counts.warmup} / {counts.steps} / {counts.window_steps}" in text
             assert f"time limit {prof.time_limit_s:g} s" in text
 
 

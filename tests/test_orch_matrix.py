@@ -273,7 +273,8 @@ def test_make_settings_profiles_and_overrides() -> None:
     assert [(s.warmup, s.steps, s.window_steps) for s in (m, q, v, f)] == [
         (3, 5, 3), (3, 5, 3), (3, 10, 10), (10, 50, 100)]
     assert (q.repeats, f.repeats) == (3, 3)
-    assert profiles.get_profile("quick").plan(None) == profiles.get_profile("quick").plan("dcgan-64")
+    quick = profiles.get_profile("quick")
+    assert quick.step_counts(None) == quick.step_counts("dcgan-64")
     o = profiles.make_settings("quick", "dcgan-64", {"steps": 9, "warmup": None, "intra_op_threads": 1,
                                                      "repeats": 1})
     assert (o.steps, o.warmup, o.intra_op_threads, o.repeats) == (9, q.warmup, 1, 1)

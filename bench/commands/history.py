@@ -48,14 +48,14 @@ def _refuse_inside_a_run(out: Path, runs_dir: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..gate import load_config
-    from ..trend import HISTORY_FILE, build_history, machine_runs, write_history
+    from ..trend import HISTORY_FILE, build_trend, machine_runs, write_trend
 
     out = check_output_dir(args.output, "--output")  # before any run is read: a typo costs nothing
     _refuse_inside_a_run(out, Path(args.runs_dir))
     cfg = load_config()
     _, runs = machine_runs(Path(args.runs_dir), args.machine, warn=_warn)
-    history = build_history(runs, window=args.window, cfg=cfg)
-    written = write_history(history, Path(args.output))
-    print(f"{len(history.runs)} run(s) of machine {history.fingerprint}; wrote {len(written)} file(s)")
+    trend = build_trend(runs, window=args.window, cfg=cfg)
+    written = write_trend(trend, Path(args.output))
+    print(f"{len(trend.runs)} run(s) of machine {trend.fingerprint}; wrote {len(written)} file(s)")
     print(Path(args.output) / HISTORY_FILE)
     return 0

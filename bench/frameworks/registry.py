@@ -13,13 +13,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from models.registry import PLUGINS_ENV, plugin_modules
+from models.registry import PLUGINS_ENV, once, plugin_modules
 
 from ..errors import BenchError, UnknownChoice
 from .descriptor import FrameworkDescriptor
 
 _REGISTRY: dict[str, FrameworkDescriptor] = {}
-_loaded = False
 
 
 def builtin_packages() -> list[str]:
@@ -43,11 +42,8 @@ def load_plugins() -> None:
             raise BenchError(f"{PLUGINS_ENV}: cannot import plugin {name!r}: {e}") from None
 
 
+@once
 def _ensure_loaded() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
     for package in builtin_packages():
         descriptor = importlib.import_module(f"{package}.descriptor").DESCRIPTOR
         _REGISTRY[descriptor.name] = descriptor

@@ -85,7 +85,7 @@ def run_gate(
     """Load the baseline (file or run directory) and the run, and compare them; with ``confirm`` N,
     re-run the cells that regressed in N fresh processes each (under ``confirm_dir``) and keep only
     the regressions they reproduce."""
-    from ..baseline import baseline_from_path, cell_summaries, run_canary
+    from ..baseline import baseline_cells, baseline_from_path, run_canary
     from ..store import load_run
 
     cfg = load_config(pyproject, overrides)
@@ -104,7 +104,7 @@ def run_gate(
     label_r = f"run `{run.run_id}` (machine `{machine_fingerprint(run.env)}`)"
     result = compare(
         baseline,
-        cell_summaries(run),
+        baseline_cells(run),
         run.env,
         cfg=cfg,
         force=force,

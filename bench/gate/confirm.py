@@ -9,7 +9,6 @@ the metrics that regressed the first time. The verdict shows both measurements.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,14 +47,10 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
     its settings and interpreters, into a new run directory under ``out_root``; returns it."""
     from .. import store
     from ..cell import parse_cell_id
-    from ..envinfo import collect_environment
     from ..inputs import check_output_dir
-    from ..launchers.scratch import drop_shared_scratch
     from ..machine import check_same_machine
-    from ..orchestrate import execute_processes
-    from ..probing import probe_frameworks
     from ..records import RunSettings
-    from ..schedule import build_schedule
+    from ..rerun import rerun
 
     check_output_dir(out_root, "--confirm-dir")
     refusal = check_same_machine(run.env, what=f"run {run.run_id}")
@@ -68,38 +63,25 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
         raw = by_model_raw.get(c.model) or run.meta.get("settings") or {}
         by_model[c.model] = RunSettings.from_dict({**raw, "repeats": processes})
     pythons = {str(k): str(v) for k, v in (run.meta.get("pythons") or {}).items()}
-    probes = probe_frameworks(sorted({c.framework for c in cells}), pythons)
-    env = collect_environment(probes)
-    base = next(iter(by_model.values()))
-    schedule = build_schedule(cells, processes, base.seed)
     run_dir = store.unused_run_dir(out_root, f"{run.run_id}-confirm")
-    argv = ["bench", "gate", "--confirm", str(processes)]
-    store.create_run(run_dir, base, argv, str(run.meta.get("profile")), cells, run_id=run_dir.name,
-                     environment=env, schedule=schedule,
-                     schedule_seed=base.seed, extra_meta={
-                         "settings_by_model": {m: s.to_dict() for m, s in by_model.items()},
-                         "pythons": pythons, "confirms": run.run_id})
-    print(f"confirming {len(cells)} flagged cell(s) of {run.run_id} in {processes} fresh process(es) each "
-          f"-> {run_dir}", file=sys.stderr, flush=True)
-    try:
-        execute_processes(run_dir, schedule, by_model, pythons, peaks={})
-    finally:
-        drop_shared_scratch(run_dir)
-    return run_dir
+    return rerun(cells, by_model, pythons, run_dir, profile=str(run.meta.get("profile")),
+                 argv=["bench", "gate", "--confirm", str(processes)], extra_meta={"confirms": run.run_id},
+                 note=f"confirming {len(cells)} flagged cell(s) of {run.run_id} in {processes} fresh "
+                      f"process(es) each -> {run_dir}")
 
 
 def confirm(result: GateResult, baseline: dict[str, Any], run: Any, processes: int,
             out_root: Path) -> Path | None:
     """Re-run the cells of ``result`` whose metrics regressed and keep only reproduced regressions;
     returns the confirmation run's directory (None when nothing regressed)."""
-    from ..baseline import cell_summaries
+    from ..baseline import baseline_cells
     from ..store import load_run
 
     flagged = [v for v in result.verdicts if v.verdict == "fail" and any(c.failed for c in v.checks.values())]
     if not flagged:
         return None
     run_dir = rerun_cells(run, [v.cell_id for v in flagged], processes, out_root)
-    again = cell_summaries(load_run(run_dir))
+    again = baseline_cells(load_run(run_dir))
     histories = cell_histories(baseline)
     pools = history_pools(histories) if len(baseline.get("runs") or []) >= 2 else None
     base_cells = baseline.get("cells", {})

@@ -227,7 +227,7 @@ def compare(
     run_meta: dict[str, Any] | None = None,
     run_canary: dict[str, Any] | None = None,
 ) -> GateResult:
-    """Compare the run's cell summaries (bench.baseline.cell_summaries) with the baseline's: refused
+    """Compare the run's cell summaries (bench.baseline.baseline_cells) with the baseline's: refused
     (BenchError naming each difference) when machine or settings differ, unless ``force``."""
     refuse, warnings = refusals(baseline, run_env, run_meta or {}, run_cells)
     if refuse and not force:

@@ -158,20 +158,14 @@ def _listed(items: list[str], limit: int, more: Callable[[int], str]) -> str:
 
 def note_text(n: Note, multi: bool) -> str:
     label = cell_label(n.row, run=multi) if n.row is not None else ""
-    if n.kind == "missing":
+    if n.kind in ("missing", "missing_processes"):
         at = f" in run `{n.run_id}`" if multi else ""
         shown = _listed(n.cell_ids, MAX_MISSING_LISTED, lambda _: " …")
-        return (
-            f"{len(n.cell_ids)} planned cell(s) have no result{at} (run interrupted? "
-            f"`python -m bench all --resume` completes it): {shown}"
-        )
-    if n.kind == "missing_processes":
-        at = f" in run `{n.run_id}`" if multi else ""
-        shown = _listed(n.cell_ids, MAX_MISSING_LISTED, lambda _: " …")
-        return (
-            f"{len(n.cell_ids)} scheduled process(es) have no result{at} (`python -m bench all --resume` "
-            f"runs them): {shown}"
-        )
+        if n.kind == "missing":
+            return (f"{len(n.cell_ids)} planned cell(s) have no result{at} (run interrupted? "
+                    f"`python -m bench all --resume` completes it): {shown}")
+        return (f"{len(n.cell_ids)} scheduled process(es) have no result{at} (`python -m bench all --resume` "
+                f"runs them): {shown}")
     if n.kind == "empty_run":
         return f"Run `{n.run_id}` has no cell results."
     if n.kind == "skipped":

@@ -38,13 +38,17 @@ def chain_modules(layer: Layer) -> list[tuple[str, nn.Module]]:
     n = layer.name
     if layer.kind == "dense":
         return [(n, nn.Linear(layer.in_shape[-1], layer.filters, bias=layer.use_bias))]
-    if layer.kind == "conv":
+    if layer.kind in ("conv", "convt"):
         before, after = layer.pads
         sym = min(before, after)
-        conv = nn.Conv2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
-                         padding=sym, bias=layer.use_bias)
+        make = nn.Conv2d if layer.kind == "conv" else nn.ConvTranspose2d
+        conv = make(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride, padding=sym,
+                    bias=layer.use_bias)
         if before == after:
             return [(n, conv)]
+        if layer.kind == "convt":
+            # The usual port, padding=p + output_padding=1, gives the right size but crops the wrong side.
+            return [(n, conv), (f"{n}_crop", Crop(before - sym, after - sym))]
         # TF 'SAME' pads the odd pixel bottom/right; torch's padding= is symmetric (padding=1 would pad
         # (1, 1): the same output shape with every output shifted by one input pixel). The convolution
         # pads the symmetric part itself and ZeroPad2d only the rest (1, 2) = 1 + (0, 1): its input
@@ -52,15 +56,6 @@ def chain_modules(layer: Layer) -> list[tuple[str, nn.Module]]:
         # fwd+bwd).
         before, after = before - sym, after - sym
         return [(f"{n}_pad", nn.ZeroPad2d((before, after, before, after))), (n, conv)]
-    if layer.kind == "convt":
-        before, after = layer.pads
-        sym = min(before, after)
-        convt = nn.ConvTranspose2d(layer.in_shape[-1], layer.filters, layer.kernel, layer.stride,
-                                   padding=sym, bias=layer.use_bias)
-        if before == after:
-            return [(n, convt)]
-        # The usual port, padding=p + output_padding=1, gives the right size but crops the wrong side.
-        return [(n, convt), (f"{n}_crop", Crop(before - sym, after - sym))]
     if layer.kind == "relu":
         return [(n, nn.ReLU())]
     if layer.kind == "flatten":

@@ -38,6 +38,41 @@ def glorot_limit(shape: tuple[int, ...]) -> float:
     return float(np.sqrt(6.0 / (fan_in + fan_out)))
 
 
+def _init_layer(layer: Layer, init: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for param, shape in layer.param_shapes().items():
+        if param == "kernel":
+            if init == "glorot_uniform":  # Keras' default kernel initializer
+                limit = glorot_limit(shape)
+                value = rng.uniform(-limit, limit, shape)
+            elif init == "dcgan_normal":  # pytorch/examples weights_init: N(0, 0.02)
+                value = rng.normal(0.0, 0.02, shape)
+            else:
+                raise ValueError(f"unknown init {init!r}")
+        elif param == "gamma":
+            value = rng.normal(1.0, 0.02, shape) if init == "dcgan_normal" else np.ones(shape)
+        elif param == "moving_variance":
+            value = np.ones(shape)
+        else:  # bias, beta, moving_mean: zeros in both conventions
+            value = np.zeros(shape)
+        out[f"{layer.name}.{param}"] = value.astype(np.float32)
+    return out
+
+
+def chain_initial_weights(networks: Mapping[str, list[Layer]], init: str, seed: int) -> Weights:
+    """Canonical initial weights of chain networks, drawn with numpy (one stream per network, from
+    ``seed``), identical for both frameworks: ``init`` "glorot_uniform" (Keras' defaults: zero biases,
+    BN gamma 1) or "dcgan_normal" (pytorch/examples' weights_init: N(0, 0.02) kernels, BN gamma
+    N(1, 0.02))."""
+    result: Weights = {}
+    for i, (net, layers) in enumerate(networks.items()):
+        rng = np.random.default_rng([seed, i])
+        result[net] = {}
+        for layer in weight_layers(layers):
+            result[net].update(_init_layer(layer, init, rng))
+    return result
+
+
 def hwc_to_chw(hwc: tuple[int, int, int]) -> np.ndarray:
     """Index array: torch feature j (c, h, w order) is canonical feature ``idx[j]`` (h, w, c order)."""
     h, w, c = hwc

@@ -10,10 +10,8 @@ so that no module but the tests imports both frameworks.
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..common.weights import Weights, glorot_limit
-from .arch import networks, weight_layers
+from ..common.weights import Weights, chain_initial_weights
+from .arch import networks
 from .spec import VAESpec
 
 __all__ = ["Weights", "initial_weights"]
@@ -24,13 +22,4 @@ def initial_weights(spec: VAESpec, seed: int) -> Weights:
     ``seed`` (one stream per network); identical for both frameworks, unlike their own defaults."""
     if spec.init != "glorot_uniform":
         raise ValueError(f"unknown init {spec.init!r}")
-    out: Weights = {}
-    for i, (net, layers) in enumerate(networks(spec).items()):
-        rng = np.random.default_rng([seed, i])
-        out[net] = {}
-        for ly in weight_layers(layers):
-            shapes = ly.param_shapes()
-            limit = glorot_limit(shapes["kernel"])
-            out[net][f"{ly.name}.kernel"] = rng.uniform(-limit, limit, shapes["kernel"]).astype(np.float32)
-            out[net][f"{ly.name}.bias"] = np.zeros(shapes["bias"], np.float32)
-    return out
+    return chain_initial_weights(networks(spec), spec.init, seed)
