@@ -1,5 +1,5 @@
 """``python -m bench``: see bench.cli."""
 
-from .cli import main
+from bench.cli import main
 
 raise SystemExit(main())

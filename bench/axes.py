@@ -1,12 +1,12 @@
 """One validator per axis of the cell, declared once, keyed by the fields of ``bench.cell.Cell``.
 
 Every place that takes an axis value from outside checks it here: the command line (``bench all``'s
-filters, ``bench run``'s cell), ``bench.matrix.Filters.validate``, the schema of the stored files
-(``bench.schema``) and the worker. A value is refused with one line (a BenchError, exit 2), naming the
+filters, ``bench run``'s cell), ``bench.plan.matrix.Filters.validate``, the schema of the stored files
+(``bench.results.schema``) and the worker. A value is refused with one line (a BenchError, exit 2), naming the
 valid choices. An axis whose values depend on the framework (its modes, its variants) is checked against
 one framework's (a cell: "unknown <framework> mode") or any of several (a filter: "unknown mode").
 
-``bench.matrix`` records as skipped, with the reason, a valid value that this machine or model cannot
+``bench.plan.matrix`` records as skipped, with the reason, a valid value that this machine or model cannot
 run (a scenario the model family does not declare, more workers than a launcher starts): valid here
 means "a name of the vocabulary", not "runnable".
 """
@@ -17,13 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.cell import CELL_AXES, INT_AXES
+from bench.errors import BenchError, UnknownChoice
+from bench.frameworks import framework_names, frameworks, get_framework
+from bench.scenarios import scenario_names
+from bench.vocab import DEVICES, PRECISIONS
 from models.registry import model_names
-
-from .cell import CELL_AXES, INT_AXES
-from .errors import BenchError, UnknownChoice
-from .frameworks import framework_names, frameworks, get_framework
-from .scenarios import scenario_names
-from .vocab import DEVICES, PRECISIONS
 
 __all__ = ["VALIDATORS", "cell_problem", "check", "check_cell", "describe", "parse"]
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .errors import BenchError
+from bench.errors import BenchError
 
 ID_SEPARATOR = "__"
 # One part of a cell id: a name from the vocabulary, never a path.

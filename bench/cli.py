@@ -16,10 +16,9 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from bench.commands import build_parser
+from bench.errors import BenchError
 from models.family import DataError
-
-from .commands import build_parser
-from .errors import BenchError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL_ERROR", "build_parser", "main", "os_error_line",
            "validation_error_line"]

@@ -14,10 +14,9 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from bench.errors import BenchError
 from models.family import DataError
 from models.registry import family_of, get_spec, model_names
-
-from .errors import BenchError
 
 __all__ = ["at_least", "check_data_fits", "check_not_inside_inputs", "check_output_dir", "check_output_file",
            "non_negative_float", "open_fraction", "positive_float"]

@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
-from .cell import CELL_AXES, IMPLICIT_DEFAULTS, INT_AXES, Cell
-from .errors import UnknownChoice
-from .frameworks.descriptor import FrameworkDescriptor
-from .frameworks.registry import framework_names, get_framework
-from .scenarios import scenario_names
-from .vocab import DEVICES, PRECISIONS
+from bench.cell import CELL_AXES, IMPLICIT_DEFAULTS, INT_AXES, Cell
+from bench.errors import UnknownChoice
+from bench.frameworks.descriptor import FrameworkDescriptor
+from bench.frameworks.registry import framework_names, get_framework
+from bench.scenarios import scenario_names
+from bench.vocab import DEVICES, PRECISIONS
 
 _FIELDS = {f.name: f for f in fields(Cell)}
 COMPARED_AXES: tuple[str, ...] = tuple(a for a in CELL_AXES if _FIELDS[a].metadata["compared"])

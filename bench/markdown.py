@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .stats import NO_CLEAR_WINNER, RatioCI, num
+from bench.stats import NO_CLEAR_WINNER, RatioCI, num
 
 MISSING = "–"
 MAX_REASON_CHARS = 120

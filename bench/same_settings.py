@@ -1,6 +1,6 @@
 """Whether two runs measured with the same settings: the fields that change what a cell measures.
 
-A baseline keeps only runs of one set of settings (``bench.baseline``), and the gate refuses to compare
+A baseline keeps only runs of one set of settings (``bench.gate.baseline``), and the gate refuses to compare
 a run with a baseline measured otherwise (``bench.gate.identity``): both ask here. Each difference is
 named (the field, both values, the model where settings are per model).
 """

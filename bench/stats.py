@@ -2,7 +2,7 @@
 that the reports put on a cell's median and on every ratio of two cells.
 
     median_ci            distribution-free (order-statistic) CI of a median, with its exact coverage
-    summarize_step_times the step_time_* fields of one process (bench.records.CellResult)
+    summarize_step_times the step_time_* fields of one process (bench.results.records.CellResult)
     median_ratio_ci      the ratio of two cells' median step times (the medians the reports print) with
                          its 95% CI from the paired processes (widened for a ratio of medians, and for
                          a pick among candidates); ``RatioCI.decision`` reads it with a ±5% margin
@@ -126,7 +126,7 @@ def step_time_drift(samples: Sequence[float]) -> float | None:
 
 
 def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
-    """The step_time_* fields of bench.records.CellResult, from one process's per-step seconds.
+    """The step_time_* fields of bench.results.records.CellResult, from one process's per-step seconds.
 
     ``step_time_ci_low_s/high_s`` are the order-statistic CI of the median (``median_ci``) and
     ``step_time_ci_coverage`` its exact coverage (at least 95% from 6 steps on; [min, max] below).

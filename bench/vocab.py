@@ -8,8 +8,8 @@ functions below, on each use, never as constants taken at import.
 
 from __future__ import annotations
 
-from .errors import UnknownChoice
-from .frameworks import get_framework
+from bench.errors import UnknownChoice
+from bench.frameworks import get_framework
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")

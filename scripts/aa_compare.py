@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.aggregate import cell_summaries  # noqa: E402
+from bench.analysis.aggregate import cell_summaries  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
-from bench.load import load_run  # noqa: E402
+from bench.results.load import load_run  # noqa: E402
 
 
 def summaries(run: str) -> dict[str, dict]:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # bench.profiles (no framework import), the stats
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # bench.plan.profiles (no framework import), the stats
 
 from compare_idiomatic_stats import (  # noqa: E402  (re-exported: the tests read them from here)
     SIDES,
@@ -82,8 +82,8 @@ PAIRS: dict[str, Pair] = {
 
 
 def quick_batch(model: str) -> int:
-    """The quick profile's CPU batch of ``model`` (bench.profiles: 64, 16, 128 for the three models)."""
-    from bench.profiles import get_profile
+    """The quick profile's CPU batch of ``model`` (bench.plan.profiles: 64, 16, 128 for the three models)."""
+    from bench.plan.profiles import get_profile
     from models.registry import get_spec
 
     return get_profile("quick").batch_size(model, "cpu", get_spec(model).batch_size)

@@ -120,21 +120,21 @@ class _Runs:
         self.cells: dict[Path, dict] = {}
 
     def run(self, d: Path):
-        from bench.store import load_run
+        from bench.results.write import load_run
 
         if d not in self.runs:
             self.runs[d] = load_run(d)
         return self.runs[d]
 
     def entry(self, d: Path) -> dict:
-        from bench.baseline import run_entry
+        from bench.gate.baseline import run_entry
 
         if d not in self.entries:
             self.entries[d] = run_entry(self.run(d))
         return self.entries[d]
 
     def summaries(self, d: Path) -> dict:
-        from bench.baseline import baseline_cells
+        from bench.gate.baseline import baseline_cells
 
         if d not in self.cells:
             self.cells[d] = baseline_cells(self.run(d))
@@ -143,8 +143,8 @@ class _Runs:
     def gate(self, history: list[Path], d: Path, cfg: dict):
         import copy
 
-        from bench.baseline import baseline_of_entries
         from bench.gate import compare
+        from bench.gate.baseline import baseline_of_entries
 
         baseline = baseline_of_entries([copy.deepcopy(self.entry(h)) for h in history], name="calibration")
         run = self.run(d)

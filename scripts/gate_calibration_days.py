@@ -29,7 +29,7 @@ INJECT_EVERY = 5  # every fifth compared cell (in cell-id order) gets the inject
 
 def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
            fraction: float) -> dict[str, dict[str, Any]]:
-    """A copy of a run's cell summaries (bench.baseline.baseline_cells) with these cells' step times
+    """A copy of a run's cell summaries (bench.gate.baseline.baseline_cells) with these cells' step times
     scaled by 1 + fraction (and their throughput divided by it): a synthetic slowdown."""
     out = copy.deepcopy(summaries)
     f = 1.0 + fraction
@@ -47,16 +47,16 @@ def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
 
 
 def _load(paths):
-    from bench.baseline import baseline_cells, run_entry
-    from bench.store import load_run
+    from bench.gate.baseline import baseline_cells, run_entry
+    from bench.results.write import load_run
 
     runs = [load_run(p) for p in paths]
     return runs, [run_entry(r) for r in runs], [baseline_cells(r) for r in runs]
 
 
 def _gate(entries: list[dict], run, cells: dict, cfg: dict):
-    from bench.baseline import baseline_of_entries, run_canary
     from bench.gate import compare
+    from bench.gate.baseline import baseline_of_entries, run_canary
 
     baseline = baseline_of_entries(copy.deepcopy(entries), name="calibration")
     return compare(baseline, copy.deepcopy(cells), run.env, cfg=cfg, run_meta=run.meta,

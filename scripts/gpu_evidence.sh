@@ -12,7 +12,7 @@
 # budget FB_BUDGET_S (default 500 s):
 #   P0 environment  versions, nvidia-smi
 #   P1 preflight    torch APIs the CUDA paths call, TF32 numerics, NVML accounting (scripts/gpu_preflight.py)
-#   P2 roofline     python -m bench.roofline --device cuda (copied into every run)
+#   P2 roofline     python -m bench.host.roofline --device cuda (copied into every run)
 #   P3 eager        every model, torch eager, fp32/bf16/fp16
 #   P4 graphs       one GAN (dcgan-mnist) in fp16: compile and reduce-overhead (GradScaler, CUDA graphs)
 #   P5 autotune     one model (dcgan-mnist) fp32 max-autotune
@@ -94,7 +94,7 @@ PY
 
   phase "P2 roofline"
   if [ "$CUDA" = 1 ]; then
-    timeout -k 5 "$(cap 90 60)" "$PY" -m bench.roofline --device cuda > "$W/roofline.out" 2> "$W/roofline.err"
+    timeout -k 5 "$(cap 90 60)" "$PY" -m bench.host.roofline --device cuda > "$W/roofline.out" 2> "$W/roofline.err"
     echo "roofline rc=$?"
     "$PY" - "$W" <<'PY'
 import json

@@ -110,7 +110,7 @@ def _tf32() -> Any:
 def _nvml() -> Any:
     """The sampler's two sources for a 256 MiB allocation: this PID as the driver lists it, and the
     device's used memory above a baseline taken before the CUDA context."""
-    from bench import memory
+    from bench.worker import memory
 
     baseline = memory.device_used_bytes(0)
     if baseline is None:

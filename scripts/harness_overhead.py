@@ -40,10 +40,10 @@ TARGET_PCT = 2.0
 
 def measure(batch_size: int, rounds: int, block: int, warmup: int, threads: int, seed: int) -> dict:
     """Runs in the child process: imports torch via the worker's backend."""
-    from bench import flags as flagplan
     from bench.frameworks import load_backend
-    from bench.memory import MemorySampler
-    from bench.records import Cell, RunSettings
+    from bench.results.records import Cell, RunSettings
+    from bench.worker import flags as flagplan
+    from bench.worker.memory import MemorySampler
     from models.registry import family_of
 
     cell = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", batch_size, "default")
@@ -120,7 +120,7 @@ ARM_LABELS = {
 def summarize(raw: dict, args: argparse.Namespace) -> dict:
     import numpy as np
 
-    from bench.machine import cpu_model
+    from bench.host.machine import cpu_model
     from bench.stats import bootstrap_median_ci
 
     out = dict(raw)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(raw))
         return 0
 
-    from bench.processes import child_env
+    from bench.host.processes import child_env
 
     forwarded = argv if argv is not None else sys.argv[1:]
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *forwarded]
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{arm:8s} median step {_ms(s[f'{arm}_median_s'])} (95% CI {_ms(lo)}–{_ms(hi)}){extra}")
     print(f"harness overhead: {s['overhead_pct']:+.2f}% (target < {TARGET_PCT:g}%)")
     if args.markdown:
-        from bench.store import atomic_write_text
+        from bench.results.write import atomic_write_text
 
         atomic_write_text(args.markdown, markdown(s))
         print(f"wrote {args.markdown}")

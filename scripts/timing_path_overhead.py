@@ -72,9 +72,9 @@ def _framework_objects(framework: str) -> tuple[Callable[[float], Any], Callable
 
 
 def measure(framework: str, model: str, reps: int, steps: int, threads: int) -> dict[str, Any]:
-    from bench import flags as flagplan
     from bench.frameworks import load_backend
-    from bench.records import Cell, RunSettings
+    from bench.results.records import Cell, RunSettings
+    from bench.worker import flags as flagplan
     from models.registry import family_of
 
     cell = Cell(model, framework, "eager", "cpu", "fp32", 1, "default")

@@ -44,7 +44,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def results_by_cell(run: Path) -> dict[str, Any]:
     """cell_id -> CellResult of a run measured in one process per cell (--repeats 1)."""
-    from bench import store
+    from bench.results import write as store
 
     results = store.read_process_results(run)
     assert all(k == 1 for _, k in results), sorted(results)

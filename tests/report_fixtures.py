@@ -1,4 +1,5 @@
-"""Small stored runs for the report/gate tests, written in exactly the run-directory layout of bench.store.
+"""Small stored runs for the report/gate tests, written in exactly the run-directory layout of
+bench.results.write.
 
 Everything is deterministic in its arguments (numpy Generator seeded per cell), so a fixture run is
 the same bytes every time it is built; no framework is imported.
@@ -15,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+from bench.results.write import atomic_write_json, write_cell_result, write_steps
 from bench.stats import summarize_step_times
-from bench.store import atomic_write_json, write_cell_result, write_steps
 
 FINGERPRINT = "0123456789abcdef"
 
 ENVIRONMENT: dict[str, Any] = {
-    # The shape of bench.envinfo.collect_environment()'s output.
+    # The shape of bench.host.envinfo.collect_environment()'s output.
     "schema": 1,
     "date": "2025-01-02T03:04:05Z",
     "python": {"version": "3.11.7", "implementation": "CPython", "executable": "/usr/bin/python"},
@@ -277,7 +278,7 @@ def write_run(
 ) -> Path:
     """Write a complete run directory (run.json, environment.json, cells/, steps/, logs/): ``repeats``
     processes per runnable cell, scheduled in blocks (``_processes``)."""
-    from bench.store import log_path, steps_path
+    from bench.results.write import log_path, steps_path
 
     run_dir = Path(run_dir)
     settings = settings or RunSettings(

@@ -1,4 +1,4 @@
-"""The adaptive phase with the fake worker (bench.adaptive): after the planned processes, more ABBA
+"""The adaptive phase with the fake worker (bench.plan.adaptive): after the planned processes, more ABBA
 pairs for a headline comparison still inconclusive, until it is decided, the cap or the budget."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 
-from bench import store
-from bench.adaptive import group_ratio
+from bench.analysis.comparisons import groups_from_meta
 from bench.cli import main
-from bench.comparisons import groups_from_meta
+from bench.plan.adaptive import group_ratio
+from bench.results import write as store
 
 # The headline comparison of dcgan-mnist on CPU: TensorFlow function (A) against torch eager (B), plus
 # one cell outside it (TensorFlow eager): 9 planned processes.

@@ -1,4 +1,5 @@
-"""Cell summaries across processes (bench.aggregate), on stored replicated fixture runs (schema 3)."""
+"""Cell summaries across processes (bench.analysis.aggregate), on stored replicated fixture runs (schema
+3)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pandas as pd
 import pytest
 from report_fixtures import cell_id, standard_cells, write_run
 
-from bench.aggregate import cell_summaries, steady_state
-from bench.store import load_run
+from bench.analysis.aggregate import cell_summaries, steady_state
+from bench.results.write import load_run
 
 COMPILE = cell_id(mode="compile")
 
@@ -84,7 +85,7 @@ def test_fraction_above_peak_is_flagged(run) -> None:
 
 
 def test_end_of_run_table_has_one_line_per_cell(run) -> None:
-    from bench.summary import summary_table
+    from bench.analysis.summary import summary_table
 
     text = summary_table(run.cells, run.steps)
     lines = text.splitlines()
@@ -95,7 +96,7 @@ def test_end_of_run_table_has_one_line_per_cell(run) -> None:
 
 
 def test_a_shared_compile_cache_separates_the_cold_first_step_from_the_warm_ones() -> None:
-    from bench.aggregate import summarize_cell, warm_start
+    from bench.analysis.aggregate import summarize_cell, warm_start
 
     def proc(repeat: int, first_s: float, hits: int, misses: int, cache: str = "shared") -> dict:
         return {"run_id": "r", "cell_id": COMPILE, "status": "ok", "repeat": repeat, "block": repeat - 1,

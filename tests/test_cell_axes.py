@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 from orch_helpers import fakes, results_by_cell, started  # noqa: F401 (fixture)
 
-from bench import axes, launchers, matrix, profiles, scenarios, schema, store
+from bench import axes, launchers, scenarios
 from bench.cell import CELL_AXES, IMPLICIT_DEFAULTS, Cell, parse_cell_id
 from bench.cli import main
 from bench.errors import BenchError, UnknownChoice
 from bench.labels import cell_label, group_label, shown_axes
-from bench.migrations import migrate_cell
-from bench.records import SCHEMA_VERSION, CellResult
+from bench.plan import matrix, profiles
+from bench.results import schema
+from bench.results import write as store
+from bench.results.migrations import migrate_cell
+from bench.results.records import SCHEMA_VERSION, CellResult
 from models import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +198,7 @@ def test_all_with_two_worker_counts_runs_one_and_stores_the_other_skipped(
     """Through the real CLI (the fake worker): `--workers 1,2` runs the one-rank cell, stores the two-rank
     cell as skipped with the launcher's reason, and the report labels it (w2) and shows the axis that
     varies (workers), not the one that does not (scenario)."""
-    from bench.report import write_report
+    from bench.report.build import write_report
 
     out = fakes / "run"
     assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices",

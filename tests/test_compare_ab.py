@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from orch_helpers import ROOT, fakes  # noqa: F401 (fixture)
 
-from bench import store
-from bench.ab_plan import Pair, abba_schedule, side_of_repeat
 from bench.cell import parse_cell_id
 from bench.cli import main
 from bench.gate.ab import AbCell, judge, paired_ratio
+from bench.plan.ab_plan import Pair, abba_schedule, side_of_repeat
+from bench.results import write as store
 
 CELLS = ["--models", "dcgan-mnist", "--frameworks", "tensorflow,torch", "--modes", "eager",
          "--devices", "cpu", "--precisions", "fp32", "--steps", "3", "--warmup", "1", "--window-steps", "2"]

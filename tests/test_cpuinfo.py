@@ -1,8 +1,8 @@
-"""bench.cpuinfo (the CPU's speed-deciding ISA flags and identity) and where they are recorded."""
+"""bench.host.cpuinfo (the CPU's speed-deciding ISA flags and identity) and where they are recorded."""
 
 from __future__ import annotations
 
-from bench import cpuinfo, envinfo, machine
+from bench.host import cpuinfo, envinfo, machine
 
 EMERALD_RAPIDS_VM = """processor\t: 0
 vendor_id\t: GenuineIntel

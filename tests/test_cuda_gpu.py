@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import memory
-from bench.flags import plan_flags
-from bench.records import Cell, RunSettings
+from bench.results.records import Cell, RunSettings
+from bench.worker import memory
+from bench.worker.flags import plan_flags
 from models.registry import family_of, get_spec
 
 torch = pytest.importorskip("torch")
@@ -51,7 +51,7 @@ def test_tiny_real_cell_through_the_worker(tmp_path: Path, mode: str, precision:
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run([sys.executable, "-m", "bench.worker", str(spec_path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "bench.worker.main", str(spec_path)], cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True,
                           timeout=170, check=False)
     result = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}

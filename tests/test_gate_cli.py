@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from report_fixtures import standard_cells, write_run
 
-from bench.baseline import save_baseline
 from bench.cli import main
+from bench.gate.baseline import save_baseline
 
 
 @pytest.fixture

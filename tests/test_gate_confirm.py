@@ -9,8 +9,8 @@ import pytest
 from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 from report_fixtures import gate_markdown, table_row
 
-from bench import store
 from bench.cli import main
+from bench.results import write as store
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
          "--precisions", "fp32", "--modes", "eager", "compile", "--variants", "default", "--no-report",
@@ -62,17 +62,17 @@ def test_a_regression_that_reproduces_fails_showing_both(fakes: Path, monkeypatc
 
 
 def test_confirm_re_runs_through_the_shared_rerun(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    import bench.rerun
+    import bench.plan.rerun
 
     base, run = _history_and_candidate(fakes, monkeypatch)
     calls: list[list[str]] = []
-    real = bench.rerun.rerun
+    real = bench.plan.rerun.rerun
 
     def spy(cells, *args, **kw):  # type: ignore[no-untyped-def]
         calls.append([c.cell_id for c in cells])
         return real(cells, *args, **kw)
 
-    monkeypatch.setattr(bench.rerun, "rerun", spy)
+    monkeypatch.setattr(bench.plan.rerun, "rerun", spy)
     gate_markdown(fakes, base, run, "--confirm", "2", "--confirm-dir", str(fakes / "conf"))
     assert calls == [[EAGER]]
     confirm_run = fakes / "conf" / "c-confirm"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from report_fixtures import cell_id, gate_markdown, read_json, standard_cells, table_row, write_run
 
-from bench.baseline import load_baseline, save_baseline
 from bench.cli import main as cli_main
 from bench.gate import DEFAULTS, load_config
+from bench.gate.baseline import load_baseline, save_baseline
 from bench.gate.history import Pool, pool_of, prediction_test
 from bench.gate.rules import CellVerdict, decide
 from bench.gate.single_run import Check
@@ -70,7 +70,7 @@ def test_append_adds_runs_once_and_keeps_the_newest(tmp_path: Path, capsys) -> N
 
 
 def test_a_history_refuses_runs_of_other_settings(tmp_path: Path, capsys) -> None:
-    from bench.records import RunSettings
+    from bench.results.records import RunSettings
 
     a = _runs(tmp_path, 1)[0]
     other = write_run(tmp_path / "runs" / "S", standard_cells(salt=5), run_id="S",

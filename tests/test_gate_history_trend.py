@@ -12,11 +12,11 @@ from report_fixtures import ENVIRONMENT, cell_id, corrupt_json, standard_cells, 
 from bench.cell import parse_cell_id
 from bench.cli import main as cli_main
 from bench.gate import load_config
+from bench.gate.trend import FIGURE_PREFIX, IMPROVEMENT, REGRESSION, build_trend, machine_runs
+from bench.host.machine import machine_fingerprint
 from bench.labels import cell_label
-from bench.machine import machine_fingerprint
-from bench.records import RunSettings
-from bench.store import load_run
-from bench.trend import FIGURE_PREFIX, IMPROVEMENT, REGRESSION, build_trend, machine_runs
+from bench.results.records import RunSettings
+from bench.results.write import load_run
 
 COMPILE = cell_id(mode="compile")
 EAGER = cell_id()

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from report_fixtures import ENVIRONMENT, cell_id, standard_cells, write_run
 
-from bench.baseline import save_baseline
 from bench.cli import main as cli_main
-from bench.envinfo import format_environment
-from bench.machine import fingerprint_of, machine_differences, machine_fingerprint
-from bench.records import RunSettings
+from bench.gate.baseline import save_baseline
+from bench.host.envinfo import format_environment
+from bench.host.machine import fingerprint_of, machine_differences, machine_fingerprint
+from bench.results.records import RunSettings
 
 AVX2 = ["avx", "avx2", "f16c", "fma"]
 AVX512 = [*AVX2, "avx512_bf16", "avx512_vnni", "avx512bw", "avx512dq", "avx512f", "avx512vl", "avx_vnni"]
@@ -104,7 +104,7 @@ def test_repeats_may_differ(tmp_path: Path) -> None:
 
 
 def test_gpu_identity_includes_sm_count_from_the_probe() -> None:
-    from bench.envinfo import gpus_with_sm_counts
+    from bench.host.envinfo import gpus_with_sm_counts
 
     nvml = {"gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_total_bytes": 80 * 2**30,
                       "compute_capability": "9.0", "sm_count": None}]}

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes  # noqa: F401 (fixture)
 
-from bench import cli, estimates, matrix, profiles
+from bench import cli
 from bench.frameworks.registry import frameworks, get_framework
-from bench.plan_text import assume_cuda_probes, coverage_lines
-from bench.records import CellResult, RunSettings
+from bench.plan import estimates, matrix, profiles
+from bench.plan.plan_text import assume_cuda_probes, coverage_lines
+from bench.results.records import CellResult, RunSettings
 from models.registry import model_names
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -90,7 +91,7 @@ def test_history_of_this_machine_replaces_the_descriptors() -> None:
 
 def test_history_reads_a_committed_run_of_the_same_cpu_only() -> None:
     runs = sorted(Path("reports/runs").iterdir())[-1:]
-    from bench.load import read_environment
+    from bench.results.load import read_environment
 
     cpu = read_environment(runs[0])["cpu"]["model"]
     same = estimates.load_past_timings(Path("reports/runs"), {"cpu": cpu}, ("cpu",), runs=runs)

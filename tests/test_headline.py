@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from report_fixtures import FixtureCell, cell_id, write_run
 
-from bench.analysis import comparison_frame
-from bench.headline import headlines
-from bench.pages.front import headline_table
-from bench.parity import PARITY_TOLERANCES, loss_parity
+from bench.analysis.headline import headlines
+from bench.analysis.parity import PARITY_TOLERANCES, loss_parity
+from bench.analysis.tables import comparison_frame
+from bench.report.pages.front import headline_table
+from bench.results.write import load_runs
 from bench.stats import median_ratio_ci
-from bench.store import load_runs
 
 
 def _cells(bf16_offset: float = 0.0) -> list[FixtureCell]:

@@ -13,12 +13,12 @@ import pytest
 from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 from scipy.stats import t as student
 
-from bench.analysis import comparison_frame
+from bench.analysis.headline import headlines
+from bench.analysis.tables import comparison_frame
 from bench.cli import main
-from bench.headline import headlines
 from bench.markdown import fmt_ms
-from bench.report import write_report
-from bench.store import load_runs
+from bench.report.build import write_report
+from bench.results.write import load_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "reports" / "runs" / "20261125T043336Z"

@@ -244,7 +244,8 @@ CLASSES: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
-# Every command reads run.json the same way (bench.load.read_run_meta): one is enough for the slow case.
+# Every command reads run.json the same way (bench.results.load.read_run_meta): one is enough for the slow
+# case.
 ONLY = {"200,000 planned cells, one twice": ("report",)}
 
 
@@ -322,7 +323,7 @@ def outside_code_blocks(text: str) -> str:
 
 def test_injected_strings_are_escaped_and_planted_hard_links_are_replaced(
         good: Path, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bench.export import read_table
+    from bench.report.export import read_table
 
     inject(run)
     out = tmp_path / "out"

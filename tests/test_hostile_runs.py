@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from orch_helpers import fake_env, run_cli
 
-from bench.records import SCHEMA_VERSION
+from bench.results.records import SCHEMA_VERSION
 
 TRAVERSAL_ID = "dcgan-mnist__torch__eager__cpu__fp32__b1__x/../../../victim"
 SMALL = ["--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu", "--steps", "3",
@@ -412,10 +412,10 @@ def test_traversal_id_in_run_json_makes_resume_delete_nothing(base: Path, tmp_pa
 
 def test_a_cell_that_bypasses_the_id_check_cannot_reach_outside(tmp_path: Path, victim: Path) -> None:
     # Defence in depth: even a Cell built in code (no parsing) gets no work directory outside the run.
-    from bench import store
     from bench.errors import BenchError
     from bench.launchers.slot import run_cell
-    from bench.records import Cell, RunSettings
+    from bench.results import write as store
+    from bench.results.records import Cell, RunSettings
 
     run = tmp_path / "RUN"
     run.mkdir()

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 
-from bench import store
 from bench.launchers.base import Launch, Launcher, LaunchOutcome
 from bench.launchers.merge import RANK_MERGE, RankMismatch, merge_ranks
 from bench.launchers.process import ProcessLauncher, run_ranks
 from bench.launchers.slot import run_cell
-from bench.records import Cell, CellResult, RunSettings, StepRecord
-from bench.schedule import build_schedule
+from bench.plan.schedule import build_schedule
+from bench.results import write as store
+from bench.results.records import Cell, CellResult, RunSettings, StepRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -81,7 +81,7 @@ def test_ranks_that_ran_other_steps_do_not_merge() -> None:
 
 
 def test_a_worker_spec_carries_its_rank_and_old_specs_load(tmp_path: Path) -> None:
-    from bench.worker import WorkerSpec
+    from bench.worker.main import WorkerSpec
 
     spec = {"cell": TOY.to_dict(), "settings": {}, "result_path": str(tmp_path / "r.json")}
     (tmp_path / "old.json").write_text(json.dumps(spec))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from bench import memory
+from bench.worker import memory
 
 
 def test_children_peak_counts_a_finished_child():

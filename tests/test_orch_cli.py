@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from orch_helpers import fake_env, fakes, results_by_cell, run_cli, set_plan, started  # noqa: F401 (fixture)
 
-from bench import store
 from bench.cli import main
+from bench.results import write as store
 
 # Two cells of one model and framework, one process each, keep these runs to a few fake processes
 # (tests/test_orch_replication.py runs several processes per cell).
@@ -202,7 +202,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fakes: Path, capsys: py
 
 def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from bench import orchestrate
+    from bench.plan import orchestrate
 
     def broken(run_dir: Path, out: Path | None = None) -> list[Path]:
         raise RuntimeError("report exploded")
@@ -347,8 +347,9 @@ def test_parent_never_imports_a_framework(tmp_path: Path) -> None:
     """The CLI modules import neither framework, even while running a (fake) matrix end to end."""
     code = (
         "import sys\n"
-        "import bench.cli, bench.launchers.slot, bench.matrix, bench.store, bench.envinfo, bench.profiles\n"
-        "import bench.progress, bench.probing, bench.orchestrate, bench.commands\n"
+        "import bench.cli, bench.launchers.slot, bench.plan.matrix, bench.results.write\n"
+        "import bench.host.envinfo, bench.plan.profiles\n"
+        "import bench.plan.progress, bench.host.detect, bench.plan.orchestrate, bench.commands\n"
         f"rc = bench.cli.main({[*SMALL, '--modes', 'eager']!r})\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]\n"
         "print('RC', rc, 'BAD', bad)\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import store
+from bench.results import write as store
 
 
 @pytest.mark.slow
@@ -28,7 +28,7 @@ def test_bench_run_one_real_torch_eager_cell(tmp_path: Path) -> None:
     assert all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
     # One timing method for every framework; memory from the kernel's peak, no sampler thread on CPU.
     from bench.frameworks.base import TIMING_METHOD
-    from bench.memory import METHOD_RUSAGE
+    from bench.worker.memory import METHOD_RUSAGE
 
     assert {r["flags.timing"] for r in rows} == {TIMING_METHOD}
     assert {r["flags.memory_method"] for r in rows} == {METHOD_RUSAGE} and row["peak_rss_bytes"] > 0

@@ -11,7 +11,7 @@ from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 
 from bench.cell import CELL_AXES, parse_cell_id
 from bench.cli import main
-from bench.export import output_paths, read_table, tidy_tables
+from bench.report.export import output_paths, read_table, tidy_tables
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu", "--no-report",
          "--steps", "3", "--warmup", "1", "--window-steps", "2"]

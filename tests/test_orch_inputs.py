@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes, results_by_cell, run_cli, started  # noqa: F401 (fixture)
 
-from bench import orchestrate, store
 from bench.cli import main
 from bench.commands import build_parser
 from bench.errors import BenchError
+from bench.plan import orchestrate
+from bench.results import write as store
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices", "cpu",
          "--precisions", "fp32", "--variants", "default", "--no-report", "--steps", "2", "--warmup", "0",
@@ -278,7 +279,7 @@ def test_version(tmp_path: Path) -> None:
 
 
 def test_help_shows_the_profile_defaults(tmp_path: Path) -> None:
-    from bench.profiles import PROFILE_DEFS
+    from bench.plan.profiles import PROFILE_DEFS
 
     for command in ("all", "run"):
         text = " ".join(run_cli([command, "--help"], tmp_path).stdout.split())

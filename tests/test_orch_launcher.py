@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes, set_plan  # noqa: F401 (fixture)
 
-from bench import store
 from bench.launchers.base import Launch, Launcher, LaunchOutcome, classify_exit
 from bench.launchers.process import ProcessLauncher
 from bench.launchers.slot import run_cell
-from bench.records import Cell, RunSettings
-from bench.schedule import build_schedule
+from bench.plan.schedule import build_schedule
+from bench.results import write as store
+from bench.results.records import Cell, RunSettings
 from models.registry import family_of
 
 CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8)
@@ -131,9 +131,9 @@ def test_launcher_is_an_interface() -> None:
 def test_progress_eta_from_estimates_then_from_finished_processes() -> None:
     import io
 
-    from bench.progress import Progress
-    from bench.records import CellResult
-    from bench.schedule import Slot
+    from bench.plan.progress import Progress
+    from bench.plan.schedule import Slot
+    from bench.results.records import CellResult
 
     now = [0.0]
     out = io.StringIO()

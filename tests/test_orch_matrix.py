@@ -1,4 +1,5 @@
-"""bench.matrix, bench.profiles, bench.probing, bench.envinfo: which cells run, which are skipped and why."""
+"""bench.plan.matrix, bench.plan.profiles, bench.host.detect, bench.host.envinfo: which cells run, which are
+skipped and why."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 import pytest
 from orch_helpers import FAKES, fakes  # noqa: F401 (fixture)
 
-from bench import envinfo, estimates, machine, matrix, probing, profiles, roofline
 from bench.errors import BenchError, UnknownChoice
 from bench.frameworks.tensorflow.onednn import onednn_default_on
-from bench.records import Cell
+from bench.host import detect as probing
+from bench.host import envinfo, machine, roofline
+from bench.plan import estimates, matrix, profiles
+from bench.results.records import Cell
 from models.registry import get_spec
 
 # The built-in frameworks and models, named so that a plugin registered elsewhere cannot change these.
@@ -22,7 +25,7 @@ BUILTIN = {"models": ("dcgan-mnist", "dcgan-64"), "frameworks": ("tensorflow", "
 
 
 def probe(fw: str, installed: bool = True, cuda: bool = False, **extra: object) -> dict:
-    """A probe result in bench.probe's protocol."""
+    """A probe result in bench.worker.probe's protocol."""
     return {"framework": fw, "installed": installed, "version": "1" if installed else None,
             "cuda": installed and cuda, "devices": ["NVIDIA H100 80GB HBM3"] if installed and cuda else [],
             "reason": (None if cuda else "no CUDA device") if installed else f"{fw} not installed",
@@ -124,7 +127,7 @@ def test_onednn_flip_on_cpu_follows_the_probe_in_the_full_profile(onednn: bool) 
 @pytest.mark.parametrize("profile", ["quick", "full"])
 def test_bf16_cpu_cells_only_where_the_cpu_runs_bf16_and_the_descriptor_asks(profile: str) -> None:
     """bf16 on CPU: only with native bf16, only the default variant of the modes each framework's
-    descriptor names for the profile (no framework is named in bench.matrix)."""
+    descriptor names for the profile (no framework is named in bench.plan.matrix)."""
     from bench.frameworks.registry import get_framework
 
     assert not any(p.cell.precision == "bf16" and p.cell.device == "cpu" for p in build(profile, CPU_ONLY))
@@ -232,9 +235,10 @@ def test_planning_is_pure(monkeypatch: pytest.MonkeyPatch) -> None:
         m.setattr(subprocess, "Popen", no_process)
         for profile in ("quick", "full"):
             assert build(profile, {"tensorflow": probe("tensorflow", cuda=True), "torch": probe("torch")})
-    code = ("import sys, bench.matrix\n"
-            "print(sorted(m for m in ('bench.launchers.slot', 'bench.launchers.process', 'bench.processes',"
-            " 'bench.probing', 'subprocess')"
+    code = ("import sys, bench.plan.matrix\n"
+            "print(sorted(m for m in ('bench.launchers.slot', 'bench.launchers.process',"
+            " 'bench.host.processes',"
+            " 'bench.host.detect', 'subprocess')"
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -294,11 +298,11 @@ def test_probe_frameworks_through_subprocesses(fakes: Path) -> None:  # noqa: F8
 
 
 def test_fake_probe_speaks_the_real_probes_protocol(fakes: Path) -> None:  # noqa: F811
-    from bench.probe import probe as real_probe
+    from bench.worker.probe import probe as real_probe
 
     fake = probing.probe_frameworks(["torch"])["torch"]
     fake.pop("python_executable")
-    # The keys every answer of bench.probe has (an unknown name answers without importing anything).
+    # The keys every answer of bench.worker.probe has (an unknown name answers without importing anything).
     assert set(fake) == set(real_probe("no-such-framework"))
     assert isinstance(fake["cuda"], bool) and isinstance(fake["devices"], list)
 
@@ -340,7 +344,7 @@ def test_environment_has_fingerprint_and_speed_vars(monkeypatch: pytest.MonkeyPa
 
 
 def test_cuda_detection_reads_bench_probe_format() -> None:
-    # bench.probe: "cuda" is a bool and "devices" are GPU names (no "cuda" in them).
+    # bench.worker.probe: "cuda" is a bool and "devices" are GPU names (no "cuda" in them).
     gpu = probe("torch", cuda=True)
     cpu = {**probe("torch"), "reason": "no CUDA device (torch built without CUDA)"}
     assert machine.cuda_available(gpu) and not machine.cuda_available(cpu)
@@ -356,7 +360,7 @@ def test_cuda_detection_reads_bench_probe_format() -> None:
 
 
 def test_quick_profile_halves_a_cpu_batch_that_exceeds_its_flops_budget() -> None:
-    from bench.profiles import get_profile
+    from bench.plan.profiles import get_profile
     from models.registry import family_of, get_spec
 
     quick, full = get_profile("quick"), get_profile("full")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 
-from bench import store
 from bench.cli import main
+from bench.results import write as store
 
 # Two cells of one model (one per framework), so every block holds both frameworks.
 TWO = ["all", "--models", "dcgan-mnist", "--frameworks", "tensorflow,torch", "--modes", "eager",

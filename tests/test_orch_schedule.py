@@ -1,4 +1,4 @@
-"""bench.schedule: the interleaved, seeded-random order of a run's processes (pure, no process)."""
+"""bench.plan.schedule: the interleaved, seeded-random order of a run's processes (pure, no process)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from bench.cell import Cell
-from bench.schedule import Slot, build_schedule, schedule_entries, slots_from_entries
+from bench.plan.schedule import Slot, build_schedule, schedule_entries, slots_from_entries
 
 MODELS = ("dcgan-mnist", "dcgan-64", "vae-mnist")
 CELLS = [Cell(m, fw, mode, "cpu", precision, 8)
@@ -74,8 +74,8 @@ def test_entries_round_trip_and_bad_repeats() -> None:
 def test_headline_comparisons_run_adjacent_in_abba_order() -> None:
     """Each headline comparison (the frameworks' declared default cells) is one unit of its block: its
     two processes adjacent, A B in odd repeats and B A in even ones; every other cell as before."""
-    from bench.comparisons import headline_groups
-    from bench.schedule import extra_block
+    from bench.analysis.comparisons import headline_groups
+    from bench.plan.schedule import extra_block
 
     groups = headline_groups(CELLS)
     assert [[c.cell_id for c in g] for g in groups] == [

@@ -1,4 +1,5 @@
-"""bench.store / bench.load: atomic writes, the run directory (one file per process), and loading runs
+"""bench.results.write / bench.results.load: atomic writes, the run directory (one file per process), and
+loading runs
 back (corrupt files named, schema-1 and schema-2 runs migrated)."""
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import store
 from bench.cell import parse_cell_id
 from bench.errors import BenchError
-from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
-from bench.schedule import Slot, build_schedule
+from bench.plan.schedule import Slot, build_schedule
+from bench.results import write as store
+from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_1_RUN = ROOT / "reports" / "runs" / "20261123T160704Z"  # committed, written by schema 1
@@ -168,7 +169,7 @@ def test_schema_3_ci_fields_are_read_under_their_new_names() -> None:
     """Schema 4 renamed a process's step_time_ci95_low/high_s (which held 93.75-97.9%, not 95%) to
     step_time_ci_low/high_s with step_time_ci_coverage; a schema-3 file is read under the new names, with
     the coverage its order-statistic CI had, and is never rewritten."""
-    from bench.migrations import migrate_baseline_cell, migrate_cell
+    from bench.results.migrations import migrate_baseline_cell, migrate_cell
     from bench.stats import median_ci_coverage
 
     path = next((SCHEMA_3_RUN / "cells").glob("*/r1.json"))
@@ -280,7 +281,7 @@ def test_processes_to_rerun_follow_the_schedule(tmp_path: Path) -> None:
 
 
 def test_store_imports_no_pandas_until_loading() -> None:
-    code = "import sys, bench.store; print('pandas' in sys.modules)"
+    code = "import sys, bench.results.write; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**os.environ})
     assert out.stdout.strip() == "False", out.stderr

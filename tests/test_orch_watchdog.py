@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from orch_helpers import ROOT, fake_env
 
-from bench import watchdog
 from bench.launchers.base import classify_exit
+from bench.worker import watchdog
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics")
 
@@ -125,10 +125,10 @@ def test_parent_death_signal_is_available_on_linux() -> None:
 
 
 def test_the_real_worker_starts_the_watchdog() -> None:
-    """bench.worker guards itself as the fake worker does (the SIGKILL test above runs the fake)."""
+    """bench.worker.main guards itself as the fake worker does (the SIGKILL test above runs the fake)."""
     import inspect
 
-    from bench import worker
+    from bench.worker import main as worker
 
     assert "watchdog.guard_cell(WorkerSpec.load(args.spec).settings.time_limit_s)" in inspect.getsource(
         worker.main)

@@ -1,4 +1,4 @@
-"""Parity on loss changes (bench.parity): how training moves a loss, not its level, is compared."""
+"""Parity on loss changes (bench.analysis.parity): how training moves a loss, not its level, is compared."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 from report_fixtures import cell_id, standard_cells, write_run
 
-from bench.analysis import comparison_frame
-from bench.parity import (
+from bench.analysis.parity import (
     PARITY_TOLERANCE,
     loss_parity,
     relative_change_difference,
     relative_start_gap,
 )
-from bench.store import load_runs
+from bench.analysis.tables import comparison_frame
+from bench.results.write import load_runs
 
 STEPS = np.arange(24)
 

@@ -1,4 +1,4 @@
-"""Pinned peaks (bench.pinned_peak): a machine's roofline peak is the best of several probes, stored
+"""Pinned peaks (bench.host.pinned_peak): a machine's roofline peak is the best of several probes, stored
 with its fingerprint, reused by later runs, measured again on request (--reprobe-peak)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from orch_helpers import fakes  # noqa: F401 (fixture)
 
-from bench import store
 from bench.cli import main
-from bench.pinned_peak import PeakPinning, best_of_probes, pinned_path, pinned_roofline
+from bench.host.pinned_peak import PeakPinning, best_of_probes, pinned_path, pinned_roofline
+from bench.results import write as store
 
 
 def _probe(fp32: float, bf16: float | None = None, bw: float = 1e10) -> dict[str, Any]:

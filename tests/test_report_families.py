@@ -1,6 +1,6 @@
 """Reports on frameworks and model families the harness does not ship: three frameworks compared in
 every pair, a registered fake framework's label, colour and modes, a fake family's loss names, and
-stored data naming a framework or model that is not registered (refused on load: bench.schema)."""
+stored data naming a framework or model that is not registered (refused on load: bench.results.schema)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from types import SimpleNamespace
 import pytest
 from report_fixtures import FixtureCell, write_run
 
-from bench.analysis import comparison_frame
+from bench.analysis.parity import loss_parity
+from bench.analysis.tables import comparison_frame
 from bench.errors import BenchError
 from bench.frameworks import registry as fw_registry
 from bench.frameworks.descriptor import FrameworkDescriptor, Mode, Variant
 from bench.labels import NEUTRAL_COLOUR, framework_colour, framework_label
-from bench.parity import loss_parity
-from bench.pytest_benchmark_export import export_run
-from bench.report import write_report
-from bench.store import load_run, load_runs
+from bench.report.build import write_report
+from bench.report.pytest_benchmark import export_run
+from bench.results.write import load_run, load_runs
 from models import registry as model_registry
 from models.family import ModelFamily
 
@@ -83,7 +83,7 @@ def _three_frameworks(offset: float = 0.0) -> list[FixtureCell]:
 
 def test_parity_compares_every_pair_of_three_frameworks(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    fw_registry.frameworks()  # stored frameworks must be registered (bench.schema)
+    fw_registry.frameworks()  # stored frameworks must be registered (bench.results.schema)
     monkeypatch.setitem(fw_registry._REGISTRY, UNKNOWN_FW, THIRD_FW)
     run = write_run(tmp_path / "run", _three_frameworks(offset=0.5))
     runs = load_runs([run])

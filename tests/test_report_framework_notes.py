@@ -3,9 +3,9 @@ mode measured slower than eager (beside each such cell, only when the interval s
 
 from __future__ import annotations
 
-from bench.analysis import _framework_notes
+from bench.analysis.tables import _framework_notes
 from bench.frameworks import get_framework
-from bench.pages.front import note_text
+from bench.report.pages.front import note_text
 from bench.stats import RatioCI
 
 

@@ -18,10 +18,10 @@ from report_fixtures import (
     write_run,
 )
 
-from bench.baseline import load_baseline, save_baseline
 from bench.cli import main as cli_main
 from bench.gate import DEFAULTS, compare_cell, load_config, step_time_check, throughput_check
-from bench.machine import machine_fingerprint
+from bench.gate.baseline import load_baseline, save_baseline
+from bench.host.machine import machine_fingerprint
 
 COMPILE = cell_id(mode="compile")
 EAGER = cell_id()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from report_fixtures import ENVIRONMENT, FixtureCell, write_run
 
-from bench.envinfo import git_info
+from bench.host.envinfo import git_info
 from bench.markdown import fmt_ratio_ci
-from bench.report import write_report
+from bench.report.build import write_report
 from bench.stats import RatioCI
 
 COMMITTED = Path(__file__).resolve().parents[1] / "reports"

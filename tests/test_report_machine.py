@@ -1,4 +1,5 @@
-"""Machine identity (bench.machine) and the environment variables recorded with a run (bench.envinfo)."""
+"""Machine identity (bench.host.machine) and the environment variables recorded with a run
+(bench.host.envinfo)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import copy
 
 from report_fixtures import ENVIRONMENT
 
-from bench.envinfo import GENERIC_SPEED_ENV_VARS, speed_env_vars
 from bench.frameworks.registry import frameworks
-from bench.machine import (
+from bench.host.envinfo import GENERIC_SPEED_ENV_VARS, speed_env_vars
+from bench.host.machine import (
     check_same_machine,
     cuda_available,
     fingerprint_of,

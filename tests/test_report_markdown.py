@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from report_fixtures import cell_id, corrupt_json, read_json, standard_cells, write_run
 
+from bench.analysis.parity import PARITY_TOLERANCE
 from bench.cli import main as cli_main
 from bench.markdown import fmt_ms, fmt_pct, fmt_ratio_ci, fmt_sig
-from bench.orchestrate import report_after_run
-from bench.parity import PARITY_TOLERANCE
-from bench.report import write_report
+from bench.plan.orchestrate import report_after_run
+from bench.report.build import write_report
 from bench.stats import RatioCI, median_ratio_ci
 
 RUN_ID = "20250102T030405Z"
@@ -297,8 +297,8 @@ def test_pages_carry_no_report_time(reports: Path) -> None:
 def test_committed_reports_regenerate_byte_identical(tmp_path: Path) -> None:
     # The committed reports/ are a function of the committed runs alone: regenerating them elsewhere
     # must give the same bytes (pages, figures and the pytest-benchmark export).
-    from bench.pytest_benchmark_export import write_export
-    from bench.report import resolve_runs
+    from bench.report.build import resolve_runs
+    from bench.report.pytest_benchmark import write_export
 
     committed = PROJECT / "reports"
     run = resolve_runs(None, committed / "runs")[0]

@@ -1,4 +1,4 @@
-"""bench.roofline: a device's peak is the best of every source (frameworks and numpy), per precision,
+"""bench.host.roofline: a device's peak is the best of every source (frameworks and numpy), per precision,
 each measured in its own process; a cell above its peak is flagged."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import roofline
-from bench.cpuinfo import cpu_supports_bf16
+from bench.host import roofline
+from bench.host.cpuinfo import cpu_supports_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKES = ROOT / "tests" / "orch_fakes"
@@ -84,7 +84,7 @@ def test_numpy_source_measures_fp32_without_a_framework() -> None:
 
 
 def test_cli_without_a_framework_prints_the_best_of_every_source() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench.roofline", "--device", "cpu", "--size", "128",
+    proc = subprocess.run([sys.executable, "-m", "bench.host.roofline", "--device", "cpu", "--size", "128",
                            "--copy-bytes", "1000000", "--iters", "1", "--repeats", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,6 +1,6 @@
 """The scenario axis: the registry, the ``Scenario`` interface, the families' per-scenario hooks, and a
 scenario added from tests/ alone (tests/plugins/fakescenario: "predict" on the fake NumPy framework)
-run by the real ``python -m bench.worker``. No framework import; the workers take a second each."""
+run by the real ``python -m bench.worker.main``. No framework import; the workers take a second each."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from worker_helpers import ROOT, TINY, write_spec
 
 from bench.errors import UnknownChoice
-from bench.records import Cell
+from bench.results.records import Cell
 from bench.scenarios import describe, get_scenario, scenario_names, skip_reason
 from bench.scenarios.base import Scenario, StepScenario
 from models.family import TrainHooks
@@ -27,7 +27,7 @@ PLUGINS = Path(__file__).resolve().parent / "plugins"
 def _run_worker(spec_path: Path, plugins: str) -> tuple[dict, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEBENCH_")}
     env.update(FRAMEBENCH_PLUGINS=plugins, PYTHONPATH=os.pathsep.join([str(PLUGINS), str(ROOT)]))
-    proc = subprocess.run([sys.executable, "-m", "bench.worker", str(spec_path)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "bench.worker.main", str(spec_path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     spec = json.loads(spec_path.read_text())

@@ -18,7 +18,7 @@ import pytest
 
 from bench.frameworks import base, frameworks
 from bench.frameworks.base import TIMING_METHODS, Backend
-from bench.records import Cell, RunSettings
+from bench.results.records import Cell, RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_BACKEND = ROOT / "tests" / "plugins" / "fakeplug"

@@ -1,4 +1,4 @@
-"""Where and how files are written: only inside the directory given (bench.rundir.inside), with the
+"""Where and how files are written: only inside the directory given (bench.results.paths.inside), with the
 user's umask (0644/0755 by default, not mkstemp's 0600), and never into the runs a report reads."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import pytest
 from orch_helpers import fake_env
 from report_fixtures import standard_cells, write_run
 
-from bench import report, rundir, store
 from bench.cli import main as cli_main
 from bench.errors import BenchError
-from bench.pytest_benchmark_export import EXPORT_NAME, FORMAT_VERSION, write_export
+from bench.report import build as report
+from bench.report.pytest_benchmark import EXPORT_NAME, FORMAT_VERSION, write_export
+from bench.results import paths as rundir
+from bench.results import write as store
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
          "--steps", "3", "--warmup", "1", "--window-steps", "2", "--repeats", "2"]

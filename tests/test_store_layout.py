@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bench import store
 from bench.errors import BenchError
-from bench.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
-from bench.schedule import build_schedule
+from bench.plan.schedule import build_schedule
+from bench.results import write as store
+from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 
 A = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=8)
 B = Cell("dcgan-mnist", "tensorflow", "function", "cpu", batch_size=8)
@@ -149,8 +149,8 @@ def test_a_schema_2_run_keeps_its_flat_layout(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_a_run_of_an_older_schema(tmp_path: Path) -> None:
-    from bench.orchestrate import plan_resume
-    from bench.request import RunRequest
+    from bench.plan.orchestrate import plan_resume
+    from bench.plan.request import RunRequest
 
     committed = Path(__file__).resolve().parents[1] / "reports" / "runs" / "20261125T022816Z"
     run = tmp_path / "old"

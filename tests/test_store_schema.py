@@ -1,4 +1,5 @@
-"""bench.schema: every stored file validated on load (after migration), one-line errors naming the file
+"""bench.results.schema: every stored file validated on load (after migration), one-line errors naming the
+file
 and the field. In-process and fast; tests/test_hostile_runs.py feeds corrupted runs to the commands."""
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 import pytest
 from report_fixtures import standard_cells, write_run
 
-from bench import schema, store
-from bench.baseline import load_baseline, save_baseline
 from bench.errors import BenchError
-from bench.migrations import migrate_cell
-from bench.records import SCHEMA_VERSION, Cell
+from bench.gate.baseline import load_baseline, save_baseline
+from bench.results import schema
+from bench.results import write as store
+from bench.results.migrations import migrate_cell
+from bench.results.records import SCHEMA_VERSION, Cell
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ import pytest
 
 from bench.cell import Cell
 from bench.clock import physical_cores
-from bench.flags import plan_flags
 from bench.frameworks import get_framework
 from bench.frameworks.tensorflow import descriptor as tfdesc
-from bench.records import RunSettings
+from bench.results.records import RunSettings
+from bench.worker.flags import plan_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="no tensorflow")
@@ -27,9 +27,9 @@ ONE_STEP = """
 import json, sys
 import tensorflow as tf
 from bench.cell import Cell
-from bench.flags import plan_flags
+from bench.worker.flags import plan_flags
 from bench.frameworks import load_backend
-from bench.records import RunSettings
+from bench.results.records import RunSettings
 from models.registry import family_of, get_spec
 
 model, precision, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -10,7 +10,7 @@ from worker_helpers import fake_cell
 
 from bench.frameworks.torch import flags as torch_flags
 from bench.frameworks.torch.descriptor import DESCRIPTOR
-from bench.records import RunSettings
+from bench.results.records import RunSettings
 
 
 def _extras(profile, mode, device):
@@ -29,7 +29,7 @@ def test_cuda_has_no_adam_foreach_variant_since_it_is_the_default_there():
 
 
 def test_tf32_variant_is_cuda_fp32_only_and_labels_the_cell():
-    from bench import flags as flagplan
+    from bench.worker import flags as flagplan
 
     assert DESCRIPTOR.variant_skip_reason("eager", "cpu", "tf32") == "tf32 applies to cuda only"
     assert DESCRIPTOR.variant_skip_reason("eager", "cuda", "tf32", "bf16") == "tf32 applies to fp32 only"

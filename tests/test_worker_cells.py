@@ -1,4 +1,4 @@
-"""Real tiny cells through the real ``python -m bench.worker`` subprocess, on CPU.
+"""Real tiny cells through the real ``python -m bench.worker.main`` subprocess, on CPU.
 
 Each asserts the result file and the step rows are complete and sane; together they cover both
 frameworks, a compiled mode of each, the oneDNN switch, divergence, failure and OOM classification
@@ -18,7 +18,7 @@ from worker_helpers import ROOT, TINY, fake_cell, run_worker, write_spec
 
 from bench.clock import physical_cores
 from bench.frameworks.base import TIMING_METHOD
-from bench.records import SCHEMA_VERSION, CellResult
+from bench.results.records import SCHEMA_VERSION, CellResult
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +161,7 @@ def test_cuda_cell_without_a_gpu_is_skipped_with_a_reason(tmp_path):
 @pytest.mark.parametrize("framework", [None, "tensorflow"])
 def test_roofline_runs_on_cpu_and_prints_one_json_line(framework):
     pick = ["--framework", framework] if framework else []  # default: torch, the most precise timing
-    proc = subprocess.run([sys.executable, "-m", "bench.roofline", "--device", "cpu", "--size", "128",
+    proc = subprocess.run([sys.executable, "-m", "bench.host.roofline", "--device", "cpu", "--size", "128",
                            "--copy-bytes", "1000000", "--iters", "2", "--repeats", "1", *pick],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -174,7 +174,7 @@ def test_roofline_runs_on_cpu_and_prints_one_json_line(framework):
 
 
 def test_roofline_without_cuda_says_why_in_one_line():
-    proc = subprocess.run([sys.executable, "-m", "bench.roofline", "--device", "cuda"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "bench.host.roofline", "--device", "cuda"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     if proc.returncode == 0:
@@ -185,7 +185,8 @@ def test_roofline_without_cuda_says_why_in_one_line():
 @pytest.mark.parametrize("framework", ["torch", "tensorflow"])
 def test_probe_of_an_installed_framework(framework):
     pytest.importorskip(framework)
-    proc = subprocess.run([sys.executable, "-m", "bench.probe", framework], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.worker.probe", framework], cwd=ROOT,
+    capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0
     lines = proc.stdout.strip().splitlines()

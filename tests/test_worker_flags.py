@@ -1,6 +1,6 @@
 """Flag plumbing without a framework or GPU: what each cell must set, and the compile-cache states.
 
-The generic part is ``bench.flags``; each framework's part is its package's ``flags`` module (torch's
+The generic part is ``bench.worker.flags``; each framework's part is its package's ``flags`` module (torch's
 compile caches here), which imports no framework.
 """
 
@@ -12,9 +12,9 @@ import sys
 from worker_helpers import ROOT, fake_cell
 
 from bench.clock import physical_cores
-from bench.flags import needs_priming, plan_flags, prepare_compile_cache, variant_env
 from bench.frameworks.torch.flags import CACHE_COLD, CACHE_WARM, cache_dirs, compile_cache_state
-from bench.records import RunSettings
+from bench.results.records import RunSettings
+from bench.worker.flags import needs_priming, plan_flags, prepare_compile_cache, variant_env
 
 
 def test_threads_default_to_physical_cores_and_are_the_same_for_both_frameworks(tmp_path):
@@ -113,9 +113,9 @@ def test_variant_environment_comes_from_the_descriptor():
 
 def test_planning_flags_imports_no_framework():
     code = ("import sys\n"
-            "from bench.envinfo import speed_env_vars\n"
-            "from bench.flags import plan_flags\n"
-            "from bench.records import Cell, RunSettings\n"
+            "from bench.host.envinfo import speed_env_vars\n"
+            "from bench.worker.flags import plan_flags\n"
+            "from bench.results.records import Cell, RunSettings\n"
             "for fw, mode in (('tensorflow', 'xla'), ('torch', 'compile')):\n"
             "    plan_flags(Cell('dcgan-mnist', fw, mode, 'cuda'), RunSettings(deterministic=True))\n"
             "speed_env_vars()\n"
@@ -144,7 +144,7 @@ def test_a_framework_without_a_flags_module_gets_the_common_plan(tmp_path, monke
 def test_a_shared_compile_cache_is_kept_between_the_cells_processes(tmp_path):
     from bench.frameworks.torch.flags import CACHE_SHARED
     from bench.launchers.scratch import SHARED_SUFFIX, _tidy_work_dir
-    from bench.profiles import make_settings
+    from bench.plan.profiles import make_settings
 
     quick, full = make_settings("quick", None), make_settings("full", None)
     assert (quick.compile_cache, full.compile_cache) == ("shared", "cold")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from worker_helpers import fake_cell
 
-from bench.flags import plan_flags
-from bench.records import RunSettings
+from bench.results.records import RunSettings
+from bench.worker.flags import plan_flags
 
 torch = pytest.importorskip("torch")
 tb = pytest.importorskip("bench.frameworks.torch.backend")

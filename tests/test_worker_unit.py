@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 from worker_helpers import ROOT, FakeBackend, fake_cell
 
-from bench import probe as probe_mod
 from bench.errors import UnknownChoice
-from bench.flags import plan_flags
 from bench.frameworks import get_framework, split_batches
-from bench.memory import MemorySampler
-from bench.records import CellResult, RunSettings, StepRecord
+from bench.results.records import CellResult, RunSettings, StepRecord
 from bench.scenarios.base import Measurement, peak_for_precision
 from bench.scenarios.train import first_nonfinite
-from bench.worker import (
+from bench.worker import probe as probe_mod
+from bench.worker.flags import plan_flags
+from bench.worker.main import (
     WorkerSpec,
     classify_exception,
     error_tail,
     skip_reason_before_import,
     validate_cell,
 )
+from bench.worker.memory import MemorySampler
 from models.family import DataError
 
 
@@ -206,7 +206,7 @@ def test_on_cpu_no_sampler_thread_runs_during_the_steps(tmp_path):
     CPU the peak RSS is the kernel's high-water mark, read once at the end, and no thread runs."""
     import threading
 
-    from bench.memory import METHOD_RUSAGE, ru_maxrss_bytes
+    from bench.worker.memory import METHOD_RUSAGE, ru_maxrss_bytes
 
     seen: list[set[str]] = []
     settings = RunSettings(steps=3, warmup=1, window_steps=2, n_batches=2)
@@ -239,7 +239,7 @@ def test_the_process_place_and_timing_method_are_stored(tmp_path):
     from worker_helpers import write_spec
 
     from bench.frameworks.base import TIMING_METHOD
-    from bench.worker import run as run_worker_in_process
+    from bench.worker.main import run as run_worker_in_process
 
     bad = fake_cell(framework="numpy-does-not-exist")  # fails before any framework import
     spec = write_spec(tmp_path, bad, repeat=3, block=5, order=11)
@@ -284,7 +284,7 @@ def test_probe_never_raises(monkeypatch):
 
 
 def test_probe_cli_prints_one_json_line_for_an_unknown_framework():
-    proc = subprocess.run([sys.executable, "-m", "bench.probe", "jax"], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.worker.probe", "jax"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0
     lines = proc.stdout.strip().splitlines()

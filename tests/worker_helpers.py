@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bench.frameworks import Backend, split_batches
-from bench.records import Cell, RunSettings
+from bench.results.records import Cell, RunSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,9 +31,9 @@ def write_spec(tmp: Path, cell: Cell, settings: RunSettings = TINY, **extra: Any
 
 
 def run_worker(spec_path: Path, timeout: float = 600) -> tuple[subprocess.CompletedProcess, dict, list[dict]]:
-    """Run ``python -m bench.worker`` like the launcher does; returns (process, result, step rows)."""
+    """Run ``python -m bench.worker.main`` like the launcher does; returns (process, result, step rows)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-m", "bench.worker", str(spec_path)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "bench.worker.main", str(spec_path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     spec = json.loads(spec_path.read_text())
     result_path, steps_path = Path(spec["result_path"]), Path(spec["steps_path"])

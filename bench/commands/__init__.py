@@ -13,9 +13,9 @@ import argparse
 import importlib
 from typing import NoReturn
 
-from ..errors import BenchError
-from ..frameworks.registry import frameworks
-from ._options import EXIT_CODES_HELP
+from bench.commands._options import EXIT_CODES_HELP
+from bench.errors import BenchError
+from bench.frameworks.registry import frameworks
 
 # Module names under bench.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("all", "run", "env", "report", "baseline", "gate", "compare", "history",
@@ -38,7 +38,7 @@ def version() -> str:
     try:
         return dist_version("framebench")
     except PackageNotFoundError:
-        from .. import __version__
+        from bench import __version__
 
         return __version__
 

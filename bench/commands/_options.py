@@ -9,16 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import store
-from ..axes import describe
-from ..cell import IMPLICIT_DEFAULTS
-from ..errors import BenchError
-from ..frameworks.registry import framework_names, get_framework
-from ..inputs import at_least, check_output_dir, positive_float
-from ..matrix import LIST_FILTERS, Filters, filters_from
-from ..profiles import OVERRIDABLE, describe_defaults
-from ..request import RunRequest
-from ..vocab import PROFILES
+from bench.axes import describe
+from bench.cell import IMPLICIT_DEFAULTS
+from bench.errors import BenchError
+from bench.frameworks.registry import framework_names, get_framework
+from bench.inputs import at_least, check_output_dir, positive_float
+from bench.plan.matrix import LIST_FILTERS, Filters, filters_from
+from bench.plan.profiles import OVERRIDABLE, describe_defaults
+from bench.plan.request import RunRequest
+from bench.results import write as store
+from bench.vocab import PROFILES
 
 REPORTS_ROOT = store.DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
 
@@ -38,7 +38,7 @@ exit status:
 def threshold(text: str) -> float:
     """An argparse type for a threshold: "10%" or "0.10". A bare number >= 1 ("10") is refused: 10
     would mean +1000%."""
-    from ..gate.config import parse_threshold  # not at import: the parser stays light
+    from bench.gate.config import parse_threshold  # not at import: the parser stays light
 
     try:
         return parse_threshold(text)
@@ -53,7 +53,7 @@ def python_example() -> str:
 
 
 def add_filter_options(p: argparse.ArgumentParser) -> None:
-    """One list filter per axis of the cell (bench.matrix.LIST_FILTERS), its valid values in its help."""
+    """One list filter per axis of the cell (bench.plan.matrix.LIST_FILTERS), its valid values in its help."""
     implicit = ", ".join(f"{LIST_FILTERS[a]} {v}" for a, v in IMPLICIT_DEFAULTS.items())
     f = p.add_argument_group(f"matrix filters (default: the profile's matrix, {implicit})")
     for axis, name in LIST_FILTERS.items():

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..dryrun import dry_run
-from ..errors import BenchError
-from ..matrix import LIST_FILTERS
-from ..orchestrate import run as run_request
-from ._options import add_filter_options, add_settings_options, filter_values, profile_defaults_epilog
-from ._options import run_request as request_from
+from bench.commands._options import (
+    add_filter_options,
+    add_settings_options,
+    filter_values,
+    profile_defaults_epilog,
+)
+from bench.commands._options import run_request as request_from
+from bench.errors import BenchError
+from bench.plan.dryrun import dry_run
+from bench.plan.matrix import LIST_FILTERS
+from bench.plan.orchestrate import run as run_request
 
 NAME = "all"
 

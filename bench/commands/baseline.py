@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..inputs import at_least, check_not_inside_inputs, check_output_dir
-from ._options import REPORTS_ROOT, latest_run
+from bench.commands._options import REPORTS_ROOT, latest_run
+from bench.inputs import at_least, check_not_inside_inputs, check_output_dir
 
 NAME = "baseline"
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def save(args: argparse.Namespace) -> int:
-    from ..baseline import MAX_RUNS, load_baseline, save_baseline
+    from bench.gate.baseline import MAX_RUNS, load_baseline, save_baseline
 
     check_output_dir(args.dir, "--dir")
     run_dirs = [Path(r) for r in args.run] or [latest_run()]

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import BenchError
-from ..inputs import check_output_file
-from ..matrix import Filters
-from ._options import (
+from bench.commands._options import (
     add_filter_options,
     add_settings_options,
     filter_values,
@@ -16,7 +13,10 @@ from ._options import (
     python_example,
     threshold,
 )
-from ._options import run_request as request_from
+from bench.commands._options import run_request as request_from
+from bench.errors import BenchError
+from bench.inputs import check_output_file
+from bench.plan.matrix import Filters
 
 NAME = "compare"
 
@@ -57,7 +57,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def sides_from(args: argparse.Namespace):
-    from ..ab_plan import Side, parse_env
+    from bench.plan.ab_plan import Side, parse_env
 
     common = parse_pythons(args.python)
     return [Side(side, {**common, **parse_pythons(getattr(args, f"python_{side}"))},
@@ -67,16 +67,16 @@ def sides_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
-    from ..store import atomic_write_text
+    from bench.gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
+    from bench.results.write import atomic_write_text
 
     if args.report:
         check_output_file(args.report, "--report")
     if args.run:
         run_dir = Path(args.run)
     else:
-        from ..ab_run import run_compare
-        from ..launchers.base import Interrupted
+        from bench.launchers.base import Interrupted
+        from bench.plan.ab_run import run_compare
 
         if args.extra_pairs is not None or args.time_budget_s is not None:
             raise BenchError("--extra-pairs and --time-budget apply to `bench all`; an A/B comparison runs "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..envinfo import collect_environment, format_environment
-from ..frameworks.registry import framework_names
-from ..probing import probe_frameworks
-from ._options import parse_pythons
+from bench.commands._options import parse_pythons
+from bench.frameworks.registry import framework_names
+from bench.host.detect import probe_frameworks
+from bench.host.envinfo import collect_environment, format_environment
 
 NAME = "env"
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._options import latest_run
+from bench.commands._options import latest_run
 
 NAME = "export"
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..export import FORMATS
+    from bench.report.export import FORMATS
 
     e = subparsers.add_parser(
         NAME, help="write a run's tidy tables (cells, cell summaries, steps) as CSV or Parquet",
@@ -20,7 +20,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
                     "cell_summaries table (one row per cell, its processes combined as the reports do) "
                     "and the steps table (one row per step, with the cell's axes) of a stored run, with "
                     "proper dtypes: UTC datetimes, nullable integers. "
-                    "A CSV export also writes dtypes.json (bench.export.read_table reads both back). "
+                    "A CSV export also writes dtypes.json (bench.report.export.read_table reads both back). "
                     "Parquet needs pyarrow (pip install pyarrow).")
     e.add_argument("--run", metavar="DIR", help="run directory (default: the latest under reports/runs)")
     e.add_argument("--format", default="csv", choices=FORMATS, help="csv (default) or parquet")
@@ -32,8 +32,8 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import export_run, output_paths, require_pyarrow
-    from ..inputs import check_not_inside_inputs, check_output_file
+    from bench.inputs import check_not_inside_inputs, check_output_file
+    from bench.report.export import export_run, output_paths, require_pyarrow
 
     if args.format == "parquet":
         require_pyarrow()  # before reading anything

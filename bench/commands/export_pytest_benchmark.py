@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..inputs import check_not_inside_inputs, check_output_file
-from ._options import latest_run
+from bench.commands._options import latest_run
+from bench.inputs import check_not_inside_inputs, check_output_file
 
 NAME = "export-pytest-benchmark"
 
@@ -20,7 +20,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pytest_benchmark_export import write_export
+    from bench.report.pytest_benchmark import write_export
 
     if args.out:
         check_output_file(args.out, "--out")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import BenchError
-from ..inputs import at_least, check_output_dir, check_output_file, non_negative_float, open_fraction
-from ..store import atomic_write_text
-from ._options import REPORTS_ROOT, latest_run, threshold
+from bench.commands._options import REPORTS_ROOT, latest_run, threshold
+from bench.errors import BenchError
+from bench.inputs import at_least, check_output_dir, check_output_file, non_negative_float, open_fraction
+from bench.results.write import atomic_write_text
 
 NAME = "gate"
 
@@ -84,7 +84,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gate import default_baseline_for, render, run_gate, summary_line
+    from bench.gate import default_baseline_for, render, run_gate, summary_line
 
     if args.output:  # before the comparison: a bad --output must not cost a run, nor read as a regression
         check_output_file(args.output, "--output")
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if args.run else latest_run()
     baseline = (Path(args.baseline) if args.baseline
                 else default_baseline_for(run_dir, Path(args.baselines_dir)))
-    from ..inputs import check_not_inside_inputs
+    from bench.inputs import check_not_inside_inputs
 
     for out, option in ((args.output, "--output"), (args.confirm and args.confirm_dir, "--confirm-dir")):
         if out:  # the gate's inputs are never its outputs
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _gate_ab(args: argparse.Namespace) -> int:
     """``gate --ab RUN``: the A/B run's paired verdict (bench.gate.ab) with the gate's exit codes."""
-    from ..gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
+    from bench.gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
 
     result = analyse(Path(args.ab), margin=args.margin if args.margin is not None else DEFAULT_MARGIN,
                      fail_on=args.step_time if args.step_time is not None else DEFAULT_FAIL_ON)

@@ -1,5 +1,5 @@
 """``python -m bench history``: per-cell step-time trends across one machine's stored runs, marking the
-runs where the gate saw a change (bench.trend)."""
+runs where the gate saw a change (bench.gate.trend)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import store
-from ..inputs import at_least, check_not_inside_inputs, check_output_dir
-from ._options import REPORTS_ROOT
+from bench.commands._options import REPORTS_ROOT
+from bench.inputs import at_least, check_not_inside_inputs, check_output_dir
+from bench.results import write as store
 
 NAME = "history"
-DEFAULT_WINDOW = 5  # bench.trend.DEFAULT_WINDOW (not imported here: the parser stays light)
+DEFAULT_WINDOW = 5  # bench.gate.trend.DEFAULT_WINDOW (not imported here: the parser stays light)
 
 
 def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -47,8 +47,8 @@ def _refuse_inside_a_run(out: Path, runs_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gate import load_config
-    from ..trend import HISTORY_FILE, build_trend, machine_runs, write_trend
+    from bench.gate import load_config
+    from bench.gate.trend import HISTORY_FILE, build_trend, machine_runs, write_trend
 
     out = check_output_dir(args.output, "--output")  # before any run is read: a typo costs nothing
     _refuse_inside_a_run(out, Path(args.runs_dir))

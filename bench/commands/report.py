@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import store
-from ..inputs import check_not_inside_inputs, check_output_dir
-from ._options import REPORTS_ROOT
+from bench.commands._options import REPORTS_ROOT
+from bench.inputs import check_not_inside_inputs, check_output_dir
+from bench.results import write as store
 
 NAME = "report"
 
@@ -35,7 +35,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import resolve_runs, write_report
+    from bench.report.build import resolve_runs, write_report
 
     check_output_dir(args.out, "--out")
     runs = resolve_runs(args.runs, store.DEFAULT_RUNS_ROOT)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, fields
 
-from ..axes import check_cell, describe, parse
-from ..cell import Cell
-from ..matrix import LIST_FILTERS, Filters
-from ..orchestrate import run as run_request
-from ._options import add_settings_options, profile_defaults_epilog
-from ._options import run_request as request_from
+from bench.axes import check_cell, describe, parse
+from bench.cell import Cell
+from bench.commands._options import add_settings_options, profile_defaults_epilog
+from bench.commands._options import run_request as request_from
+from bench.plan.matrix import LIST_FILTERS, Filters
+from bench.plan.orchestrate import run as run_request
 
 NAME = "run"
 _DEFAULTS = {f.name: f.default for f in fields(Cell)}

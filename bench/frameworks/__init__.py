@@ -8,9 +8,9 @@ cell's own process.
 
 from __future__ import annotations
 
-from .base import Backend, Losses, split_batches
-from .descriptor import FrameworkDescriptor, Mode, Variant
-from .registry import framework_names, frameworks, get_framework, register_framework
+from bench.frameworks.base import Backend, Losses, split_batches
+from bench.frameworks.descriptor import FrameworkDescriptor, Mode, Variant
+from bench.frameworks.registry import framework_names, frameworks, get_framework, register_framework
 
 __all__ = [
     "Backend",

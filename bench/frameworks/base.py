@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..records import Cell, RunSettings
+from bench.results.records import Cell, RunSettings
 
 # {loss name: value} as Python floats.
 Losses = dict[str, float]
@@ -46,7 +46,7 @@ class Backend:
         self.settings = settings
         self.plan = plan
         # Which device of the cell's kind this process uses: the launcher gives each rank its own
-        # (bench.worker.WorkerSpec.device_index); 0 for a cell of one rank.
+        # (bench.worker.main.WorkerSpec.device_index); 0 for a cell of one rank.
         self.device_index = device_index
         self.flags: dict[str, Any] = {}  # effective values, filled by setup() and later phases
         self.loss_names: tuple[str, ...] = ()  # the family's losses, in its order

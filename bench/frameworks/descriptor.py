@@ -9,11 +9,12 @@ Code outside the package asks the registry (``bench.frameworks.registry``), neve
 The package's modules, each looked up by ``FrameworkDescriptor.module(part)``:
 
 - ``backend``: ``BACKEND``, a ``bench.frameworks.base.Backend`` subclass (imports the framework).
-- ``probe``: ``probe(out)`` fills the availability answer of ``python -m bench.probe`` (``version``,
+- ``probe``: ``probe(out)`` fills the availability answer of ``python -m bench.worker.probe`` (``version``,
   ``cuda``, ``devices``, ``reason``, ``cuda_build``...; it imports the framework inside the function).
-- ``roofline``: ``measure(device, size, copy_bytes, iters, repeats, tf32)`` for ``python -m bench.roofline``.
+- ``roofline``: ``measure(device, size, copy_bytes, iters, repeats, tf32)`` for ``python -m
+bench.host.roofline``.
 - ``flags`` (optional): ``env(cell, settings, work_dir)`` and ``plan(cell, settings)``, and optionally
-  ``prepare_compile_cache(cell, work_dir)`` and ``needs_priming(cell)`` (see ``bench.flags``).
+  ``prepare_compile_cache(cell, work_dir)`` and ``needs_priming(cell)`` (see ``bench.worker.flags``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Mode:
     compiles: bool = False  # traces or compiles the step (its first step includes that cost)
     needs_cuda: bool = False  # meaningless without a CUDA device (CUDA graphs, GPU autotuning)
     # Seconds the first step of a process takes beyond a plain step, per device, for plans and ETAs
-    # until a machine has stored runs (bench.estimates then uses those): with an empty compile cache,
+    # until a machine has stored runs (bench.plan.estimates then uses those): with an empty compile cache,
     # and with one a previous process filled (RunSettings.compile_cache "shared"; a framework without
     # a persistent cache gives the cold figure again).
     cold_compile_s: Mapping[str, float] = field(default_factory=dict)
@@ -81,14 +82,14 @@ class FrameworkDescriptor:
     extra_variants: ExtraVariants = _no_extras  # the optional variants each profile adds
     # Profile name -> the modes whose default-variant CPU cells also run the profile's reduced CPU
     # precisions (bf16, on a CPU that runs it natively): the framework's recommended fast path for
-    # mixed precision on CPU (bench.matrix). Absent profile: fp32 only on CPU.
+    # mixed precision on CPU (bench.plan.matrix). Absent profile: fp32 only on CPU.
     cpu_reduced_precision_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # How the framework says "out of memory" (exception class names, message fragments): the worker
     # classifies a failed cell as "oom" from these without importing any framework.
     oom_exception_names: tuple[str, ...] = ()
     oom_messages: tuple[str, ...] = ()
     # Profile name -> the modes whose CUDA cells also run the profile's reduced CUDA precisions (bf16,
-    # fp16); absent profile: every mode runs every CUDA precision of the profile (bench.matrix).
+    # fp16); absent profile: every mode runs every CUDA precision of the profile (bench.plan.matrix).
     cuda_reduced_precision_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Profile name -> modes that run on one model only in that profile (the default model with the
     # cheapest train step), in fp32: a mode too slow to compile for every model of a short profile.
@@ -109,7 +110,7 @@ class FrameworkDescriptor:
     allocator_peak: str = ""
     # The mode a user of the framework trains in without asking for anything (device -> mode; a device
     # not named: the eager baseline): the shipped-default headline compares each framework's, declared
-    # before any data (bench.headline).
+    # before any data (bench.analysis.headline).
     default_mode: Mapping[str, str] = field(default_factory=dict)
     # Mode -> what it compiles (modules, the whole step, the optimizer update), stated by the report:
     # a compiled step against compiled modules and an eager optimizer is not a like-for-like comparison.

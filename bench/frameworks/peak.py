@@ -1,4 +1,4 @@
-"""What every roofline source shares (``bench.roofline`` and each framework's ``roofline`` module).
+"""What every roofline source shares (``bench.host.roofline`` and each framework's ``roofline`` module).
 
 Here, below both, so that a framework's roofline module never imports the driver that loads it.
 """

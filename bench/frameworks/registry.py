@@ -13,10 +13,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from bench.errors import BenchError, UnknownChoice
+from bench.frameworks.descriptor import FrameworkDescriptor
 from models.registry import PLUGINS_ENV, once, plugin_modules
-
-from ..errors import BenchError, UnknownChoice
-from .descriptor import FrameworkDescriptor
 
 _REGISTRY: dict[str, FrameworkDescriptor] = {}
 

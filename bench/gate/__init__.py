@@ -1,7 +1,7 @@
 """The regression gate: compare a run against a baseline, cell by cell (``python -m bench gate``).
 
 Before anything is compared, the run and every run of the baseline must share the machine (CPU
-identity and ISA flags, cores, RAM, GPUs: bench.machine) and the measurement settings (profile,
+identity and ISA flags, cores, RAM, GPUs: bench.host.machine) and the measurement settings (profile,
 steps, threads, TF32, data, batch: identity.py); each difference is named, and refused without
 --force. Then, per cell and metric (rule also printed with every verdict, see render.rule_text):
 
@@ -45,12 +45,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import BenchError
-from ..machine import machine_fingerprint
-from .config import DEFAULTS, load_config, parse_fraction
-from .render import render, rule_text, summary_line
-from .rules import CellVerdict, GateResult, compare, compare_cell
-from .single_run import MIN_SAMPLES, Check, step_time_check, throughput_check
+from bench.errors import BenchError
+from bench.gate.config import DEFAULTS, load_config, parse_fraction
+from bench.gate.render import render, rule_text, summary_line
+from bench.gate.rules import CellVerdict, GateResult, compare, compare_cell
+from bench.gate.single_run import MIN_SAMPLES, Check, step_time_check, throughput_check
+from bench.host.machine import machine_fingerprint
 
 __all__ = [
     "DEFAULTS",
@@ -85,8 +85,8 @@ def run_gate(
     """Load the baseline (file or run directory) and the run, and compare them; with ``confirm`` N,
     re-run the cells that regressed in N fresh processes each (under ``confirm_dir``) and keep only
     the regressions they reproduce."""
-    from ..baseline import baseline_cells, baseline_from_path, run_canary
-    from ..store import load_run
+    from bench.gate.baseline import baseline_cells, baseline_from_path, run_canary
+    from bench.results.write import load_run
 
     cfg = load_config(pyproject, overrides)
     baseline = baseline_from_path(baseline_path)
@@ -114,14 +114,14 @@ def run_gate(
         run_canary=run_canary(run),
     )
     if confirm > 0:
-        from .confirm import confirm as confirm_regressions
+        from bench.gate.confirm import confirm as confirm_regressions
 
         confirm_regressions(result, baseline, run, confirm, confirm_dir or Path("reports") / "confirmations")
     return result
 
 
 def default_baseline_for(run_dir: Path, baselines_dir: Path) -> Path:
-    from ..store import load_run
+    from bench.results.write import load_run
 
     fp = machine_fingerprint(load_run(run_dir).env)
     return baselines_dir / f"{fp}.json"

@@ -1,6 +1,6 @@
 """The verdict of an A/B run (``bench compare``, ``bench gate --ab``): per cell the paired ratio B/A.
 
-Each comparison of an A/B run (bench.ab_plan) holds R pairs of processes run next to each other (ABBA).
+Each comparison of an A/B run (bench.plan.ab_plan) holds R pairs of processes run next to each other (ABBA).
 Per pair, r = B's median step time / A's; the cell's ratio is the geometric mean of the pairs' r, with
 a Student t interval on log r (n − 1 degrees of freedom, coverage ``confidence``, 95% by default). A
 slow spell of the machine falls on both processes of a pair, so it cancels, and so does the drift
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BenchError
-from ..markdown import fmt_ms, md_table
-from ..stats import num
+from bench.errors import BenchError
+from bench.markdown import fmt_ms, md_table
+from bench.stats import num
 
 DEFAULT_MARGIN = 0.03
 DEFAULT_FAIL_ON = 0.05
@@ -124,7 +124,7 @@ def _ab_meta(meta: dict[str, Any], where: Path) -> tuple[dict[str, Any], list[tu
 def analyse(run_dir: Path, *, margin: float = DEFAULT_MARGIN, fail_on: float = DEFAULT_FAIL_ON,
             confidence: float = CONFIDENCE) -> AbResult:
     """The stored A/B run's verdict (reads JSON only: nothing of the run is executed)."""
-    from ..load import read_process_results, read_run_meta
+    from bench.results.load import read_process_results, read_run_meta
 
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)

@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..errors import BenchError
-from .prior import DAY_ONE_SD
+from bench.errors import BenchError
+from bench.gate.prior import DAY_ONE_SD
 
 DEFAULTS: dict[str, Any] = {
     "step_time": 0.10,

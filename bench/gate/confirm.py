@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BenchError
-from ..markdown import fmt_change
-from .rules import CellVerdict, GateResult, cell_histories, compare_cell, decide, history_pools
+from bench.errors import BenchError
+from bench.gate.rules import CellVerdict, GateResult, cell_histories, compare_cell, decide, history_pools
+from bench.markdown import fmt_change
 
 
 @dataclass
@@ -45,12 +45,12 @@ class Confirmation:
 def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Path) -> Path:
     """Measure ``cell_ids`` of the stored ``run`` again in ``processes`` fresh processes each, with
     its settings and interpreters, into a new run directory under ``out_root``; returns it."""
-    from .. import store
-    from ..cell import parse_cell_id
-    from ..inputs import check_output_dir
-    from ..machine import check_same_machine
-    from ..records import RunSettings
-    from ..rerun import rerun
+    from bench.cell import parse_cell_id
+    from bench.host.machine import check_same_machine
+    from bench.inputs import check_output_dir
+    from bench.plan.rerun import rerun
+    from bench.results import write as store
+    from bench.results.records import RunSettings
 
     check_output_dir(out_root, "--confirm-dir")
     refusal = check_same_machine(run.env, what=f"run {run.run_id}")
@@ -74,8 +74,8 @@ def confirm(result: GateResult, baseline: dict[str, Any], run: Any, processes: i
             out_root: Path) -> Path | None:
     """Re-run the cells of ``result`` whose metrics regressed and keep only reproduced regressions;
     returns the confirmation run's directory (None when nothing regressed)."""
-    from ..baseline import baseline_cells
-    from ..store import load_run
+    from bench.gate.baseline import baseline_cells
+    from bench.results.write import load_run
 
     flagged = [v for v in result.verdicts if v.verdict == "fail" and any(c.failed for c in v.checks.values())]
     if not flagged:

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .single_run import Check
+from bench.gate.single_run import Check
 
 DRIFT_MIN_CELLS = 5
 DRIFT_AGREE = 0.75
@@ -128,7 +128,7 @@ def judge_against_shift(c: Check, drift: Drift, threshold: float, higher_is_wors
 def canary_change(baseline: dict[str, Any], run_canary: dict[str, Any] | None) -> float | None:
     """The run's measured peak against the geometric mean of the baseline runs' (stored, untrusted:
     anything not a positive number is ignored); None when either side has none."""
-    from ..stats import num
+    from bench.stats import num
 
     def peak(c: Any) -> float | None:
         v = num(c.get("peak_flops")) if isinstance(c, dict) else None

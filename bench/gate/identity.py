@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..machine import machine_differences, machine_fields
-from ..same_settings import settings_differences
+from bench.host.machine import machine_differences, machine_fields
+from bench.same_settings import settings_differences
 
 
 def batch_differences(base_cells: Mapping[str, Mapping[str, Any]],

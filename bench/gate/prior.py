@@ -19,7 +19,7 @@ set ``day_one_sd`` in [tool.framebench.gate] (0 turns the prior off) or keep a h
 
 from __future__ import annotations
 
-from .history import Pool
+from bench.gate.history import Pool
 
 DAY_ONE_SD = 0.036  # relative between-run sd of one run's step time and throughput (see above)
 DAY_ONE_DF = 88  # degrees of freedom of the calibration's pooled variance

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..markdown import fmt_change, fmt_ms, md_table
-from .rules import GateResult
-from .single_run import MIN_SAMPLES, Check
+from bench.gate.rules import GateResult
+from bench.gate.single_run import MIN_SAMPLES, Check
+from bench.markdown import fmt_change, fmt_ms, md_table
 
 
 def rule_text(cfg: dict[str, Any]) -> str:
@@ -37,7 +37,7 @@ def rule_text(cfg: dict[str, Any]) -> str:
 
 
 def drift_rule_text(cfg: dict[str, Any]) -> str:
-    from .drift import CANARY_SHARE, DRIFT_AGREE, DRIFT_MAX_SPREAD, DRIFT_MIN_CELLS
+    from bench.gate.drift import CANARY_SHARE, DRIFT_AGREE, DRIFT_MAX_SPREAD, DRIFT_MIN_CELLS
 
     if cfg.get("drift", "adjust") == "off":
         return "Machine drift: not looked for (drift = off)."

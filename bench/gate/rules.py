@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BenchError
-from ..stats import adjust_p
-from ..stats import num as _num
-from ..vocab import BAD_STATUSES
-from .drift import Drift, apply_drift, beyond_shift, canary_change
-from .history import Pool, pool_of, prediction_test
-from .identity import refusals
-from .prior import DAY_ONE_DF, DAY_ONE_SD, PRIOR_METRICS, day_one_pools, prior_text
-from .single_run import MEMORY_FIELDS, Check, run_step_time, single_run_checks, thr_noise_pct
+from bench.errors import BenchError
+from bench.gate.drift import Drift, apply_drift, beyond_shift, canary_change
+from bench.gate.history import Pool, pool_of, prediction_test
+from bench.gate.identity import refusals
+from bench.gate.prior import DAY_ONE_DF, DAY_ONE_SD, PRIOR_METRICS, day_one_pools, prior_text
+from bench.gate.single_run import MEMORY_FIELDS, Check, run_step_time, single_run_checks, thr_noise_pct
+from bench.stats import adjust_p
+from bench.stats import num as _num
+from bench.vocab import BAD_STATUSES
 
 
 @dataclass
@@ -227,7 +227,7 @@ def compare(
     run_meta: dict[str, Any] | None = None,
     run_canary: dict[str, Any] | None = None,
 ) -> GateResult:
-    """Compare the run's cell summaries (bench.baseline.baseline_cells) with the baseline's: refused
+    """Compare the run's cell summaries (bench.gate.baseline.baseline_cells) with the baseline's: refused
     (BenchError naming each difference) when machine or settings differ, unless ``force``."""
     refuse, warnings = refusals(baseline, run_env, run_meta or {}, run_cells)
     if refuse and not force:

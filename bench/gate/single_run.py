@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import bootstrap_median_ci
-from ..stats import cv as stats_cv
-from ..stats import num as _num
+from bench.stats import bootstrap_median_ci
+from bench.stats import cv as stats_cv
+from bench.stats import num as _num
 
 MIN_SAMPLES = 5
 MEMORY_FIELDS = (

@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .base import Launcher
+    from bench.launchers.base import Launcher
 
 # name -> module that defines it
 _REGISTRY: dict[str, str] = {"process": "bench.launchers.process"}

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..lines import ERROR_TAIL_LINES, last_meaningful_line
-from ..records import Cell
-from ..watchdog import EXIT_DEADLINE, EXIT_PARENT_GONE
-from .merge import merge_ranks
+from bench.launchers.merge import merge_ranks
+from bench.lines import ERROR_TAIL_LINES, last_meaningful_line
+from bench.results.records import Cell
+from bench.worker.watchdog import EXIT_DEADLINE, EXIT_PARENT_GONE
 
 if TYPE_CHECKING:
-    from ..records import CellResult, StepRecord
+    from bench.results.records import CellResult, StepRecord
 
-MAX_TAIL_LINE_CHARS = 2000  # ERROR_TAIL_LINES such lines stay under bench.storedfile.MAX_STRING_CHARS
+MAX_TAIL_LINE_CHARS = 2000  # ERROR_TAIL_LINES such lines stay under bench.results.storedfile.MAX_STRING_CHARS
 KILL_GRACE_S = 5.0  # between SIGTERM and SIGKILL of a timed-out worker
 
 

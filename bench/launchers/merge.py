@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..records import Cell, CellResult, StepRecord
-from ..stats import summarize_step_times
+from bench.results.records import Cell, CellResult, StepRecord
+from bench.stats import summarize_step_times
 
 RANK_MERGE = ("ranks merged: slowest rank per step; throughput N x per-rank batch / slot time; "
               "memory: largest rank's; losses: rank 0's")

@@ -1,4 +1,4 @@
-"""The default launcher: one fresh worker process for a slot of one rank (``<python> -m bench.worker
+"""The default launcher: one fresh worker process for a slot of one rank (``<python> -m bench.worker.main
 spec-r<k>.json``), in its own session, so that a timeout or Ctrl-C kills the worker and all its
 children.
 
@@ -15,9 +15,9 @@ import tempfile
 import time
 from contextlib import ExitStack
 
-from .. import store
-from ..processes import kill_group, kill_leftovers
-from .base import KILL_GRACE_S, Interrupted, Launch, Launcher, LaunchOutcome
+from bench.host.processes import kill_group, kill_leftovers
+from bench.launchers.base import KILL_GRACE_S, Interrupted, Launch, Launcher, LaunchOutcome
+from bench.results import write as store
 
 POLL_S = 0.05  # how often a slot of several ranks is looked at (one rank is simply waited for)
 
@@ -29,7 +29,7 @@ def run_ranks(job: Launch, kill_grace_s: float = KILL_GRACE_S,
     it differs from ``job.env``."""
     ranks = job.rank_jobs
     # The workers start outside the run directory (untrusted: nothing in it may pass for a module;
-    # bench.processes.child_env keeps the cwd off sys.path too) and write only where their spec says.
+    # bench.host.processes.child_env keeps the cwd off sys.path too) and write only where their spec says.
     with ExitStack() as stack:
         cwd = stack.enter_context(tempfile.TemporaryDirectory(prefix="framebench-worker-"))
         procs: list[subprocess.Popen[bytes]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import rundir
+from bench.results import paths as rundir
 
 SHARED_SUFFIX = "-shared"
 

@@ -1,7 +1,7 @@
 """One process slot of a cell: write its ranks' specs, launch them, and always come back with one stored
 CellResult.
 
-A cell is measured in ``repeats`` process slots (bench.schedule orders them); ``run_cell`` runs one of
+A cell is measured in ``repeats`` process slots (bench.plan.schedule orders them); ``run_cell`` runs one of
 them, its ``repeat``, and stores its result as cells/<cell_id>/r<repeat>.json. The slot's launcher (the
 cell's, from the registry: ``bench.launchers.launcher_for``) starts its ``Cell.workers`` ranks; each
 rank's worker writes its own result and step rows into the cell's scratch directory, and the launcher's
@@ -19,16 +19,25 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import store
-from ..clock import utc_now_iso
-from ..errors import BenchError
-from ..load import read_steps
-from ..processes import child_env, module_for
-from ..records import Cell, CellResult, RunSettings, StepRecord
-from . import make_launcher, skip_reason
-from .base import Launch, Launcher, LaunchOutcome, Place, RankJob, classify_exit, rank_path, tail_lines
-from .merge import RankMismatch
-from .scratch import _tidy_work_dir
+from bench.clock import utc_now_iso
+from bench.errors import BenchError
+from bench.host.processes import child_env, module_for
+from bench.launchers import make_launcher, skip_reason
+from bench.launchers.base import (
+    Launch,
+    Launcher,
+    LaunchOutcome,
+    Place,
+    RankJob,
+    classify_exit,
+    rank_path,
+    tail_lines,
+)
+from bench.launchers.merge import RankMismatch
+from bench.launchers.scratch import _tidy_work_dir
+from bench.results import write as store
+from bench.results.load import read_steps
+from bench.results.records import Cell, CellResult, RunSettings, StepRecord
 
 
 @dataclass(frozen=True)

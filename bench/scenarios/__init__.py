@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import UnknownChoice
+from bench.errors import UnknownChoice
 
 # name -> module that defines it (imported in the worker only when a cell of that scenario runs)
 _REGISTRY: dict[str, str] = {"train": "bench.scenarios.train"}

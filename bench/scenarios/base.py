@@ -20,15 +20,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from bench.host.roofline import above_peak
+from bench.results.records import CellResult, StepRecord
+from bench.scenarios import get_scenario
+from bench.stats import summarize_step_times
+from bench.worker.faults import inject_failure, inject_slowdown
+from bench.worker.memory import MemorySampler, steady_and_whole
 from models.family import ModelFamily
 from models.registry import family_of
-
-from ..faults import inject_failure, inject_slowdown
-from ..memory import MemorySampler, steady_and_whole
-from ..records import CellResult, StepRecord
-from ..roofline import above_peak
-from ..stats import summarize_step_times
-from . import get_scenario
 
 # The CellResult fields the shared loop fills (times, throughput, compiles, memory): report columns.
 LOOP_METRICS = ("time_to_first_step_s", "warmup_step_times_s", "step_time_median_s", "n_steps",

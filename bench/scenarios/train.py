@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.results.records import CellResult, StepRecord
+from bench.scenarios.base import StepScenario
 from models.family import ModelFamily
-
-from ..records import CellResult, StepRecord
-from .base import StepScenario
 
 
 def first_nonfinite(records: list[StepRecord]) -> StepRecord | None:

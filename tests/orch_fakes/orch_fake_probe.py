@@ -1,4 +1,4 @@
-"""A fake bench.probe speaking its protocol: one JSON line {"framework", "installed", "version", "cuda"
+"""A fake bench.worker.probe speaking its protocol: one JSON line {"framework", "installed", "version", "cuda"
 (bool: a usable device), "devices" (GPU names), "reason", "cuda_build"}.
 
 ORCH_FAKE_INSTALLED (comma list, default every registered framework): installed; ORCH_FAKE_CUDA=1: CUDA.

@@ -1,4 +1,4 @@
-"""A fake bench.roofline: ``--device D --framework F [--tf32]``, answers one JSON line at once.
+"""A fake bench.host.roofline: ``--device D --framework F [--tf32]``, answers one JSON line at once.
 
 With ORCH_FAKE_ROOFLINE_LOG set, each call appends "<device> <framework>" to that file (tests count
 the probes a run made)."""

@@ -1,4 +1,4 @@
-"""A fake bench.worker for the orchestration tests: obeys the worker protocol without a framework.
+"""A fake bench.worker.main for the orchestration tests: obeys the worker protocol without a framework.
 
 Behaviour per cell: env ORCH_FAKE_PLAN = JSON {substring of cell_id: behaviour}; the first key found
 in the cell id wins, else "ok". Behaviours: ok, crash, hang, oom (MemoryError), kill (SIGKILL
@@ -22,10 +22,10 @@ import sys
 import time
 import zlib
 
-from bench import watchdog
-from bench.records import Cell, CellResult, StepRecord
+from bench.results.records import Cell, CellResult, StepRecord
+from bench.results.write import atomic_write_text, dumps, write_steps
 from bench.scenarios.base import peak_for_precision
-from bench.store import atomic_write_text, dumps, write_steps
+from bench.worker import watchdog
 from models.registry import family_of
 
 
@@ -72,7 +72,7 @@ def main() -> int:
     if behaviour.startswith("jitter"):
         u = zlib.crc32(f"{cid}#r{repeat}".encode()) / 2**32
         factor = 1.0 + float(behaviour[6:]) * (2.0 * u - 1.0)
-    # The real worker's calibration aid (bench.faults), on the fake's times: A/B tests slow one side.
+    # The real worker's calibration aid (bench.worker.faults), on the fake's times: A/B tests slow one side.
     factor *= 1.0 + float(os.environ.get("FRAMEBENCH_INJECT_SLOWDOWN") or 0.0)
     # Where each process imported the project from (A/B tests: a revision's checkout, never the run).
     if os.environ.get("ORCH_FAKE_MODULE_LOG"):

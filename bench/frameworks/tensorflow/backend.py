@@ -26,10 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench.frameworks.base import Backend, Losses
+from bench.frameworks.tensorflow.onednn import onednn_enabled
 from models.common.tf_common import tf_device
-
-from ..base import Backend, Losses
-from .onednn import onednn_enabled
 
 
 class TensorflowBackend(Backend):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..descriptor import FrameworkDescriptor, Mode, Variant
-from .onednn import opposite_onednn_variant
+from bench.frameworks.descriptor import FrameworkDescriptor, Mode, Variant
+from bench.frameworks.tensorflow.onednn import opposite_onednn_variant
 
 # TF modes that also run with oneDNN flipped from this machine's default, per profile (CPU only). Not
 # in quick: the 15-minute default matrix cannot afford 3 more processes per model for a switch

@@ -1,4 +1,4 @@
-"""What a TensorFlow cell must set, decided without importing TensorFlow (see bench.flags)."""
+"""What a TensorFlow cell must set, decided without importing TensorFlow (see bench.worker.flags)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ...records import Cell, RunSettings
-from .descriptor import INTEROP_THREADS
+from bench.frameworks.tensorflow.descriptor import INTEROP_THREADS
+from bench.results.records import Cell, RunSettings
 
 # What each variant asks of oneDNN (the variant's environment does it: TF_ENABLE_ONEDNN_OPTS).
 ONEDNN_REQUESTED = {"onednn-on": "on", "onednn-off": "off"}

@@ -1,14 +1,15 @@
-"""Is TensorFlow usable here, and with which GPUs? (``python -m bench.probe tensorflow``)"""
+"""Is TensorFlow usable here, and with which GPUs? (``python -m bench.worker.probe tensorflow``)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .onednn import onednn_enabled
+from bench.frameworks.tensorflow.onednn import onednn_enabled
 
 
 def probe(out: dict[str, Any]) -> None:
-    """Fill ``out`` (see bench.probe); imports TensorFlow, so an ImportError means "fails to import"."""
+    """Fill ``out`` (see bench.worker.probe); imports TensorFlow, so an ImportError means "fails to
+    import"."""
     import tensorflow as tf
 
     out["version"] = tf.__version__

@@ -1,4 +1,4 @@
-"""TensorFlow's roofline measurement (``python -m bench.roofline --framework tensorflow``): matmul
+"""TensorFlow's roofline measurement (``python -m bench.host.roofline --framework tensorflow``): matmul
 FLOP/s per precision and copy bandwidth, on the host clock between full device syncs (the timing
 method of every cell, ``bench.frameworks.base``)."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ..peak import best_rate
+from bench.frameworks.peak import best_rate
 
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 

@@ -26,9 +26,9 @@ from warnings import catch_warnings, simplefilter
 import numpy as np
 import torch
 
-from ...lines import one_line
-from ..base import Backend, Losses
-from .optim import compile_optimizer_steps
+from bench.frameworks.base import Backend, Losses
+from bench.frameworks.torch.optim import compile_optimizer_steps
+from bench.lines import one_line
 
 COMPILE_MODES = {"compile": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune"}
 COMPILE_DYNAMIC = False  # torch.compile(dynamic=...): static shapes (compiled_step says why)

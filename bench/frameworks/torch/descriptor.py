@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..descriptor import FrameworkDescriptor, Mode, Variant
+from bench.frameworks.descriptor import FrameworkDescriptor, Mode, Variant
 
 DESCRIPTOR_NAME = "torch"
 
@@ -21,7 +21,7 @@ OPTIMIZER_VARIANT_MODES = ("eager", "compile")
 # are compiled, the scope of TensorFlow's traced step (forward, gradients and Adam).
 COMPILED_OPTIMIZER = "adam-compiled"
 # The tuned candidates of the quick profile (CPU): the fused Adam kernel in eager mode, and modules plus
-# optimizer compiled; bench.headline picks among them with a Bonferroni-widened interval.
+# optimizer compiled; bench.analysis.headline picks among them with a Bonferroni-widened interval.
 QUICK_TUNED = {"eager": ("adam-fused",), "compile": (COMPILED_OPTIMIZER,)}
 # Modes that also run with TF32 on in the full profile (CUDA, fp32 cells: the variant's precisions).
 TF32_VARIANT_MODES = ("eager", "compile")
@@ -66,7 +66,7 @@ DESCRIPTOR = FrameworkDescriptor(
     # EPYC), up to 180 s at the models' default batches; warm processes of the shared cache 2.2-3.3 s
     # (043336Z), 5.3 s on a busy 2-core AMD EPYC. CUDA: not measured
     # yet, read from the issue's figures for one H100 (max-autotune minutes per model); the first GPU
-    # run (scripts/gpu_evidence.sh) stores the real ones, which bench.estimates then prefers.
+    # run (scripts/gpu_evidence.sh) stores the real ones, which bench.plan.estimates then prefers.
     modes=(
         Mode("eager"),
         Mode("compile", compiles=True,  # torch.compile()

@@ -1,4 +1,4 @@
-"""What a torch cell must set, decided without importing torch (see bench.flags).
+"""What a torch cell must set, decided without importing torch (see bench.worker.flags).
 
 Compiled cells get their own Inductor/Triton cache directories: a cold one (emptied for this cell)
 by default, so no earlier run's kernels are reused, or, for the ``warm-cache`` variant, a persistent
@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ...records import Cell, RunSettings
-from .descriptor import COMPILED_OPTIMIZER, DESCRIPTOR, OPTIMIZER_VARIANTS
+from bench.frameworks.torch.descriptor import COMPILED_OPTIMIZER, DESCRIPTOR, OPTIMIZER_VARIANTS
+from bench.results.records import Cell, RunSettings
 
 # Compile-cache states of a torch compiled cell.
 CACHE_COLD = "cold"  # a fresh, empty inductor/triton cache directory for this cell

@@ -1,4 +1,4 @@
-"""Is torch usable here, and with which CUDA devices? (``python -m bench.probe torch``)"""
+"""Is torch usable here, and with which CUDA devices? (``python -m bench.worker.probe torch``)"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 
 def probe(out: dict[str, Any]) -> None:
-    """Fill ``out`` (see bench.probe); imports torch, so an ImportError means "fails to import"."""
+    """Fill ``out`` (see bench.worker.probe); imports torch, so an ImportError means "fails to import"."""
     import torch
 
     out["version"] = torch.__version__

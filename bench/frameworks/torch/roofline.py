@@ -1,4 +1,4 @@
-"""torch's roofline measurement (``python -m bench.roofline --framework torch``): matmul FLOP/s per
+"""torch's roofline measurement (``python -m bench.host.roofline --framework torch``): matmul FLOP/s per
 precision and copy bandwidth, on the host clock between full device syncs (the timing method of
 every cell, ``bench.frameworks.base``; over ``iters`` large matmuls the launch cost is negligible)."""
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from ..peak import best_rate
-from .backend import apply_tf32
+from bench.frameworks.peak import best_rate
+from bench.frameworks.torch.backend import apply_tf32
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from bench.launchers.base import Launch, Launcher, LaunchOutcome, RankJob
 from bench.launchers.process import run_ranks
-from bench.records import Cell, CellResult, StepRecord
+from bench.results.records import Cell, CellResult, StepRecord
 
 CRASH = "import os, signal, sys; print('rank going down', flush=True); os.kill(os.getpid(), signal.SIGSEGV)"
 

@@ -1,0 +1,2 @@
+"""What this machine is and has, seen from the parent: identity, environment, frameworks and devices,
+peaks."""

@@ -1,0 +1,1 @@
+"""From a request to processes run: matrix, profiles, schedule, estimates, resume, the run itself."""

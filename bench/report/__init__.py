@@ -1,0 +1,1 @@
+"""Pages, figures and exports, regenerated from stored runs alone."""

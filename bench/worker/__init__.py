@@ -1,0 +1,1 @@
+"""The child process: one process slot of one cell measured in a fresh interpreter."""
