@@ -132,8 +132,8 @@ def test_progress_eta_from_estimates_then_from_finished_processes() -> None:
     import io
 
     from bench.plan.progress import Progress
-    from bench.plan.schedule import Slot
     from bench.results.records import CellResult
+    from bench.results.slots import Slot
 
     now = [0.0]
     out = io.StringIO()

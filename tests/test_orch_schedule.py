@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from bench.cell import Cell
-from bench.plan.schedule import Slot, build_schedule, schedule_entries, slots_from_entries
+from bench.plan.schedule import build_schedule
+from bench.results.slots import Slot, schedule_entries, slots_from_entries
 
 MODELS = ("dcgan-mnist", "dcgan-64", "vae-mnist")
 CELLS = [Cell(m, fw, mode, "cpu", precision, 8)

@@ -15,9 +15,10 @@ import pytest
 
 from bench.cell import parse_cell_id
 from bench.errors import BenchError
-from bench.plan.schedule import Slot, build_schedule
+from bench.plan.schedule import build_schedule
 from bench.results import write as store
 from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+from bench.results.slots import Slot
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_1_RUN = ROOT / "reports" / "runs" / "20261123T160704Z"  # committed, written by schema 1

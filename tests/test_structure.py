@@ -104,3 +104,44 @@ def test_models_never_import_bench() -> None:
     bad = [name for name, path in modules.items() if name.startswith("models")
            and any(m.startswith("bench") for m in _imports(name, path, modules))]
     assert not bad, bad
+
+
+# The stages of bench/, each a package, in the order in which they may import each other: a module
+# imports its own stage and the stages before it, never one after it (core is bench's top-level modules:
+# the cell, its axes, the vocabulary, errors, statistics). A later stage is reached from an earlier one
+# only through the interface it registers: the registries below, which name what exists and load the
+# implementation by name (importlib), so no import statement points forward.
+STAGES = ("core", "results", "frameworks", "host", "worker", "scenarios", "launchers", "analysis", "report",
+          "plan", "gate", "commands")
+REGISTRIES = frozenset({
+    "bench.frameworks", "bench.frameworks.registry", "bench.frameworks.descriptor", "bench.scenarios",
+    "bench.launchers", "models.registry", "models.family",
+})
+
+
+def _stage(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "models":
+        return "frameworks"  # a model family is loaded with its framework, in the worker
+    if parts[1:2] in (["cli"], ["__main__"]):
+        return "commands"
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else "core"
+
+
+def test_every_bench_module_belongs_to_a_stage_package() -> None:
+    flat = sorted(n for n in _modules() if n.startswith("bench.") and n.count(".") == 1
+                  and _stage(n) == "core" and (ROOT / (n.replace(".", "/") + ".py")).is_file())
+    # core stays the small shared vocabulary; a new module goes into the stage it serves
+    assert len(flat) <= 12, flat
+
+
+def test_no_import_points_from_an_earlier_stage_to_a_later_one() -> None:
+    modules = _modules()
+    back = []
+    for name, path in sorted(modules.items()):
+        for target in sorted(_imports(name, path, modules)):
+            if target in REGISTRIES or target.startswith("tests"):
+                continue
+            if STAGES.index(_stage(target)) > STAGES.index(_stage(name)):
+                back.append(f"{name} ({_stage(name)}) imports {target} ({_stage(target)})")
+    assert not back, "\n".join(back)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.errors import BenchError
-from bench.plan.schedule import Slot, build_schedule
+from bench.plan.schedule import build_schedule
 from bench.results.records import Cell
+from bench.results.slots import Slot
 
 SIDES = ("a", "b")
 SIDE_RULE = "odd repeat: side a, even repeat: side b"

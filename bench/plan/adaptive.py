@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan.estimates import PastTimings, process_seconds
-from bench.plan.schedule import Slot, extra_block, schedule_entries, slots_from_entries
+from bench.plan.schedule import extra_block
 from bench.results import write as store
 from bench.results.records import CellResult, RunSettings
+from bench.results.slots import Slot, schedule_entries, slots_from_entries
 from bench.stats import INCONCLUSIVE, MARGIN, RatioCI, median_ratio_ci
 
 __all__ = ["DEFAULT_CAP", "REPORT_RESERVE_S", "group_ratio", "run_adaptive"]

@@ -38,9 +38,10 @@ from bench.plan.profiles import default_profile_name, get_profile, make_settings
 from bench.plan.progress import Progress, fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import fresh_work_dir, plan_resume, resume_interpreters
-from bench.plan.schedule import Slot, build_schedule
+from bench.plan.schedule import build_schedule
 from bench.results import write as store
 from bench.results.records import Cell, RunSettings
+from bench.results.slots import Slot
 from bench.vocab import FAILED_STATUSES, PROFILES, check_choice
 from models.registry import model_names
 

@@ -20,12 +20,12 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def _label(item: Any) -> str:
-    # A bench.plan.schedule.Slot ("<cell_id> r<k>") or a Cell.
+    # A bench.results.slots.Slot ("<cell_id> r<k>") or a Cell.
     return str(getattr(item, "label", None) or item.cell_id)
 
 
 class Progress:
-    """Prints "[i/n] <cell_id> r<k> ... status" lines, one item per process (bench.plan.schedule.Slot).
+    """Prints "[i/n] <cell_id> r<k> ... status" lines, one item per process (bench.results.slots.Slot).
 
     ETA = mean duration of the processes finished so far × processes left (the schedule interleaves
     models and frameworks, so the mean is representative early); before the first one finishes, the

@@ -21,10 +21,10 @@ from bench.errors import BenchError
 from bench.host.machine import check_same_machine
 from bench.inputs import check_data_fits, check_output_dir
 from bench.plan.request import RunRequest
-from bench.plan.schedule import Slot
 from bench.results import write as store
 from bench.results.paths import flat_layout
 from bench.results.records import SCHEMA_VERSION, RunSettings
+from bench.results.slots import Slot
 
 __all__ = ["ResumePlan", "check_same_settings", "fresh_work_dir", "plan_resume", "resume_interpreters"]
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from bench.cell import parse_cell_id
 from bench.errors import BenchError
-from bench.plan.schedule import Slot, slots_from_entries
 from bench.results.layout import (
     ProcessFile,
     check_no_links_out,
@@ -40,6 +39,7 @@ from bench.results.paths import (
     run_file,
 )
 from bench.results.records import Cell, CellResult, RunSettings, StepRecord
+from bench.results.slots import Slot, slots_from_entries
 from bench.results.storedfile import loads_strict, read_stored_json, stored_lines
 from bench.vocab import FAILED_STATUSES
 

@@ -205,7 +205,7 @@ def _check_run_meta(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-# One process of run.json's schedule (bench.plan.schedule.Slot.to_dict()).
+# One process of run.json's schedule (bench.results.slots.Slot.to_dict()).
 ScheduleEntry = _typed_dict("ScheduleEntry", {"order": Required[Count], "block": Required[Count],
                                               "cell_id": Required[CellId], "repeat": Required[Repeat]},
                             "forbid")

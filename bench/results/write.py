@@ -21,7 +21,6 @@ from typing import IO, Any
 
 from bench.clock import utc_now_iso
 from bench.errors import BenchError
-from bench.plan.schedule import Slot, schedule_entries
 from bench.results.load import (
     CELL_COLUMNS,
     STEP_COLUMNS,
@@ -64,6 +63,7 @@ from bench.results.paths import (
     work_dir,
 )
 from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+from bench.results.slots import Slot, schedule_entries
 
 # The writing API defined here, and the layout (bench.results.paths) and reading API (bench.results.load)
 # re-exported.
