@@ -120,7 +120,7 @@ class _Runs:
         self.cells: dict[Path, dict] = {}
 
     def run(self, d: Path):
-        from bench.results.write import load_run
+        from bench.results.load import load_run
 
         if d not in self.runs:
             self.runs[d] = load_run(d)

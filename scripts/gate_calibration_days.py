@@ -48,7 +48,7 @@ def slowed(summaries: dict[str, dict[str, Any]], cells: set[str],
 
 def _load(paths):
     from bench.gate.baseline import baseline_cells, run_entry
-    from bench.results.write import load_run
+    from bench.results.load import load_run
 
     runs = [load_run(p) for p in paths]
     return runs, [run_entry(r) for r in runs], [baseline_cells(r) for r in runs]

@@ -44,9 +44,9 @@ def fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def results_by_cell(run: Path) -> dict[str, Any]:
     """cell_id -> CellResult of a run measured in one process per cell (--repeats 1)."""
-    from bench.results import write as store
+    from bench.results.load import read_process_results
 
-    results = store.read_process_results(run)
+    results = read_process_results(run)
     assert all(k == 1 for _, k in results), sorted(results)
     return {cid: r for (cid, _), r in results.items()}
 

@@ -278,7 +278,7 @@ def write_run(
 ) -> Path:
     """Write a complete run directory (run.json, environment.json, cells/, steps/, logs/): ``repeats``
     processes per runnable cell, scheduled in blocks (``_processes``)."""
-    from bench.results.write import log_path, steps_path
+    from bench.results.paths import log_path, steps_path
 
     run_dir = Path(run_dir)
     settings = settings or RunSettings(

@@ -13,7 +13,8 @@ from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 from bench.analysis.comparisons import groups_from_meta
 from bench.cli import main
 from bench.plan.adaptive import group_ratio
-from bench.results import write as store
+from bench.results.load import read_process_results
+from bench.results.paths import run_file
 
 # The headline comparison of dcgan-mnist on CPU: TensorFlow function (A) against torch eager (B), plus
 # one cell outside it (TensorFlow eager): 9 planned processes.
@@ -31,7 +32,7 @@ def logged(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
 
 
 def meta_of(run: Path) -> dict:
-    return json.loads(store.run_file(run).read_text())
+    return json.loads(run_file(run).read_text())
 
 
 def comparison(run: Path) -> dict:
@@ -68,7 +69,7 @@ def test_an_inconclusive_comparison_gets_pairs_up_to_the_cap(logged: Path,
     assert [(e["cell_id"], e["repeat"]) for e in extra] == [(B, 4), (A, 4), (A, 5), (B, 5)]
     assert [e["block"] for e in extra] == [3, 3, 4, 4] and [e["order"] for e in extra] == [9, 10, 11, 12]
     # the stopping rule's ratio is the headline's, from the stored processes
-    results = store.read_process_results(run)
+    results = read_process_results(run)
     assert len(results) == 13
     ratio = group_ratio(results, groups_from_meta(meta)[0])
     assert ratio.n == 5 and ratio.ratio == pytest.approx(entry["ratio"])

@@ -11,7 +11,7 @@ import pytest
 from report_fixtures import cell_id, standard_cells, write_run
 
 from bench.analysis.aggregate import cell_summaries, steady_state
-from bench.results.write import load_run
+from bench.results.load import load_run
 
 COMPILE = cell_id(mode="compile")
 

@@ -19,7 +19,7 @@ from bench.errors import BenchError, UnknownChoice
 from bench.labels import cell_label, group_label, shown_axes
 from bench.plan import matrix, profiles
 from bench.results import schema
-from bench.results import write as store
+from bench.results.load import load_run
 from bench.results.migrations import migrate_cell
 from bench.results.records import SCHEMA_VERSION, CellResult
 from models import registry
@@ -237,7 +237,7 @@ def test_runs_of_older_schemas_load_as_train_with_one_worker(version: int) -> No
     run = ROOT / "reports" / "runs" / OLD_RUNS[version]
     assert json.loads((run / "run.json").read_text(encoding="utf-8")).get("schema", 1) == version
     before = _digest(run)
-    cells = store.load_run(run).cells
+    cells = load_run(run).cells
     assert set(cells["scenario"]) == {"train"} and set(cells["workers"]) == {1}
     assert _digest(run) == before  # migrated on load, never rewritten
 

@@ -16,7 +16,8 @@ from bench.cell import parse_cell_id
 from bench.cli import main
 from bench.gate.ab import AbCell, judge, paired_ratio
 from bench.plan.ab_plan import Pair, abba_schedule, side_of_repeat
-from bench.results import write as store
+from bench.results.load import load_run
+from bench.results.paths import run_file
 
 CELLS = ["--models", "dcgan-mnist", "--frameworks", "tensorflow,torch", "--modes", "eager",
          "--devices", "cpu", "--precisions", "fp32", "--steps", "3", "--warmup", "1", "--window-steps", "2"]
@@ -68,9 +69,9 @@ def test_identical_sides_pass_and_a_slowed_side_b_fails(fakes: Path, capsys) -> 
     assert code == 0, capsys.readouterr()
     text = (run / "compare.md").read_text()
     assert "no change within ±3%" in text and "# A/B comparison: PASS" in text
-    data = store.load_run(run)  # a valid stored run
+    data = load_run(run)  # a valid stored run
     assert len(data.cells) == 8 and set(data.cells["status"]) == {"ok"}
-    meta = json.loads(store.run_file(run).read_text())
+    meta = json.loads(run_file(run).read_text())
     assert meta["ab"]["pairs"] == [[TF, TF], [TORCH, TORCH]]
     order = {(e["cell_id"], e["repeat"]): e["order"] for e in meta["schedule"]}
     for cid in (TF, TORCH):
@@ -125,7 +126,7 @@ def test_a_revision_side_runs_from_a_checkout_outside_the_run(fakes: Path, monke
             assert not path.is_relative_to(ROOT.resolve()) and "framebench-rev-" in module
             assert not path.exists()
         assert not Path(cwd).resolve().is_relative_to(run_root)  # workers start outside the run
-    meta = json.loads(store.run_file(run).read_text())
+    meta = json.loads(run_file(run).read_text())
     assert meta["ab"]["sides"]["b"]["commit"] == _git_head()
 
 
@@ -145,7 +146,7 @@ def test_judging_a_stored_ab_run_executes_nothing_of_it(fakes: Path, capsys) -> 
 def test_variant_sides_pair_each_cell_with_its_other_variant(fakes: Path, capsys) -> None:  # noqa: F811
     assert main(["compare", *CELLS, "--frameworks", "torch", "--repeats", "2", "--out", "v",
                  "--variant-a", "default", "--variant-b", "adam-foreach"]) == 0
-    meta = json.loads(store.run_file(fakes / "v").read_text())
+    meta = json.loads(run_file(fakes / "v").read_text())
     assert meta["ab"]["pairs"] == [[TORCH, TORCH.replace("__default", "__adam-foreach")]]
     assert f"{TORCH} vs adam-foreach" in capsys.readouterr().out
 

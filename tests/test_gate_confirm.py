@@ -10,7 +10,7 @@ from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 from report_fixtures import gate_markdown, table_row
 
 from bench.cli import main
-from bench.results import write as store
+from bench.results.paths import run_file
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
          "--precisions", "fp32", "--modes", "eager", "compile", "--variants", "default", "--no-report",
@@ -44,7 +44,7 @@ def test_a_regression_that_does_not_reproduce_passes(fakes: Path, monkeypatch: p
     # only the flagged cell was re-run, twice, into a stored run of its own
     assert started(fakes)[before:] == [EAGER, EAGER]
     confirm_run = fakes / "conf" / "c-confirm"
-    meta = json.loads(store.run_file(confirm_run).read_text())
+    meta = json.loads(run_file(confirm_run).read_text())
     assert meta["confirms"] == "c" and meta["cells_planned"] == [EAGER] and meta["repeats"] == 2
     assert meta["settings"]["steps"] == 5  # the flagged run's settings
     assert str(confirm_run) in md
@@ -76,7 +76,7 @@ def test_confirm_re_runs_through_the_shared_rerun(fakes: Path, monkeypatch: pyte
     gate_markdown(fakes, base, run, "--confirm", "2", "--confirm-dir", str(fakes / "conf"))
     assert calls == [[EAGER]]
     confirm_run = fakes / "conf" / "c-confirm"
-    meta = json.loads(store.run_file(confirm_run).read_text())
+    meta = json.loads(run_file(confirm_run).read_text())
     assert list(meta)[-3:] == ["settings_by_model", "pythons", "confirms"]  # run.json as before
     assert meta["argv"] == ["bench", "gate", "--confirm", "2"] and meta["profile"] == "quick"
     assert "pythons" not in json.loads((confirm_run / "environment.json").read_text())

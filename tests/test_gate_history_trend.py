@@ -15,8 +15,8 @@ from bench.gate import load_config
 from bench.gate.trend import FIGURE_PREFIX, IMPROVEMENT, REGRESSION, build_trend, machine_runs
 from bench.host.machine import machine_fingerprint
 from bench.labels import cell_label
+from bench.results.load import load_run
 from bench.results.records import RunSettings
-from bench.results.write import load_run
 
 COMPILE = cell_id(mode="compile")
 EAGER = cell_id()

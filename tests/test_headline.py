@@ -13,7 +13,7 @@ from bench.analysis.headline import headlines
 from bench.analysis.parity import PARITY_TOLERANCES, loss_parity
 from bench.analysis.tables import comparison_frame
 from bench.report.pages.front import headline_table
-from bench.results.write import load_runs
+from bench.results.load import load_runs
 from bench.stats import median_ratio_ci
 
 

@@ -18,7 +18,7 @@ from bench.analysis.tables import comparison_frame
 from bench.cli import main
 from bench.markdown import fmt_ms
 from bench.report.build import write_report
-from bench.results.write import load_runs
+from bench.results.load import load_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "reports" / "runs" / "20261125T043336Z"

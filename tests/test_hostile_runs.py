@@ -414,7 +414,7 @@ def test_a_cell_that_bypasses_the_id_check_cannot_reach_outside(tmp_path: Path, 
     # Defence in depth: even a Cell built in code (no parsing) gets no work directory outside the run.
     from bench.errors import BenchError
     from bench.launchers.slot import run_cell
-    from bench.results import write as store
+    from bench.results import paths
     from bench.results.records import Cell, RunSettings
 
     run = tmp_path / "RUN"
@@ -422,7 +422,7 @@ def test_a_cell_that_bypasses_the_id_check_cannot_reach_outside(tmp_path: Path, 
     cell = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=1, variant="x/../../../victim")
     with pytest.raises(BenchError, match="malformed cell id"):
         run_cell(cell, RunSettings(), run)
-    for path_of in (store.work_dir, store.log_path, store.cell_result_path, store.steps_path):
+    for path_of in (paths.work_dir, paths.log_path, paths.cell_result_path, paths.steps_path):
         with pytest.raises(BenchError, match="malformed cell id"):
             path_of(run, cell.cell_id)
     assert (victim / "sub" / "deeper").is_dir() and list(run.iterdir()) == []

@@ -18,8 +18,10 @@ from bench.launchers.merge import RANK_MERGE, RankMismatch, merge_ranks
 from bench.launchers.process import ProcessLauncher, run_ranks
 from bench.launchers.slot import run_cell
 from bench.plan.schedule import build_schedule
-from bench.results import write as store
+from bench.results.load import load_run, read_process_results, read_steps
+from bench.results.paths import log_path, steps_path, work_dir
 from bench.results.records import Cell, CellResult, RunSettings, StepRecord
+from bench.results.write import create_run
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -133,7 +135,7 @@ def plugins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _new_run(root: Path, cell: Cell) -> Path:
-    return store.create_run(root / "run", SETTINGS, ["test"], "quick", [cell],
+    return create_run(root / "run", SETTINGS, ["test"], "quick", [cell],
                             schedule=build_schedule([cell], 2, seed=0))
 
 
@@ -158,17 +160,17 @@ def test_two_ranks_of_the_real_worker_merge_into_one_stored_record(plugins: Path
     assert result.step_time_median_s >= max(r["step_time_median_s"] for r in ranks)
     assert result.throughput_img_s == pytest.approx(2 * 3 * 32 / result.window_time_s)
     # One stored record and one steps file, as for a slot of one rank; a log per rank.
-    stored = store.read_process_results(run)
+    stored = read_process_results(run)
     assert list(stored) == [(TOY.cell_id, 1)] and stored[(TOY.cell_id, 1)].flags["world_size"] == 2
-    steps = store.read_steps(store.steps_path(run, TOY.cell_id, 1))
+    steps = read_steps(steps_path(run, TOY.cell_id, 1))
     assert len(steps) == 1 + 1 + 5 + 3 and {s["repeat"] for s in steps} == {1}
-    logs = store.log_path(run, TOY.cell_id, 1)
+    logs = log_path(run, TOY.cell_id, 1)
     assert logs.is_file() and logs.with_name("r1.rank1.log").is_file()
-    work = store.work_dir(run, TOY.cell_id)
+    work = work_dir(run, TOY.cell_id)
     spec1 = json.loads((work / "spec-r1.rank1.json").read_text())
     assert (spec1["rank"], spec1["world_size"]) == (1, 2)
     assert not list(work.glob("result-*")) and not list(work.glob("steps-*"))  # nothing left behind
-    data = store.load_run(run)  # the merged record loads like any other
+    data = load_run(run)  # the merged record loads like any other
     assert data.cells.loc[0, "status"] == "ok"
 
 
@@ -179,11 +181,11 @@ def test_a_crashing_rank_fails_the_slot_and_the_next_slot_runs(plugins: Path,
     crashed = run_cell(TOY, SETTINGS, run, repeat=1, block=0, order=0)
     assert crashed.status == "failed" and crashed.reason.startswith("rank 1: worker died from SIGSEGV")
     assert "rank going down" in (crashed.error_tail or "")
-    assert not store.steps_path(run, TOY.cell_id, 1).exists()
+    assert not steps_path(run, TOY.cell_id, 1).exists()
     monkeypatch.delenv("FAKELAUNCHER_CRASH_RANK")
     again = run_cell(TOY, SETTINGS, run, repeat=2, block=1, order=1)
     assert again.status == "ok", again.reason
-    assert {k: r.status for k, r in store.read_process_results(run).items()} == {
+    assert {k: r.status for k, r in read_process_results(run).items()} == {
         (TOY.cell_id, 1): "failed", (TOY.cell_id, 2): "ok"}
 
 
@@ -206,7 +208,7 @@ def test_hung_ranks_time_out_together_and_none_is_left(fakes: Path,  # noqa: F81
     result = run_cell(cell, settings, fakes / "run", launcher=_AnyCell())
     assert result.status == "timeout" and "1.5 s" in result.reason
     assert "fake worker starting" in (result.error_tail or "")
-    pid = int((store.work_dir((fakes / "run").resolve(), cell.cell_id) / "pid").read_text())
+    pid = int((work_dir((fakes / "run").resolve(), cell.cell_id) / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert ProcessLauncher.accepts(cell) is not None  # one rank only
@@ -242,7 +244,7 @@ def test_the_plugin_launcher_runs_through_bench_all_and_report(plugins: Path) ->
                   "--workers", "2", "--out", str(run), "--steps", "5", "--warmup", "1", "--window-steps", "3",
                   "--repeats", "2", "--no-report", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    results = store.read_process_results(run)
+    results = read_process_results(run)
     assert sorted(k for _, k in results) == [1, 2]
     assert all(r.status == "ok" and r.flags["merged_by"] == "two-ranks" for r in results.values())
     proc = _bench("report", "--runs", str(run), "--out", str(tmp_path / "reports"), cwd=tmp_path)

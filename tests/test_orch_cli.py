@@ -14,7 +14,8 @@ import pytest
 from orch_helpers import fake_env, fakes, results_by_cell, run_cli, set_plan, started  # noqa: F401 (fixture)
 
 from bench.cli import main
-from bench.results import write as store
+from bench.results.load import latest_run, load_run, processes_to_rerun
+from bench.results.paths import cell_result_path, log_path, run_file, work_dir
 
 # Two cells of one model and framework, one process each, keep these runs to a few fake processes
 # (tests/test_orch_replication.py runs several processes per cell).
@@ -24,7 +25,7 @@ SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices",
 
 
 def run_dir_of(tmp_path: Path) -> Path:
-    d = store.latest_run(tmp_path / "reports" / "runs")
+    d = latest_run(tmp_path / "reports" / "runs")
     assert d is not None
     return d
 
@@ -48,20 +49,20 @@ def test_crash_and_hang_do_not_stop_the_run(fakes: Path, monkeypatch: pytest.Mon
     hang = by_mode[("torch", "compile")]
     assert hang.status == "timeout" and "time limit of 3 s" in hang.reason
     assert "fake worker starting" in (hang.error_tail or "")
-    hung_pid = int((store.work_dir(run, hang.cell.cell_id) / "pid").read_text())
+    hung_pid = int((work_dir(run, hang.cell.cell_id) / "pid").read_text())
     assert not _alive(hung_pid)
     # Cells after the failures still ran.
     assert by_mode[("tensorflow", "function")].status == "ok"
     assert by_mode[("tensorflow", "xla")].status == "ok"
     assert by_mode[("torch", "reduce-overhead")].status == "skipped"
     assert by_mode[("torch", "reduce-overhead")].reason == "needs CUDA"
-    assert store.log_path(run, crash.cell.cell_id).read_text().count("boom") == 1
+    assert log_path(run, crash.cell.cell_id).read_text().count("boom") == 1
     assert "failed: " in out and "timeout: " in out and "results: " in out
     assert "[1/" in err  # progress lines
     # Compile caches do not stay in the run directory; the spec to rerun a cell by hand does.
-    work = store.work_dir(run, crash.cell.cell_id)
+    work = work_dir(run, crash.cell.cell_id)
     assert (work / "spec-r1.json").exists() and not (work / "inductor-cache").exists()
-    data = store.load_run(run)
+    data = load_run(run)
     assert set(data.steps["cell_id"]) == {r.cell.cell_id for r in results.values() if r.status == "ok"}
 
 
@@ -98,12 +99,12 @@ def test_resume_reruns_only_missing_and_failed_cells(fakes: Path, monkeypatch: p
     assert main([*SMALL, "--frameworks", "torch,tensorflow"]) == 1
     run = run_dir_of(fakes)
     first = started(fakes)
-    planned = json.loads(store.run_file(run).read_text())["schedule"]
+    planned = json.loads(run_file(run).read_text())["schedule"]
     assert first == [e["cell_id"] for e in planned]  # the processes ran in the schedule's order
     assert {c.split("__")[2] for c in first} == {"eager", "function", "xla", "compile"}
     # Lose one finished cell (as if the run had been killed before it).
     lost = next(c for c in first if "__function__" in c and c.endswith("__default"))
-    store.cell_result_path(run, lost).unlink()
+    cell_result_path(run, lost).unlink()
     (fakes / "started.log").unlink()
     set_plan(monkeypatch, {})
     capsys.readouterr()
@@ -111,7 +112,7 @@ def test_resume_reruns_only_missing_and_failed_cells(fakes: Path, monkeypatch: p
     rerun = started(fakes)
     assert sorted(rerun) == sorted([lost, next(c for c in first if "__compile__" in c)])
     assert set(statuses(run).values()) <= {"ok", "skipped"}
-    assert len(json.loads(store.run_file(run).read_text())["resumed_at"]) == 1
+    assert len(json.loads(run_file(run).read_text())["resumed_at"]) == 1
     (fakes / "started.log").unlink()
     capsys.readouterr()
     assert main(["all", "--resume", "--no-report", "--out", str(run)]) == 0
@@ -122,7 +123,7 @@ def test_resume_reruns_only_missing_and_failed_cells(fakes: Path, monkeypatch: p
 def test_resume_with_other_settings_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
-    store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
+    cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     capsys.readouterr()
     assert main(["all", "--resume", "--steps", "7", "--no-report"]) == 2
     err = capsys.readouterr().err
@@ -134,14 +135,14 @@ def test_resume_never_executes_an_interpreter_read_from_the_run(fakes: Path, tmp
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
-    store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
+    cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.sh"
     evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
     evil.chmod(0o755)
-    meta = json.loads(store.run_file(run).read_text())
+    meta = json.loads(run_file(run).read_text())
     meta["pythons"] = {"torch": str(evil)}
-    store.run_file(run).write_text(json.dumps(meta))
+    run_file(run).write_text(json.dumps(meta))
     (fakes / "started.log").unlink(missing_ok=True)
     capsys.readouterr()
     assert main(["all", "--resume", "--no-report", "--out", str(run)]) == 2
@@ -153,7 +154,7 @@ def test_resume_never_executes_an_interpreter_read_from_the_run(fakes: Path, tmp
 def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     assert main([*SMALL, "--modes", "eager"]) == 0
     run = run_dir_of(fakes)
-    store.cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
+    cell_result_path(run, next(iter(results_by_cell(run)))).unlink()
     env_file = run / "environment.json"
     env = json.loads(env_file.read_text())
     env["cpu"]["model"] = "Some Other CPU"
@@ -164,7 +165,7 @@ def test_resume_on_another_machine_is_refused(fakes: Path, capsys: pytest.Captur
     where = run.relative_to(fakes)  # reports/runs/<id>, as found by --resume
     assert err.startswith(f"error: {where} was recorded on another machine (fingerprint ")
     assert "cpu_model ('Some Other CPU' vs " in err or "cpu_model (Some Other CPU vs " in err
-    scheduled = [e["cell_id"] for e in json.loads(store.run_file(run).read_text())["schedule"]]
+    scheduled = [e["cell_id"] for e in json.loads(run_file(run).read_text())["schedule"]]
     assert err.count("\n") == 1 and started(fakes) == scheduled  # the first run's only
 
 
@@ -213,7 +214,7 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
                  "--steps", "2", "--repeats", "1", "--out", str(out_dir)]) == 0
     (r,) = results_by_cell(out_dir).values()
     assert r.status == "ok" and r.cell.batch_size == 4 and r.settings["steps"] == 2
-    meta = json.loads(store.run_file(out_dir).read_text())
+    meta = json.loads(run_file(out_dir).read_text())
     assert meta["cells_planned"] == [r.cell.cell_id] and meta["argv"][0] == "run"
     env = json.loads((out_dir / "environment.json").read_text())
     assert env["fingerprint"]["hash"] and env["frameworks"]["torch"]["version"] == "9.9"
@@ -232,7 +233,7 @@ def test_cuda_cells_run_with_the_roofline_peak(fakes: Path, monkeypatch: pytest.
     assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager",
                  "--no-report", "--steps", "2", "--repeats", "1", "--profile", "full"]) == 0
     run = run_dir_of(fakes)
-    assert json.loads(store.run_file(run).read_text())["profile"] == "full"  # CUDA's default is gpu
+    assert json.loads(run_file(run).read_text())["profile"] == "full"  # CUDA's default is gpu
     results = results_by_cell(run).values()
     cuda = [r for r in results if r.cell.device == "cuda"]
     assert {r.cell.precision for r in cuda} == {"fp32", "bf16", "fp16"}
@@ -301,15 +302,15 @@ def test_ctrl_c_kills_the_cell_keeps_results_and_says_how_to_resume(tmp_path: Pa
             p.kill()
     assert p.returncode == 130, err
     assert "--resume" in err
-    run = store.latest_run(tmp_path / "reports" / "runs")
+    run = latest_run(tmp_path / "reports" / "runs")
     assert run is not None
     done = results_by_cell(run)
     assert any(r.cell.mode == "eager" and r.status == "ok" for r in done.values())
     assert not any(r.cell.mode == "compile" for r in done.values())  # the interrupted cell: no result
     compile_id = next(c for c in started(tmp_path) if "__compile__" in c)
-    pid = int((store.work_dir(run, compile_id) / "pid").read_text())
+    pid = int((work_dir(run, compile_id) / "pid").read_text())
     assert not _alive(pid)
-    assert [s.cell.mode for s in store.processes_to_rerun(run)] == ["compile"]
+    assert [s.cell.mode for s in processes_to_rerun(run)] == ["compile"]
 
 
 def test_env_command_prints_json(tmp_path: Path) -> None:
@@ -375,6 +376,6 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
         if p.poll() is None:
             p.kill()
     assert p.returncode == 130, err
-    run = store.latest_run(tmp_path / "reports" / "runs")
-    pid = int((store.work_dir(run, started(tmp_path)[0]) / "pid").read_text())
+    run = latest_run(tmp_path / "reports" / "runs")
+    pid = int((work_dir(run, started(tmp_path)[0]) / "pid").read_text())
     assert not _alive(pid)

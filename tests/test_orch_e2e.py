@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import write as store
+from bench.results.load import load_run
+from bench.results.paths import log_path
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_bench_run_one_real_torch_eager_cell(tmp_path: Path) -> None:
          "--threads", "1", "--repeats", "2", "--out", str(out)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
-    data = store.load_run(out)
+    data = load_run(out)
     rows = data.cells.to_dict("records")
     assert [(r["repeat"], r["block"], r["order"]) for r in rows] == [(1, 0, 0), (2, 1, 1)]
     row = rows[0]
@@ -39,4 +40,4 @@ def test_bench_run_one_real_torch_eager_cell(tmp_path: Path) -> None:
     assert list(data.steps["phase"]) == phases * 2 and list(data.steps["repeat"]) == [1] * 7 + [2] * 7
     assert data.env["frameworks"]["torch"]["installed"] and data.env["framework_versions"]["torch"]
     assert "median step" in p.stdout and row["cell_id"] in p.stdout
-    assert store.log_path(out, row["cell_id"], 2).exists()
+    assert log_path(out, row["cell_id"], 2).exists()

@@ -15,7 +15,8 @@ from bench.cli import main
 from bench.commands import build_parser
 from bench.errors import BenchError
 from bench.plan import orchestrate
-from bench.results import write as store
+from bench.results.load import read_process_results
+from bench.results.paths import DEFAULT_RUNS_ROOT, cell_result_path, run_file
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices", "cpu",
          "--precisions", "fp32", "--variants", "default", "--no-report", "--steps", "2", "--warmup", "0",
@@ -23,7 +24,7 @@ SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "
 
 
 def results_by_cell_repeat(run: Path, repeat: int) -> dict[str, object]:
-    return {cid: r for (cid, k), r in store.read_process_results(run).items() if k == repeat}
+    return {cid: r for (cid, k), r in read_process_results(run).items() if k == repeat}
 
 
 def _files(root: Path) -> set[Path]:
@@ -216,8 +217,8 @@ def test_a_run_with_out_writes_only_inside_out(fakes: Path, capsys: pytest.Captu
 
 
 def test_reports_of_a_run_in_the_default_place_go_to_reports(tmp_path: Path) -> None:
-    default_run = store.DEFAULT_RUNS_ROOT / "20261123T160000Z"
-    assert orchestrate.report_out_dir(default_run) == store.DEFAULT_RUNS_ROOT.parent
+    default_run = DEFAULT_RUNS_ROOT / "20261123T160000Z"
+    assert orchestrate.report_out_dir(default_run) == DEFAULT_RUNS_ROOT.parent
     assert orchestrate.report_out_dir(tmp_path / "runs" / "x") == tmp_path / "runs" / "x" / "report"
     assert orchestrate.report_out_dir(tmp_path / "x", tmp_path / "r") == tmp_path / "r"
     assert orchestrate.report_dir_for(orchestrate.RunRequest(), default_run) is None
@@ -260,7 +261,7 @@ def test_dry_run_of_a_resume_lists_the_processes_to_rerun(fakes: Path,  # noqa: 
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL[:-2], "--repeats", "2", "--modes", "eager,compile", "--out", "run"]) == 0
     lost = next(iter(results_by_cell_repeat(fakes / "run", 2)))
-    store.cell_result_path(fakes / "run", lost, 2).unlink()
+    cell_result_path(fakes / "run", lost, 2).unlink()
     (fakes / "started.log").unlink()
     capsys.readouterr()
     before = _files(fakes)
@@ -292,7 +293,7 @@ def test_help_shows_the_profile_defaults(tmp_path: Path) -> None:
 
 def test_stored_settings_of_the_run_record_the_checked_values(fakes: Path) -> None:  # noqa: F811
     assert main([*SMALL, "--batch-size", "3", "--threads", "1", "--time-limit", "30", "--out", "run"]) == 0
-    meta = json.loads(store.run_file(fakes / "run").read_text())
+    meta = json.loads(run_file(fakes / "run").read_text())
     assert meta["settings"]["intra_op_threads"] == 1 and meta["settings"]["time_limit_s"] == 30
     (r,) = results_by_cell(fakes / "run").values()
     assert r.cell.batch_size == 3

@@ -13,8 +13,10 @@ from bench.launchers.base import Launch, Launcher, LaunchOutcome, classify_exit
 from bench.launchers.process import ProcessLauncher
 from bench.launchers.slot import run_cell
 from bench.plan.schedule import build_schedule
-from bench.results import write as store
+from bench.results.load import read_process_results, read_steps
+from bench.results.paths import cell_result_path, log_path, steps_path, work_dir
 from bench.results.records import Cell, RunSettings
+from bench.results.write import create_run
 from models.registry import family_of
 
 CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8)
@@ -23,7 +25,7 @@ SETTINGS = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=60.0, int
 
 def new_run(root: Path, repeats: int = 3) -> Path:
     """An empty run planning CELL in ``repeats`` processes (run.json only), for run_cell to store into."""
-    return store.create_run(root / "run", SETTINGS, ["test"], "quick", [CELL],
+    return create_run(root / "run", SETTINGS, ["test"], "quick", [CELL],
                             schedule=build_schedule([CELL], repeats, seed=0))
 
 
@@ -50,20 +52,20 @@ def test_the_process_launcher_stores_one_result_per_process(fakes: Path) -> None
     assert (result.repeat, result.block, result.order) == (1, 0, 0)
     losses = family_of(CELL.model).losses
     assert list(result.final_losses) == list(losses)
-    stored = store.read_process_results(run)[(CELL.cell_id, 1)]
+    stored = read_process_results(run)[(CELL.cell_id, 1)]
     assert stored.final_losses == result.final_losses
-    steps = store.read_steps(store.steps_path(run, CELL.cell_id))
+    steps = read_steps(steps_path(run, CELL.cell_id))
     assert len(steps) == SETTINGS.steps and set(steps[0]["losses"]) == set(losses)
-    assert (store.work_dir(run, CELL.cell_id) / "spec-r1.json").exists()
+    assert (work_dir(run, CELL.cell_id) / "spec-r1.json").exists()
     # A second process of the same cell: its own files, the same scratch directory.
     second = run_cell(CELL, SETTINGS, run, repeat=2, block=1, order=1)
     assert (second.repeat, second.block, second.order) == (2, 1, 1)
-    assert store.cell_result_path(run, CELL.cell_id, 2).is_file()
-    assert {r["repeat"] for r in store.read_steps(store.steps_path(run, CELL.cell_id, 2))} == {2}
-    assert store.log_path(run, CELL.cell_id, 2).read_text().startswith("# ")
-    assert sorted(p.name for p in store.work_dir(run, CELL.cell_id).glob("spec-*")) == [
+    assert cell_result_path(run, CELL.cell_id, 2).is_file()
+    assert {r["repeat"] for r in read_steps(steps_path(run, CELL.cell_id, 2))} == {2}
+    assert log_path(run, CELL.cell_id, 2).read_text().startswith("# ")
+    assert sorted(p.name for p in work_dir(run, CELL.cell_id).glob("spec-*")) == [
         "spec-r1.json", "spec-r2.json"]
-    assert set(store.read_process_results(run)) == {(CELL.cell_id, 1), (CELL.cell_id, 2)}
+    assert set(read_process_results(run)) == {(CELL.cell_id, 1), (CELL.cell_id, 2)}
 
 
 def test_a_result_for_another_process_is_refused(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
@@ -89,7 +91,7 @@ def test_run_cell_goes_through_the_launcher_it_is_given(fakes: Path) -> None:  #
     assert job.command[:3] == ["/usr/bin/env", "-m", "orch_fake_worker"]
     assert job.command[3].endswith("spec-r1.json") and job.work_dir == Path(job.command[3]).parent
     assert job.env["PYTHONUNBUFFERED"] == "1"
-    assert job.log_path == store.log_path((fakes / "run").resolve(), CELL.cell_id)
+    assert job.log_path == log_path((fakes / "run").resolve(), CELL.cell_id)
     assert result.status == "failed"  # /usr/bin/env -m ...: not a python
 
 
@@ -106,7 +108,7 @@ def test_an_outcome_without_a_result_is_recorded_with_a_reason(
     result = run_cell(CELL, SETTINGS, run, repeat=3, block=2, order=2, launcher=Recording(outcome))
     assert result.status == status and reason in result.reason
     assert (result.repeat, result.block, result.order) == (3, 2, 2)
-    assert store.read_process_results(run)[(CELL.cell_id, 3)].status == status
+    assert read_process_results(run)[(CELL.cell_id, 3)].status == status
     if outcome.start_error is None:
         assert "something went wrong" in (result.error_tail or "")
         assert "# started" not in (result.error_tail or "")

@@ -10,7 +10,8 @@ import pytest
 from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 
 from bench.cli import main
-from bench.results import write as store
+from bench.results.load import load_run, read_process_results
+from bench.results.paths import cell_result_path, log_path, run_file
 
 # Two cells of one model (one per framework), so every block holds both frameworks.
 TWO = ["all", "--models", "dcgan-mnist", "--frameworks", "tensorflow,torch", "--modes", "eager",
@@ -25,17 +26,17 @@ def logged(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
 
 
 def schedule_of(run: Path) -> list[str]:
-    meta = json.loads(store.run_file(run).read_text())
+    meta = json.loads(run_file(run).read_text())
     return [f"{e['cell_id']}#r{e['repeat']}" for e in meta["schedule"]]
 
 
 def test_each_cell_runs_in_r_processes_in_the_stored_order(logged: Path) -> None:
     assert main([*TWO, "--repeats", "3", "--out", "run"]) == 0
     run = logged / "run"
-    meta = json.loads(store.run_file(run).read_text())
+    meta = json.loads(run_file(run).read_text())
     assert meta["repeats"] == 3 and meta["schedule_seed"] == 0 and meta["settings"]["repeats"] == 3
     assert started(logged) == schedule_of(run) and len(started(logged)) == 6
-    data = store.load_run(run)
+    data = load_run(run)
     c = data.cells
     assert len(c) == 6 and c.groupby("cell_id")["repeat"].apply(sorted).tolist() == [[1, 2, 3]] * 2
     # The order is visible in the stored records: sorting by it gives the order the processes ran in.
@@ -53,7 +54,7 @@ def test_the_schedule_is_seeded(logged: Path) -> None:
     orders = {tuple(schedule_of(logged / "a"))}
     for seed in range(1, 6):
         assert main([*TWO, "--repeats", "4", "--schedule-seed", str(seed), "--out", f"s{seed}"]) == 0
-        assert json.loads(store.run_file(logged / f"s{seed}").read_text())["schedule_seed"] == seed
+        assert json.loads(run_file(logged / f"s{seed}").read_text())["schedule_seed"] == seed
         orders.add(tuple(schedule_of(logged / f"s{seed}")))
     assert len(orders) > 1
 
@@ -63,21 +64,21 @@ def test_resume_reruns_only_the_missing_and_failed_processes(logged: Path, monke
     set_plan(monkeypatch, {"__torch__eager__": "crash@r2"})
     assert main([*TWO, "--repeats", "3", "--out", "run"]) == 1
     run = logged / "run"
-    results = store.read_process_results(run)
+    results = read_process_results(run)
     failed = {k for k, r in results.items() if r.status != "ok"}
     torch_eager = next(cid for cid, _ in results if "__torch__" in cid)
     assert failed == {(torch_eager, 2)}
-    assert store.log_path(run, torch_eager, 2).read_text().count("boom") == 1
+    assert log_path(run, torch_eager, 2).read_text().count("boom") == 1
     out = capsys.readouterr().out
     assert f"failed: {torch_eager} r2: RuntimeError: boom in fake worker" in out
     tf = next(cid for cid, _ in results if "__tensorflow__" in cid)
-    store.cell_result_path(run, tf, 3).unlink()  # as if killed before it
+    cell_result_path(run, tf, 3).unlink()  # as if killed before it
     (logged / "started.log").unlink()
     set_plan(monkeypatch, {})
     assert main(["all", "--resume", "--no-report", "--out", str(run)]) == 0
     expected = [p for p in schedule_of(run) if p in (f"{torch_eager}#r2", f"{tf}#r3")]
     assert started(logged) == expected  # only those two, in the schedule's order
-    assert {r.status for r in store.read_process_results(run).values()} == {"ok"}
+    assert {r.status for r in read_process_results(run).values()} == {"ok"}
     (logged / "started.log").unlink()
     capsys.readouterr()
     assert main(["all", "--resume", "--no-report", "--out", str(run)]) == 0
@@ -92,7 +93,7 @@ def test_run_command_resumes_its_cell(logged: Path, monkeypatch: pytest.MonkeyPa
     set_plan(monkeypatch, {})
     assert main(["run", *cell, "--resume", "--out", "run"]) == 0
     assert [s.split("#")[1] for s in started(logged)] == ["r1"]
-    assert {r.status for r in store.read_process_results(logged / "run").values()} == {"ok"}
+    assert {r.status for r in read_process_results(logged / "run").values()} == {"ok"}
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -111,7 +112,7 @@ def test_bad_repeats_are_one_line_exit_2(logged: Path, capsys: pytest.CaptureFix
 def test_resume_keeps_the_runs_repeats_and_schedule(logged: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*TWO, "--repeats", "2", "--out", "run"]) == 0
     run = logged / "run"
-    store.cell_result_path(run, store.load_run(run).cells["cell_id"].iloc[0], 1).unlink()
+    cell_result_path(run, load_run(run).cells["cell_id"].iloc[0], 1).unlink()
     capsys.readouterr()
     for args, what in ((["--repeats", "3"], "repeats 3 (stored: 2)"),
                        (["--schedule-seed", "9"], "schedule seed 9 (stored: 0)")):

@@ -14,7 +14,7 @@ from bench.analysis.parity import (
     relative_start_gap,
 )
 from bench.analysis.tables import comparison_frame
-from bench.results.write import load_runs
+from bench.results.load import load_runs
 
 STEPS = np.arange(24)
 

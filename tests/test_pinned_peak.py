@@ -12,7 +12,7 @@ from orch_helpers import fakes  # noqa: F401 (fixture)
 
 from bench.cli import main
 from bench.host.pinned_peak import PeakPinning, best_of_probes, pinned_path, pinned_roofline
-from bench.results import write as store
+from bench.results.paths import roofline_path
 
 
 def _probe(fp32: float, bf16: float | None = None, bw: float = 1e10) -> dict[str, Any]:
@@ -102,7 +102,7 @@ RUN = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "
 
 def _rooflines(root: Path) -> list[dict[str, Any]]:
     runs = sorted((root / "reports" / "runs").iterdir())
-    return [json.loads(store.roofline_path(r, "cpu").read_text()) for r in runs]
+    return [json.loads(roofline_path(r, "cpu").read_text()) for r in runs]
 
 
 def test_runs_reuse_the_pinned_peak_and_record_the_one_they_used(fakes: Path,  # noqa: F811
@@ -130,7 +130,7 @@ def test_a_run_with_out_writes_nothing_outside_it(fakes: Path, monkeypatch: pyte
     monkeypatch.setenv("ORCH_FAKE_ROOFLINE_LOG", str(log))
     assert main([*RUN, "--out", str(fakes / "mine")]) == 0
     assert not (fakes / "reports").exists() and len(log.read_text().splitlines()) == 2  # one probe
-    assert "pinned" not in json.loads(store.roofline_path(fakes / "mine", "cpu").read_text())
+    assert "pinned" not in json.loads(roofline_path(fakes / "mine", "cpu").read_text())
     # --peaks-dir pins even then.
     assert main([*RUN, "--out", str(fakes / "mine2"), "--peaks-dir", str(fakes / "peaks")]) == 0
     assert list((fakes / "peaks").glob("*/roofline-cpu.json"))

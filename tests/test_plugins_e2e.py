@@ -44,7 +44,7 @@ def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_plugin_cells_are_planned_measured_and_stored(plugin_run: tuple[Path, Path],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.frameworks import registry as fw_registry
-    from bench.results.write import load_run
+    from bench.results.load import load_run
     from models import registry as model_registry
 
     # Stored names are checked against the registries on load (bench.results.schema), so this process loads

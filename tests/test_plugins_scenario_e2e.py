@@ -59,7 +59,7 @@ def test_predict_cells_are_planned_measured_and_stored(predict_run: tuple[Path, 
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import bench.scenarios as scenario_registry
     from bench.frameworks import registry as fw_registry
-    from bench.results.write import load_run
+    from bench.results.load import load_run
     from models import registry as model_registry
 
     # Stored names are checked against the registries on load, so this process loads the plugin too, as

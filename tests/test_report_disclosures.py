@@ -11,7 +11,7 @@ from report_fixtures import FixtureCell, write_run
 from bench.report.build import write_report
 from bench.report.pages.figures import THROUGHPUT_ERROR_BARS
 from bench.report.pages.model import BF16_DIFFERENT, PARITY_FIGURE_CAPTION, THROUGHPUT_CAPTION
-from bench.results.write import roofline_path
+from bench.results.paths import roofline_path
 
 
 def _cells(bf16: bool) -> list[FixtureCell]:

@@ -19,7 +19,7 @@ from bench.frameworks.descriptor import FrameworkDescriptor, Mode, Variant
 from bench.labels import NEUTRAL_COLOUR, framework_colour, framework_label
 from bench.report.build import write_report
 from bench.report.pytest_benchmark import export_run
-from bench.results.write import load_run, load_runs
+from bench.results.load import load_run, load_runs
 from models import registry as model_registry
 from models.family import ModelFamily
 

@@ -12,10 +12,10 @@ import pytest
 from pytest_benchmark.stats import Stats
 from report_fixtures import cell_id, standard_cells, write_run
 
+from bench.analysis.aggregate import timed_samples
 from bench.cli import main as cli_main
-from bench.gate.baseline import timed_samples
 from bench.report.pytest_benchmark import benchmark_stats, write_export
-from bench.results.write import load_run
+from bench.results.load import load_run
 
 
 def _compare_cmd() -> list[str]:

@@ -21,6 +21,7 @@ from bench.report import build as report
 from bench.report.pytest_benchmark import EXPORT_NAME, FORMAT_VERSION, write_export
 from bench.results import paths as rundir
 from bench.results import write as store
+from bench.results.write import atomic_write_text
 
 SMALL = ["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--devices", "cpu",
          "--steps", "3", "--warmup", "1", "--window-steps", "2", "--repeats", "2"]
@@ -84,7 +85,7 @@ def test_atomic_write_within_refuses_a_linked_directory(tmp_path: Path) -> None:
     run.mkdir()
     (run / "cells").symlink_to(victim)
     with pytest.raises(BenchError, match="outside"):
-        store.atomic_write_text(run / "cells" / "x.json", "{}", within=run)
+        atomic_write_text(run / "cells" / "x.json", "{}", within=run)
     assert list(victim.iterdir()) == []
 
 

@@ -14,8 +14,10 @@ import pytest
 
 from bench.errors import BenchError
 from bench.plan.schedule import build_schedule
-from bench.results import write as store
+from bench.results.load import check_run, load_run
+from bench.results.paths import cell_result_path, steps_path
 from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
+from bench.results.write import create_run, write_cell_result, write_steps
 
 A = Cell("dcgan-mnist", "torch", "eager", "cpu", batch_size=8)
 B = Cell("dcgan-mnist", "tensorflow", "function", "cpu", batch_size=8)
@@ -26,12 +28,12 @@ OTHER = Cell("dcgan-64", "torch", "eager", "cpu", batch_size=4)
 def run(tmp_path: Path) -> Path:
     """A run of today's schema, of two cells in 2 processes each, every process stored (results and steps)."""
     schedule = build_schedule([A, B], 2, seed=5)
-    run = store.create_run(tmp_path / "run", RunSettings(repeats=2), ["all"], "quick", [A, B],
+    run = create_run(tmp_path / "run", RunSettings(repeats=2), ["all"], "quick", [A, B],
                            schedule=schedule, schedule_seed=5)
     for s in schedule:
-        store.write_cell_result(run, CellResult(cell=s.cell, status="ok", repeat=s.repeat, block=s.block,
+        write_cell_result(run, CellResult(cell=s.cell, status="ok", repeat=s.repeat, block=s.block,
                                                 order=s.order, step_time_median_s=0.1))
-        store.write_steps(store.steps_path(run, s.cell_id, s.repeat),
+        write_steps(steps_path(run, s.cell_id, s.repeat),
                           [StepRecord(s.cell_id, i, "timed", 0.1, {"g": 1.0, "d": 1.0}, s.repeat)
                            for i in range(3)])
     return run
@@ -40,9 +42,9 @@ def run(tmp_path: Path) -> Path:
 def refused(run: Path) -> str:
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     with pytest.raises(BenchError) as e:
-        store.load_run(run)
+        load_run(run)
     with pytest.raises(BenchError):
-        store.check_run(run)  # what --resume runs first
+        check_run(run)  # what --resume runs first
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # reading changed nothing
     text = str(e.value)
     assert "\n" not in text
@@ -56,11 +58,11 @@ def edit(path: Path, change: Callable[[Any], object]) -> None:
 
 
 def r(run: Path, cell: Cell = A, repeat: int = 1) -> Path:
-    return store.cell_result_path(run, cell.cell_id, repeat)
+    return cell_result_path(run, cell.cell_id, repeat)
 
 
 def test_the_good_run_loads_one_row_per_process(run: Path) -> None:
-    data = store.load_run(run)
+    data = load_run(run)
     c = data.cells
     assert len(c) == 4 and sorted(zip(c["cell_id"], c["repeat"], strict=True)) == sorted(
         (cell.cell_id, k) for cell in (A, B) for k in (1, 2))
@@ -114,13 +116,13 @@ CASES: dict[str, tuple[Callable[[Path], object], str]] = {
         "schedule[0].cmd: Extra inputs are not permitted"),
     "repeats 0": (lambda run: edit(run / "run.json", lambda d: d.update(repeats=0)), "repeats: Input"),
     "steps row of another process": (
-        lambda run: store.steps_path(run, A.cell_id, 2).write_text(
-            store.steps_path(run, A.cell_id, 1).read_text()),
+        lambda run: steps_path(run, A.cell_id, 2).write_text(
+            steps_path(run, A.cell_id, 1).read_text()),
         "repeat 1 is not the file's process (r2)"),
-    "steps flat file": (lambda run: shutil.copy(store.steps_path(run, A.cell_id), run / "steps" / "x.jsonl"),
+    "steps flat file": (lambda run: shutil.copy(steps_path(run, A.cell_id), run / "steps" / "x.jsonl"),
                         f"a schema-{SCHEMA_VERSION} run keeps steps/<cell_id>/r<k>.jsonl"),
-    "steps r0": (lambda run: shutil.copy(store.steps_path(run, A.cell_id),
-                                         store.steps_path(run, A.cell_id).with_name("r0.jsonl")),
+    "steps r0": (lambda run: shutil.copy(steps_path(run, A.cell_id),
+                                         steps_path(run, A.cell_id).with_name("r0.jsonl")),
                  "not a process file (r<k>.jsonl"),
 }
 
@@ -138,7 +140,7 @@ def test_a_schema_2_run_keeps_its_flat_layout(tmp_path: Path) -> None:
     committed = Path(__file__).resolve().parents[1] / "reports" / "runs" / "20261125T022816Z"
     run = tmp_path / "old"
     shutil.copytree(committed, run)
-    data = store.load_run(run)
+    data = load_run(run)
     assert (data.cells["repeat"] == 1).all() and data.cells["order"].isna().all()
     cid = data.cells["cell_id"].iloc[0]
     (run / "cells" / cid).mkdir()

@@ -16,7 +16,7 @@ from report_fixtures import standard_cells, write_run
 from bench.errors import BenchError
 from bench.gate.baseline import load_baseline, save_baseline
 from bench.results import schema
-from bench.results import write as store
+from bench.results.load import check_run, load_run
 from bench.results.migrations import migrate_cell
 from bench.results.records import SCHEMA_VERSION, Cell
 
@@ -40,7 +40,7 @@ def edit(path: Path, change: Callable[[Any], object]) -> None:
 
 def refused(run: Path) -> str:
     with pytest.raises(BenchError) as e:
-        store.load_run(run)
+        load_run(run)
     text = str(e.value)
     assert "\n" not in text and "\r" not in text
     return text
@@ -50,7 +50,7 @@ def test_every_committed_run_is_valid() -> None:
     runs = sorted(p.parent for p in (PROJECT / "reports").rglob("run.json"))
     assert runs
     for r in runs:
-        assert not store.load_run(r).cells.empty, r
+        assert not load_run(r).cells.empty, r
 
 
 def test_message_names_file_field_and_value(run: Path) -> None:
@@ -161,11 +161,11 @@ def test_bad_step_rows(run: Path, name: str, values: dict[str, Any], message: st
 
 def test_check_run_validates_every_file_without_tables(run: Path) -> None:
     # What --resume calls before it touches anything.
-    assert store.check_run(run)["cells_planned"]
+    assert check_run(run)["cells_planned"]
     path = sorted((run / "steps").glob("*/r*.jsonl"))[0]
     path.write_text(path.read_text(encoding="utf-8")[:-30], encoding="utf-8")
     with pytest.raises(BenchError, match="corrupt steps file"):
-        store.check_run(run)
+        check_run(run)
 
 
 def test_checked_cell_id() -> None:

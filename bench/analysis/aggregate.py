@@ -33,10 +33,13 @@ process key -> median) is what ``bench.stats.ratio_ci`` pairs by schedule block.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from bench.results.load import RunData
 
 from bench.stats import cv, median_ci, num
 
@@ -284,3 +287,22 @@ def cell_summaries(cells: pd.DataFrame, steps: pd.DataFrame | None = None) -> pd
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 
+
+def timed_samples(run: RunData) -> dict[str, list[float]]:
+    """cell_id -> the synchronised timed step times (seconds) of its processes: process after process
+    (by repeat), each in step order; a cell with an ok process keeps only its ok processes' steps."""
+    steps = run.steps
+    if steps.empty:
+        return {}
+    timed = steps[(steps["phase"] == "timed") & steps["step_time_s"].notna()]
+    rep = timed["repeat"].fillna(1).astype(int) if "repeat" in timed else 1
+    timed = timed.assign(_rep=rep).sort_values(["cell_id", "_rep", "step"], kind="stable")
+    if not run.cells.empty:
+        cells = run.cells
+        reps = cells["repeat"].fillna(1).astype(int) if "repeat" in cells else [1] * len(cells)
+        ok = {(str(c), int(k)) for c, k, s in zip(cells["cell_id"], reps, cells["status"], strict=True)
+              if s == "ok"}
+        has_ok = {c for c, _ in ok}
+        keep = [c not in has_ok or (c, k) in ok for c, k in zip(timed["cell_id"], timed["_rep"], strict=True)]
+        timed = timed.loc[[bool(k) for k in keep] if keep else timed.index[:0]]
+    return {str(cid): [float(x) for x in g["step_time_s"]] for cid, g in timed.groupby("cell_id", sort=True)}

@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from bench.labels import GROUP_AXES, eager_mode, framework_order, loss_labels, mode_rank, variant_rank
-from bench.results.write import STEP_LOSSES
+from bench.results.load import STEP_LOSSES
 
 if TYPE_CHECKING:
-    from bench.results.write import RunSet
+    from bench.results.load import RunSet
 
 PARITY_SMOOTHING_STEPS = 5
 PARITY_TOLERANCE = 0.10

@@ -37,7 +37,7 @@ from bench.labels import (
     sort_rank,
 )
 from bench.markdown import truncate
-from bench.results.write import RunSet
+from bench.results.load import RunSet
 from bench.stats import B_FASTER, RatioCI, median_ratio_ci, num
 from bench.vocab import BAD_STATUSES
 

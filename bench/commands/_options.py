@@ -17,10 +17,11 @@ from bench.inputs import at_least, check_output_dir, positive_float
 from bench.plan.matrix import LIST_FILTERS, Filters, filters_from
 from bench.plan.profiles import OVERRIDABLE, describe_defaults
 from bench.plan.request import RunRequest
-from bench.results import write as store
+from bench.results import load
+from bench.results.paths import DEFAULT_RUNS_ROOT
 from bench.vocab import PROFILES
 
-REPORTS_ROOT = store.DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
+REPORTS_ROOT = DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
 
 EXIT_CODES_HELP = """\
 exit status:
@@ -173,8 +174,8 @@ def peaks_dir(args: argparse.Namespace) -> Path | None:
 
 def latest_run() -> Path:
     """The latest run under reports/runs (the default of --run); BenchError when there is none."""
-    run = store.latest_run(store.DEFAULT_RUNS_ROOT)
+    run = load.latest_run(DEFAULT_RUNS_ROOT)
     if run is None:
-        raise BenchError(f"no stored runs under {store.DEFAULT_RUNS_ROOT}; "
+        raise BenchError(f"no stored runs under {DEFAULT_RUNS_ROOT}; "
                          "run `python -m bench all` first or pass --run DIR")
     return run

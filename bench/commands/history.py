@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bench.commands._options import REPORTS_ROOT
 from bench.inputs import at_least, check_not_inside_inputs, check_output_dir
-from bench.results import write as store
+from bench.results.load import list_runs
+from bench.results.paths import DEFAULT_RUNS_ROOT
 
 NAME = "history"
 DEFAULT_WINDOW = 5  # bench.gate.trend.DEFAULT_WINDOW (not imported here: the parser stays light)
@@ -25,7 +26,7 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "history.md and one PNG per cell under --output; the runs are only read. "
         "Exit 0, or 2 on bad input (no runs, unusable --output).",
     )
-    h.add_argument("--runs-dir", default=str(store.DEFAULT_RUNS_ROOT), metavar="DIR",
+    h.add_argument("--runs-dir", default=str(DEFAULT_RUNS_ROOT), metavar="DIR",
                    help="where the runs are (default: reports/runs)")
     h.add_argument("--machine", metavar="FINGERPRINT",
                    help="the machine fingerprint whose runs to chart (default: the newest run's machine)")
@@ -43,7 +44,7 @@ def _warn(line: str) -> None:
 
 def _refuse_inside_a_run(out: Path, runs_dir: Path) -> None:
     """A history never writes into a run: refuse an --output that is, or lies in, a run directory."""
-    check_not_inside_inputs(out, "--output", store.list_runs(runs_dir))
+    check_not_inside_inputs(out, "--output", list_runs(runs_dir))
 
 
 def run(args: argparse.Namespace) -> int:

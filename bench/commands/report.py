@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.commands._options import REPORTS_ROOT
 from bench.inputs import check_not_inside_inputs, check_output_dir
-from bench.results import write as store
+from bench.results.paths import DEFAULT_RUNS_ROOT
 
 NAME = "report"
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.report.build import resolve_runs, write_report
 
     check_output_dir(args.out, "--out")
-    runs = resolve_runs(args.runs, store.DEFAULT_RUNS_ROOT)
+    runs = resolve_runs(args.runs, DEFAULT_RUNS_ROOT)
     check_not_inside_inputs(args.out, "--out", runs)
     written = write_report(runs, args.out)
     print(f"wrote {len(written)} file(s); front page: {Path(args.out) / 'README.md'}")

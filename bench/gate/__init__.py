@@ -86,7 +86,7 @@ def run_gate(
     re-run the cells that regressed in N fresh processes each (under ``confirm_dir``) and keep only
     the regressions they reproduce."""
     from bench.gate.baseline import baseline_cells, baseline_from_path, run_canary
-    from bench.results.write import load_run
+    from bench.results.load import load_run
 
     cfg = load_config(pyproject, overrides)
     baseline = baseline_from_path(baseline_path)
@@ -121,7 +121,7 @@ def run_gate(
 
 
 def default_baseline_for(run_dir: Path, baselines_dir: Path) -> Path:
-    from bench.results.write import load_run
+    from bench.results.load import load_run
 
     fp = machine_fingerprint(load_run(run_dir).env)
     return baselines_dir / f"{fp}.json"

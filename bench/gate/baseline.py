@@ -40,6 +40,7 @@ from bench.cell import CELL_AXES
 from bench.errors import BenchError
 from bench.host.machine import describe_fields, machine_differences, machine_fields, machine_fingerprint
 from bench.labels import INT_AXES
+from bench.results.load import RunData, load_run
 from bench.results.migrations import migrate_baseline_cell
 from bench.results.schema import (
     BASELINE_KIND,
@@ -50,7 +51,7 @@ from bench.results.schema import (
     validate_baseline,
 )
 from bench.results.storedfile import read_stored_json
-from bench.results.write import RunData, atomic_write_text, dumps, load_run
+from bench.results.write import atomic_write_text, dumps
 from bench.same_settings import settings_differences
 from bench.stats import num
 
@@ -89,26 +90,6 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def timed_samples(run: RunData) -> dict[str, list[float]]:
-    """cell_id -> the synchronised timed step times (seconds) of its processes: process after process
-    (by repeat), each in step order; a cell with an ok process keeps only its ok processes' steps."""
-    steps = run.steps
-    if steps.empty:
-        return {}
-    timed = steps[(steps["phase"] == "timed") & steps["step_time_s"].notna()]
-    rep = timed["repeat"].fillna(1).astype(int) if "repeat" in timed else 1
-    timed = timed.assign(_rep=rep).sort_values(["cell_id", "_rep", "step"], kind="stable")
-    if not run.cells.empty:
-        cells = run.cells
-        reps = cells["repeat"].fillna(1).astype(int) if "repeat" in cells else [1] * len(cells)
-        ok = {(str(c), int(k)) for c, k, s in zip(cells["cell_id"], reps, cells["status"], strict=True)
-              if s == "ok"}
-        has_ok = {c for c, _ in ok}
-        keep = [c not in has_ok or (c, k) in ok for c, k in zip(timed["cell_id"], timed["_rep"], strict=True)]
-        timed = timed.loc[[bool(k) for k in keep] if keep else timed.index[:0]]
-    return {str(cid): [float(x) for x in g["step_time_s"]] for cid, g in timed.groupby("cell_id", sort=True)}
-
-
 def _summary_of(row: dict[str, Any]) -> dict[str, Any]:
     """The baseline fields of one cell summary (bench.analysis.aggregate.cell_summaries)."""
     d: dict[str, Any] = {k: _clean(row.get(k)) for k in (*CELL_AXES, *SUMMARY_KEYS)}
@@ -122,7 +103,7 @@ def _summary_of(row: dict[str, Any]) -> dict[str, Any]:
 def baseline_cells(run: RunData, *, round_samples: bool = False) -> dict[str, dict[str, Any]]:
     """Per cell: its key fields, the numbers the gate compares (over its processes), and its timed
     samples."""
-    from bench.analysis.aggregate import cell_summaries
+    from bench.analysis.aggregate import cell_summaries, timed_samples
 
     samples = timed_samples(run)
     out: dict[str, dict[str, Any]] = {}

@@ -49,8 +49,8 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
     from bench.host.machine import check_same_machine
     from bench.inputs import check_output_dir
     from bench.plan.rerun import rerun
-    from bench.results import write as store
     from bench.results.records import RunSettings
+    from bench.results.write import unused_run_dir
 
     check_output_dir(out_root, "--confirm-dir")
     refusal = check_same_machine(run.env, what=f"run {run.run_id}")
@@ -63,7 +63,7 @@ def rerun_cells(run: Any, cell_ids: Sequence[str], processes: int, out_root: Pat
         raw = by_model_raw.get(c.model) or run.meta.get("settings") or {}
         by_model[c.model] = RunSettings.from_dict({**raw, "repeats": processes})
     pythons = {str(k): str(v) for k, v in (run.meta.get("pythons") or {}).items()}
-    run_dir = store.unused_run_dir(out_root, f"{run.run_id}-confirm")
+    run_dir = unused_run_dir(out_root, f"{run.run_id}-confirm")
     return rerun(cells, by_model, pythons, run_dir, profile=str(run.meta.get("profile")),
                  argv=["bench", "gate", "--confirm", str(processes)], extra_meta={"confirms": run.run_id},
                  note=f"confirming {len(cells)} flagged cell(s) of {run.run_id} in {processes} fresh "
@@ -75,7 +75,7 @@ def confirm(result: GateResult, baseline: dict[str, Any], run: Any, processes: i
     """Re-run the cells of ``result`` whose metrics regressed and keep only reproduced regressions;
     returns the confirmation run's directory (None when nothing regressed)."""
     from bench.gate.baseline import baseline_cells
-    from bench.results.write import load_run
+    from bench.results.load import load_run
 
     flagged = [v for v in result.verdicts if v.verdict == "fail" and any(c.failed for c in v.checks.values())]
     if not flagged:

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 
 from bench.host.processes import kill_group, kill_leftovers
 from bench.launchers.base import KILL_GRACE_S, Interrupted, Launch, Launcher, LaunchOutcome
-from bench.results import write as store
+from bench.results.write import create_fresh
 
 POLL_S = 0.05  # how often a slot of several ranks is looked at (one rank is simply waited for)
 
@@ -35,7 +35,7 @@ def run_ranks(job: Launch, kill_grace_s: float = KILL_GRACE_S,
         procs: list[subprocess.Popen[bytes]] = []
         try:
             for r in ranks:
-                logf = stack.enter_context(store.create_fresh(r.log_path))
+                logf = stack.enter_context(create_fresh(r.log_path))
                 logf.write(f"# {' '.join(r.command)}\n")
                 logf.flush()
                 try:

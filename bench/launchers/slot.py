@@ -35,9 +35,10 @@ from bench.launchers.base import (
 )
 from bench.launchers.merge import RankMismatch
 from bench.launchers.scratch import _tidy_work_dir
-from bench.results import write as store
-from bench.results.load import read_steps
+from bench.results import paths
+from bench.results.load import read_cell_result, read_steps
 from bench.results.records import Cell, CellResult, RunSettings, StepRecord
+from bench.results.write import atomic_write_text, dumps, write_cell_result, write_steps
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ def run_cell(
     run_dir = Path(run_dir).resolve()  # the workers run in their own directory: absolute paths only
     cid = cell.cell_id
     place = Place(repeat, block, order)
-    work = store.work_dir(run_dir, cid)
-    log = store.log_path(run_dir, cid, repeat)  # checks the cell id and the repeat before any write
+    work = paths.work_dir(run_dir, cid)
+    log = paths.log_path(run_dir, cid, repeat)  # checks the cell id and the repeat before any write
     work.mkdir(parents=True, exist_ok=True)
     started_at = utc_now_iso("seconds")
     chosen = launcher or make_launcher(cell)
@@ -92,7 +93,7 @@ def run_cell(
                 "steps_path": str(r.steps), "work_dir": str(work), "peak_flops": peak_flops, "repeat": repeat,
                 "block": block, "order": order, "rank": r.rank, "world_size": world,
                 "device_index": chosen.device_index(cell, r.rank)}
-        store.atomic_write_text(r.spec, store.dumps(spec), within=run_dir)
+        atomic_write_text(r.spec, dumps(spec), within=run_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     jobs = tuple(RankJob(r.rank, [*command, str(r.spec)], r.log) for r in ranks)
     job = Launch(cell=cell, command=jobs[0].command, work_dir=work, log_path=log, env=child_env(env_extra),
@@ -136,16 +137,16 @@ def run_cell(
         error_tail=(result.error_tail if (result.error_tail or result.status == "ok")
                     else "\n".join(tail) or None),
     )
-    dest = store.steps_path(run_dir, cid, repeat)
+    dest = paths.steps_path(run_dir, cid, repeat)
     if steps:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        store.write_steps(dest, steps[0])
+        write_steps(dest, steps[0])
         for r in ranks:
             r.steps.unlink(missing_ok=True)
     elif ranks[0].steps.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(ranks[0].steps, dest)
-    store.write_cell_result(run_dir, result)
+    write_cell_result(run_dir, result)
     return result
 
 
@@ -186,7 +187,7 @@ def _read_worker_result(path: Path, cell: Cell, place: Place) -> CellResult | st
     if not path.exists():
         return None
     try:
-        result = store.read_cell_result(path)
+        result = read_cell_result(path)
     except Exception as e:  # BenchError or anything a half-baked worker could cause
         return f"worker wrote an unreadable result: {e}"
     if result.cell.cell_id != cell.cell_id:
@@ -211,14 +212,14 @@ class _Failure:
 
     def store(self, status: str, reason: str, tail: list[str]) -> CellResult:
         cid, repeat = self.cell.cell_id, self.place.repeat
-        store.steps_path(self.run_dir, cid, repeat).unlink(missing_ok=True)  # no half series of an old try
+        paths.steps_path(self.run_dir, cid, repeat).unlink(missing_ok=True)  # no half series of an old try
         for k in range(self.world):
-            rank_path(store.work_dir(self.run_dir, cid) / f"steps-r{repeat}.jsonl", k).unlink(missing_ok=True)
+            rank_path(paths.work_dir(self.run_dir, cid) / f"steps-r{repeat}.jsonl", k).unlink(missing_ok=True)
         result = CellResult(cell=self.cell, status=status, repeat=repeat, block=self.place.block,
                             order=self.place.order, reason=reason, error_tail="\n".join(tail) or None,
                             settings=self.settings.to_dict(), wall_s=self.wall, started_at=self.started_at,
                             finished_at=utc_now_iso("seconds"))
-        store.write_cell_result(self.run_dir, result)
+        write_cell_result(self.run_dir, result)
         return result
 
 

@@ -34,7 +34,7 @@ from bench.launchers.slot import run_cell
 from bench.plan.ab_plan import AbSlot, Pair, Side, ab_meta, abba_schedule, pair_cells
 from bench.plan.orchestrate import create_planned_run, plan_new_run, roofline_peaks
 from bench.plan.request import RunRequest
-from bench.results import write as store
+from bench.results.paths import DEFAULT_RUNS_ROOT, new_run_id
 
 CODE_PATHS = ("bench", "models")  # what a revision's workers need of the project
 
@@ -124,7 +124,7 @@ def run_compare(request: RunRequest, side_a: Side, side_b: Side) -> Path:
     slots = abba_schedule(pairs, plan.repeats, plan.schedule_seed)
     # Stored as what ran: 2R processes per cell (R pairs), so the run reads as any other.
     by_model = {m: replace(st, repeats=2 * st.repeats) for m, st in plan.by_model.items()}
-    run_dir = Path(request.out or store.DEFAULT_RUNS_ROOT / store.new_run_id())
+    run_dir = Path(request.out or DEFAULT_RUNS_ROOT / new_run_id())
     create_planned_run(run_dir, by_model, request.argv, plan.profile,
                        list(dict.fromkeys(c for p in pairs for c in (p.a, p.b))), plan.probes,
                        [s.slot for s in slots], plan.schedule_seed,

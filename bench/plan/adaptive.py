@@ -26,9 +26,10 @@ from typing import Any
 
 from bench.plan.estimates import PastTimings, process_seconds
 from bench.plan.schedule import extra_block
-from bench.results import write as store
+from bench.results.load import read_process_results, read_run_meta
 from bench.results.records import CellResult, RunSettings
 from bench.results.slots import Slot, schedule_entries, slots_from_entries
+from bench.results.write import update_run_meta
 from bench.stats import INCONCLUSIVE, MARGIN, RatioCI, median_ratio_ci
 
 __all__ = ["DEFAULT_CAP", "REPORT_RESERVE_S", "group_ratio", "run_adaptive"]
@@ -78,9 +79,9 @@ def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mappi
     ratios: dict[int, RatioCI | None] = {}
     record: dict[str, Any] = {"cap_pairs": cap, "margin": MARGIN, "budget_s": budget_s}
     while True:
-        results = store.read_process_results(run_dir)
+        results = read_process_results(run_dir)
         past = _own_timings(results)
-        meta = store.read_run_meta(run_dir)
+        meta = read_run_meta(run_dir)
         schedule = slots_from_entries(meta.get("schedule") or [])
         block = max((s.block for s in schedule if s.block is not None), default=-1) + 1
         todo: list[Slot] = []
@@ -111,10 +112,10 @@ def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mappi
                                  for i, g in enumerate(groups)]
         record["seconds"] = round(clock() - started, 1)
         if not todo:
-            store.update_run_meta(run_dir, adaptive=record)
+            update_run_meta(run_dir, adaptive=record)
             return record
         # Recorded before they run: the layout allows their repeats (cap) and --resume finds them.
-        store.update_run_meta(run_dir, adaptive=record, schedule=schedule_entries([*schedule, *todo]))
+        update_run_meta(run_dir, adaptive=record, schedule=schedule_entries([*schedule, *todo]))
         n = len(todo) // 2
         _say(f"adaptive: {n} comparison(s) still inconclusive: {len(todo)} more process(es), in ABBA pairs")
         run_slots(todo)

@@ -9,7 +9,7 @@ from bench.plan.plan_text import coverage_lines, estimate_basis
 from bench.plan.progress import fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import plan_resume
-from bench.results import write as store
+from bench.results.paths import DEFAULT_RUNS_ROOT
 from bench.vocab import PROFILES, check_choice
 
 __all__ = ["dry_run"]
@@ -46,7 +46,7 @@ def dry_run(request: RunRequest) -> int:
             within = f"while the run's {fmt_duration(budget)} budget allows" if budget else "(no time budget)"
             adaptive = (f"then up to {cap} more pair(s) for each of the {len(new.groups)} headline "
                         f"comparison(s) still inconclusive, {within}\n")
-    past = load_past_timings(store.DEFAULT_RUNS_ROOT, names,
+    past = load_past_timings(DEFAULT_RUNS_ROOT, names,
                              {c.device for _, c, _, why in rows if why is None})
     print(head)
     width = max(len(label) for label, *_ in rows)

@@ -39,9 +39,11 @@ from bench.plan.progress import Progress, fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import fresh_work_dir, plan_resume, resume_interpreters
 from bench.plan.schedule import build_schedule
-from bench.results import write as store
+from bench.results.load import load_run, read_process_results, read_roofline
+from bench.results.paths import DEFAULT_RUNS_ROOT, log_path, new_run_id, roofline_path, run_file
 from bench.results.records import Cell, RunSettings
 from bench.results.slots import Slot
+from bench.results.write import create_run, unused_run_dir, update_run_meta, write_cell_result, write_roofline
 from bench.vocab import FAILED_STATUSES, PROFILES, check_choice
 from models.registry import model_names
 
@@ -93,8 +95,8 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     check_data_fits(request.filters.models or model_names(), overrides.get("data"),
                     int(overrides.get("seed") or 0))
     out = request.out
-    check_output_dir(out or store.DEFAULT_RUNS_ROOT, "--out" if out else "the runs directory")
-    if out and store.run_file(out).exists():
+    check_output_dir(out or DEFAULT_RUNS_ROOT, "--out" if out else "the runs directory")
+    if out and run_file(out).exists():
         raise BenchError(f"{out} already holds a run; use --resume to continue it or another --out")
 
     fws = request.filters.frameworks or framework_names()
@@ -127,7 +129,7 @@ def adaptive_settings(request: RunRequest, plan: NewRunPlan) -> tuple[int, float
 
 def plan_seconds(plan: NewRunPlan) -> float:
     """The new run's estimated wall time (every process; this machine's stored runs where they tell)."""
-    past = load_past_timings(store.DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
+    past = load_past_timings(DEFAULT_RUNS_ROOT, this_machine_identity(None, plan.probes),
                            {s.cell.device for s in plan.schedule})
     return sum(process_seconds(s.cell, plan.by_model[s.cell.model], s.repeat, past) for s in plan.schedule)
 
@@ -151,7 +153,7 @@ def new_run(request: RunRequest) -> int:
     started = time.monotonic()
     plan = plan_new_run(request)
     profile_name, probes, planned, by_model = plan.profile, plan.probes, plan.planned, plan.by_model
-    run_dir = request.out or store.unused_run_dir(store.DEFAULT_RUNS_ROOT, store.new_run_id())
+    run_dir = request.out or unused_run_dir(DEFAULT_RUNS_ROOT, new_run_id())
     env = create_planned_run(run_dir, by_model, request.argv, profile_name, [p.cell for p in planned], probes,
                              plan.schedule, plan.schedule_seed, {
                                  "headline_groups": group_entries(plan.groups),
@@ -160,7 +162,7 @@ def new_run(request: RunRequest) -> int:
                              }, interpreters=request.filters.frameworks or framework_names())
     for p in planned:
         if not p.runnable:
-            store.write_cell_result(run_dir, skipped_result(p.cell, by_model[p.cell.model],
+            write_cell_result(run_dir, skipped_result(p.cell, by_model[p.cell.model],
                                                             p.skip_reason or "skipped"))
     n_cells = sum(p.runnable for p in planned)
     _say(f"run {run_dir.name}: profile {profile_name}, {n_cells} cell(s) to run in {len(plan.schedule)} "
@@ -190,7 +192,7 @@ def create_planned_run(run_dir: Path, by_model: Mapping[str, RunSettings], argv:
     if interpreters:
         env["pythons"] = {fw: probes.get(fw, {}).get("python_executable", sys.executable)
                           for fw in interpreters}
-    store.create_run(run_dir, next(iter(by_model.values())), list(argv), profile, cells,
+    create_run(run_dir, next(iter(by_model.values())), list(argv), profile, cells,
                      run_id=Path(run_dir).name, environment=env, schedule=schedule,
                      schedule_seed=schedule_seed, extra_meta={
                          "settings_by_model": {m: s.to_dict() for m, s in by_model.items()}, **extra_meta})
@@ -201,7 +203,7 @@ def peak_pinning(request: RunRequest, env: Mapping[str, Any]) -> PeakPinning | N
     """Where this run's device peaks are pinned (bench.host.pinned_peak): --peaks-dir, else reports/machines
     for a run in the default place; None (measured in the run only) for --out without --peaks-dir, so
     that nothing outside --out is written."""
-    machines = request.peaks_dir or (None if request.out else default_machines_dir(store.DEFAULT_RUNS_ROOT))
+    machines = request.peaks_dir or (None if request.out else default_machines_dir(DEFAULT_RUNS_ROOT))
     fp = env.get("fingerprint")
     fingerprint = fp.get("hash") if isinstance(fp, Mapping) else None
     if machines is None or not fingerprint:
@@ -221,7 +223,7 @@ def run_processes(run_dir: Path, slots: list[Slot], by_model: dict[str, RunSetti
                   adaptive: AdaptivePhase | None = None) -> int:
     """Measure (or read the pinned) peaks, run the processes in order, then the adaptive phase (a new
     run's), then summarise (and report)."""
-    done_before = len(store.read_process_results(run_dir))
+    done_before = len(read_process_results(run_dir))
     cells = list(dict.fromkeys(s.cell for s in slots))
     try:
         peaks = {d: roofline_peaks(run_dir, d, cells, pythons, tf32, pinning) for d in ROOFLINE_DEVICES
@@ -232,7 +234,7 @@ def run_processes(run_dir: Path, slots: list[Slot], by_model: dict[str, RunSetti
                          budget_s=adaptive.budget_s,
                          run_slots=lambda more: execute_processes(run_dir, more, by_model, pythons, peaks))
     except (Interrupted, KeyboardInterrupt):
-        n = len(store.read_process_results(run_dir)) - done_before
+        n = len(read_process_results(run_dir)) - done_before
         _say(f"\ninterrupted: {max(n, 0)} process result(s) written this time are kept in {run_dir}\n"
              f"continue with: python -m bench all --resume --out {run_dir}")
         return 130
@@ -247,7 +249,7 @@ def resume_run(request: RunRequest) -> int:
     plan = plan_resume(request)
     if plan is None:
         return 0
-    store.update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), utc_now_iso("seconds")])
+    update_run_meta(plan.run_dir, resumed_at=[*plan.meta.get("resumed_at", []), utc_now_iso("seconds")])
     fresh_work_dir(plan.run_dir)  # nothing a stored run left in work/ (a planted cache, a package) is used
     _say(f"resuming {plan.run_dir}: {len(plan.todo)} process(es) to run")
     base = RunSettings.from_dict(plan.meta["settings"])
@@ -294,9 +296,9 @@ def roofline_peaks(run_dir: Path, device: str, cells: Sequence[Cell], pythons: M
     """
     from bench.host.roofline import measure_peaks
 
-    if store.roofline_path(run_dir, device).exists():
+    if roofline_path(run_dir, device).exists():
         try:
-            return _peaks(store.read_roofline(run_dir, device) or {})
+            return _peaks(read_roofline(run_dir, device) or {})
         except (BenchError, AttributeError):
             pass
     sources = list(dict.fromkeys(c.framework for c in cells if c.device == device))
@@ -306,7 +308,7 @@ def roofline_peaks(run_dir: Path, device: str, cells: Sequence[Cell], pythons: M
     else:
         _say(f"measuring the {device.upper()} device's peak (roofline) ...")
         roof = measure_peaks(device, sources, pythons, tf32=tf32)
-    store.write_roofline(run_dir, roof, device)
+    write_roofline(run_dir, roof, device)
     if roof.get("peak_flops") is None:
         _say(f"warning: no device peak measured ({roof.get('error')}); fraction of peak left empty")
     return _peaks(roof)
@@ -315,7 +317,7 @@ def roofline_peaks(run_dir: Path, device: str, cells: Sequence[Cell], pythons: M
 def finish_run(run_dir: Path, *, report: bool, report_dir: Path | None = None) -> int:
     """Print the run's summary and failed processes, regenerate the reports; 1 when a process failed."""
     drop_shared_scratch(run_dir)
-    data = store.load_run(run_dir)
+    data = load_run(run_dir)
     cells = data.cells
     print(f"results: {run_dir}")
     print(summary_table(cells, data.steps))
@@ -325,7 +327,7 @@ def finish_run(run_dir: Path, *, report: bool, report_dir: Path | None = None) -
     for _, row in failed.iterrows():
         repeat = int(row["repeat"])
         print(f"{row['status']}: {row['cell_id']} r{repeat}: {row['reason']} "
-              f"(log: {store.log_path(run_dir, row['cell_id'], repeat)})")
+              f"(log: {log_path(run_dir, row['cell_id'], repeat)})")
     if report:
         try:
             where = report_out_dir(run_dir, report_dir)
@@ -346,7 +348,7 @@ def report_out_dir(run_dir: Path, out: Path | None = None) -> Path:
     if out is not None:
         return Path(out)
     run_dir = Path(run_dir)
-    in_default_place = run_dir.absolute().parent == store.DEFAULT_RUNS_ROOT.absolute()
+    in_default_place = run_dir.absolute().parent == DEFAULT_RUNS_ROOT.absolute()
     return run_dir.parent.parent if in_default_place else run_dir / REPORT_SUBDIR
 
 

@@ -3,7 +3,7 @@
 ``--resume`` continues a run of this schema only (an older one is refused in one line): it re-runs
 the processes with no result, or with a failed, timed-out or out-of-memory one, in the run's
 schedule order, with the run's stored settings. The stored run is untrusted input: every file is
-validated first (``store.check_run``), the machine must be the same, and an interpreter path
+validated first (``check_run``), the machine must be the same, and an interpreter path
 stored in the run is never executed.
 """
 
@@ -21,8 +21,8 @@ from bench.errors import BenchError
 from bench.host.machine import check_same_machine
 from bench.inputs import check_data_fits, check_output_dir
 from bench.plan.request import RunRequest
-from bench.results import write as store
-from bench.results.paths import flat_layout
+from bench.results.load import check_run, latest_run, processes_to_rerun, read_environment, scheduled_slots
+from bench.results.paths import DEFAULT_RUNS_ROOT, ENV_FILE, WORK_DIR, flat_layout
 from bench.results.records import SCHEMA_VERSION, RunSettings
 from bench.results.slots import Slot
 
@@ -56,11 +56,11 @@ def resume_interpreters(meta: Mapping[str, Any], request: RunRequest, run_dir: P
 
 def plan_resume(request: RunRequest) -> ResumePlan | None:
     """The run to resume and its processes to re-run, all checked; None (said why) when nothing is left."""
-    run_dir = request.out or store.latest_run(store.DEFAULT_RUNS_ROOT)
+    run_dir = request.out or latest_run(DEFAULT_RUNS_ROOT)
     if run_dir is None:
-        raise BenchError(f"no run to resume under {store.DEFAULT_RUNS_ROOT} "
+        raise BenchError(f"no run to resume under {DEFAULT_RUNS_ROOT} "
                          "(start one with `python -m bench all`)")
-    meta = store.check_run(run_dir)  # every stored file validated before anything is touched
+    meta = check_run(run_dir)  # every stored file validated before anything is touched
     schema = meta.get("schema", 1)
     if schema != SCHEMA_VERSION:  # its processes would be stored beside another schema's
         what = " (one process per cell)" if flat_layout(schema) else ""
@@ -70,13 +70,13 @@ def plan_resume(request: RunRequest) -> ResumePlan | None:
         raise BenchError(f"{run_dir} is an A/B run of `bench compare`: --resume would run every process "
                          "as side A; start a new comparison")
     check_same_settings(request, meta, run_dir)
-    if (run_dir / store.ENV_FILE).exists():
-        refusal = check_same_machine(store.read_environment(run_dir), what=str(run_dir))
+    if (run_dir / ENV_FILE).exists():
+        refusal = check_same_machine(read_environment(run_dir), what=str(run_dir))
         if refusal:
             raise BenchError(refusal)
-    todo = [s for s in store.processes_to_rerun(run_dir) if request.filters.matches(s.cell)]
+    todo = [s for s in processes_to_rerun(run_dir) if request.filters.matches(s.cell)]
     if not todo:
-        n = len(store.scheduled_slots(meta))
+        n = len(scheduled_slots(meta))
         _say(f"nothing to resume: all {n} planned process(es) of {run_dir} have results "
              f"(none missing, failed, timed out or out of memory)")
         return None
@@ -120,7 +120,7 @@ def fresh_work_dir(run_dir: Path) -> None:
     code a framework would load, and a planted file could pass for the worker's own. Nothing of it is
     read back, so it is removed whole (links are removed, never followed) rather than vetted.
     """
-    work = Path(run_dir) / store.WORK_DIR
+    work = Path(run_dir) / WORK_DIR
     try:
         if work.is_symlink() or (work.exists() and not work.is_dir()):
             work.unlink()

@@ -1,6 +1,6 @@
 """Markdown reports regenerated from stored runs alone (``python -m bench report``).
 
-Everything here is a pure function of the stored results (bench.results.write.load_runs): nothing is re-run
+Everything here is a pure function of the stored results (bench.results.load.load_runs): nothing is re-run
 and nothing about the report run itself (clock, paths, host) enters the output, so the same runs
 give byte-identical Markdown and figures. The runs are only read; everything is written under ``out``.
 The analysis is in bench.analysis.tables and bench.analysis.parity, the pages in bench.report.pages, the
@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
+from bench.results.load import RunSet, latest_run, load_runs
 from bench.results.paths import inside
-from bench.results.write import RunSet, atomic_write_text, latest_run, load_runs
+from bench.results.write import atomic_write_text
 
 if TYPE_CHECKING:
     from bench.report.pages.figures import Draw

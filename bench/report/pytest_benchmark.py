@@ -28,11 +28,12 @@ from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.aggregate import timed_samples
 from bench.cell import CELL_AXES
-from bench.gate.baseline import timed_samples
 from bench.host.machine import machine_fingerprint
 from bench.labels import INT_AXES, axis_text, group_label, loss_labels, shown_axes
-from bench.results.write import RunData, atomic_write_text, load_run
+from bench.results.load import RunData, load_run
+from bench.results.write import atomic_write_text
 from bench.stats import num
 
 EXPORT_NAME = "pytest-benchmark.json"

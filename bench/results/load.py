@@ -375,14 +375,9 @@ def load_runs(paths: Iterable[str | os.PathLike[str]]) -> RunSet:
     return RunSet(runs=runs, cells=cells, steps=steps)
 
 
-# --------------------------------------------------------------------------- finding runs
-
-
 def list_runs(root: str | os.PathLike[str] = DEFAULT_RUNS_ROOT) -> list[Path]:
-    """Run directories directly under ``root`` (those with a run.json), oldest first.
-
-    Ordered by run.json's created_at (then name), so runs written with a custom --out name sort too.
-    """
+    """Run directories directly under ``root`` (with a run.json), oldest first by run.json's created_at
+    (then name), so runs written with a custom --out name sort too."""
     root = Path(root)
     if not root.is_dir():
         return []

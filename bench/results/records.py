@@ -1,7 +1,7 @@
 """Plain records passed between stages (parent ↔ worker ↔ store ↔ report), as dataclasses ↔ JSON.
 
 Never a live framework object. Field names here are the column names of the stored results and of
-the DataFrames that ``bench.results.load.load_run`` (``bench.results.write.load_run``) returns.
+the DataFrames that ``bench.results.load.load_run`` returns.
 """
 
 from __future__ import annotations

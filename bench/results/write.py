@@ -1,10 +1,8 @@
 """Writing a run: atomic writes of raw results into the run directory (``bench.results.paths``).
 
 Every file is written whole or not at all (``atomic_write_text``), so a run killed at any moment
-leaves only complete files behind; ``--resume`` relies on that. Reading runs back is ``bench.results.load``,
-re-exported here: ``from bench.results.write import load_run, load_runs`` is the documented way in. pandas is
-imported lazily: the worker imports this module for ``atomic_write_json`` and should not pay for
-pandas at start-up.
+leaves only complete files behind; ``--resume`` relies on that. Reading runs back is
+``bench.results.load``; the layout is ``bench.results.paths``.
 """
 
 from __future__ import annotations
@@ -21,64 +19,19 @@ from typing import IO, Any
 
 from bench.clock import utc_now_iso
 from bench.errors import BenchError
-from bench.results.load import (
-    CELL_COLUMNS,
-    STEP_COLUMNS,
-    STEP_LOSSES,
-    ProcessKey,
-    RunData,
-    RunSet,
-    check_run,
-    latest_run,
-    list_runs,
-    load_run,
-    load_runs,
-    processes_to_rerun,
-    read_cell_result,
-    read_environment,
-    read_json,
-    read_process_results,
-    read_roofline,
-    read_run_meta,
-    read_steps,
-    scheduled_slots,
-    steps_files,
-)
+from bench.results.load import read_run_meta
 from bench.results.paths import (
     CELLS_DIR,
-    DEFAULT_RUNS_ROOT,
     ENV_FILE,
     LOGS_DIR,
-    ROOFLINE_FILE,
-    RUN_FILE,
     STEPS_DIR,
-    WORK_DIR,
     cell_result_path,
     inside,
-    log_path,
-    new_run_id,
     roofline_path,
     run_file,
-    steps_path,
-    work_dir,
 )
 from bench.results.records import SCHEMA_VERSION, Cell, CellResult, RunSettings, StepRecord
 from bench.results.slots import Slot, schedule_entries
-
-# The writing API defined here, and the layout (bench.results.paths) and reading API (bench.results.load)
-# re-exported.
-__all__ = [
-    "CELLS_DIR", "CELL_COLUMNS", "DEFAULT_RUNS_ROOT", "ENV_FILE", "LOGS_DIR", "ROOFLINE_FILE", "RUN_FILE",
-    "STEPS_DIR", "STEP_COLUMNS", "STEP_LOSSES", "WORK_DIR", "ProcessKey", "RunData", "RunSet",
-    "atomic_write_json", "atomic_write_text", "atomic_write_with", "cell_result_path", "check_run",
-    "create_fresh", "create_run", "dumps",
-    "file_mode", "inside", "latest_run", "list_runs", "load_run", "load_runs", "log_path", "new_run_id",
-    "processes_to_rerun", "read_cell_result", "read_environment", "read_json", "read_process_results",
-    "read_roofline", "read_run_meta", "read_steps", "run_file", "scheduled_slots", "steps_files",
-    "steps_path", "unused_run_dir", "update_run_meta", "work_dir", "write_cell_result",
-    "write_environment", "write_roofline", "write_steps",
-]
-
 
 # --------------------------------------------------------------------------- atomic files
 

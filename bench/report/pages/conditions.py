@@ -15,7 +15,7 @@ from bench.host.machine import machine_fingerprint
 from bench.labels import descriptor, framework_label
 from bench.markdown import fmt_pct, fmt_value, md_table
 from bench.report.pages.sections import status_counts
-from bench.results.write import RunData, RunSet
+from bench.results.load import RunData, RunSet
 from bench.stats import num
 
 # A run whose cells' processes differ by more than this (median between-process CV), or a machine of

@@ -46,7 +46,7 @@ from bench.report.pages.sections import (
     status_counts,
     step_ms,
 )
-from bench.results.write import RunSet
+from bench.results.load import RunSet
 from bench.stats import A_FASTER, INCONCLUSIVE, TIE, num
 
 MAX_MISSING_LISTED = 8

@@ -44,7 +44,7 @@ from bench.report.pages.sections import (
     status_text,
     step_ms,
 )
-from bench.results.write import RunSet
+from bench.results.load import RunSet
 from bench.scenarios import describe as describe_scenario
 from bench.stats import NO_CLEAR_WINNER, RatioCI, num
 from bench.worker.memory import device_memory_text, host_memory_text

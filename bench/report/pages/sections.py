@@ -14,7 +14,7 @@ from bench.cell import parse_cell_id
 from bench.errors import BenchError
 from bench.labels import SHIPPED_DEFAULTS, cell_label, framework_label, group_label
 from bench.markdown import fmt_ms, fmt_ms_ci, fmt_pct, fmt_ratio, fmt_sig, fmt_value, md_table, truncate
-from bench.results.write import RunData, RunSet
+from bench.results.load import RunData, RunSet
 from bench.stats import num
 from bench.vocab import CELL_STATUSES
 
