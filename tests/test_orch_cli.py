@@ -14,7 +14,8 @@ import pytest
 from orch_helpers import fake_env, fakes, results_by_cell, run_cli, set_plan, started  # noqa: F401 (fixture)
 
 from bench.cli import main
-from bench.results.load import latest_run, load_run, processes_to_rerun
+from bench.results.find import latest_run
+from bench.results.load import load_run, processes_to_rerun
 from bench.results.paths import cell_result_path, log_path, run_file, work_dir
 
 # Two cells of one model and framework, one process each, keep these runs to a few fake processes
@@ -205,7 +206,7 @@ def test_run_one_cell_and_report_failure_is_a_warning(fakes: Path, monkeypatch: 
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from bench.plan import orchestrate
 
-    def broken(run_dir: Path, out: Path | None = None) -> list[Path]:
+    def broken(run_dir: Path, out: Path | None = None, **_: object) -> list[Path]:
         raise RuntimeError("report exploded")
 
     monkeypatch.setattr(orchestrate, "report_after_run", broken)

@@ -17,7 +17,7 @@ from bench.inputs import at_least, check_output_dir, positive_float
 from bench.plan.matrix import LIST_FILTERS, Filters, filters_from
 from bench.plan.profiles import OVERRIDABLE, describe_defaults
 from bench.plan.request import RunRequest
-from bench.results import load
+from bench.results import find
 from bench.results.paths import DEFAULT_RUNS_ROOT
 from bench.vocab import PROFILES
 
@@ -174,7 +174,7 @@ def peaks_dir(args: argparse.Namespace) -> Path | None:
 
 def latest_run() -> Path:
     """The latest run under reports/runs (the default of --run); BenchError when there is none."""
-    run = load.latest_run(DEFAULT_RUNS_ROOT)
+    run = find.latest_run(DEFAULT_RUNS_ROOT)
     if run is None:
         raise BenchError(f"no stored runs under {DEFAULT_RUNS_ROOT}; "
                          "run `python -m bench all` first or pass --run DIR")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.commands._options import REPORTS_ROOT
 from bench.inputs import at_least, check_not_inside_inputs, check_output_dir
-from bench.results.load import list_runs
+from bench.results.find import list_runs
 from bench.results.paths import DEFAULT_RUNS_ROOT
 
 NAME = "history"

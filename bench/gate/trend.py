@@ -92,7 +92,8 @@ def machine_runs(
     defaults to the newest run's. A run that does not load is skipped with a warning; BenchError
     when no run (of that machine) is left."""
     from bench.host.machine import machine_fingerprint
-    from bench.results.load import list_runs, load_run
+    from bench.results.find import list_runs
+    from bench.results.load import load_run
 
     loaded = []
     for path in list_runs(runs_dir):

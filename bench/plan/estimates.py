@@ -86,7 +86,8 @@ def load_past_timings(runs_root: Path, identity: Mapping[str, str | None],
                       runs: Iterable[Path] | None = None) -> PastTimings:
     """The past timings of the machine named by ``identity`` (device -> GPU name for "cuda", CPU model for
     "cpu") on ``devices``: processes of stored runs whose environment records the same device."""
-    from bench.results.load import list_runs, read_environment, read_process_results
+    from bench.results.find import list_runs
+    from bench.results.load import read_environment, read_process_results
 
     wanted = {d: identity.get(d) for d in devices if identity.get(d)}
     past = PastTimings()

@@ -39,7 +39,7 @@ from bench.plan.progress import Progress, fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import fresh_work_dir, plan_resume, resume_interpreters
 from bench.plan.schedule import build_schedule
-from bench.results.load import load_run, read_process_results, read_roofline
+from bench.results.load import RunData, load_run, read_process_results, read_roofline, run_set
 from bench.results.paths import DEFAULT_RUNS_ROOT, log_path, new_run_id, roofline_path, run_file
 from bench.results.records import Cell, RunSettings
 from bench.results.slots import Slot
@@ -331,7 +331,7 @@ def finish_run(run_dir: Path, *, report: bool, report_dir: Path | None = None) -
     if report:
         try:
             where = report_out_dir(run_dir, report_dir)
-            written = report_after_run(run_dir, where)
+            written = report_after_run(run_dir, where, loaded=data)
             if written:
                 print(f"reports: {len(written)} file(s); front page: {where / 'README.md'}")
         except Exception as e:  # the results are on disk; a report bug must not hide them
@@ -352,15 +352,17 @@ def report_out_dir(run_dir: Path, out: Path | None = None) -> Path:
     return run_dir.parent.parent if in_default_place else run_dir / REPORT_SUBDIR
 
 
-def report_after_run(run_dir: Path, out: Path | None = None) -> list[Path]:
-    """Regenerate the reports after a run, into ``report_out_dir(run_dir, out)``; returns the files."""
+def report_after_run(run_dir: Path, out: Path | None = None, *, loaded: RunData | None = None) -> list[Path]:
+    """Regenerate the reports after a run, into ``report_out_dir(run_dir, out)``; returns the files.
+    ``loaded``: the run as ``finish_run`` loaded it, so that a command checks its run once."""
     # Imported here: the pages pull in pandas and matplotlib, which a run without reports never needs.
     from bench.report.build import write_report
     from bench.report.pytest_benchmark import write_export
 
     run_dir = Path(run_dir)
-    written = write_report([run_dir], report_out_dir(run_dir, out))
-    written.append(write_export(run_dir))
+    data = loaded if loaded is not None else load_run(run_dir)
+    written = write_report([run_dir], report_out_dir(run_dir, out), loaded=run_set([data]))
+    written.append(write_export(run_dir, loaded=data))
     return written
 
 

@@ -21,7 +21,8 @@ from bench.errors import BenchError
 from bench.host.machine import check_same_machine
 from bench.inputs import check_data_fits, check_output_dir
 from bench.plan.request import RunRequest
-from bench.results.load import check_run, latest_run, processes_to_rerun, read_environment, scheduled_slots
+from bench.results.find import latest_run
+from bench.results.load import check_run, processes_to_rerun, read_environment, scheduled_slots
 from bench.results.paths import DEFAULT_RUNS_ROOT, ENV_FILE, WORK_DIR, flat_layout
 from bench.results.records import SCHEMA_VERSION, RunSettings
 from bench.results.slots import Slot

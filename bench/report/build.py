@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
-from bench.results.load import RunSet, latest_run, load_runs
+from bench.results.find import latest_run
+from bench.results.load import RunSet, load_runs
 from bench.results.paths import inside
 from bench.results.write import atomic_write_text
 
@@ -80,14 +81,16 @@ def resolve_runs(
     return [latest]
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path = "reports") -> list[Path]:
-    """Load the runs, write the Markdown pages and figures under ``out``; returns the files written.
+def write_report(run_dirs: Sequence[str | Path], out: str | Path = "reports", *,
+                 loaded: RunSet | None = None) -> list[Path]:
+    """Load the runs (unless the caller ``loaded`` them already), write the Markdown pages and figures
+    under ``out``; returns the files written.
 
     Only ``out`` is written: the runs are read, never modified, and every page and figure path is
     checked to lie inside ``out`` (names come from stored data) before anything is written.
     """
     out = Path(out)
-    report = build_report(load_runs(run_dirs))
+    report = build_report(loaded if loaded is not None else load_runs(run_dirs))
     from bench.report.pages.figures import FIGURE_PATTERNS, FIGURES_DIR
 
     pages = {inside(out, out / rel): text for rel, text in sorted(report.pages.items())}

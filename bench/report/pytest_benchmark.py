@@ -203,9 +203,10 @@ def export_run(run: RunData) -> dict[str, Any]:
     }
 
 
-def write_export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
+def write_export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
+                 loaded: RunData | None = None) -> Path:
     """Write the run's pytest-benchmark JSON (default <run>/pytest-benchmark.json); returns its path."""
-    run = load_run(run_dir)
+    run = loaded if loaded is not None else load_run(run_dir)
     text = json.dumps(export_run(run), indent=4) + "\n"
     if out is None:
         return atomic_write_text(run.path / EXPORT_NAME, text, within=run.path)

@@ -29,7 +29,6 @@ from bench.results.layout import (
 from bench.results.migrations import migrate_cell, migrate_step
 from bench.results.paths import (
     CELLS_DIR,
-    DEFAULT_RUNS_ROOT,
     ENV_FILE,
     RESULT_SUFFIX,
     RUN_FILE,
@@ -365,7 +364,11 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
 
 def load_runs(paths: Iterable[str | os.PathLike[str]]) -> RunSet:
     """Load several runs; ``cells``/``steps`` are the concatenated tables (tagged by run_id)."""
-    runs = [load_run(p) for p in paths]
+    return run_set([load_run(p) for p in paths])
+
+
+def run_set(runs: list[RunData]) -> RunSet:
+    """Runs already loaded (each checked once), as one set."""
     import pandas as pd
     if not runs:
         return RunSet(runs=[], cells=pd.DataFrame(columns=CELL_COLUMNS),
@@ -373,27 +376,3 @@ def load_runs(paths: Iterable[str | os.PathLike[str]]) -> RunSet:
     cells = pd.concat([r.cells for r in runs if not r.cells.empty] or [runs[0].cells], ignore_index=True)
     steps = pd.concat([r.steps for r in runs if not r.steps.empty] or [runs[0].steps], ignore_index=True)
     return RunSet(runs=runs, cells=cells, steps=steps)
-
-
-def list_runs(root: str | os.PathLike[str] = DEFAULT_RUNS_ROOT) -> list[Path]:
-    """Run directories directly under ``root`` (with a run.json), oldest first by run.json's created_at
-    (then name), so runs written with a custom --out name sort too."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for d in root.iterdir():
-        rf = d / RUN_FILE
-        if d.is_dir() and rf.is_file():
-            try:
-                created = str(read_stored_json(rf, "run file").get("created_at", ""))
-            except (BenchError, AttributeError):
-                created = ""  # a corrupt run still lists; load_run will name the bad file
-            found.append((created, d.name, d))
-    return [d for _, _, d in sorted(found)]
-
-
-def latest_run(root: str | os.PathLike[str] = DEFAULT_RUNS_ROOT) -> Path | None:
-    """The most recent run directory under ``root``, or None."""
-    runs = list_runs(root)
-    return runs[-1] if runs else None
