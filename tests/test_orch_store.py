@@ -17,10 +17,10 @@ from bench.cell import parse_cell_id
 from bench.errors import BenchError
 from bench.plan.schedule import build_schedule
 from bench.results import write as store
+from bench.results.find import latest_run
 from bench.results.load import (
     CELL_COLUMNS,
     STEP_COLUMNS,
-    latest_run,
     load_run,
     load_runs,
     processes_to_rerun,
