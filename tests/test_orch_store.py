@@ -80,9 +80,10 @@ def test_process_killed_mid_write_leaves_no_partial_result(tmp_path: Path) -> No
     target = cell_result_path(run, CELL2.cell_id)
     code = (
         "import os, sys\n"
-        "from bench import store\n"
+        "from bench.results import write\n"
         "def die(*a): os._exit(9)\n"
-        "store.os.replace = die\n"
+        "write.os.replace = die\n"
+        "atomic_write_text = write.atomic_write_text\n"
         f"atomic_write_text({str(target)!r}, '{{\"cell_id\": \"half')\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

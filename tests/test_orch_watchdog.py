@@ -76,7 +76,7 @@ _ORPHAN = textwrap.dedent("""
     assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     middle = subprocess.Popen([sys.executable, "-c", '''
     import subprocess, sys, time
-    child = subprocess.Popen([sys.executable, "-c", "from bench import watchdog; import time; "
+    child = subprocess.Popen([sys.executable, "-c", "from bench.worker import watchdog; import time; "
                               "watchdog.start(None, poll_s=0.05, parent_death_signal=False); time.sleep(60)"])
     print(child.pid, flush=True)
     time.sleep(60)
@@ -101,7 +101,8 @@ def test_polling_watchdog_exits_with_its_own_status_when_the_parent_is_gone(tmp_
 
 
 def test_watchdog_enforces_the_deadline_from_process_start(tmp_path: Path) -> None:
-    code = ("from bench import watchdog; import time; watchdog.start(1.0, poll_s=0.05); time.sleep(60)")
+    code = ("from bench.worker import watchdog; import time; "
+            "watchdog.start(1.0, poll_s=0.05); time.sleep(60)")
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == watchdog.EXIT_DEADLINE, p.stderr
@@ -119,7 +120,7 @@ def test_a_cells_deadline_leaves_the_launcher_time_to_time_it_out_first() -> Non
 
 @linux_only
 def test_parent_death_signal_is_available_on_linux() -> None:
-    code = "from bench import watchdog; print(watchdog.set_parent_death_signal())"
+    code = "from bench.worker import watchdog; print(watchdog.set_parent_death_signal())"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "True", p.stderr
 

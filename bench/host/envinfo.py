@@ -18,8 +18,7 @@ from typing import Any
 from bench.clock import utc_now_iso
 from bench.frameworks.registry import frameworks
 from bench.host.machine import GIB, cuda_available, gpu_info, this_machine
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bench.host.processes import PROJECT_ROOT
 
 # Environment variables that change speed or numerics whatever the framework: threading, CUDA
 # device selection, preloaded allocators. Each framework's descriptor adds its own.

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # bench/host/processes.py -> the checkout
 # The entry point run for each kind of helper process (each takes the framework as an argument).
 ENTRY_MODULES = {"worker": "bench.worker.main", "probe": "bench.worker.probe", "roofline":
 "bench.host.roofline"}
