@@ -63,11 +63,15 @@ def tf32_label(cell: Cell, settings: RunSettings) -> str | None:
 
 def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Everything the backend must set for this cell, as plain values (the requested side of flags)."""
-    intra = settings.intra_op_threads or physical_cores()
+    # Ranks of one slot share the host's cores: by default each gets its share (at least one), set
+    # explicitly and recorded, never the engine's own default (torchrun exports OMP_NUM_THREADS=1).
+    ranks = max(1, int(getattr(cell, "workers", 1)))
+    share = max(1, physical_cores() // ranks) if cell.device == "cpu" else physical_cores()
+    intra = settings.intra_op_threads or share
     plan: dict[str, Any] = {
         "env": variant_env(cell, settings, work_dir),
         "intra_op_threads": int(intra),
-        "inter_op_threads": int(settings.inter_op_threads or physical_cores()),
+        "inter_op_threads": int(settings.inter_op_threads or share),
         "seed": int(settings.seed),
         "tf32": tf32_enabled(cell, settings),
         "tf32_label": tf32_label(cell, settings),
@@ -77,6 +81,8 @@ def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[st
         "mode": cell.mode,
         "variant": cell.variant,
     }
+    if ranks > 1:
+        plan["env"]["OMP_NUM_THREADS"] = str(int(intra))
     if (extra := _hook(cell.framework, "plan")) is not None:
         plan.update(extra(cell, settings))
     return plan
