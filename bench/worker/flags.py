@@ -64,7 +64,7 @@ def tf32_label(cell: Cell, settings: RunSettings) -> str | None:
 def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Everything the backend must set for this cell, as plain values (the requested side of flags)."""
     # Ranks of one slot share the host's cores: by default each gets its share (at least one), set
-    # explicitly and recorded, never the engine's own default (torchrun exports OMP_NUM_THREADS=1).
+    # explicitly and recorded, never the engine's own default (an engine may export OMP_NUM_THREADS=1).
     ranks = max(1, int(getattr(cell, "workers", 1)))
     share = max(1, physical_cores() // ranks) if cell.device == "cpu" else physical_cores()
     intra = settings.intra_op_threads or share

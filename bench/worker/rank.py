@@ -1,10 +1,10 @@
-"""One rank of a slot whose ranks an engine starts (torchrun): ``python -m bench.worker.rank S0 L0 S1 L1
-...``: each rank's spec and log, in rank order (positional: torchrun's own parser reads the options
-that follow the module's name).
+"""One rank of a slot whose ranks a framework's own launcher starts (bench.launchers.engine):
+``python -m bench.worker.rank S0 L0 S1 L1 ...``, each rank's spec and log in rank order (positional:
+an engine's own parser may read the options that follow the module's name).
 
-The engine starts the same command N times and tells each process its rank in the environment (RANK,
-as torchrun does); this picks the rank's own spec (the slot wrote one per rank, bench.launchers.slot),
-sends the process's output to the rank's own log, and runs the worker on that spec.
+The engine starts the same command N times and tells each process its rank in the environment
+(RANK); this picks the rank's own spec (the slot wrote one per rank, bench.launchers.slot), sends the
+process's output to the rank's own log, and runs the worker on that spec.
 """
 
 from __future__ import annotations

@@ -42,7 +42,9 @@ def init_group(device: str, device_index: int, rank: int, world_size: int,
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=max(30.0, timeout_s)), **kwargs)
     return {"dist_backend": backend, "rank": dist.get_rank(), "world_size": dist.get_world_size(),
             "local_rank": int(os.environ.get("LOCAL_RANK", 0)), "global_batch_rule": GLOBAL_BATCH_RULE,
-            "rank_inputs": RANK_INPUTS, "ddp": "DistributedDataParallel around each module (DDP's defaults)"}
+            "rank_inputs": RANK_INPUTS,
+            "engine": "torchrun" if "TORCHELASTIC_RUN_ID" in os.environ else "env://",
+            "ddp": "DistributedDataParallel around each module (DDP's defaults)"}
 
 
 def ddp_wrapper(device: str, device_index: int) -> Callable[[nn.Module], nn.Module]:

@@ -1,0 +1,159 @@
+"""bench.launchers.torchrun: a torch cell of two ranks under torchrun (gloo on this CPU) with DDP around
+its modules, merged into one stored record; a rank killed mid-run fails the slot, names the rank, and
+leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.frameworks.torch.ranks import command as torchrun_command
+from bench.frameworks.torch.ranks import root_cause
+from bench.launchers import launcher_for
+from bench.launchers.base import Launch, LaunchOutcome
+from bench.launchers.engine import EngineLauncher as TorchrunLauncher
+from bench.launchers.engine import entry_args
+from bench.launchers.slot import run_cell
+from bench.plan.schedule import build_schedule
+from bench.results.load import load_run, read_process_results
+from bench.results.records import Cell, RunSettings
+from bench.results.write import create_run
+from bench.worker import rank as rank_entry
+
+CELL = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8, workers=2)
+SETTINGS = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=180.0)
+
+SUMMARY = """[rank0]: RuntimeError: [gloo] Connection closed by peer
+============================================================
+bench.worker.rank FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-12-07_16:00:00
+  rank      : 0 (local_rank: 0)
+  exitcode  : 1 (pid: 11)
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-07_16:00:00
+  host      : box
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 12)
+  error_file: <N/A>
+============================================================
+"""
+
+
+def test_torchrun_takes_torch_cells_of_several_ranks_only() -> None:
+    assert TorchrunLauncher.accepts(CELL) is None and launcher_for(CELL) == "engine"
+    one = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8)
+    assert TorchrunLauncher.accepts(one) is not None and launcher_for(one) == "process"
+    tf = Cell("dcgan-mnist", "tensorflow", "eager", "cpu", "fp32", 8, workers=2)
+    assert "no multi-process launcher" in (TorchrunLauncher.accepts(tf) or "")
+    cuda = Cell("dcgan-mnist", "torch", "eager", "cuda", "fp32", 8, workers=2)
+    assert [TorchrunLauncher().device_index(cuda, k) for k in (0, 1)] == [0, 1]
+    assert TorchrunLauncher().device_index(CELL, 1) == 0
+
+
+def test_the_agent_command_names_each_ranks_spec_and_log_and_its_summary_names_the_failed_rank(
+        tmp_path: Path) -> None:
+    from bench.launchers.base import RankJob
+
+    ranks = tuple(RankJob(k, ["py", "-m", "bench.worker.main", f"s{k}.json"], tmp_path / f"l{k}.log")
+                  for k in (0, 1))
+    job = Launch(CELL, ranks[0].command, tmp_path, ranks[0].log_path, {}, 10.0, ranks=ranks)
+    cmd = torchrun_command("py", 2, entry_args(job))
+    assert cmd[:4] == ["py", "-m", "torch.distributed.run", "--standalone"]
+    assert "--nproc-per-node=2" in cmd and "--max-restarts=0" in cmd
+    assert cmd[cmd.index("-m", 3):] == ["-m", "bench.worker.rank", "s0.json", str(tmp_path / "l0.log"),
+                                        "s1.json", str(tmp_path / "l1.log")]
+    assert root_cause(SUMMARY) == (1, -9) and root_cause("no summary") is None
+
+
+def test_a_rank_entry_without_its_rank_is_bad_input(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RANK", "2")
+    assert rank_entry.main(["s0.json", "l0.log", "s1.json", "l1.log"]) == 2
+    assert "names none of the 2" in capsys.readouterr().err
+    monkeypatch.delenv("RANK")
+    assert rank_entry.main(["s0.json", "l0.log"]) == 2
+
+
+def _run_dir(root: Path) -> Path:
+    return create_run(root / "run", SETTINGS, ["test"], "full", [CELL],
+                      schedule=build_schedule([CELL], 1, seed=0))
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Live processes whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_of_a_gan_run_under_ddp_and_merge_into_one_record(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    run = _run_dir(tmp_path)
+    result = run_cell(CELL, SETTINGS, run, repeat=1, block=0, order=0)
+    assert result.status == "ok", (result.reason, result.error_tail)
+    f = result.flags
+    assert f["dist_backend"] == "gloo" and f["world_size"] == 2
+    assert f["ddp"].startswith("DistributedDataParallel")
+    assert f["threads_per_rank"] == f["intra_op_threads"] and f["threads_total"] == 2 * f["threads_per_rank"]
+    assert f["compiled"] == "nothing" and "weak scaling" in f["global_batch_rule"]
+    assert [r["status"] for r in f["ranks"]] == ["ok", "ok"]
+    assert result.throughput_img_s == pytest.approx(2 * 2 * 8 / result.window_time_s)
+    assert read_process_results(run)[(CELL.cell_id, 1)].flags["world_size"] == 2
+    assert load_run(run).cells.loc[0, "status"] == "ok"
+    assert not _processes_naming(str(run))
+
+
+class _KillRankOne(TorchrunLauncher):
+    """Kills rank 1's process (SIGKILL) once it has run a while, as the OOM killer would."""
+
+    def launch(self, job: Launch) -> LaunchOutcome:
+        spec1 = job.rank_jobs[1].command[-1]
+
+        def kill() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                # The agent's command names every spec; rank 1's process is the entry whose RANK is 1.
+                for pid in _processes_naming(spec1):
+                    try:
+                        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                    except OSError:
+                        continue
+                    if b"RANK=1" in env and any(e.startswith(b"LOCAL_RANK=") for e in env):
+                        time.sleep(3.0)  # into its import or its steps: either way a rank is lost
+                        os.kill(pid, signal.SIGKILL)
+                        return
+                time.sleep(0.1)
+
+        threading.Thread(target=kill, daemon=True).start()
+        return super().launch(job)
+
+
+@pytest.mark.slow
+def test_a_killed_rank_fails_the_slot_names_the_rank_and_leaves_nothing_running(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    run = _run_dir(tmp_path)
+    result = run_cell(CELL, SETTINGS, run, repeat=1, block=0, order=0,
+                      launcher=_KillRankOne(kill_grace_s=2.0))
+    print(result.reason)
+    assert result.status in ("failed", "oom"), (result.status, result.reason)
+    assert (result.reason or "").startswith("rank 1: "), result.reason
+    assert read_process_results(run)[(CELL.cell_id, 1)].status == result.status
+    time.sleep(0.5)
+    assert not _processes_naming(str(run))
