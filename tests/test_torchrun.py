@@ -157,3 +157,20 @@ def test_a_killed_rank_fails_the_slot_names_the_rank_and_leaves_nothing_running(
     assert read_process_results(run)[(CELL.cell_id, 1)].status == result.status
     time.sleep(0.5)
     assert not _processes_naming(str(run))
+
+
+def test_two_rank_cells_are_in_full_only_never_in_quick() -> None:
+    from bench.plan import matrix, profiles
+
+    probes = {fw: {"installed": True, "cuda": False, "devices": [], "reason": None, "cuda_build": False}
+              for fw in ("tensorflow", "torch")}
+    quick = matrix.build_matrix(profiles.get_profile("quick"), probes, matrix.Filters())
+    assert {p.cell.workers for p in quick} == {1}
+    full = matrix.build_matrix(profiles.get_profile("full"), probes, matrix.Filters(devices=("cpu",)))
+    two = [p for p in full if p.cell.workers == 2]
+    assert two and all((p.cell.mode, p.cell.variant, p.cell.precision) == ("eager", "default", "fp32")
+                       for p in two)
+    assert all(p.runnable for p in two if p.cell.framework == "torch")
+    named = matrix.build_matrix(profiles.get_profile("quick"), probes,
+                                matrix.Filters(frameworks=("torch",), workers=(1, 2)))
+    assert {p.cell.workers for p in named} == {1, 2}
