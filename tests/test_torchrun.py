@@ -174,3 +174,31 @@ def test_two_rank_cells_are_in_full_only_never_in_quick() -> None:
     named = matrix.build_matrix(profiles.get_profile("quick"), probes,
                                 matrix.Filters(frameworks=("torch",), workers=(1, 2)))
     assert {p.cell.workers for p in named} == {1, 2}
+
+
+def test_a_cpu_slots_threads_are_split_among_its_ranks() -> None:
+    from bench.worker.flags import plan_flags
+
+    two = RunSettings(intra_op_threads=2, inter_op_threads=2)
+    plan = plan_flags(CELL, two)
+    assert (plan["intra_op_threads"], plan["inter_op_threads"]) == (1, 1)
+    assert plan["env"]["OMP_NUM_THREADS"] == "1"  # set, not left to the engine
+    one_rank = plan_flags(Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8), two)
+    assert one_rank["intra_op_threads"] == 2 and "OMP_NUM_THREADS" not in one_rank["env"]
+    assert plan_flags(CELL, RunSettings(intra_op_threads=1))["intra_op_threads"] == 1
+
+
+def test_the_scaling_section_gives_the_efficiency_of_each_multi_rank_cell() -> None:
+    from bench.report.pages.scaling import scaling_section
+
+    base = {"run_id": "r", "model": "dcgan-mnist", "framework": "torch", "mode": "eager", "device": "cpu",
+            "precision": "fp32", "batch_size": 8, "variant": "default", "scenario": "train", "status": "ok"}
+    one = {**base, "workers": 1, "throughput_img_s": 100.0, "process_throughputs": (99.0, 100.0, 101.0),
+           "flags": {"intra_op_threads": 2}}
+    two = {**base, "workers": 2, "throughput_img_s": 150.0, "process_throughputs": (149.0, 150.0, 151.0),
+           "flags": {"threads_per_rank": 1}}
+    assert scaling_section("dcgan-mnist", [one]) == ""  # one-rank pages stay as they were
+    text = scaling_section("dcgan-mnist", [one, two])
+    assert text.startswith("## Scaling") and "| 1 × 2 | 2 × 1 | 100 | 150 | 75.0 | 0.75 [" in text
+    alone = scaling_section("dcgan-mnist", [two])
+    assert "no 1-rank cell" in alone
