@@ -4,6 +4,7 @@ leaves no process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -202,3 +203,30 @@ def test_the_scaling_section_gives_the_efficiency_of_each_multi_rank_cell() -> N
     assert text.startswith("## Scaling") and "| 1 × 2 | 2 × 1 | 100 | 150 | 75.0 | 0.75 [" in text
     alone = scaling_section("dcgan-mnist", [two])
     assert "no 1-rank cell" in alone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["vae-mnist", "dcgan-mnist"])
+def test_ddp_averages_each_modules_gradients_across_two_ranks(model: str, tmp_path: Path) -> None:
+    """float64, 2 gloo ranks under torchrun: each rank's gradients after a DDP step are the mean of the
+    ranks' own; for the VAE (no BatchNorm) that is one process's gradient of the global batch, exact up
+    to summation order. The GAN's discriminator runs twice per step (real, fake) under one DDP wrapper;
+    its BatchNorm normalises each rank's shard with its own statistics, so its global-batch gradient
+    differs (stated, not tested equal)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    out = tmp_path / "diff.json"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    script = root / "tests" / "ddp_gradients_check.py"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node=2", str(script), model, str(out)],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    diff = json.loads(out.read_text())
+    assert diff["own_shard_vs_mean"] > 1e-6 * diff["scale"]  # the shards' gradients do differ
+    assert diff["vs_mean_of_ranks"] <= 1e-12 * diff["scale"]
+    if model == "vae-mnist":
+        assert diff["vs_global_batch"] <= 1e-12 * diff["scale"]
