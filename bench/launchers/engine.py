@@ -1,16 +1,22 @@
 """A framework's own multi-process launcher for a slot of several ranks on this machine (``engine``).
 
 The framework package says how (its ``ranks`` module, imported without the framework): ``ENGINE`` (the
-engine's name, stored in the flags), ``accepts(cell)``, ``command(python, world_size, entry)`` (the one
-command that starts every rank of ``entry``), and ``root_cause(log_text)`` (the first failed rank and
-its exit code from the engine's output, or None). The engine starts the same entry in every rank and
-tells each its rank in the environment (RANK); the entry (bench.worker.rank) picks the rank's own spec
-and log. The engine's agent runs in its own session like every worker, logging to rank 0's log; the
-ranks die with it (the workers' parent-death signal), and each rank's log is created here first.
+engine's name) and ``accepts(cell)``, then one of two ways:
+
+- ``command(python, world_size, entry)``: the engine's own agent starts every rank of ``entry``,
+  telling each its rank in the environment (RANK); the entry (bench.worker.rank) picks the rank's own
+  spec and log; ``root_cause(log_text)`` reads the first failed rank and its exit code from the agent's
+  output (or None). The agent runs in its own session like every worker, logging to rank 0's log; the
+  ranks die with it (the workers' parent-death signal); each rank's log is created here first.
+- ``rank_env(world_size, rank, ports)``: each rank is an ordinary worker process (as the process
+  launcher starts it) with these variables added, ``ports`` being free localhost ports chosen here
+  (e.g. a cluster description); a rank that fails stops the others (bench.launchers.process.run_ranks).
 """
 
 from __future__ import annotations
 
+import socket
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -61,6 +67,10 @@ class EngineLauncher(Launcher):
         engine = engine_of(job.cell.framework)
         assert engine is not None, job.cell.framework  # accepts() said so
         ranks = job.rank_jobs
+        if hasattr(engine, "rank_env"):
+            ports = free_ports(len(ranks))
+            envs = {r.rank: {**job.env, **engine.rank_env(len(ranks), r.rank, ports)} for r in ranks}
+            return run_ranks(job, self.kill_grace_s, env_of_rank=envs)
         for r in ranks[1:]:  # rank 0's log is the agent's, created by run_ranks
             with create_fresh(r.log_path) as f:
                 f.write(f"# rank {r.rank} of {engine.ENGINE} (its own output: {ranks[0].log_path.name})\n")
@@ -74,6 +84,16 @@ class EngineLauncher(Launcher):
             return outcome
         codes = tuple(cause[1] if k == cause[0] else None for k in range(len(ranks)))
         return LaunchOutcome(returncode=codes[0], returncodes=codes, failed_rank=cause[0])
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct localhost ports free now (bound together, then released for the ranks to bind:
+    another process could take one in between, which fails the slot, never hangs it)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
 
 
 def _read(path: Path) -> str:

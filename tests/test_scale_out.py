@@ -1,6 +1,7 @@
-"""bench.launchers.torchrun: a torch cell of two ranks under torchrun (gloo on this CPU) with DDP around
-its modules, merged into one stored record; a rank killed mid-run fails the slot, names the rank, and
-leaves no process behind."""
+"""bench.launchers.engine: a torch cell of two ranks under torchrun (gloo on this CPU) with DDP around
+its modules, and a TensorFlow one under MultiWorkerMirroredStrategy (TF_CONFIG), each merged into one
+stored record; a rank killed mid-run fails the slot, names the rank, and leaves no process behind;
+DDP's gradients are the ranks' mean."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,8 +56,8 @@ def test_torchrun_takes_torch_cells_of_several_ranks_only() -> None:
     assert TorchrunLauncher.accepts(CELL) is None and launcher_for(CELL) == "engine"
     one = Cell("dcgan-mnist", "torch", "eager", "cpu", "fp32", 8)
     assert TorchrunLauncher.accepts(one) is not None and launcher_for(one) == "process"
-    tf = Cell("dcgan-mnist", "tensorflow", "eager", "cpu", "fp32", 8, workers=2)
-    assert "no multi-process launcher" in (TorchrunLauncher.accepts(tf) or "")
+    numpy = Cell("toy-ridge", "numpy", "eager", "cpu", "fp32", 8, workers=2)
+    assert "no multi-process launcher" in (TorchrunLauncher.accepts(numpy) or "")
     cuda = Cell("dcgan-mnist", "torch", "eager", "cuda", "fp32", 8, workers=2)
     assert [TorchrunLauncher().device_index(cuda, k) for k in (0, 1)] == [0, 1]
     assert TorchrunLauncher().device_index(CELL, 1) == 0
@@ -122,7 +124,8 @@ def test_two_gloo_ranks_of_a_gan_run_under_ddp_and_merge_into_one_record(tmp_pat
 
 
 class _KillRankOne(TorchrunLauncher):
-    """Kills rank 1's process (SIGKILL) once it has run a while, as the OOM killer would."""
+    """Kills rank 1's process (SIGKILL) once it has run a while, as the OOM killer would: torchrun's
+    rank (RANK=1; the agent's command names every spec) or TensorFlow's worker 1 (TF_CONFIG)."""
 
     def launch(self, job: Launch) -> LaunchOutcome:
         spec1 = job.rank_jobs[1].command[-1]
@@ -136,7 +139,9 @@ class _KillRankOne(TorchrunLauncher):
                         env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
                     except OSError:
                         continue
-                    if b"RANK=1" in env and any(e.startswith(b"LOCAL_RANK=") for e in env):
+                    torchrun_rank = b"RANK=1" in env and any(e.startswith(b"LOCAL_RANK=") for e in env)
+                    tf_config = b"".join(e for e in env if e.startswith(b"TF_CONFIG="))
+                    if torchrun_rank or b'"index": 1' in tf_config:
                         time.sleep(3.0)  # into its import or its steps: either way a rank is lost
                         os.kill(pid, signal.SIGKILL)
                         return
@@ -147,15 +152,18 @@ class _KillRankOne(TorchrunLauncher):
 
 
 @pytest.mark.slow
-def test_a_killed_rank_fails_the_slot_names_the_rank_and_leaves_nothing_running(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    run = _run_dir(tmp_path)
-    result = run_cell(CELL, SETTINGS, run, repeat=1, block=0, order=0,
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+def test_a_killed_rank_fails_the_slot_names_the_rank_and_leaves_nothing_running(tmp_path: Path,
+                                                                                  framework: str) -> None:
+    pytest.importorskip(framework)
+    cell = replace(CELL, framework=framework)
+    run = create_run(tmp_path / "run", SETTINGS, ["test"], "full", [cell],
+                     schedule=build_schedule([cell], 1, seed=0))
+    result = run_cell(cell, SETTINGS, run, repeat=1, block=0, order=0,
                       launcher=_KillRankOne(kill_grace_s=2.0))
-    print(result.reason)
     assert result.status in ("failed", "oom"), (result.status, result.reason)
     assert (result.reason or "").startswith("rank 1: "), result.reason
-    assert read_process_results(run)[(CELL.cell_id, 1)].status == result.status
+    assert read_process_results(run)[(cell.cell_id, 1)].status == result.status
     time.sleep(0.5)
     assert not _processes_naming(str(run))
 
@@ -171,7 +179,7 @@ def test_two_rank_cells_are_in_full_only_never_in_quick() -> None:
     two = [p for p in full if p.cell.workers == 2]
     assert two and all((p.cell.mode, p.cell.variant, p.cell.precision) == ("eager", "default", "fp32")
                        for p in two)
-    assert all(p.runnable for p in two if p.cell.framework == "torch")
+    assert all(p.runnable for p in two)  # torch under torchrun, tensorflow under its strategy
     named = matrix.build_matrix(profiles.get_profile("quick"), probes,
                                 matrix.Filters(frameworks=("torch",), workers=(1, 2)))
     assert {p.cell.workers for p in named} == {1, 2}
@@ -230,3 +238,33 @@ def test_ddp_averages_each_modules_gradients_across_two_ranks(model: str, tmp_pa
     assert diff["vs_mean_of_ranks"] <= 1e-12 * diff["scale"]
     if model == "vae-mnist":
         assert diff["vs_global_batch"] <= 1e-12 * diff["scale"]
+
+
+def test_tensorflow_ranks_get_a_cluster_of_free_local_ports() -> None:
+    from bench.frameworks.tensorflow import ranks as tf_ranks
+    from bench.launchers.engine import free_ports
+
+    tf = Cell("dcgan-mnist", "tensorflow", "eager", "cpu", "fp32", 8, workers=2)
+    assert TorchrunLauncher.accepts(tf) is None and launcher_for(tf) == "engine"
+    assert "CPU cells only" in (TorchrunLauncher.accepts(replace(tf, device="cuda")) or "")
+    ports = free_ports(2)
+    assert len(set(ports)) == 2
+    config = json.loads(tf_ranks.rank_env(2, 1, ports)["TF_CONFIG"])
+    assert config == {"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                      "task": {"type": "worker", "index": 1}}
+
+
+@pytest.mark.slow
+def test_two_tensorflow_workers_run_under_multiworkermirroredstrategy(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    cell = replace(CELL, framework="tensorflow")
+    run = create_run(tmp_path / "run", SETTINGS, ["test"], "full", [cell],
+                     schedule=build_schedule([cell], 1, seed=0))
+    result = run_cell(cell, SETTINGS, run, repeat=1, block=0, order=0)
+    assert result.status == "ok", (result.reason, result.error_tail)
+    f = result.flags
+    assert f["engine"] == "MultiWorkerMirroredStrategy" and f["replicas"] == 2 and f["world_size"] == 2
+    assert f["threads_total"] == 2 * f["threads_per_rank"] and "SUM" in f["gradient_reduction"]
+    assert [r["status"] for r in f["ranks"]] == ["ok", "ok"]
+    assert load_run(run).cells.loc[0, "status"] == "ok"
+    assert not _processes_naming(str(run))
