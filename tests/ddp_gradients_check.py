@@ -1,4 +1,4 @@
-"""Run by tests/test_torchrun.py under torchrun (2 gloo ranks, float64): the gradients DDP leaves on
+"""Run by tests/test_scale_out.py under torchrun (2 gloo ranks, float64): the gradients DDP leaves on
 each rank, with the family's modules wrapped as a data-parallel cell wraps them
 (bench.frameworks.torch.ddp), against the mean of the ranks' own single-process gradients, and for
 a family without BatchNorm (the VAE) against one process's gradient of the concatenated global
