@@ -209,6 +209,9 @@ def test_the_scaling_section_gives_the_efficiency_of_each_multi_rank_cell() -> N
     assert scaling_section("dcgan-mnist", [one]) == ""  # one-rank pages stay as they were
     text = scaling_section("dcgan-mnist", [one, two])
     assert text.startswith("## Scaling") and "| 1 × 2 | 2 × 1 | 100 | 150 | 75.0 | 0.75 [" in text
+    assert "| processes vs threads (same thread count) |" in text
+    one["flags"] = {"intra_op_threads": 1}
+    assert "| 2× the threads |" in scaling_section("dcgan-mnist", [one, two])
     alone = scaling_section("dcgan-mnist", [two])
     assert "no 1-rank cell" in alone
 

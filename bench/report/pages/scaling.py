@@ -29,17 +29,33 @@ SCALING_LEGEND = (
     "`--threads` or the physical cores, split among the ranks), so N ranks × t threads against 1 rank "
     "× N·t threads compares processes and an all-reduce with threads on the same cores, not more "
     "hardware; against 1 rank × t threads (`--threads t`) it is N times the cores. Each rank trains "
-    "the same synthetic batches.")
+    "the same synthetic batches. **compares** says which of the two each row is.")
 
 
 def _workers(row: dict[str, Any]) -> int:
     return int(row.get("workers") or IMPLICIT_DEFAULTS.get("workers", 1))
 
 
-def _threads(row: dict[str, Any]) -> str:
+def _per_rank(row: dict[str, Any]) -> int | None:
     flags = row.get("flags") if isinstance(row.get("flags"), dict) else {}
-    per_rank = flags.get("threads_per_rank", flags.get("intra_op_threads"))
+    value = flags.get("threads_per_rank", flags.get("intra_op_threads"))
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _threads(row: dict[str, Any]) -> str:
+    per_rank = _per_rank(row)
     return "–" if per_rank is None else f"{per_rank} × {_workers(row)}"
+
+
+def _compares(one: dict[str, Any], many: dict[str, Any]) -> str:
+    """What the pair compares, from the threads each side ran (the caveat, per row)."""
+    a, b = _per_rank(one), _per_rank(many)
+    if a is None or b is None:
+        return "threads unknown"
+    total = b * _workers(many)
+    if total == a:
+        return "processes vs threads (same thread count)"
+    return f"{total / a:g}× the threads"
 
 
 def _efficiency(one: dict[str, Any], many: dict[str, Any]) -> str:
@@ -73,8 +89,8 @@ def scaling_section(model: str, rows: list[dict[str, Any]]) -> str:
             md_escape(framework_label(r["framework"])), r["mode"], r["device"], r["precision"],
             f"b{r['batch_size']}", str(n), _threads(r), _threads(one) if one else "–",
             fmt_sig(num(one["throughput_img_s"])) if one else "–", fmt_sig(thr), fmt_sig(thr / n),
-            _efficiency(one, r) if one else "no 1-rank cell",
+            _efficiency(one, r) if one else "no 1-rank cell", _compares(one, r) if one else "–",
         ])
     headers = ["framework", "mode", "device", "precision", "batch", "ranks", "threads", "threads (1 rank)",
-               "images/s (1 rank)", "images/s (N ranks)", "per rank", "E(N)"]
+               "images/s (1 rank)", "images/s (N ranks)", "per rank", "E(N)", "compares"]
     return f"## Scaling\n\n{md_table(headers, body)}\n{SCALING_LEGEND}\n\n"
