@@ -41,13 +41,17 @@ class Backend:
     framework = ""
 
     def __init__(self, cell: Cell, settings: RunSettings, plan: dict[str, Any],
-                 device_index: int = 0) -> None:
+                 device_index: int = 0, rank: int = 0, world_size: int = 1) -> None:
         self.cell = cell
         self.settings = settings
         self.plan = plan
         # Which device of the cell's kind this process uses: the launcher gives each rank its own
         # (bench.worker.main.WorkerSpec.device_index); 0 for a cell of one rank.
         self.device_index = device_index
+        # This process's rank among the slot's ``world_size`` data-parallel ranks (bench.launchers):
+        # a backend that runs several joins its framework's collective group (1: none).
+        self.rank = rank
+        self.world_size = world_size
         self.flags: dict[str, Any] = {}  # effective values, filled by setup() and later phases
         self.loss_names: tuple[str, ...] = ()  # the family's losses, in its order
         self.batches: list[tuple[Any, ...]] = []  # one tuple of device tensors per step's inputs

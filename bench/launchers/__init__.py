@@ -1,4 +1,5 @@
-"""The launchers: how one process slot of a cell is started (``process``: one worker process).
+"""The launchers: how one process slot of a cell is started (``process``: one worker process;
+``engine``: N ranks under the framework's own multi-process launcher).
 
 A launcher is a module ``bench/launchers/<name>.py`` whose ``LAUNCHER`` is a ``bench.launchers.base.
 Launcher``: it starts the slot's ranks (``Cell.workers`` of them) and merges their results into one
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from bench.launchers.base import Launcher
 
 # name -> module that defines it
-_REGISTRY: dict[str, str] = {"process": "bench.launchers.process"}
+_REGISTRY: dict[str, str] = {"process": "bench.launchers.process", "engine": "bench.launchers.engine"}
 
 
 def register_launcher(name: str, module: str) -> None:

@@ -176,8 +176,10 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
     (``cuda_reduced_precision_modes[profile]``) and a mode on one model only, the cheapest, in fp32
     (``one_model_modes[profile]``, the default matrix only); a variant limited to some precisions
     (``tf32``: fp32) is left out of the other precisions' default cells. Each cell is crossed with the
-    scenarios and workers asked for (default: train, 1); one whose scenario its model family does not
-    declare (``ModelFamily.scenarios``), or whose ranks no launcher starts, is skipped with the reason.
+    scenarios and workers asked for (default: train, 1; the profile's ``scale_out_workers`` too for
+    each framework's first mode, default variant, fp32, when no workers are asked); one whose scenario
+    its model family does not declare (``ModelFamily.scenarios``), or whose ranks no launcher starts,
+    is skipped with the reason.
     """
     planned: dict[str, PlannedCell] = {}
     any_cuda = any(cuda_available(p) for p in probes.values())
@@ -227,7 +229,11 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                             if why is None and by_precision and filters.variants is None:
                                 continue  # an extra variant at a precision it does not apply to
                             why = why or by_precision
-                            for extra in crossed:
+                            scale_out = (filters.workers is None and variant == "default"
+                                         and precision == "fp32" and mode == desc.mode_names[0])
+                            more = [{**c, "workers": n} for c in crossed
+                                    for n in profile.scale_out_workers if scale_out]
+                            for extra in [*crossed, *more]:
                                 cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                             precision=precision, batch_size=batch, variant=variant, **extra)
                                 # What no machine runs first: the scenario, then the ranks.

@@ -59,6 +59,9 @@ class Profile:
     time_budget_s: float | None = None
     # Pairs the adaptive phase may add to each inconclusive headline comparison (--extra-pairs).
     adaptive_pairs: int = 5
+    # Data-parallel worker counts the default matrix adds (when --workers is not given) to each
+    # framework's baseline mode, default variant, fp32: the scaling cells (issue 21). Never in quick.
+    scale_out_workers: tuple[int, ...] = ()
 
     def default_models(self) -> tuple[str, ...]:
         return tuple(m for m in model_names() if self.all_models or family_of(m).in_quick_profile)
@@ -121,6 +124,7 @@ PROFILE_DEFS: dict[str, Profile] = {
         time_limit_s=1800.0,
         cuda_precisions=("fp32", "bf16", "fp16"),
         cpu_precisions=("fp32", "bf16"),
+        scale_out_workers=(2,),
     ),
     # A person at a GPU box: every model and framework mode on CUDA (the frameworks' descriptors thin
     # the expensive ones: reduced precision only in some modes, max-autotune on one model), fp32 and

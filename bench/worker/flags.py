@@ -63,11 +63,19 @@ def tf32_label(cell: Cell, settings: RunSettings) -> str | None:
 
 def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Everything the backend must set for this cell, as plain values (the requested side of flags)."""
-    intra = settings.intra_op_threads or physical_cores()
+    # The run's threads are a CPU slot's budget: its ranks share the host's cores, each with its share
+    # (at least one), set explicitly and recorded, never the engine's own default (an engine may
+    # export OMP_NUM_THREADS=1). ``--threads 1`` gives N ranks x 1 thread against 1 rank x 1 thread.
+    ranks = max(1, int(getattr(cell, "workers", 1)))
+
+    def share(threads: int) -> int:
+        return max(1, threads // ranks) if cell.device == "cpu" else threads
+
+    intra = share(settings.intra_op_threads or physical_cores())
     plan: dict[str, Any] = {
         "env": variant_env(cell, settings, work_dir),
         "intra_op_threads": int(intra),
-        "inter_op_threads": int(settings.inter_op_threads or physical_cores()),
+        "inter_op_threads": int(share(settings.inter_op_threads or physical_cores())),
         "seed": int(settings.seed),
         "tf32": tf32_enabled(cell, settings),
         "tf32_label": tf32_label(cell, settings),
@@ -77,6 +85,8 @@ def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[st
         "mode": cell.mode,
         "variant": cell.variant,
     }
+    if ranks > 1:
+        plan["env"]["OMP_NUM_THREADS"] = str(int(intra))
     if (extra := _hook(cell.framework, "plan")) is not None:
         plan.update(extra(cell, settings))
     return plan

@@ -194,7 +194,8 @@ def run(spec_path: str, prime_only: bool = False) -> int:
                 else:
                     raise
             if backend_cls is not None:
-                backend = backend_cls(cell, settings, plan, device_index=spec.device_index)
+                backend = backend_cls(cell, settings, plan, device_index=spec.device_index,
+                                      rank=spec.rank, world_size=spec.world_size)
                 scenario.run(spec, backend, result, records, device_baseline=baseline, prime_only=prime_only)
     except BaseException as exc:  # every failure, Ctrl-C included, becomes a recorded cell
         is_oom = False

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.frameworks.base import Backend, Losses
+from bench.frameworks.tensorflow.distribute import make_strategy, replicated
 from bench.frameworks.tensorflow.onednn import onednn_enabled
 from models.common.tf_common import tf_device
 
@@ -40,6 +41,7 @@ class TensorflowBackend(Backend):
         self.tf_device = tf_device(self.cell.device, self.device_index)
         self.tf_memory_device = self.tf_device.lstrip("/")  # what get_memory_info names: "GPU:<k>"
         self._device_scope: Any = None
+        self.strategy: Any = None  # MultiWorkerMirroredStrategy of a cell of several ranks (setup)
 
     def setup(self) -> None:
         p = self.plan
@@ -58,6 +60,10 @@ class TensorflowBackend(Backend):
         tf.config.threading.set_inter_op_parallelism_threads(p["inter_op_threads"])
         f["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
         f["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
+        if self.world_size > 1:  # before any op: the strategy configures the runtime's collectives
+            self.strategy, dist_flags = make_strategy(self.rank, self.world_size)
+            f.update(dist_flags, threads_per_rank=f["intra_op_threads"],
+                     threads_total=f["intra_op_threads"] * self.world_size)
         keras.utils.set_random_seed(p["seed"])  # Python, NumPy and TF generators
         f["seed"] = p["seed"]
         tf.config.experimental.enable_tensor_float_32_execution(bool(p["tf32"]))
@@ -113,7 +119,8 @@ class TensorflowBackend(Backend):
         # Everything (variables, batches, steps) lives on the cell's device: entered once, kept.
         self._device_scope = tf.device(self.tf_device)
         self._device_scope.__enter__()
-        self.build_model(family, spec, batch_size, inputs)
+        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+            self.build_model(family, spec, batch_size, inputs)
         with contextlib.suppress(Exception):
             # The models set a dtype policy per layer (not globally): record what the layers use,
             # over every Keras model and optimizer the family's model holds.
@@ -127,11 +134,14 @@ class TensorflowBackend(Backend):
 
     def wrap(self) -> None:
         mode = self.cell.mode
+        step = self.model.train_step
+        if self.strategy is not None:
+            step = replicated(self.strategy, step)
         if mode == "eager":
-            self.step_fn = self.model.train_step
+            self.step_fn = step
         elif mode in ("function", "xla"):
             # Kept apart from step_fn (which the worker may wrap) to read the tracing count.
-            self.traced_fn = tf.function(self.model.train_step, jit_compile=(mode == "xla"))
+            self.traced_fn = tf.function(step, jit_compile=(mode == "xla"))
             self.step_fn = self.traced_fn
             self.flags["jit_compile"] = mode == "xla"
         else:

@@ -79,6 +79,7 @@ DESCRIPTOR = FrameworkDescriptor(
     one_model_modes={"gpu": ("eager", "function")},
     # CPU: 4-7 s in the committed quick run (Keras import included); CUDA: plus GPU init (~2 s).
     process_start_s={"cpu": 6.0, "cuda": 8.0},
+    launchers=("engine",),  # cells of several workers: MultiWorkerMirroredStrategy (ranks.py)
     import_names=("tensorflow", "keras"),
     report_notes={"cuda": CUDA_NOTE, "cpu": (
         "Keras 3's BatchNormalization runs unfused (`ops.moments` + `tf.nn.batch_normalization`: 99 traced "

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from bench.frameworks.base import Backend, Losses
+from bench.frameworks.torch.ddp import ddp_wrapper, init_group, wrap_modules
 from bench.frameworks.torch.optim import compile_optimizer_steps
 from bench.lines import one_line
 
@@ -49,7 +50,7 @@ def uses_cuda_graphs(cell_mode: str, device: str) -> bool:
     return bool(inductor_mode_options(COMPILE_MODES[cell_mode]).get("triton.cudagraphs", False))
 
 
-def compiled_step(model: Any, cell_mode: str) -> tuple[Any, str]:
+def compiled_step(model: Any, cell_mode: str, around: Any = None) -> tuple[Any, str]:
     """The train step of ``model`` for a torch mode, and what was compiled.
 
     eager: ``model.train_step``. Compiled modes: ``model.compile_modules(compile_fn)`` first, where the
@@ -59,15 +60,18 @@ def compiled_step(model: Any, cell_mode: str) -> tuple[Any, str]:
     discriminator, a VAE's decoder) shares its frame with the first (the compiled module wrapper's
     code), Dynamo reads the other module's input shape as a shape change and recompiles it with
     symbolic sizes (automatic dynamic shapes): slower generic kernels (dcgan-mnist CPU, batch 64, one
-    thread: 412 -> 386 ms per step).
+    thread: 412 -> 386 ms per step). ``around``: what wraps each module first (DDP), compiled with it.
     """
-    if cell_mode == "eager":
+    if cell_mode == "eager" or (around is not None and not hasattr(model, "compile_modules")):
+        if around is not None:
+            wrap_modules(model, around)  # raises where the family has no hook
         return model.train_step, "nothing"
     if cell_mode not in COMPILE_MODES:
         raise ValueError(f"unknown torch mode {cell_mode!r}")
     mode = COMPILE_MODES[cell_mode]
     if hasattr(model, "compile_modules"):
-        model.compile_modules(lambda module: torch.compile(module, mode=mode, dynamic=COMPILE_DYNAMIC))
+        model.compile_modules(lambda module: torch.compile(module if around is None else around(module),
+                                                           mode=mode, dynamic=COMPILE_DYNAMIC))
         return model.train_step, "modules"
     return torch.compile(model.train_step, mode=mode, dynamic=COMPILE_DYNAMIC), "train_step"
 
@@ -199,6 +203,10 @@ class TorchBackend(Backend):
             f["inter_op_threads_error"] = str(e).splitlines()[0]
         f["intra_op_threads"] = torch.get_num_threads()
         f["inter_op_threads"] = torch.get_num_interop_threads()
+        if self.world_size > 1:  # after the threads: the group's threads start with it
+            f.update(init_group(self.cell.device, self.device_index, self.rank, self.world_size,
+                                self.settings.time_limit_s), threads_per_rank=f["intra_op_threads"],
+                     threads_total=f["intra_op_threads"] * self.world_size)
         random.seed(p["seed"])
         np.random.seed(p["seed"])
         torch.manual_seed(p["seed"])  # CUDA generators too
@@ -263,7 +271,8 @@ class TorchBackend(Backend):
 
     def wrap(self) -> None:
         mode = self.cell.mode
-        self.step_fn, compiled = compiled_step(self.model, mode)
+        around = ddp_wrapper(self.cell.device, self.device_index) if self.world_size > 1 else None
+        self.step_fn, compiled = compiled_step(self.model, mode, around)
         f = self.flags
         f.update(getattr(self.model, "flags", None) or {})  # what compile_modules compiled
         if self.plan.get("compile_optimizer"):

@@ -107,6 +107,7 @@ DESCRIPTOR = FrameworkDescriptor(
     # bf16 CPU cells (where the CPU runs bf16 natively): autocast(cpu, bfloat16); full profile only.
     cpu_reduced_precision_modes={"full": ("eager", "compile")},
     import_names=("torch",),
+    launchers=("engine",),  # cells of several workers: torchrun + DDP (ranks.py, ddp.py)
     slower_compiled_notes={"cpu": (
         "the compiled modules' convolutions are the same oneDNN calls as eager's, but Inductor's "
         "generated CPU kernels draw dropout's random numbers element by element and transpose "

@@ -31,6 +31,7 @@ from bench.markdown import (
     md_table,
 )
 from bench.report.pages.figures import FIGURES_DIR, Draw, fig_name, memory_drawing, throughput_drawing
+from bench.report.pages.scaling import scaling_section
 from bench.report.pages.sections import (
     SPREAD_LEGEND,
     failures_section,
@@ -304,6 +305,7 @@ def model_page(
         "\n\n",
     ]
     out += ["## Spread of step times\n\n", spread_table(rows, multi), "\n", SPREAD_LEGEND, "\n\n"]
+    out.append(scaling_section(model, rows))
     out.append(bf16_scope_section(model, rows, frameworks))
     out.append(parity_section(model, parity, frameworks, multi))
 

@@ -1,0 +1,96 @@
+"""A model page's *Scaling* section: cells of several data-parallel ranks (``workers`` > 1) against the
+same cell of one rank, with the scaling efficiency E(N) = throughput(N) / (N x throughput(1)).
+
+Empty (and so absent) where a page has no ok cell of several ranks: pages of one-rank runs stay as
+they were. Throughput is the slot's global images/s (bench.launchers.merge: N x per-rank batch / the
+slowest rank's time; weak scaling). E(N)'s interval is the CI of the ratio of the two cells' median
+process throughputs (bench.stats.median_ratio_ci, unpaired: the processes of different cells), / N.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.cell import IMPLICIT_DEFAULTS
+from bench.labels import framework_label
+from bench.markdown import fmt_coverage, fmt_processes, fmt_sig, md_escape, md_table
+from bench.stats import median_ratio_ci, num
+
+# The axes two cells must share to be the same cell at another rank count.
+SAME_CELL = ("run_id", "model", "framework", "mode", "device", "precision", "batch_size", "variant",
+             "scenario")
+
+SCALING_LEGEND = (
+    "Weak scaling: each rank trains the cell's batch, so N ranks train N × batch images per step "
+    "(global batch); **images/s** is the global rate (N × batch / the slowest rank's time, as a step "
+    "ends when every rank's does), **per rank** is it / N. **E(N)** = images/s(N) / (N × images/s(1)) "
+    "with its interval over the cells' processes (1: perfect scaling). **threads** is threads per rank "
+    "× ranks, each set explicitly: on one CPU host the ranks share its cores (the run's threads, "
+    "`--threads` or the physical cores, split among the ranks), so N ranks × t threads against 1 rank "
+    "× N·t threads compares processes and an all-reduce with threads on the same cores, not more "
+    "hardware; against 1 rank × t threads (`--threads t`) it is N times the cores. Each rank trains "
+    "the same synthetic batches. **compares** says which of the two each row is.")
+
+
+def _workers(row: dict[str, Any]) -> int:
+    return int(row.get("workers") or IMPLICIT_DEFAULTS.get("workers", 1))
+
+
+def _per_rank(row: dict[str, Any]) -> int | None:
+    flags = row.get("flags") if isinstance(row.get("flags"), dict) else {}
+    value = flags.get("threads_per_rank", flags.get("intra_op_threads"))
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _threads(row: dict[str, Any]) -> str:
+    per_rank = _per_rank(row)
+    return "–" if per_rank is None else f"{per_rank} × {_workers(row)}"
+
+
+def _compares(one: dict[str, Any], many: dict[str, Any]) -> str:
+    """What the pair compares, from the threads each side ran (the caveat, per row)."""
+    a, b = _per_rank(one), _per_rank(many)
+    if a is None or b is None:
+        return "threads unknown"
+    total = b * _workers(many)
+    if total == a:
+        return "processes vs threads (same thread count)"
+    return f"{total / a:g}× the threads"
+
+
+def _efficiency(one: dict[str, Any], many: dict[str, Any]) -> str:
+    n = _workers(many)
+    c = median_ratio_ci(tuple(one.get("process_throughputs") or ()),
+                        tuple(many.get("process_throughputs") or ()))
+    if c is None:
+        return "–"
+    if c.low is None or c.high is None:
+        return f"{c.ratio / n:.2f} ({fmt_processes(c.n)})"
+    return f"{c.ratio / n:.2f} [{c.low / n:.2f}–{c.high / n:.2f}, {fmt_coverage(c.confidence)}]"
+
+
+def scaling_section(model: str, rows: list[dict[str, Any]]) -> str:
+    """The section's Markdown, or "" when the page has no ok cell of several ranks."""
+    ok = [r for r in rows if r.get("status") == "ok" and num(r.get("throughput_img_s")) is not None]
+    many = [r for r in ok if _workers(r) > 1]
+    if not many:
+        return ""
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(r.get(a, IMPLICIT_DEFAULTS.get(a)) for a in SAME_CELL)
+
+    ones = {key(r): r for r in ok if _workers(r) == 1}
+    body = []
+    for r in sorted(many, key=lambda r: (str(key(r)), _workers(r))):
+        one = ones.get(key(r))
+        n = _workers(r)
+        thr = num(r["throughput_img_s"]) or 0.0
+        body.append([
+            md_escape(framework_label(r["framework"])), r["mode"], r["device"], r["precision"],
+            f"b{r['batch_size']}", str(n), _threads(r), _threads(one) if one else "–",
+            fmt_sig(num(one["throughput_img_s"])) if one else "–", fmt_sig(thr), fmt_sig(thr / n),
+            _efficiency(one, r) if one else "no 1-rank cell", _compares(one, r) if one else "–",
+        ])
+    headers = ["framework", "mode", "device", "precision", "batch", "ranks", "threads", "threads (1 rank)",
+               "images/s (1 rank)", "images/s (N ranks)", "per rank", "E(N)", "compares"]
+    return f"## Scaling\n\n{md_table(headers, body)}\n{SCALING_LEGEND}\n\n"
