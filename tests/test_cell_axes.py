@@ -167,7 +167,7 @@ def test_default_matrix_is_train_with_one_worker() -> None:
 
 
 def test_matrix_skips_a_scenario_the_family_does_not_declare(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(scenarios._REGISTRY, "predict", "tests.no_such_module")  # never imported here
+    monkeypatch.setitem(scenarios._REGISTRY.modules, "predict", "tests.no_such_module")  # never imported here
     plan = _plan(scenarios=("train", "predict"))
     train, predict = plan[f"{BASE_ID.replace('b8', 'b64')}"], plan[f"{BASE_ID.replace('b8', 'b64')}__predict"]
     assert train.runnable
@@ -178,7 +178,13 @@ def test_matrix_skips_a_scenario_the_family_does_not_declare(monkeypatch: pytest
     assert all(p.runnable for p in _plan(scenarios=("train", "predict")).values())
 
 
-def test_matrix_skips_workers_no_launcher_starts() -> None:
+def _only_the_process_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry without the engine launcher: no launcher starts two ranks."""
+    monkeypatch.setattr(launchers._REGISTRY, "modules", {"process": launchers._REGISTRY.modules["process"]})
+
+
+def test_matrix_skips_workers_no_launcher_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_the_process_launcher(monkeypatch)
     plan = _plan(workers=(1, 2))
     assert len(plan) == 2
     for p in plan.values():
@@ -194,12 +200,13 @@ def test_filters_store_only_what_was_given() -> None:
 
 
 def test_all_with_two_worker_counts_runs_one_and_stores_the_other_skipped(
-        fakes: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+        fakes: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """Through the real CLI (the fake worker): `--workers 1,2` runs the one-rank cell, stores the two-rank
     cell as skipped with the launcher's reason, and the report labels it (w2) and shows the axis that
     varies (workers), not the one that does not (scenario)."""
     from bench.report.build import write_report
 
+    _only_the_process_launcher(monkeypatch)
     out = fakes / "run"
     assert main(["all", "--models", "dcgan-mnist", "--frameworks", "torch", "--modes", "eager", "--devices",
                  "cpu", "--precisions", "fp32", "--variants", "default", "--workers", "1,2", "--no-report",

@@ -121,7 +121,7 @@ def plugins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     fw_registry.frameworks(), model_registry.families()
     monkeypatch.setattr(fw_registry, "_REGISTRY", dict(fw_registry._REGISTRY))
     monkeypatch.setattr(model_registry, "_FAMILIES", dict(model_registry._FAMILIES))
-    monkeypatch.setattr(launchers, "_REGISTRY", dict(launchers._REGISTRY))
+    monkeypatch.setattr(launchers._REGISTRY, "modules", dict(launchers._REGISTRY.modules))
     monkeypatch.syspath_prepend(str(PLUGINS))
     for name in [m for m in sys.modules if m.split(".")[0] in ("fakeplug", "fakelauncher")]:
         monkeypatch.delitem(sys.modules, name)

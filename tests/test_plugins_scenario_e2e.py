@@ -67,7 +67,7 @@ def test_predict_cells_are_planned_measured_and_stored(predict_run: tuple[Path, 
     fw_registry.frameworks(), model_registry.families()
     monkeypatch.setattr(fw_registry, "_REGISTRY", dict(fw_registry._REGISTRY))
     monkeypatch.setattr(model_registry, "_FAMILIES", dict(model_registry._FAMILIES))
-    monkeypatch.setattr(scenario_registry, "_REGISTRY", dict(scenario_registry._REGISTRY))
+    monkeypatch.setattr(scenario_registry._REGISTRY, "modules", dict(scenario_registry._REGISTRY.modules))
     monkeypatch.syspath_prepend(str(PLUGINS))
     for name in ("fakeplug", "fakeplug.toy", "fakescenario", "fakescenario.predict"):
         monkeypatch.delitem(sys.modules, name, raising=False)

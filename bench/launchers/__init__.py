@@ -12,30 +12,29 @@ Importing this package starts and imports nothing; a launcher module is imported
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from bench.plugins import NamedModules
 
 if TYPE_CHECKING:
     from bench.launchers.base import Launcher
 
 # name -> module that defines it
-_REGISTRY: dict[str, str] = {"process": "bench.launchers.process", "engine": "bench.launchers.engine"}
+_REGISTRY = NamedModules("LAUNCHER", {"process": "bench.launchers.process",
+                                      "engine": "bench.launchers.engine"})
 
 
 def register_launcher(name: str, module: str) -> None:
-    _REGISTRY[name] = module
+    _REGISTRY.register(name, module)
 
 
 def launcher_names() -> tuple[str, ...]:
-    from bench.frameworks.registry import frameworks
-
-    frameworks()  # loads the plugins, which may register launchers
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def launcher_class(name: str) -> type[Launcher]:
     """The class a registered launcher's module sets as ``LAUNCHER``."""
-    return importlib.import_module(_REGISTRY[name]).LAUNCHER  # type: ignore[no-any-return]
+    return _REGISTRY.load(name)  # type: ignore[no-any-return]
 
 
 def launcher_for(cell: object) -> str | None:
@@ -46,7 +45,7 @@ def launcher_for(cell: object) -> str | None:
     framework = getattr(cell, "framework", None)
     preferred = get_framework(framework).launchers if framework in framework_names() else ()
     for name in dict.fromkeys([*preferred, *names]):
-        if name in _REGISTRY and launcher_class(name).accepts(cell) is None:  # type: ignore[arg-type]
+        if name in _REGISTRY.modules and launcher_class(name).accepts(cell) is None:  # type: ignore[arg-type]
             return name
     return None
 

@@ -9,35 +9,33 @@ imported only by ``get_scenario`` (in the worker, or wherever its description is
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from bench.errors import UnknownChoice
+from bench.plugins import NamedModules
 
 # name -> module that defines it (imported in the worker only when a cell of that scenario runs)
-_REGISTRY: dict[str, str] = {"train": "bench.scenarios.train"}
+_REGISTRY = NamedModules("SCENARIO", {"train": "bench.scenarios.train"})
 
 
 def register_scenario(name: str, module: str) -> None:
     """Add scenario ``name``, defined by the ``SCENARIO`` of ``module`` (a dotted module path)."""
-    _REGISTRY[name] = module
+    _REGISTRY.register(name, module)
 
 
 def scenario_names() -> tuple[str, ...]:
     """Registered scenarios, ``train`` (the one every stored run of schemas 1-4 measured) first."""
-    from bench.frameworks.registry import frameworks
-
-    frameworks()  # loads the plugins, which may register scenarios
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_scenario(name: str) -> Any:
     """The ``Scenario`` registered as ``name`` (UnknownChoice if none is)."""
     if name not in scenario_names():
-        raise UnknownChoice("scenario", name, tuple(_REGISTRY))
-    scenario = importlib.import_module(_REGISTRY[name]).SCENARIO
+        raise UnknownChoice("scenario", name, scenario_names())
+    scenario = _REGISTRY.load(name)
     if scenario.name != name:
-        raise ValueError(f"scenario module {_REGISTRY[name]!r} defines {scenario.name!r}, not {name!r}")
+        raise ValueError(f"scenario module {_REGISTRY.modules[name]!r} defines {scenario.name!r}, "
+                         f"not {name!r}")
     return scenario
 
 
