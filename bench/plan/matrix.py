@@ -228,6 +228,8 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                                 continue  # an extra variant at a precision it does not apply to
                             why = why or by_precision
                             for extra in crossed:
+                                if not desc.mode(mode).applies_to(extra["scenario"]):
+                                    continue  # e.g. a deployed runtime: inference scenarios only
                                 cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                             precision=precision, batch_size=batch, variant=variant, **extra)
                                 # What no machine runs first: the scenario, then the ranks.
