@@ -253,6 +253,13 @@ def test_tensorflow_exporter_failures_are_unsupported_not_crashes(tmp_path: Path
         rt.build_runtime("onnx", _tf_module("vae"), _inputs("tensorflow", "vae"), tmp_path / "onnx", THREADS)
 
 
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+def test_the_descriptor_names_the_modes_the_runtimes_module_builds(framework) -> None:
+    from bench.frameworks.registry import get_framework
+
+    assert get_framework(framework).runtime_modes() == _runtimes(framework).RUNTIMES
+
+
 def test_report_measured_errors() -> None:
     """Prints the max abs error, export seconds and artefact bytes of each case (run with -s)."""
     for (fw, fam, mode), (err, export_s, size) in sorted(MEASURED.items()):
