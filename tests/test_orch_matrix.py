@@ -373,3 +373,31 @@ def test_quick_profile_halves_a_cpu_batch_that_exceeds_its_flops_budget() -> Non
         assert batch == spec.batch_size or flops(spec, 2 * batch) > quick.cpu_step_flops_budget
         assert quick.batch_size(model, "cuda", spec.batch_size) == spec.batch_size
         assert full.batch_size(model, "cpu", spec.batch_size) == spec.batch_size
+
+
+def test_deployed_runtimes_are_modes_of_the_generate_scenario_only() -> None:
+    """The exported runtimes (bench/frameworks/<fw>/runtimes.py) are modes the train matrix never plans,
+    not even as skipped cells: the default run's cells are unchanged by them."""
+    from bench.frameworks.registry import get_framework
+
+    runtime_modes = {fw: get_framework(fw).runtime_modes() for fw in BUILTIN["frameworks"]}
+    assert runtime_modes == {"torch": ("aoti", "onnx", "torchscript"),
+                             "tensorflow": ("savedmodel", "litert", "onnx")}
+    for fw, modes in runtime_modes.items():
+        d = get_framework(fw)
+        for m in modes:
+            assert d.mode(m).scenarios == ("generate",) and not d.mode(m).applies_to("train")
+            assert d.compiled_scopes[m] and d.mode(m).note
+            assert d.extra_variants("full", m, "cpu", CPU_ONLY[fw]) == ()
+        assert all(d.mode(m).applies_to("train") for m in d.mode_names if m not in modes)
+    assert "legacy" in get_framework("torch").mode("torchscript").note
+    for profile in ("quick", "full"):
+        cells = [p.cell for p in build(profile, CPU_ONLY)]
+        assert not any(c.mode in runtime_modes[c.framework] for c in cells)
+    # Crossed with generate, they are planned for it alone (runnable where the family declares generate).
+    f = matrix.Filters(models=("dcgan-mnist",), devices=("cpu",), scenarios=("train", "generate"))
+    cells = [p.cell for p in matrix.build_matrix(profiles.get_profile("full"), CPU_ONLY, f)]
+    in_runtimes = [c for c in cells if c.mode in runtime_modes[c.framework]]
+    assert {c.scenario for c in in_runtimes} == {"generate"} and len(in_runtimes) == 6
+    with pytest.raises(BenchError, match="no cell matches"):
+        matrix.build_matrix(profiles.get_profile("quick"), CPU_ONLY, matrix.Filters(modes=("aoti",)))

@@ -15,6 +15,8 @@ The package's modules, each looked up by ``FrameworkDescriptor.module(part)``:
 bench.host.roofline``.
 - ``flags`` (optional): ``env(cell, settings, work_dir)`` and ``plan(cell, settings)``, and optionally
   ``prepare_compile_cache(cell, work_dir)`` and ``needs_priming(cell)`` (see ``bench.worker.flags``).
+- ``runtimes`` (optional): ``RUNTIMES`` and ``build_runtime(...)``, the deployed runtimes its ``runtime``
+  modes name (imports the framework; the interface is ``bench.frameworks.runtime``'s).
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ class Mode:
     # a persistent cache gives the cold figure again).
     cold_compile_s: Mapping[str, float] = field(default_factory=dict)
     warm_compile_s: Mapping[str, float] = field(default_factory=dict)
+    # The scenarios whose cells run in this mode (None: every scenario). A deployed runtime applies to
+    # inference only: a train cell is never planned in it.
+    scenarios: tuple[str, ...] | None = None
+    # Built by the package's ``runtimes`` module (bench.frameworks.runtime): the framework's module
+    # exported once per cell and run in another runtime, not the framework's own execution of it.
+    runtime: bool = False
+    note: str = ""  # what a reader must know about the mode (e.g. "legacy"), shown beside it
+
+    def applies_to(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,10 @@ class FrameworkDescriptor:
     @property
     def mode_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.modes)
+
+    def runtime_modes(self) -> tuple[str, ...]:
+        """The modes its ``runtimes`` module builds (deployed runtimes), in the descriptor's order."""
+        return tuple(m.name for m in self.modes if m.runtime)
 
     @property
     def variant_names(self) -> tuple[str, ...]:

@@ -234,6 +234,8 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                             more = [{**c, "workers": n} for c in crossed
                                     for n in profile.scale_out_workers if scale_out]
                             for extra in [*crossed, *more]:
+                                if not desc.mode(mode).applies_to(extra["scenario"]):
+                                    continue  # e.g. a deployed runtime: inference scenarios only
                                 cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                             precision=precision, batch_size=batch, variant=variant, **extra)
                                 # What no machine runs first: the scenario, then the ranks.

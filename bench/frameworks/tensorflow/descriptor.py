@@ -20,6 +20,14 @@ INTEROP_THREADS = {"interop-1": 1}
 # Modes that also run with TF32 on in the full profile (CUDA, fp32 cells).
 TF32_VARIANT_MODES = ("eager", "function")
 
+# The deployed runtimes (modes of the generate scenario only) and what a reader must know about each.
+RUNTIME_SCENARIOS = ("generate",)
+RUNTIME_NOTES = {
+    "savedmodel": "Keras model.export() -> tf.saved_model.load -> the serving_default signature",
+    "litert": "tf.lite.TFLiteConverter from the SavedModel, run by the ai-edge-litert interpreter",
+    "onnx": "Keras model.export(format='onnx') (tf2onnx), run in ONNX Runtime",
+}
+
 CUDA_NOTE = (
     "fp32 cells run with TF32 off (`tf.config.experimental.enable_tensor_float_32_execution(False)`) "
     "in both frameworks; TensorFlow ships TF32 on for matmuls and convolutions alike (Ampere and "
@@ -57,6 +65,10 @@ DESCRIPTOR = FrameworkDescriptor(
              cold_compile_s={"cpu": 3.0, "cuda": 5.0}, warm_compile_s={"cpu": 3.0, "cuda": 5.0}),
         Mode("xla", compiles=True,  # tf.function(jit_compile=True)
              cold_compile_s={"cpu": 6.0, "cuda": 12.0}, warm_compile_s={"cpu": 6.0, "cuda": 12.0}),
+        # Deployed runtimes (bench/frameworks/tensorflow/runtimes.py), for the generate scenario only: the
+        # export runs once per cell, before and outside any timed call.
+        *(Mode(name, scenarios=RUNTIME_SCENARIOS, runtime=True, note=note)
+          for name, note in RUNTIME_NOTES.items()),
     ),
     variants=(
         Variant("default"),
@@ -112,5 +124,11 @@ DESCRIPTOR = FrameworkDescriptor(
         "eager": "nothing: every op runs eagerly, the Adam updates included",
         "function": "the whole train step: forward, gradients and both Adam updates in one tf.function graph",
         "xla": "the whole train step, as function, compiled by XLA (jit_compile=True)",
+        "savedmodel": "the whole inference model, exported by Keras' model.export() as a SavedModel and "
+                      "called through its serving signature",
+        "litert": "the whole inference model, converted from that SavedModel by TFLiteConverter and run "
+                  "by the LiteRT interpreter (XNNPACK delegate)",
+        "onnx": "the whole inference model, exported by Keras' model.export(format='onnx') (tf2onnx) and "
+                "run by ONNX Runtime's CPU execution provider",
     },
 )

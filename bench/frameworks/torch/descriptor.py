@@ -26,6 +26,15 @@ QUICK_TUNED = {"eager": ("adam-fused",), "compile": (COMPILED_OPTIMIZER,)}
 # Modes that also run with TF32 on in the full profile (CUDA, fp32 cells: the variant's precisions).
 TF32_VARIANT_MODES = ("eager", "compile")
 
+# The deployed runtimes (modes of the generate scenario only) and what a reader must know about each.
+RUNTIME_SCENARIOS = ("generate",)
+RUNTIME_NOTES = {
+    "aoti": "torch.export + AOTInductor (aoti_compile_and_package / aoti_load_package)",
+    "onnx": "torch.onnx.export(dynamo=True), run in ONNX Runtime",
+    "torchscript": "legacy: torch.jit.trace + torch.jit.freeze; TorchScript is deprecated upstream in "
+                   "favour of torch.export, but many deployments still run it",
+}
+
 # What the report says about CUDA cells (the matching TensorFlow note is in its descriptor).
 CUDA_NOTE = (
     "fp32 cells run with TF32 off in both frameworks (\"TF32 off (both)\"), so that fp32 means IEEE "
@@ -40,6 +49,8 @@ CUDA_NOTE = (
 
 
 def _extra_variants(profile: str, mode: str, device: str, probe: Mapping[str, Any]) -> tuple[str, ...]:
+    if mode in RUNTIME_NOTES:
+        return ()  # an exported artefact runs as exported: no training switch applies to it
     if profile == "quick":
         return QUICK_TUNED.get(mode, ()) if device == "cpu" else ()
     if profile != "full":
@@ -75,6 +86,10 @@ DESCRIPTOR = FrameworkDescriptor(
              cold_compile_s={"cuda": 30.0}, warm_compile_s={"cuda": 8.0}),
         Mode("max-autotune", compiles=True, needs_cuda=True,  # GPU kernel autotuning
              cold_compile_s={"cuda": 150.0}, warm_compile_s={"cuda": 15.0}),
+        # Deployed runtimes (bench/frameworks/torch/runtimes.py), for the generate scenario only: the
+        # export runs once per cell, before and outside any timed call.
+        *(Mode(name, scenarios=RUNTIME_SCENARIOS, runtime=True, note=note)
+          for name, note in RUNTIME_NOTES.items()),
     ),
     variants=(
         Variant("default"),
@@ -137,5 +152,10 @@ DESCRIPTOR = FrameworkDescriptor(
         "reduce-overhead": "the modules, as compile, replayed as CUDA graphs; the Adam update stays eager",
         "max-autotune": "the modules, as compile, with GPU kernel autotuning and CUDA graphs; the Adam "
                         "update stays eager",
+        "aoti": "the whole inference module, exported by torch.export and compiled ahead of time by "
+                "AOTInductor into a .pt2 package (once per cell, outside the timed calls)",
+        "onnx": "the whole inference module, exported by torch.onnx.export(dynamo=True) and run by ONNX "
+                "Runtime's CPU execution provider",
+        "torchscript": "the whole inference module, traced by torch.jit.trace and frozen (legacy)",
     },
 )
