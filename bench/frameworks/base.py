@@ -19,6 +19,7 @@ loss order.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,7 +33,7 @@ Losses = dict[str, float]
 TIMING_METHOD = ("host clock; full device sync and loss read after every timed step; "
                  "window: one sync at its end")
 # The methods that take times: shared by every backend, never overridden.
-TIMING_METHODS = ("first_step", "time_steps", "time_window")
+TIMING_METHODS = ("first_step", "time_steps", "time_window", "time_build")
 
 
 class Backend:
@@ -53,6 +54,11 @@ class Backend:
         self.batches: list[tuple[Any, ...]] = []  # one tuple of device tensors per step's inputs
         self.model: Any = None  # what the family's implementation module built
         self.step_fn: Any = None
+
+    # The module with this framework's generate hooks (bench/scenarios/generate.py): network(backend,
+    # module) -> the mode's callable, generate_call(backend, network) -> step_fn, to_inputs(backend,
+    # first, per_step) -> one batch. "": the framework has no generate scenario.
+    generate_hooks = ""
 
     # ---------------------------------------------------------------- framework hooks
     def setup(self) -> None:
@@ -146,7 +152,31 @@ class Backend:
         """Floats in the family's loss order, as named losses."""
         return dict(zip(self.loss_names, map(float, values), strict=True))
 
+    def build_generate(self, family: Any, spec: Any, inputs: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Build ``family``'s model, its generative module in inference mode wrapped for the cell's mode
+        (``self.step_fn``: one whole generate call, returning {"image_mean": scalar}), and one batch per
+        entry of ``inputs`` (models.generate.GenerateInputs, numpy), on the device."""
+        if not self.generate_hooks:
+            raise ValueError(f"framework {self.framework!r} has no generate scenario")
+        hooks = importlib.import_module(self.generate_hooks)
+        impl = family.implementation(self.cell.framework)
+        self.loss_names = ("image_mean",)
+        self.model = impl.build(spec, batch_size=len(inputs[0][0]), precision=self.cell.precision,
+                                seed=self.settings.seed, device=self.device_name())
+        self.flags.update(getattr(self.model, "flags", None) or {})
+        self.generate_module = impl.generate_module(self.model)
+        self.step_fn = hooks.generate_call(self, hooks.network(self, self.generate_module))
+        return [hooks.to_inputs(self, first, per_step) for first, per_step in inputs]
+
     # ---------------------------------------------------------------- timing (host clock by default)
+    def time_build(self, build: Any) -> tuple[float, Any]:
+        """``build()`` timed on the host clock up to a full device synchronisation: (seconds, result)."""
+        self.sync()
+        t0 = time.perf_counter()
+        out = build()
+        self.sync()
+        return time.perf_counter() - t0, out
+
     def first_step(self) -> tuple[float, Losses]:
         """Step 0 on its own: tracing/compilation included, synchronised."""
         self.sync()

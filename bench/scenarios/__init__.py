@@ -1,4 +1,5 @@
-"""The scenarios: what a cell measures inside its worker (``train``: the training step).
+"""The scenarios: what a cell measures inside its worker (``train``: the training step; ``generate``:
+the generative path in inference mode).
 
 A scenario is a module ``bench/scenarios/<name>.py`` whose ``SCENARIO`` is a
 ``bench.scenarios.base.Scenario``; more are registered by plugins (``register_scenario``) named in
@@ -15,7 +16,7 @@ from typing import Any
 from bench.errors import UnknownChoice
 
 # name -> module that defines it (imported in the worker only when a cell of that scenario runs)
-_REGISTRY: dict[str, str] = {"train": "bench.scenarios.train"}
+_REGISTRY: dict[str, str] = {"train": "bench.scenarios.train", "generate": "bench.scenarios.generate"}
 
 
 def register_scenario(name: str, module: str) -> None:
