@@ -55,7 +55,7 @@ class RunSettings:
     compile_cache: str = "cold"
     # The generate scenario (bench/scenarios/generate.py): its warm-up and its timed calls each run
     # until both their count (warmup, steps) and this many seconds are reached; S, the denoising steps
-    # of a sampler's call (DDPM).
+    # of a sampler's call.
     generate_warmup_min_s: float = 0.5
     generate_min_s: float = 2.0
     denoising_steps: int = 4

@@ -1,9 +1,10 @@
 """The ``generate`` scenario: the model's generative path in inference mode, as it is served.
 
 Which module generates, from which noise, is the family's (``models.generate.GenerateHooks``): a
-DCGAN's generator from z, a VAE's decoder from a latent, a DDPM's ancestral sampler of S denoising
-steps (``RunSettings.denoising_steps``). Every input, initial and per-step noise included, is drawn with
-numpy from the seed, so both frameworks generate the same images (tests/test_generate_equivalence.py).
+network that maps noise to images in one call, or a sampler of S denoising steps
+(``RunSettings.denoising_steps``) whose every step is one network call. Every input, initial and
+per-step noise included, is drawn with numpy from the seed, so both frameworks generate the same
+images (tests/test_generate_equivalence.py).
 The framework's backend wraps the module for the cell's mode (``Backend.build_generate``).
 
 One process measures, in this order, every time on the backend's shared timing methods:
@@ -39,8 +40,8 @@ MAX_CALLS = 100_000  # a bound on one phase's calls, whatever its duration says
 
 class Generate(Scenario):
     name = "generate"
-    description = ("one generate call in inference mode (DCGAN generator, VAE decoder, DDPM sampler of S "
-                   "steps): latency at batch 1, throughput at the cell's batch, cold start")
+    description = ("one generate call in inference mode (one network call from noise, or a sampler's S "
+                   "denoising steps): latency at batch 1, throughput at the cell's batch, cold start")
     phases = ("first", "warmup", "timed", "window")
     metrics = ("cold_start_s", "build_s", "time_to_first_step_s", "step_time_median_s", "step_time_p90_s",
                "latency_p99_s", "step_time_cv", "step_latency_median_s", "throughput_img_s", "peak_rss_bytes")
