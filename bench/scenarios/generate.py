@@ -43,6 +43,9 @@ class Generate(Scenario):
     description = ("one generate call in inference mode (one network call from noise, or a sampler's S "
                    "denoising steps): latency at batch 1, throughput at the cell's batch, cold start")
     phases = ("first", "warmup", "timed", "window")
+    # What it is built for (bench.scenarios.skip_reason skips the others): no autocast or mixed policy
+    # is applied to the generative path yet.
+    precisions = ("fp32",)
     metrics = ("cold_start_s", "build_s", "time_to_first_step_s", "step_time_median_s", "step_time_p90_s",
                "latency_p99_s", "step_time_cv", "step_latency_median_s", "throughput_img_s", "peak_rss_bytes")
 
