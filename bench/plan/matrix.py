@@ -230,9 +230,12 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                                 continue  # an extra variant at a precision it does not apply to
                             why = why or by_precision
                             for extra in crossed:
-                                if (extra["scenario"] != "train" and filters.scenarios is None
-                                        and (precision != "fp32" or variant != "default")):
-                                    continue  # a profile's other scenarios: fp32, default variant
+                                # Another scenario's cells: fp32 unless asked for (the scenario may skip
+                                # the others), and the default variant unless variants are named.
+                                if extra["scenario"] != "train" and (
+                                        (filters.scenarios is None and precision != "fp32")
+                                        or (filters.variants is None and variant != "default")):
+                                    continue
                                 cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                             precision=precision, batch_size=batch, variant=variant, **extra)
                                 # What no machine runs first: the scenario, then the ranks.
