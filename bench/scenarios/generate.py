@@ -127,7 +127,8 @@ class _Run:
         result.flags["memory_method"] = sampler.method
         whole: dict[str, int | None] | None = None
         try:
-            build_s, batches = backend.time_build(lambda: backend.build_generate(self.family, model, inputs))
+            build_s, batches = backend.time_build(lambda: backend.build_generate(self.family, model, inputs,
+                                                                                  spec.work_dir))
             result.build_s = build_s
             sampler.decide_source()
             backend.batches = [batches[0]]

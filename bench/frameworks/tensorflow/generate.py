@@ -6,7 +6,8 @@ running statistics, no dropout), as a Keras user serves it: eager as is, ``funct
 batch 1 and batch N, before anything is timed). A sampler's loop over its S network calls stays
 Python, as torch's. The call's value is the images' mean, read like a train step's loss.
 
-An exported runtime plugs in at ``network``: a callable with the module's signature.
+Another mode (an exported runtime, ``bench.frameworks.base.Backend.build_generate``) calls a callable
+built from the same module, on the numpy arrays of ``module_arrays`` (the module's layout: NHWC).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from models.generate import run_loop
+
+NATIVE_MODES = ("eager", "function", "xla")
 
 
 def network(backend: Any, module: Any) -> Any:
@@ -43,8 +46,14 @@ def generate_call(backend: Any, net: Any) -> Any:
 
     def call(first: Any, per_step: list[tuple[Any, ...]]) -> dict[str, Any]:
         images = run_loop(net, first, per_step)
+        if isinstance(images, np.ndarray):  # a runtime's numpy output
+            return {"image_mean": np.float64(np.mean(images))}
         return {"image_mean": tf.reduce_mean(tf.cast(images, tf.float32))}
     return call
+
+
+def module_arrays(first: np.ndarray, per_step: list[tuple[np.ndarray, ...]]) -> tuple[Any, Any]:
+    return first, per_step  # the Keras models take NHWC, as the inputs are drawn
 
 
 def tensor(backend: Any, a: np.ndarray) -> tf.Tensor:

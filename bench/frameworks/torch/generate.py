@@ -6,7 +6,8 @@ eager calls the family's generative module (``eval()``) as is; a compiled mode c
 network call, or a sampler's S) runs under ``torch.inference_mode()``. Its value is the images' mean,
 read like a train step's loss, so that the host waits for the images.
 
-An exported runtime plugs in at ``network``: a callable with the module's signature.
+Another mode (an exported runtime, ``bench.frameworks.base.Backend.build_generate``) calls a callable
+built from the same module, on the numpy arrays of ``module_arrays`` (the module's layout: NCHW).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 
 from bench.frameworks.torch.backend import COMPILE_DYNAMIC, COMPILE_MODES
 from models.generate import run_loop
+
+NATIVE_MODES = ("eager", *COMPILE_MODES)
 
 
 def network(backend: Any, module: torch.nn.Module) -> Any:
@@ -39,15 +42,24 @@ def generate_call(backend: Any, net: Any) -> Any:
     def call(first: torch.Tensor, per_step: list[tuple[torch.Tensor, ...]]) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
             images = run_loop(net, first, per_step)
-            return {"image_mean": images.float().mean()}
+            if isinstance(images, torch.Tensor):
+                return {"image_mean": images.float().mean()}
+            return {"image_mean": np.float64(np.mean(images))}  # a runtime's numpy output
     return call
+
+
+def array(a: np.ndarray) -> np.ndarray:
+    """A numpy input in the module's layout: images NHWC -> NCHW."""
+    return np.ascontiguousarray(a.transpose(0, 3, 1, 2) if a.ndim == 4 else a)
+
+
+def module_arrays(first: np.ndarray, per_step: list[tuple[np.ndarray, ...]]) -> tuple[Any, Any]:
+    return array(first), [tuple(array(a) for a in extra) for extra in per_step]
 
 
 def tensor(backend: Any, a: np.ndarray) -> torch.Tensor:
     """A numpy input on the device: images NHWC -> NCHW, floats in the model's dtype, ints as they are."""
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    if a.ndim == 4:
-        t = t.permute(0, 3, 1, 2).contiguous()
+    t = torch.from_numpy(array(a))
     if t.is_floating_point():
         t = t.to(backend.model.dtype)
     return t.to(backend.torch_device)
