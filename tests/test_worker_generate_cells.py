@@ -42,7 +42,8 @@ def _assert_generate_ok(result: dict, rows: list[dict], framework: str, steps: i
         assert result["step_latency_median_s"] == pytest.approx(result["step_time_median_s"] / steps)
 
 
-@pytest.mark.parametrize(("framework", "mode"), [("tensorflow", "function"), ("torch", "eager")])
+@pytest.mark.parametrize(("framework", "mode"), [("tensorflow", "function"), ("torch", "eager"),
+                                                 ("torch", "compile")])
 def test_dcgan_generate_cell_is_complete(tmp_path, framework, mode):
     cell = fake_cell(framework=framework, mode=mode, scenario="generate")
     proc, result, rows = run_worker(write_spec(tmp_path, cell, GEN))
@@ -53,6 +54,9 @@ def test_dcgan_generate_cell_is_complete(tmp_path, framework, mode):
         assert result["flags"]["inference"] == "keras training=False"
     else:
         assert result["flags"]["inference"].startswith("torch.inference_mode()")
+    if mode == "compile":  # batch 1 and batch N compiled before the timed calls, once each
+        assert result["flags"]["compile_scope"] == "generative module"
+        assert result["flags"]["graph_breaks"] == 0
 
 
 def test_the_first_image_means_agree_across_frameworks(tmp_path):
