@@ -33,6 +33,7 @@ def _assert_generate_ok(result: dict, rows: list[dict], framework: str, steps: i
     flags = result["flags"]
     assert (flags["timed_min_calls"], flags["timed_min_s"]) == (GEN.steps, 0.0)
     assert (flags["warmup_min_calls"], flags["warmup_min_s"]) == (GEN.warmup, 0.0)
+    assert flags["window_calls"] == GEN.window_steps and flags["throughput_warmup_calls"] == 2
     assert flags["latency_batch"] == 1 and flags["throughput_batch"] == 4
     assert rows[0]["phase"] == "first"
     assert {r["phase"] for r in rows} == {"first", "warmup", "timed", "window"}

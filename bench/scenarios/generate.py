@@ -14,8 +14,10 @@ One process measures, in this order, every time on the backend's shared timing m
 - latency at batch 1: a warm-up, then timed calls, each until both its count (``warmup`` / ``steps``)
   and its duration (``generate_warmup_min_s`` / ``generate_min_s``) are reached; the step_time_*
   fields (median = p50, p90, mean, CV) and ``latency_p99_s``; for a sampler also per denoising step;
-- throughput at batch N (the cell's batch): after a first call and a warm-up at N, windows of
-  ``window_steps`` calls (one sync at each end) until the duration is reached: images/s.
+- throughput at batch N (the cell's batch): after ``N_WARMUP_CALLS`` calls at N (the first traces or
+  compiles; at least the warm-up's duration), windows (one sync at each end) until the timed duration is
+  reached: images/s. A window holds ``window_steps`` calls, fewer where that many would take longer
+  than the duration (a sampler's call at batch N takes minutes on a CPU).
 
 Each call's value is the mean of its images (``image_mean``): reading it waits for the images, and it
 is the same in both frameworks. Peak memory is the process's, as in ``train``.
@@ -36,6 +38,7 @@ from models.registry import family_of
 
 VALUE = "image_mean"
 MAX_CALLS = 100_000  # a bound on one phase's calls, whatever its duration says
+N_WARMUP_CALLS = 2  # at batch N: the first call (trace/compile) and one warm one
 
 
 class Generate(Scenario):
@@ -117,7 +120,7 @@ class _Run:
             "batch_size": batch, "generate": hooks.what, "latency_batch": 1, "throughput_batch": batch,
             "warmup_min_calls": s.warmup, "warmup_min_s": s.generate_warmup_min_s,
             "timed_min_calls": s.steps, "timed_min_s": s.generate_min_s,
-            "window_calls": max(1, s.window_steps), "window_min_s": s.generate_min_s,
+            "throughput_warmup_calls": N_WARMUP_CALLS, "window_min_s": s.generate_min_s,
             "cold_start": "build (model, weights, module wrapped for the mode) + first call at batch 1"})
         if hooks.denoising:
             result.flags["denoising_steps"] = steps
@@ -142,7 +145,12 @@ class _Run:
                 return
             result.warmup_step_times_s = self._calls("warmup", s.warmup, s.generate_warmup_min_s)
             backend.batches = [batches[1]]  # batch N: its own trace/compile, then its warm-up
-            result.warmup_step_times_s += self._calls("warmup", s.warmup, s.generate_warmup_min_s)
+            warm_n = self._calls("warmup", N_WARMUP_CALLS, s.generate_warmup_min_s)
+            result.warmup_step_times_s += warm_n
+            window = max(1, s.window_steps)
+            if s.generate_min_s > 0:  # no more calls in a window than the duration needs
+                window = max(1, min(window, math.ceil(s.generate_min_s / max(warm_n[-1], 1e-9))))
+            result.flags["window_calls"] = window
             peaks_now = backend.memory_peaks()
             if backend.reset_memory_peaks():
                 whole = peaks_now
@@ -152,7 +160,7 @@ class _Run:
             backend.batches = [batches[0]]
             timed = self._calls("timed", s.steps, s.generate_min_s)
             backend.batches = [batches[1]]
-            calls, seconds = self._windows(max(1, s.window_steps), s.generate_min_s)
+            calls, seconds = self._windows(window, s.generate_min_s)
             sampler.measuring = False
             result.window_steps, result.window_time_s = calls, seconds
             result.throughput_img_s = calls * batch / seconds
