@@ -96,3 +96,25 @@ def test_throughput_windows_repeat_until_the_duration():
     backend = _Clock(0.125)
     calls, seconds = _run(backend)._windows(3, 1.0)
     assert (calls, seconds) == (9, 1.125)
+
+
+def test_generate_estimates_come_from_call_flops_and_durations_and_never_feed_train_estimates():
+    from bench.cell import Cell
+    from bench.plan.estimates import PastTimings, generate_process_seconds, process_seconds
+    from bench.results.records import CellResult, RunSettings
+
+    s = RunSettings(generate_min_s=2.0, generate_warmup_min_s=0.5, denoising_steps=4)
+    gan = Cell(model="dcgan-mnist", framework="torch", mode="eager", device="cpu", precision="fp32",
+               batch_size=64, variant="default", scenario="generate")
+    # A cheap call: the durations decide (0.5 + 2 + 2 s of calls, beside start-up).
+    assert process_seconds(gan, s) == generate_process_seconds(gan, s)
+    assert generate_process_seconds(gan, s) - generate_process_seconds(gan, RunSettings(
+        generate_min_s=0.0, generate_warmup_min_s=0.0)) == pytest.approx(4.5, abs=0.5)
+    # A sampler's S multiplies its calls.
+    ddpm = Cell(model="ddpm-32", framework="torch", mode="eager", device="cpu", precision="fp32",
+                batch_size=4, variant="default", scenario="generate")
+    assert generate_process_seconds(ddpm, RunSettings(denoising_steps=50)) > generate_process_seconds(ddpm, s)
+    past = PastTimings()
+    past.add(CellResult(cell=gan, status="ok", step_time_median_s=0.001, time_to_first_step_s=0.1,
+                        wall_s=9.0))
+    assert not past.step_s and not past.start_s
