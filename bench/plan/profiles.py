@@ -246,4 +246,10 @@ def describe_defaults() -> str:
                      f"time limit {prof.time_limit_s:g} s{cuda}{cpu}")
     lines.append("  --steps, --warmup, --window-steps, --repeats, --batch-size and --time-limit override "
                  "them")
+    profiles = PROFILE_DEFS.values()
+    gen = "; ".join(f"{p.name} {p.generate_warmup_min_s:g} s / {p.generate_min_s:g} s, S = "
+                    f"{p.denoising_steps}" for p in profiles)
+    where = ", ".join(p.name for p in profiles if "generate" in p.scenarios)
+    lines.append(f"  generate cells (in {where} and with --scenarios generate): warm-up and timed calls "
+                 f"also last at least {gen} (--denoising-steps)")
     return "\n".join(lines)
