@@ -18,6 +18,9 @@ class NamedModules:
         self.attribute = attribute
         self.modules: dict[str, str] = dict(builtins)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.modules
+
     def register(self, name: str, module: str) -> None:
         self.modules[name] = module
 

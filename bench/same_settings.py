@@ -15,6 +15,8 @@ from typing import Any
 SETTINGS_COMPARED = (
     "profile", "steps", "warmup", "window_steps", "n_batches", "seed", "intra_op_threads",
     "inter_op_threads", "tf32", "cudnn_benchmark", "deterministic", "data", "compile_cache",
+    # The generate scenario's (absent from runs stored before it: compared only where both have them).
+    "denoising_steps", "generate_min_s", "generate_warmup_min_s",
 )
 
 

@@ -331,3 +331,12 @@ def adjust_p(pvalues: Sequence[float], method: str = "bh") -> list[float]:
         running = max(running, min(1.0, (m - rank) * ps[i]))
         out[i] = running
     return out
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of one process's samples (numpy's linear interpolation), e.g. a
+    latency's p99 beside ``summarize_step_times``' median and p90."""
+    x = np.asarray(samples, dtype=float)
+    if x.size == 0:
+        raise ValueError("no samples")
+    return float(np.percentile(x, q))

@@ -9,7 +9,8 @@ the model and its train step (imported only in that framework's process). Nothin
 A family also says which **scenarios** it supports (``ModelFamily.scenarios``: scenario name -> the
 hooks that scenario's module in ``bench/scenarios/`` reads). Every family supports ``train``, whose
 hooks (``TrainHooks``) are its named losses and train-step FLOPs; another scenario's hooks are given
-in ``scenario_hooks`` as whatever object that scenario documents.
+in ``scenario_hooks`` as whatever object that scenario documents (``generate``'s:
+``models.generate.GenerateHooks``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ numbers are built from its processes' numbers:
     throughput_img_s          median of the processes' throughputs (min/max beside it)
     achieved_flops            flops_per_step / step_time_median_s; fraction_of_peak against the
                               measured peak, ``above_peak`` when it exceeds 1 (a bug to explain)
+    latency_p99_s, build_s,   (generate cells) medians over the ok processes, the p99 with the
+    step_latency_median_s     order-statistic CI of that median (latency_p99_ci_low/high_s);
+    cold_start_s              cold_start_s over the cold processes, as time_to_first_step_s
     time_to_first_step_s      median over the processes that compiled cold (all of them, unless the
                               run shares a cell's compile cache: RunSettings.compile_cache "shared")
     warm_first_step_s         median first step of the processes that found the cache warm (None if none)
@@ -237,6 +240,7 @@ def summarize_cell(procs: list[dict[str, Any]], series: dict[tuple[str, str, int
                                                   _int(r.get("repeat")) or 1))) for r in cold]
     reached = [s for s in steady if s is not None]
     out["time_to_steady_state_s"] = _median([s[1] for s in reached])
+    _generate_columns(out, ok, cold)
     out["steady_state_step"] = _median([s[0] for s in reached])
     out["steady_state_reached"] = len(reached)
     warns = [w for r in ok for w in (r.get("compile_warnings") or []) if isinstance(w, str)]
@@ -244,6 +248,19 @@ def summarize_cell(procs: list[dict[str, Any]], series: dict[tuple[str, str, int
     walls = [num(r.get("wall_s")) for r in procs]
     out["wall_s"] = sum(w for w in walls if w is not None) if any(w is not None for w in walls) else None
     return out
+
+
+def _generate_columns(out: dict[str, Any], ok: list[dict[str, Any]], cold: list[dict[str, Any]]) -> None:
+    """A generate cell's own columns over its processes (none for a cell without them, so the summaries
+    of runs from before the scenario keep their columns)."""
+    p99 = [x for x in (num(r.get("latency_p99_s")) for r in ok) if x is not None]
+    if not p99:
+        return
+    out["latency_p99_s"] = float(np.median(p99))
+    out["latency_p99_ci_low_s"], out["latency_p99_ci_high_s"], _ = median_ci(p99) or (None,) * 3
+    for col in ("build_s", "step_latency_median_s"):
+        out[col] = _median([r.get(col) for r in ok])
+    out["cold_start_s"] = _median([r.get("cold_start_s") for r in cold])
 
 
 def _partial_reason(bad: list[dict[str, Any]], n: int) -> str:

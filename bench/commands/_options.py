@@ -87,6 +87,9 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
                    help="warm-up steps after the (separately timed) first step (>= 0)")
     g.add_argument("--window-steps", type=at_least(0), metavar="N",
                    help="steps of the throughput window, one sync at its end (>= 0; 0: no window)")
+    g.add_argument("--denoising-steps", type=at_least(1), metavar="S",
+                   help="denoising steps of one call of a sampler's generate cells (>= 1; default: the "
+                        "profile's, quick 4, full and gpu 50; 1000 is the schedule's full length)")
     g.add_argument("--batch-size", type=at_least(1), metavar="N",
                    help="batch size (>= 1; default: each model's own)")
     g.add_argument("--time-limit", type=positive_float, dest="time_limit_s", metavar="S",

@@ -19,8 +19,10 @@ loss order.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.results.records import Cell, RunSettings
@@ -32,7 +34,7 @@ Losses = dict[str, float]
 TIMING_METHOD = ("host clock; full device sync and loss read after every timed step; "
                  "window: one sync at its end")
 # The methods that take times: shared by every backend, never overridden.
-TIMING_METHODS = ("first_step", "time_steps", "time_window")
+TIMING_METHODS = ("first_step", "time_steps", "time_window", "time_build")
 
 
 class Backend:
@@ -57,6 +59,12 @@ class Backend:
         self.batches: list[tuple[Any, ...]] = []  # one tuple of device tensors per step's inputs
         self.model: Any = None  # what the family's implementation module built
         self.step_fn: Any = None
+
+    # The module with this framework's generate hooks (bench/scenarios/generate.py): NATIVE_MODES,
+    # network(backend, module) -> a native mode's callable, generate_call(backend, network) -> step_fn,
+    # to_inputs(backend, first, per_step) -> one batch of device tensors, module_arrays(first, per_step)
+    # -> the same as numpy in the module's layout. "": the framework has no generate scenario.
+    generate_hooks = ""
 
     # ---------------------------------------------------------------- framework hooks
     def setup(self) -> None:
@@ -150,7 +158,57 @@ class Backend:
         """Floats in the family's loss order, as named losses."""
         return dict(zip(self.loss_names, map(float, values), strict=True))
 
+    def build_generate(self, family: Any, spec: Any, inputs: Sequence[Any],
+                       work_dir: Any = None) -> list[tuple[Any, ...]]:
+        """Build ``family``'s model, its generative module in inference mode wrapped for the cell's mode
+        (``self.step_fn``: one whole generate call, returning {"image_mean": scalar}), and one batch per
+        entry of ``inputs`` (models.generate.GenerateInputs, numpy), on the device.
+
+        A mode that is not one of the hooks' ``NATIVE_MODES`` is an exported runtime: the framework's
+        ``runtimes`` module (``bench/frameworks/<framework>/runtimes.py``) builds it from the module and
+        the batch-1 inputs of one call, in ``work_dir``, with the cell's intra-op threads
+        (``build_runtime(mode, module, example_inputs, work_dir, threads)``, whose handle has
+        ``call(*arrays)``, ``export_s``, ``artefact_bytes`` and ``load_s``, recorded in the flags); its
+        calls take numpy arrays."""
+        if not self.generate_hooks:
+            raise ValueError(f"framework {self.framework!r} has no generate scenario")
+        hooks = importlib.import_module(self.generate_hooks)
+        impl = family.implementation(self.cell.framework)
+        self.loss_names = ("image_mean",)
+        self.model = impl.build(spec, batch_size=len(inputs[0][0]), precision=self.cell.precision,
+                                seed=self.settings.seed, device=self.device_name())
+        self.flags.update(getattr(self.model, "flags", None) or {})
+        self.generate_module = impl.generate_module(self.model)
+        if self.cell.mode in hooks.NATIVE_MODES:
+            self.step_fn = hooks.generate_call(self, hooks.network(self, self.generate_module))
+            return [hooks.to_inputs(self, first, per_step) for first, per_step in inputs]
+        arrays = [hooks.module_arrays(first, per_step) for first, per_step in inputs]
+        self.step_fn = hooks.generate_call(self, self._runtime(arrays[0], work_dir))
+        return arrays
+
+    def _runtime(self, arrays: tuple[Any, Any], work_dir: Any) -> Any:
+        """An exported runtime's call (``build_generate``)."""
+        try:
+            runtimes = importlib.import_module(f"bench.frameworks.{self.framework}.runtimes")
+        except ModuleNotFoundError as e:
+            raise ValueError(f"{self.framework} mode {self.cell.mode!r}: no exported runtime here "
+                             f"({e})") from None
+        first, per_step = arrays
+        handle = runtimes.build_runtime(self.cell.mode, self.generate_module, (first, *per_step[0]),
+                                        Path(work_dir or "."), int(self.plan["intra_op_threads"]))
+        self.flags.update(export_s=handle.export_s, artefact_bytes=handle.artefact_bytes,
+                          load_s=handle.load_s)
+        return handle.call
+
     # ---------------------------------------------------------------- timing (host clock by default)
+    def time_build(self, build: Any) -> tuple[float, Any]:
+        """``build()`` timed on the host clock up to a full device synchronisation: (seconds, result)."""
+        self.sync()
+        t0 = time.perf_counter()
+        out = build()
+        self.sync()
+        return time.perf_counter() - t0, out
+
     def first_step(self) -> tuple[float, Losses]:
         """Step 0 on its own: tracing/compilation included, synchronised."""
         self.sync()

@@ -55,6 +55,8 @@ class EngineLauncher(Launcher):
 
     @classmethod
     def accepts(cls, cell: Cell) -> str | None:
+        if cell.scenario != "train":  # data parallelism splits a training batch; nothing else here has one
+            return f"data-parallel ranks train; a {cell.scenario} cell runs in one process"
         engine = engine_of(cell.framework)
         if engine is None:
             return f"{cell.framework} has no multi-process launcher of its own here"

@@ -7,7 +7,9 @@ cache), and its steps (the model's analytic FLOPs at a reference rate per device
 Once a machine has stored runs (the same GPU for CUDA cells, the same CPU model for CPU cells), the
 figures those runs measured replace the descriptors' for the cells they hold: per framework, mode,
 device and model (per precision for the steps). Stored runs are untrusted input: a run that does
-not load is passed over.
+not load is passed over. A generate cell (bench/scenarios/generate.py) is estimated from its
+family's FLOPs per generate call and the run's minimum durations, never from stored train steps, and
+its stored latencies never stand in for train steps.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench.errors import BenchError
 from bench.frameworks.registry import get_framework
 from bench.plan.profiles import REFERENCE_CPU_FLOPS, reference_step_seconds
 from bench.results.records import CellResult, RunSettings
+from models.registry import family_of, get_spec
 
 # Train-step FLOP/s of the built-in models on one H100 (not measured yet: small convolutional models
 # reach a fraction of the dense peaks), and the launch-bound floor of a step of a few dozen kernels.
@@ -57,7 +60,7 @@ class PastTimings:
 
     def add(self, r: CellResult) -> None:
         c, median = r.cell, r.step_time_median_s
-        if r.status != "ok" or not median or r.time_to_first_step_s is None:
+        if r.status != "ok" or not median or r.time_to_first_step_s is None or c.scenario != "train":
             return
         self.step_s[(c.framework, c.mode, c.device, c.model, c.precision, c.batch_size)].append(median)
         stored_cache = r.flags.get("compile_cache")
@@ -162,6 +165,8 @@ def start_seconds(cell: Cell, past: PastTimings | None = None) -> float:
 def process_seconds(cell: Cell, settings: RunSettings, repeat: int = 1,
                     past: PastTimings | None = None) -> float:
     """One process of ``cell`` (its ``repeat``-th): start, compile, every step."""
+    if cell.scenario == "generate":
+        return generate_process_seconds(cell, settings, repeat, past)
     n_steps = 1 + settings.warmup + settings.steps + settings.window_steps
     state = cache_state(cell, settings, repeat)
     total = start_seconds(cell, past) + n_steps * step_seconds(cell, past)
@@ -169,6 +174,30 @@ def process_seconds(cell: Cell, settings: RunSettings, repeat: int = 1,
     if cell.variant == "warm-cache":  # a child process primes the cache first: a cold compile
         total += start_seconds(cell, past) + compile_seconds(cell, COLD, past)
     return total
+
+
+def generate_process_seconds(cell: Cell, settings: RunSettings, repeat: int = 1,
+                             past: PastTimings | None = None) -> float:
+    """A generate process: start, two compiles (batch 1 and N), the first call, the batch-1 warm-up and
+    timed calls (each until its count and its duration), two calls at batch N and the windows."""
+    spec = get_spec(cell.model)
+    hooks = family_of(cell.model).scenarios.get("generate")
+    steps = settings.denoising_steps if getattr(hooks, "denoising", False) else 1
+
+    def call_s(batch: int) -> float:
+        try:
+            flops = float(hooks.call_flops(spec, batch, steps))  # type: ignore[union-attr]
+        except Exception:  # a family without generate hooks: the cell is skipped anyway
+            return _UNKNOWN_STEP_S
+        if cell.device == "cuda":
+            return max(CUDA_MIN_STEP_S * steps, flops / REFERENCE_CUDA_FLOPS.get(cell.precision, 15e12))
+        return flops / REFERENCE_CPU_FLOPS
+
+    t1, tn = call_s(1), call_s(cell.batch_size or spec.batch_size)
+    s = settings
+    calls = (t1 + max(s.generate_warmup_min_s, s.warmup * t1) + max(s.generate_min_s, s.steps * t1)
+             + 2 * tn + max(s.generate_min_s, tn))
+    return start_seconds(cell, past) + 2 * compile_seconds(cell, cache_state(cell, s, repeat), past) + calls
 
 
 def estimate_cell_seconds(cell: Cell, settings: RunSettings, past: PastTimings | None = None) -> float:

@@ -154,10 +154,12 @@ def _cheapest_model(models: Sequence[str]) -> str | None:
     return min(costs, key=lambda m: costs[m]) if costs else None
 
 
-def _crossed(filters: Filters) -> list[dict[str, Any]]:
+def _crossed(filters: Filters, profile: Profile) -> list[dict[str, Any]]:
     """The values of the implicit axes (bench.cell: scenario, workers) asked for, crossed; an axis not
-    filtered takes its default, the only value a profile runs."""
-    values = [getattr(filters, LIST_FILTERS[a]) or (default,) for a, default in IMPLICIT_DEFAULTS.items()]
+    filtered takes its default, except the scenarios: the profile's (``Profile.scenarios``)."""
+    defaults = {**IMPLICIT_DEFAULTS, "scenario": profile.scenarios}
+    values = [getattr(filters, LIST_FILTERS[a]) or (d if isinstance(d, tuple) else (d,))
+              for a, d in defaults.items()]
     return [dict(zip(IMPLICIT_DEFAULTS, combo, strict=True)) for combo in product(*values)]
 
 
@@ -186,7 +188,7 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
 
     models = filters.models or profile.default_models()
     cheapest = _cheapest_model(models)
-    crossed = _crossed(filters)
+    crossed = _crossed(filters, profile)
     for model in models:
         default_batch = get_spec(model).batch_size
         supported = tuple(getattr(family_of(model), "scenarios", ("train",)))
@@ -231,11 +233,17 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                             why = why or by_precision
                             scale_out = (filters.workers is None and variant == "default"
                                          and precision == "fp32" and mode == desc.mode_names[0])
-                            more = [{**c, "workers": n} for c in crossed
+                            more = [{**c, "workers": n} for c in crossed if c["scenario"] == "train"
                                     for n in profile.scale_out_workers if scale_out]
                             for extra in [*crossed, *more]:
                                 if not desc.mode(mode).applies_to(extra["scenario"]):
                                     continue  # e.g. a deployed runtime: inference scenarios only
+                                # Another scenario's cells: fp32 unless asked for (the scenario may skip
+                                # the others), and the default variant unless variants are named.
+                                if extra["scenario"] != "train" and (
+                                        (filters.scenarios is None and precision != "fp32")
+                                        or (filters.variants is None and variant != "default")):
+                                    continue
                                 cell = Cell(model=model, framework=fw, mode=mode, device=device,
                                             precision=precision, batch_size=batch, variant=variant, **extra)
                                 # What no machine runs first: the scenario, then the ranks.

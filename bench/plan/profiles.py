@@ -62,6 +62,12 @@ class Profile:
     # Data-parallel worker counts the default matrix adds (when --workers is not given) to each
     # framework's baseline mode, default variant, fp32: the scaling cells (issue 21). Never in quick.
     scale_out_workers: tuple[int, ...] = ()
+    # The scenarios of the default matrix (--scenarios overrides; bench.scenarios).
+    scenarios: tuple[str, ...] = ("train",)
+    # The generate scenario's settings (RunSettings.generate_*, denoising_steps).
+    denoising_steps: int = 4
+    generate_warmup_min_s: float = 0.5
+    generate_min_s: float = 2.0
 
     def default_models(self) -> tuple[str, ...]:
         return tuple(m for m in model_names() if self.all_models or family_of(m).in_quick_profile)
@@ -125,6 +131,11 @@ PROFILE_DEFS: dict[str, Profile] = {
         cuda_precisions=("fp32", "bf16", "fp16"),
         cpu_precisions=("fp32", "bf16"),
         scale_out_workers=(2,),
+        # Every model's generate cells too (the quick default leaves them out: its 15 minutes are spent).
+        scenarios=("train", "generate"),
+        denoising_steps=50,
+        generate_warmup_min_s=2.0,
+        generate_min_s=10.0,
     ),
     # A person at a GPU box: every model and framework mode on CUDA (the frameworks' descriptors thin
     # the expensive ones: reduced precision only in some modes, max-autotune on one model), fp32 and
@@ -138,6 +149,7 @@ PROFILE_DEFS: dict[str, Profile] = {
         cuda_precisions=("fp32", "bf16"),
         compile_cache="shared",
         default_devices=("cuda",),
+        denoising_steps=50,
         time_budget_s=30 * 60.0,
     ),
 }
@@ -173,7 +185,8 @@ def reference_step_seconds(model: str, batch_size: int | None) -> float | None:
 
 # Settings the command line can override (argparse dest → RunSettings field).
 OVERRIDABLE = ("steps", "warmup", "window_steps", "seed", "intra_op_threads", "inter_op_threads",
-               "tf32", "deterministic", "time_limit_s", "data", "n_batches", "cudnn_benchmark", "repeats")
+               "tf32", "deterministic", "time_limit_s", "data", "n_batches", "cudnn_benchmark", "repeats",
+               "denoising_steps")
 
 
 def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | None = None,
@@ -187,7 +200,8 @@ def make_settings(profile: str, model: str | None, overrides: dict[str, Any] | N
     counts = prof.step_counts(model)
     s = RunSettings(profile=prof.name, steps=counts.steps, warmup=counts.warmup,
                     window_steps=counts.window_steps, time_limit_s=prof.time_limit_s, repeats=prof.repeats,
-                    compile_cache=prof.compile_cache)
+                    compile_cache=prof.compile_cache, denoising_steps=prof.denoising_steps,
+                    generate_warmup_min_s=prof.generate_warmup_min_s, generate_min_s=prof.generate_min_s)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(given) - set(OVERRIDABLE)
     if unknown:
@@ -236,4 +250,10 @@ def describe_defaults() -> str:
                      f"time limit {prof.time_limit_s:g} s{cuda}{cpu}")
     lines.append("  --steps, --warmup, --window-steps, --repeats, --batch-size and --time-limit override "
                  "them")
+    profiles = PROFILE_DEFS.values()
+    gen = "; ".join(f"{p.name} {p.generate_warmup_min_s:g} s / {p.generate_min_s:g} s, S = "
+                    f"{p.denoising_steps}" for p in profiles)
+    where = ", ".join(p.name for p in profiles if "generate" in p.scenarios)
+    lines.append(f"  generate cells (in {where} and with --scenarios generate): warm-up and timed calls "
+                 f"also last at least {gen} (--denoising-steps)")
     return "\n".join(lines)

@@ -53,6 +53,12 @@ class RunSettings:
     # one) or "shared" (a cell's processes share one: the first compiles cold, the later ones start
     # warm; their cache hits are in the flags).
     compile_cache: str = "cold"
+    # The generate scenario (bench/scenarios/generate.py): its warm-up and its timed calls each run
+    # until both their count (warmup, steps) and this many seconds are reached; S, the denoising steps
+    # of a sampler's call.
+    generate_warmup_min_s: float = 0.5
+    generate_min_s: float = 2.0
+    denoising_steps: int = 4
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +114,16 @@ class CellResult:
     window_steps: int = 0
     window_time_s: float | None = None
     throughput_img_s: float | None = None
+    # The generate scenario (step_time_* are then its batch-1 latency per call, throughput_img_s its
+    # images/s at batch throughput_batch): the latency's 99th percentile, the model's build (with its
+    # generative module wrapped for the mode) and the cold start (build + first call), the denoising
+    # steps of one call and the median latency per denoising step (the call's over S).
+    latency_p99_s: float | None = None
+    build_s: float | None = None
+    cold_start_s: float | None = None
+    throughput_batch: int | None = None
+    denoising_steps: int | None = None
+    step_latency_median_s: float | None = None
     # Compute.
     flops_per_step: float | None = None
     achieved_flops: float | None = None  # flops_per_step / step_time_median_s

@@ -1,4 +1,5 @@
-"""The scenarios: what a cell measures inside its worker (``train``: the training step).
+"""The scenarios: what a cell measures inside its worker (``train``: the training step; ``generate``:
+the generative path in inference mode).
 
 A scenario is a module ``bench/scenarios/<name>.py`` whose ``SCENARIO`` is a
 ``bench.scenarios.base.Scenario``; more are registered by plugins (``register_scenario``) named in
@@ -15,7 +16,8 @@ from bench.errors import UnknownChoice
 from bench.plugins import NamedModules
 
 # name -> module that defines it (imported in the worker only when a cell of that scenario runs)
-_REGISTRY = NamedModules("SCENARIO", {"train": "bench.scenarios.train"})
+_REGISTRY = NamedModules("SCENARIO", {"train": "bench.scenarios.train",
+                                      "generate": "bench.scenarios.generate"})
 
 
 def register_scenario(name: str, module: str) -> None:
@@ -54,4 +56,8 @@ def skip_reason(cell: object, supported: tuple[str, ...] | None = None) -> str |
     scenario = getattr(cell, "scenario", "train")
     if scenario not in (supported if supported is not None else ("train",)):
         return f"model {getattr(cell, 'model', '?')} has no {scenario} scenario"
+    precisions = getattr(get_scenario(scenario), "precisions", None) if scenario in _REGISTRY else None
+    precision = getattr(cell, "precision", "fp32")
+    if precisions is not None and precision not in precisions:
+        return f"{scenario} runs in {', '.join(precisions)} only (not {precision})"
     return None

@@ -53,6 +53,8 @@ class Scenario(ABC):
     phases: ClassVar[tuple[str, ...]] = ()
     # The CellResult fields it fills: the columns the report shows for its cells.
     metrics: ClassVar[tuple[str, ...]] = ()
+    # The precisions it runs (bench.scenarios.skip_reason skips a cell of another); None: every one.
+    precisions: ClassVar[tuple[str, ...] | None] = None
 
     def hooks(self, family: ModelFamily) -> Any:
         """The family's hooks for this scenario; ValueError (a failed cell) if it has none."""

@@ -10,8 +10,9 @@ transfer), ``flops`` (analytic FLOPs) and ``data`` (the (images, t, eps) inputs)
 from __future__ import annotations
 
 from ..family import ModelFamily
-from .data import check_data, make_inputs
-from .flops import train_step_flops
+from ..generate import GenerateHooks
+from .data import check_data, make_generate_inputs, make_inputs
+from .flops import generate_flops, train_step_flops
 from .spec import SPECS
 
 FAMILY = ModelFamily(
@@ -23,6 +24,10 @@ FAMILY = ModelFamily(
     train_step_flops=train_step_flops,
     implementations={"tensorflow": "models.ddpm.tf_ddpm", "torch": "models.ddpm.torch_ddpm"},
     check_data=check_data,
+    scenario_hooks={"generate": GenerateHooks(
+        what=("Ho et al.'s ancestral sampler from x_T ~ N(0, I): per denoising step the U-Net and the "
+              "update rule, S steps respaced on the model's β schedule"),
+        make_inputs=make_generate_inputs, call_flops=generate_flops, denoising=True)},
     # On 2 cores its cold torch.compile takes ~95 s and its XLA and eager TF processes ~30 s each: with
     # three processes per cell it alone would take ~8 of the quick profile's 15 minutes.
     in_quick_profile=False,

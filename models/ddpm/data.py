@@ -12,6 +12,8 @@ import numpy as np
 
 from ..data import check_mnist, synthetic_images
 from ..family import DataError
+from ..generate import GenerateInputs
+from .schedule import sampling_schedule
 from .spec import DDPMSpec
 
 
@@ -32,3 +34,17 @@ def make_inputs(spec: DDPMSpec, batch_size: int, n_batches: int, seed: int,
 
 
 check_data = check_mnist  # an MNIST file fails this model's cells (make_inputs), not the run
+
+
+def make_generate_inputs(spec: DDPMSpec, batch_size: int, seed: int, steps: int) -> GenerateInputs:
+    """The sampler's inputs (models.generate): x_T ~ N(0, I), then per denoising step (τ as int32 per
+    image, its noise z ~ N(0, I), its [c1, c2, σ] per image as float32), all from the seed."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
+    tau, coefs = sampling_schedule(spec, steps)
+    rng = np.random.default_rng([seed, 29])
+    shape = (batch_size, *spec.image_shape)
+    x_t = rng.standard_normal(shape, dtype=np.float32)
+    per_step = [(np.full((batch_size,), t, np.int32), rng.standard_normal(shape, dtype=np.float32),
+                 np.tile(c.astype(np.float32), (batch_size, 1))) for t, c in zip(tau, coefs, strict=True)]
+    return x_t, per_step

@@ -51,3 +51,8 @@ def train_step_flops(spec: DDPMSpec, batch_size: int) -> int:
         f = layer_flops(ly, batch_size)
         total += 2 * f if ly.name in NO_INPUT_GRADIENT else 3 * f  # forward, weight grad[, input grad]
     return total + attention_flops(spec, batch_size)
+
+
+def generate_flops(spec: DDPMSpec, batch_size: int, steps: int) -> int:
+    """One generate call: ``steps`` U-Net forwards (the update rule's elementwise work not counted)."""
+    return steps * forward_flops(spec, batch_size)

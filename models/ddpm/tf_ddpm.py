@@ -230,3 +230,25 @@ def gradients(model: TFDDPM, x0, t, eps) -> tuple[float, Weights]:
               for v, g in zip(model.unet.trainable_variables, grads, strict=True)}
     return float(loss), {NET: {f"{ly.name}.{p}": by_var[id(v)] for ly in arch.unet(model.spec).layers()
                                for p, v in _variables(model, ly).items()}}
+
+
+# -- the generate scenario (models.generate) -------------------------------------------------
+class AncestralUpdate(keras.layers.Layer):
+    """The update of Ho et al.'s Algorithm 2: x ← c1·(x − c2·ε) + σ·z, [c1, c2, σ] per image."""
+
+    def call(self, x, eps, z, c):
+        c1, c2, sigma = (keras.ops.reshape(c[:, i], (-1, 1, 1, 1)) for i in range(3))
+        return c1 * (x - c2 * eps) + sigma * z
+
+
+def generate_module(model: TFDDPM) -> keras.Model:
+    """One denoising step as a functional model (x_t, t, z, coefs) -> x_{t-1}: the U-Net and the update."""
+    dt = "float64" if model.precision == "fp64" else "float32"
+    shape = model.spec.image_shape
+    x = keras.Input(shape=shape, dtype=dt, name="x")
+    t = keras.Input(shape=(), dtype="int32", name="t")
+    z = keras.Input(shape=shape, dtype=dt, name="z")
+    c = keras.Input(shape=(3,), dtype=dt, name="coefs")
+    eps = keras.ops.cast(model.unet([x, t]), dt)
+    out = AncestralUpdate(name="ancestral_update", dtype=dt)(x, eps, z, c)
+    return keras.Model([x, t, z, c], out, name="denoising_step")

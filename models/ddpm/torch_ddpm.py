@@ -294,3 +294,23 @@ def gradients(model: TorchDDPM, x0, t, eps) -> tuple[float, Weights]:
     names = [n for n, _ in model.unet.named_parameters()]
     state = {n: g.detach().to(model.dtype).cpu().numpy() for n, g in zip(names, grads, strict=True)}
     return float(loss), {NET: from_torch(model.spec, state)}
+
+
+# -- the generate scenario (models.generate) -------------------------------------------------
+class DenoisingStep(nn.Module):
+    """One step of Ho et al.'s ancestral sampler (Algorithm 2): x ← c1·(x − c2·ε_θ(x, t)) + σ·z, with
+    [c1, c2, σ] per image (models.ddpm.schedule.sampling_schedule)."""
+
+    def __init__(self, unet: UNet) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        eps = self.unet(x, t)
+        c1, c2, sigma = (c[:, i].view(-1, 1, 1, 1) for i in range(3))
+        return c1 * (x - c2 * eps) + sigma * z
+
+
+def generate_module(model: TorchDDPM) -> nn.Module:
+    """One denoising step in inference mode (the U-Net has no dropout nor BatchNorm)."""
+    return DenoisingStep(model.unet).eval()

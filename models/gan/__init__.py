@@ -9,8 +9,9 @@ losses {"g": generator loss, "d": discriminator loss}. Nothing here times, logs 
 from __future__ import annotations
 
 from ..family import ModelFamily
+from ..generate import GenerateHooks, single_call_inputs
 from .data import check_data, make_batches
-from .flops import train_step_flops
+from .flops import generate_flops, train_step_flops
 from .spec import SPECS
 
 FAMILY = ModelFamily(
@@ -22,6 +23,9 @@ FAMILY = ModelFamily(
     train_step_flops=train_step_flops,
     implementations={"tensorflow": "models.gan.tf_dcgan", "torch": "models.gan.torch_dcgan"},
     check_data=check_data,
+    scenario_hooks={"generate": GenerateHooks(
+        what="the generator from noise z ~ N(0, I), BatchNorm on its running statistics, no dropout",
+        make_inputs=single_call_inputs(lambda spec: (spec.noise_dim,)), call_flops=generate_flops)},
     parity_note=("{frameworks} start from identical initial weights and see identical batches "
                  "(models/gan/weights.py), but their dropout masks differ, so the curves are expected to "
                  "be close, not identical."),

@@ -42,3 +42,8 @@ def train_step_flops(spec: ModelSpec, batch_size: int) -> int:
         + 2 * (d - d_first)  # d_loss: input gradients, not into the images (fake is a constant to D)
     )
     return generator + discriminator
+
+
+def generate_flops(spec: ModelSpec, batch_size: int, steps: int = 1) -> int:
+    """One generate call: the generator's forward from noise (BatchNorm not counted)."""
+    return _network_flops(networks(spec)["generator"], batch_size)[0]

@@ -167,3 +167,10 @@ def gradients(gan: TFGAN, real, noise) -> tuple[float, float, Weights]:
                     for ly in weight_layers(gan.layers[net]) for p, v in chain_variables(model, ly).items()
                     if v.trainable}
     return float(g_loss), float(d_loss), out
+
+
+# -- the generate scenario (models.generate) -------------------------------------------------
+def generate_module(gan: TFGAN) -> keras.Model:
+    """The generator; the harness calls it with ``training=False`` (BatchNorm on its running
+    statistics, dropout off)."""
+    return gan.generator

@@ -236,3 +236,9 @@ def gradients(gan: TorchGAN, real, noise) -> tuple[float, float, Weights]:
         state = {n: g.detach().to(_np_dtype(gan)).cpu().numpy() for n, g in zip(names, grads, strict=True)}
         out[net] = from_torch(gan.layers[net], state, trainable_only=True)
     return float(g_loss), float(d_loss), out
+
+
+# -- the generate scenario (models.generate) -------------------------------------------------
+def generate_module(gan: TorchGAN) -> nn.Module:
+    """The generator in inference mode: BatchNorm on its running statistics, dropout off."""
+    return gan.generator.eval()

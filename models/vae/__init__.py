@@ -10,8 +10,9 @@ batch mean. Nothing here times, logs or writes files. The contract: models/vae/C
 from __future__ import annotations
 
 from ..family import ModelFamily
+from ..generate import GenerateHooks, single_call_inputs
 from .data import check_data, make_batches
-from .flops import train_step_flops
+from .flops import generate_flops, train_step_flops
 from .spec import SPECS
 
 FAMILY = ModelFamily(
@@ -23,6 +24,9 @@ FAMILY = ModelFamily(
     train_step_flops=train_step_flops,
     implementations={"tensorflow": "models.vae.tf_vae", "torch": "models.vae.torch_vae"},
     check_data=check_data,
+    scenario_hooks={"generate": GenerateHooks(
+        what="the decoder and its sigmoid from a latent z ~ N(0, I)",
+        make_inputs=single_call_inputs(lambda spec: (spec.latent_dim,)), call_flops=generate_flops)},
     parity_note=("{frameworks} start from identical initial weights, see identical batches and identical "
                  "reparameterisation noise (models/vae/data.py), and nothing in the step is random, so "
                  "the curves should agree closely; they are not identical because of floating-point "

@@ -28,3 +28,8 @@ def forward_flops(spec: VAESpec, batch_size: int) -> int:
 def train_step_flops(spec: VAESpec, batch_size: int) -> int:
     first = weight_layers(networks(spec)["encoder"])[0]  # no input gradient into the images
     return 3 * forward_flops(spec, batch_size) - layer_flops(first, batch_size)
+
+
+def generate_flops(spec: VAESpec, batch_size: int, steps: int = 1) -> int:
+    """One generate call: the decoder's forward from a latent (the sigmoid not counted)."""
+    return sum(layer_flops(ly, batch_size) for ly in networks(spec)["decoder"])

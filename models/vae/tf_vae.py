@@ -162,3 +162,11 @@ def gradients(vae: TFVAE, images, eps) -> tuple[dict[str, float], Weights]:
                           for p, v in chain_variables(model, ly).items()}
                     for net, model in vae.networks.items()}
     return {k: float(v) for k, v in losses.items()}, out
+
+
+# -- the generate scenario (models.generate) -------------------------------------------------
+def generate_module(vae: TFVAE) -> keras.Model:
+    """The decoder and a sigmoid (it outputs logits): latent -> images in [0, 1], NHWC."""
+    z = _input(vae.layers["decoder"], vae.precision)
+    images = keras.layers.Activation("sigmoid", name="sigmoid", dtype=POLICIES[vae.precision])(vae.decoder(z))
+    return keras.Model(z, images, name="generate")

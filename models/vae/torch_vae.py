@@ -189,3 +189,9 @@ def gradients(vae: TorchVAE, images, eps) -> tuple[dict[str, float], Weights]:
     grads = {net: {k: v * inv for k, v in _state(vae, net, grads=True).items()} for net in vae.layers}
     return ({k: float(v) for k, v in losses.items()},
             {net: from_torch(vae.layers[net], grads[net]) for net in vae.layers})
+
+
+# -- the generate scenario (models.generate) -------------------------------------------------
+def generate_module(vae: TorchVAE) -> nn.Module:
+    """The decoder and a sigmoid (it outputs logits): latent -> images in [0, 1], NCHW."""
+    return nn.Sequential(vae.decoder, nn.Sigmoid()).eval()

@@ -34,6 +34,7 @@ from models.common.tf_common import tf_device
 
 class TensorflowBackend(Backend):
     framework = "tensorflow"
+    generate_hooks = "bench.frameworks.tensorflow.generate"  # the generate scenario's modes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -180,6 +180,7 @@ def apply_tf32(enabled: bool) -> dict[str, Any]:
 
 class TorchBackend(Backend):
     framework = "torch"
+    generate_hooks = "bench.frameworks.torch.generate"  # the generate scenario's modes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

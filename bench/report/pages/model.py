@@ -31,6 +31,7 @@ from bench.markdown import (
     md_table,
 )
 from bench.report.pages.figures import FIGURES_DIR, Draw, fig_name, memory_drawing, throughput_drawing
+from bench.report.pages.generation import generation_section
 from bench.report.pages.scaling import scaling_section
 from bench.report.pages.sections import (
     SPREAD_LEGEND,
@@ -308,6 +309,7 @@ def model_page(
     out.append(scaling_section(model, rows))
     out.append(bf16_scope_section(model, rows, frameworks))
     out.append(parity_section(model, parity, frameworks, multi))
+    out.append(generation_section(rows, multi))
 
     ok = [r for r in rows if r["status"] == "ok" and num(r.get("throughput_img_s")) is not None]
     out.append("## Throughput and memory\n\n")
