@@ -343,3 +343,21 @@ def test_injected_slowdown_slows_the_timed_steps_and_is_recorded(tmp_path, monke
     assert result.flags["injected_slowdown"]["sleep_s"] == pytest.approx(0.5 * warm, rel=0.3)
     assert result.step_time_median_s > 1.3 * warm
     assert any("FRAMEBENCH_INJECT_SLOWDOWN" in w for w in result.compile_warnings)
+
+
+def test_a_failed_process_keeps_only_the_rows_its_result_accounts_for() -> None:
+    """A scenario that counts its steps once done (generate) can fail with more rows recorded than its
+    result says; the worker keeps the first ones, within the bound the loader holds a stored run to."""
+    from bench.results.load import row_bound
+    from bench.results.records import Cell, CellResult, RunSettings, StepRecord
+    from bench.worker.main import kept_steps
+
+    cell = Cell("dcgan-mnist", "torch", "eager", "cpu")
+    settings = RunSettings(steps=3, warmup=1, window_steps=2)
+    result = CellResult(cell=cell, status="failed")
+    records = [StepRecord(cell_id=cell.cell_id, step=i, phase="timed", step_time_s=0.001, losses={})
+               for i in range(50)]
+    kept = kept_steps(result, records, settings)
+    assert len(kept) == row_bound(settings, result) == 7 and kept == records[:7]
+    assert result.flags["steps_dropped"] == 43
+    assert kept_steps(result, records[:5], settings) == records[:5]

@@ -212,7 +212,11 @@ def step_count(meta: dict[str, Any], cell_id: str, result: CellResult | None) ->
     model = cell_id.split("__", 1)[0]
     stored = (result.settings if result is not None and result.settings else None) or (
         (meta.get("settings_by_model") or {}).get(model) or meta.get("settings") or {})
-    s = RunSettings.from_dict(stored)
+    return row_bound(RunSettings.from_dict(stored), result)
+
+
+def row_bound(s: RunSettings, result: CellResult | None) -> int:
+    """``step_count`` for a process of settings ``s`` (the worker keeps a failed process within it)."""
     n = 1 + max(s.warmup, 0) + max(s.steps, 0) + max(s.window_steps, 0)
     if result is not None:
         n = max(n, 1 + len(result.warmup_step_times_s) + result.n_steps + result.window_steps)

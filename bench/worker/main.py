@@ -143,6 +143,18 @@ def prime_compile_cache(spec_path: str, spec: WorkerSpec) -> dict[str, Any]:
     return {"cache_priming_s": time.perf_counter() - t0, "cache_primed": rc == 0, "cache_priming_rc": rc}
 
 
+def kept_steps(result: CellResult, records: list[StepRecord], settings: RunSettings) -> list[StepRecord]:
+    """A process that failed after recording more rows than its result accounts for (a scenario that
+    counts its steps once they are done) keeps its first ones, within the bound a stored run is held to
+    (bench.results.load.row_bound), so that the run still loads; the flags say how many were dropped."""
+    from bench.results.load import row_bound
+
+    bound = row_bound(settings, result)
+    if len(records) > bound:
+        result.flags["steps_dropped"] = len(records) - bound
+    return records[:bound]
+
+
 def write_outputs(spec: WorkerSpec, result: CellResult, records: list[StepRecord]) -> None:
     from bench.results.write import atomic_write_json, write_steps
 
@@ -209,6 +221,8 @@ def run(spec_path: str, prime_only: bool = False) -> int:
         return 0 if result.status == "ok" else 1
     result.finished_at = utc_now_iso()
     result.wall_s = time.time() - t_start
+    if result.status != "ok":
+        records = kept_steps(result, records, spec.settings)
     write_outputs(spec, result, records)
     print(json.dumps({"cell_id": cell.cell_id, "status": result.status, "reason": result.reason,
                       "throughput_img_s": result.throughput_img_s}), file=sys.stderr)
