@@ -37,3 +37,15 @@ def test_a_sampler_shows_its_steps_and_the_latency_per_step():
     text = generation_section([_row(denoising_steps=4, step_latency_median_s=0.0005)], False)
     row = next(ln for ln in text.splitlines() if ln.startswith("| PyTorch"))
     assert "| 4 |" in row and "| 0.500 |" in row
+
+
+def test_deployed_runtimes_show_their_export_size_and_load_and_native_modes_add_no_table():
+    assert "export s" not in generation_section([_row()], False)
+    onnx = _row(mode="onnx", flags={"generate": "g", "export_s": 1.9, "artefact_bytes": 9_140_000,
+                                    "load_s": 0.035})
+    text = generation_section([_row(), onnx], False)
+    table = [ln for ln in text.splitlines() if ln.startswith("| ")]
+    header = next(ln for ln in table if "export s" in ln)
+    assert header == "| framework | mode | device | export s | artefact MB | load s |"
+    assert "| PyTorch | onnx | cpu | 1.90 | 9.14 | 0.0350 |" in table
+    assert sum("| eager |" in ln for ln in table) == 1  # the native mode: in the latency table only

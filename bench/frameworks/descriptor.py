@@ -35,6 +35,9 @@ class Mode:
     name: str
     compiles: bool = False  # traces or compiles the step (its first step includes that cost)
     needs_cuda: bool = False  # meaningless without a CUDA device (CUDA graphs, GPU autotuning)
+    # Runs on the CPU whatever the cell's device (a runtime installed as its CPU build): never planned
+    # on CUDA, where its numbers would read as the GPU's.
+    cpu_only: bool = False
     # Seconds the first step of a process takes beyond a plain step, per device, for plans and ETAs
     # until a machine has stored runs (bench.plan.estimates then uses those): with an empty compile cache,
     # and with one a previous process filled (RunSettings.compile_cache "shared"; a framework without

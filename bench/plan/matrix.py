@@ -131,6 +131,8 @@ def _device_reason(framework: str, mode: str, device: str, probe: Mapping[str, A
         return probe_reason if probe_reason.startswith("no CUDA") else "no CUDA device"
     if device == "cpu" and get_framework(framework).needs_cuda(mode):
         return "needs CUDA"
+    if device == "cuda" and get_framework(framework).mode(mode).cpu_only:
+        return "runs on the CPU only (its runtime's CPU build)"
     return None
 
 

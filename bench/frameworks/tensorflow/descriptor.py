@@ -22,6 +22,8 @@ TF32_VARIANT_MODES = ("eager", "function")
 
 # The deployed runtimes (modes of the generate scenario only) and what a reader must know about each.
 RUNTIME_SCENARIOS = ("generate",)
+# Runtimes installed as CPU builds here (onnxruntime, ai-edge-litert): skipped on CUDA cells.
+CPU_ONLY_RUNTIMES = ("litert", "onnx")
 RUNTIME_NOTES = {
     "savedmodel": "Keras model.export() -> tf.saved_model.load -> the serving_default signature",
     "litert": "tf.lite.TFLiteConverter from the SavedModel, run by the ai-edge-litert interpreter",
@@ -67,7 +69,7 @@ DESCRIPTOR = FrameworkDescriptor(
              cold_compile_s={"cpu": 6.0, "cuda": 12.0}, warm_compile_s={"cpu": 6.0, "cuda": 12.0}),
         # Deployed runtimes (bench/frameworks/tensorflow/runtimes.py), for the generate scenario only: the
         # export runs once per cell, before and outside any timed call.
-        *(Mode(name, scenarios=RUNTIME_SCENARIOS, runtime=True, note=note)
+        *(Mode(name, scenarios=RUNTIME_SCENARIOS, runtime=True, note=note, cpu_only=name in CPU_ONLY_RUNTIMES)
           for name, note in RUNTIME_NOTES.items()),
     ),
     variants=(

@@ -28,6 +28,8 @@ TF32_VARIANT_MODES = ("eager", "compile")
 
 # The deployed runtimes (modes of the generate scenario only) and what a reader must know about each.
 RUNTIME_SCENARIOS = ("generate",)
+# Runtimes installed as CPU builds here (onnxruntime, ai-edge-litert): skipped on CUDA cells.
+CPU_ONLY_RUNTIMES = ("onnx",)
 RUNTIME_NOTES = {
     "aoti": "torch.export + AOTInductor (aoti_compile_and_package / aoti_load_package)",
     "onnx": "torch.onnx.export(dynamo=True), run in ONNX Runtime",
@@ -88,7 +90,7 @@ DESCRIPTOR = FrameworkDescriptor(
              cold_compile_s={"cuda": 150.0}, warm_compile_s={"cuda": 15.0}),
         # Deployed runtimes (bench/frameworks/torch/runtimes.py), for the generate scenario only: the
         # export runs once per cell, before and outside any timed call.
-        *(Mode(name, scenarios=RUNTIME_SCENARIOS, runtime=True, note=note)
+        *(Mode(name, scenarios=RUNTIME_SCENARIOS, runtime=True, note=note, cpu_only=name in CPU_ONLY_RUNTIMES)
           for name, note in RUNTIME_NOTES.items()),
     ),
     variants=(

@@ -56,4 +56,26 @@ def generation_section(rows: list[dict[str, Any]], multi: bool) -> str:
     flags = [f for r in gen if isinstance(f := r.get("flags"), dict)]
     what = next((str(f["generate"]) for f in flags if f.get("generate")), "see the cells' flags")
     return "".join(["## Generation\n\n", md_table(headers, body, "lllllrrrrrrrrrl"), "\n",
-                     GENERATION_LEGEND.format(what=md_escape(what)), "\n\n"])
+                     GENERATION_LEGEND.format(what=md_escape(what)), "\n\n", _deployed_table(gen, multi)])
+
+
+def _deployed_table(gen: list[dict[str, Any]], multi: bool) -> str:
+    """The exported runtimes' costs (bench.frameworks.runtime: the flags of their cells), if any."""
+    body = []
+    for r in gen:
+        f = r.get("flags")
+        if not isinstance(f, dict) or num(f.get("artefact_bytes")) is None:
+            continue
+        body.append([framework_label(str(r.get("framework"))) + (f" @{r.get('run_id')}" if multi else ""),
+                     md_escape(r.get("mode")), md_escape(r.get("device")), fmt_s(f.get("export_s")),
+                     fmt_sig(num(f.get("artefact_bytes")) / 1e6), fmt_s(f.get("load_s"))])
+    if not body:
+        return ""
+    return "".join([md_table(["framework", "mode", "device", "export s", "artefact MB", "load s"], body,
+                             "lllrrr"), "\n", DEPLOYED_LEGEND, "\n\n"])
+
+
+DEPLOYED_LEGEND = (
+    "Deployed runtimes: the framework's own inference module exported once per cell (export: the first "
+    "process's export, which the cell's other processes load), the artefact's size on disk, and the load "
+    "of the artefact into its runtime (outside every timed call).")
