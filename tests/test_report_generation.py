@@ -42,10 +42,16 @@ def test_a_sampler_shows_its_steps_and_the_latency_per_step():
 def test_deployed_runtimes_show_their_export_size_and_load_and_native_modes_add_no_table():
     assert "export s" not in generation_section([_row()], False)
     onnx = _row(mode="onnx", flags={"generate": "g", "export_s": 1.9, "artefact_bytes": 9_140_000,
-                                    "load_s": 0.035})
-    text = generation_section([_row(), onnx], False)
+                                    "load_s": 0.035, "runtime_parity_max_abs": 2.4e-6,
+                                    "runtime_parity_bound": 1e-3})
+    bad = _row(mode="torchscript", flags={"generate": "g", "export_s": 0.1, "artefact_bytes": 1e6,
+                                          "load_s": 0.01, "runtime_parity_max_abs": 0.02,
+                                          "runtime_parity_bound": 1e-3})
+    text = generation_section([_row(), onnx, bad], False)
     table = [ln for ln in text.splitlines() if ln.startswith("| ")]
     header = next(ln for ln in table if "export s" in ln)
-    assert header == "| framework | mode | device | export s | artefact MB | load s |"
-    assert "| PyTorch | onnx | cpu | 1.90 | 9.14 | 0.0350 |" in table
+    assert header == "| framework | mode | device | export s | artefact MB | load s | max abs error vs own |"
+    assert "| PyTorch | onnx | cpu | 1.90 | 9.14 | 0.0350 | 2.4e-06 |" in table
+    assert any(ln.startswith("| PyTorch | torchscript |") and ln.endswith("| **2.0e-02, above 0.001** |")
+               for ln in table)
     assert sum("| eager |" in ln for ln in table) == 1  # the native mode: in the latency table only

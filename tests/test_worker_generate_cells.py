@@ -77,3 +77,16 @@ def test_ddpm_sampler_cell_records_its_denoising_steps(tmp_path):
     assert proc.returncode == 0
     _assert_generate_ok(result, rows, "torch", steps=GEN.denoising_steps)
     assert result["flags"]["denoising_steps"] == GEN.denoising_steps
+
+
+@pytest.mark.parametrize(("framework", "mode"), [("torch", "onnx"), ("tensorflow", "savedmodel")])
+def test_an_exported_runtime_cell_records_its_export_and_its_parity(tmp_path, framework, mode):
+    pytest.importorskip("onnxruntime")
+    cell = fake_cell(framework=framework, mode=mode, scenario="generate")
+    proc, result, rows = run_worker(write_spec(tmp_path, cell, GEN))
+    assert proc.returncode == 0
+    _assert_generate_ok(result, rows, framework)
+    flags = result["flags"]
+    assert flags["export_s"] > 0 and flags["artefact_bytes"] > 0 and flags["load_s"] >= 0
+    assert 0 <= flags["runtime_parity_max_abs"] <= flags["runtime_parity_bound"] == 1e-3
+    assert flags["runtime_parity_ok"] is True

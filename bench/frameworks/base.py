@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.results.records import Cell, RunSettings
+
+# An exported runtime's output against its framework's own module, fp32 (bench/frameworks/runtime.py's
+# tests hold every runtime of every family to it).
+RUNTIME_PARITY_BOUND = 1e-3
 
 # {loss name: value} as Python floats.
 Losses = dict[str, float]
@@ -183,8 +189,21 @@ class Backend:
             self.step_fn = hooks.generate_call(self, hooks.network(self, self.generate_module))
             return [hooks.to_inputs(self, first, per_step) for first, per_step in inputs]
         arrays = [hooks.module_arrays(first, per_step) for first, per_step in inputs]
-        self.step_fn = hooks.generate_call(self, self._runtime(arrays[0], work_dir))
+        runtime = self._runtime(arrays[0], work_dir)
+        self._runtime_parity(hooks, runtime, inputs[0], arrays[0])
+        self.step_fn = hooks.generate_call(self, runtime)
         return arrays
+
+    def _runtime_parity(self, hooks: Any, runtime: Any, inputs: Any, arrays: Any) -> None:
+        """The exported artefact against the framework's own module: one network call on the cell's first
+        batch-1 input, both outside any timed call; the largest absolute difference goes in the flags,
+        flagged above RUNTIME_PARITY_BOUND (fp32)."""
+        first, per_step = hooks.to_inputs(self, *inputs)
+        own = hooks.module_output(self.generate_module, first, per_step[0])
+        got = np.asarray(runtime(arrays[0], *arrays[1][0]), dtype=np.float64)
+        error = float(np.max(np.abs(got - own))) if got.shape == own.shape else float("inf")
+        self.flags.update(runtime_parity_max_abs=error, runtime_parity_bound=RUNTIME_PARITY_BOUND,
+                          runtime_parity_ok=error <= RUNTIME_PARITY_BOUND)
 
     def _runtime(self, arrays: tuple[Any, Any], work_dir: Any) -> Any:
         """An exported runtime's call (``build_generate``)."""

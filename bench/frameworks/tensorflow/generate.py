@@ -68,3 +68,8 @@ def to_inputs(backend: Any, first: np.ndarray, per_step: list[tuple[np.ndarray, 
 
 def images_nhwc(out: Any) -> np.ndarray:
     return np.asarray(out)
+
+
+def module_output(module: Any, first: Any, extra: tuple[Any, ...]) -> np.ndarray:
+    """One call of the Keras model itself (training=False), as float64 numpy (a runtime's parity check)."""
+    return np.asarray(module([first, *extra] if extra else first, training=False), dtype=np.float64)

@@ -73,3 +73,10 @@ def to_inputs(backend: Any, first: np.ndarray, per_step: list[tuple[np.ndarray, 
 def images_nhwc(out: torch.Tensor) -> np.ndarray:
     """A generate call's images as numpy NHWC (for the equivalence checks)."""
     return (out.permute(0, 2, 3, 1) if out.dim() == 4 else out).detach().cpu().numpy()
+
+
+def module_output(module: torch.nn.Module, first: torch.Tensor,
+                  extra: tuple[torch.Tensor, ...]) -> np.ndarray:
+    """One call of the module itself, in its layout, as float64 numpy (a runtime's parity check)."""
+    with torch.inference_mode():
+        return module(first, *extra).detach().double().cpu().numpy()

@@ -68,14 +68,24 @@ def _deployed_table(gen: list[dict[str, Any]], multi: bool) -> str:
             continue
         body.append([framework_label(str(r.get("framework"))) + (f" @{r.get('run_id')}" if multi else ""),
                      md_escape(r.get("mode")), md_escape(r.get("device")), fmt_s(f.get("export_s")),
-                     fmt_sig(num(f.get("artefact_bytes")) / 1e6), fmt_s(f.get("load_s"))])
+                     fmt_sig(num(f.get("artefact_bytes")) / 1e6), fmt_s(f.get("load_s")), _parity(f)])
     if not body:
         return ""
-    return "".join([md_table(["framework", "mode", "device", "export s", "artefact MB", "load s"], body,
-                             "lllrrr"), "\n", DEPLOYED_LEGEND, "\n\n"])
+    headers = ["framework", "mode", "device", "export s", "artefact MB", "load s", "max abs error vs own"]
+    return "".join([md_table(headers, body, "lllrrrr"), "\n", DEPLOYED_LEGEND, "\n\n"])
+
+
+def _parity(flags: dict[str, Any]) -> str:
+    error, bound = num(flags.get("runtime_parity_max_abs")), num(flags.get("runtime_parity_bound"))
+    if error is None:
+        return "–"
+    text = f"{error:.1e}"
+    return f"**{text}, above {bound:g}**" if bound is not None and not error <= bound else text
 
 
 DEPLOYED_LEGEND = (
     "Deployed runtimes: the framework's own inference module exported once per cell (export: the first "
-    "process's export, which the cell's other processes load), the artefact's size on disk, and the load "
-    "of the artefact into its runtime (outside every timed call).")
+    "process's export, which the cell's other processes load), the artefact's size on disk, the load "
+    "of the artefact into its runtime, and the largest absolute difference between the artefact's output "
+    "and the framework's own module's on the cell's first batch-1 input (outside every timed call; in "
+    "bold above the bound, 1e-3 in fp32).")
