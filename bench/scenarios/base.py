@@ -138,13 +138,8 @@ class Measurement:
     def run(self, backend: Any, prime_only: bool = False) -> None:
         cell, settings, result, family = self.spec.cell, self.spec.settings, self.result, self.family
         scenario = self.scenario
-        reason = backend.device_available()
-        if reason:
-            result.status, result.reason = "skipped", reason
+        if not start_backend(backend, result):
             return
-        backend.setup()
-        result.versions = backend.versions()
-        result.flags.update(backend.flags)
 
         model = family.specs[cell.model]
         batch = cell.batch_size or model.batch_size
@@ -179,13 +174,7 @@ class Measurement:
                 self._add("warmup", t, values)
 
             inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
-            # Steady-state peaks: cuDNN's benchmark trials and autotuning inflate the whole-process ones.
-            peaks_now = backend.memory_peaks()
-            if backend.reset_memory_peaks():
-                whole = peaks_now
-            sampler.mark_steady()
-            before = backend.compile_counters()
-            sampler.measuring = True
+            whole, before = enter_steady_state(backend, sampler)
             timed = backend.time_steps(self.step, settings.steps)
             for t, values in timed:
                 self._add("timed", t, values)
@@ -243,3 +232,28 @@ class Measurement:
                 if warning := above_peak(result.achieved_flops, peak):
                     result.flags["above_peak"] = True
                     result.compile_warnings.append(warning)
+
+
+def start_backend(backend: Any, result: Any) -> bool:
+    """Set the backend up and record its versions and flags; False (the cell skipped, with the reason)
+    when its device is not available."""
+    reason = backend.device_available()
+    if reason:
+        result.status, result.reason = "skipped", reason
+        return False
+    backend.setup()
+    result.versions = backend.versions()
+    result.flags.update(backend.flags)
+    return True
+
+
+def enter_steady_state(backend: Any, sampler: MemorySampler) -> tuple[dict[str, int | None] | None, Any]:
+    """After the warm-up: the allocator's peaks so far (None where they cannot be reset: then the
+    whole-process peaks are the only ones) with the peaks reset, since cuDNN's benchmark trials and
+    autotuning inflate them; the sampler measuring; and the compile counters before the timed steps."""
+    peaks_now = backend.memory_peaks()
+    whole = peaks_now if backend.reset_memory_peaks() else None
+    sampler.mark_steady()
+    before = backend.compile_counters()
+    sampler.measuring = True
+    return whole, before

@@ -30,7 +30,7 @@ import math
 from typing import Any
 
 from bench.results.records import CellResult, StepRecord
-from bench.scenarios.base import Scenario
+from bench.scenarios.base import Scenario, enter_steady_state, start_backend
 from bench.stats import percentile, summarize_step_times
 from bench.worker.memory import MemorySampler, steady_and_whole
 from models.family import ModelFamily
@@ -106,13 +106,8 @@ class _Run:
     def run(self, device_baseline: int | None, prime_only: bool) -> None:
         spec, backend, result, hooks = self.spec, self.backend, self.result, self.hooks
         cell, s = spec.cell, spec.settings
-        reason = backend.device_available()
-        if reason:
-            result.status, result.reason = "skipped", reason
+        if not start_backend(backend, result):
             return
-        backend.setup()
-        result.versions = backend.versions()
-        result.flags.update(backend.flags)
         model = self.family.specs[cell.model]
         batch = cell.batch_size or model.batch_size
         steps = s.denoising_steps if hooks.denoising else 1
@@ -151,12 +146,7 @@ class _Run:
             if s.generate_min_s > 0:  # no more calls in a window than the duration needs
                 window = max(1, min(window, math.ceil(s.generate_min_s / max(warm_n[-1], 1e-9))))
             result.flags["window_calls"] = window
-            peaks_now = backend.memory_peaks()
-            if backend.reset_memory_peaks():
-                whole = peaks_now
-            sampler.mark_steady()
-            before = backend.compile_counters()
-            sampler.measuring = True
+            whole, before = enter_steady_state(backend, sampler)
             backend.batches = [batches[0]]
             timed = self._calls("timed", s.steps, s.generate_min_s)
             backend.batches = [batches[1]]

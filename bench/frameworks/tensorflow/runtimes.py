@@ -28,21 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.frameworks.runtime import (
-    RuntimeHandle,
-    RuntimeUnsupported,
-    artefact_size,
-    check_mode,
-    export_once,
-    fingerprint,
-    onnx_opset,
-    ort_session,
-    ort_versions,
-    require,
-    timed,
-    unsupported_from,
-    version_of,
-)
+from bench.frameworks import runtime as rt
 
 RUNTIMES: tuple[str, ...] = ("savedmodel", "litert", "onnx")
 NOTES = {
@@ -62,7 +48,7 @@ def _export_savedmodel(module: keras.Model, path: Path) -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the endpoint's signature
             module.export(str(path), format="tf_saved_model", verbose=False)
     except Exception as e:
-        raise unsupported_from("Keras model.export(tf_saved_model)", e) from e
+        raise rt.unsupported_from("Keras model.export(tf_saved_model)", e) from e
 
 
 def _serving(path: Path, names: list[str]) -> Callable[..., np.ndarray]:
@@ -74,10 +60,10 @@ def _serving(path: Path, names: list[str]) -> Callable[..., np.ndarray]:
     elif sorted(keys) == sorted(names):
         keys = names
     else:
-        raise RuntimeUnsupported(f"the serving signature's inputs {keys} are not the model's {names}")
+        raise rt.RuntimeUnsupported(f"the serving signature's inputs {keys} are not the model's {names}")
     outputs = list(signature.structured_outputs)
     if len(outputs) != 1:
-        raise RuntimeUnsupported(f"the serving signature has {len(outputs)} outputs, not one")
+        raise rt.RuntimeUnsupported(f"the serving signature has {len(outputs)} outputs, not one")
     out = outputs[0]
 
     def call(*inputs: np.ndarray) -> np.ndarray:
@@ -88,7 +74,7 @@ def _serving(path: Path, names: list[str]) -> Callable[..., np.ndarray]:
 
 
 def _litert(path: Path, threads: int, names: list[str]) -> Callable[..., np.ndarray]:
-    litert = require("ai_edge_litert.interpreter", "ai-edge-litert")
+    litert = rt.require("ai_edge_litert.interpreter", "ai-edge-litert")
     interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
     details = interpreter.get_input_details()
     # The converter names the inputs "serving_default_<name>:0": map them back to the model's order.
@@ -100,7 +86,7 @@ def _litert(path: Path, threads: int, names: list[str]) -> Callable[..., np.ndar
             if len(names) == 1 and len(details) == 1:
                 hits = [details[0]["index"]]
             else:
-                raise RuntimeUnsupported(f"the LiteRT model's inputs {list(by_name)} are not the "
+                raise rt.RuntimeUnsupported(f"the LiteRT model's inputs {list(by_name)} are not the "
                                          f"model's {names}")
         order.append(hits[0])
     output = interpreter.get_output_details()[0]["index"]
@@ -128,17 +114,17 @@ def _convert_litert(saved: Path, path: Path) -> None:
             converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
             path.write_bytes(converter.convert())
     except Exception as e:
-        raise unsupported_from("TFLiteConverter", e) from e
+        raise rt.unsupported_from("TFLiteConverter", e) from e
 
 
 def _export_onnx(module: keras.Model, path: Path) -> None:
-    require("tf2onnx", "tf2onnx")  # Keras' onnx export on the TensorFlow backend converts with it
+    rt.require("tf2onnx", "tf2onnx")  # Keras' onnx export on the TensorFlow backend converts with it
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             module.export(str(path), format="onnx", verbose=False)
     except Exception as e:
-        raise unsupported_from("Keras model.export(onnx)", e) from e
+        raise rt.unsupported_from("Keras model.export(onnx)", e) from e
 
 
 def _threads() -> dict[str, int]:
@@ -152,21 +138,21 @@ def _threads() -> dict[str, int]:
 def _versions(mode: str) -> dict[str, str]:
     versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
     if mode == "litert":
-        versions["ai-edge-litert"] = version_of("ai-edge-litert")
+        versions["ai-edge-litert"] = rt.version_of("ai-edge-litert")
     if mode == "onnx":
-        versions.update(ort_versions(), tf2onnx=version_of("tf2onnx"))
+        versions.update(rt.ort_versions(), tf2onnx=rt.version_of("tf2onnx"))
     return versions
 
 
 def build_runtime(mode: str, module: Any, example_inputs: tuple[np.ndarray, ...], work_dir: Path,
-                  threads: int) -> RuntimeHandle:
+                  threads: int) -> rt.RuntimeHandle:
     """Export the Keras model ``module`` to ``work_dir`` with ``mode``'s exporter and load it; see the
-    module docstring. RuntimeUnsupported (one line) when the exporter or runtime cannot handle it."""
-    check_mode(mode, RUNTIMES, "tensorflow")
+    module docstring. rt.RuntimeUnsupported (one line) when the exporter or runtime cannot handle it."""
+    rt.check_mode(mode, RUNTIMES, "tensorflow")
     if not isinstance(module, keras.Model):
-        raise RuntimeUnsupported(f"Keras' export needs a keras.Model, not {type(module).__name__}")
+        raise rt.RuntimeUnsupported(f"Keras' export needs a keras.Model, not {type(module).__name__}")
     if len(module.outputs or ()) != 1:
-        raise RuntimeUnsupported(f"the runtimes return one array; the model has {len(module.outputs)} "
+        raise rt.RuntimeUnsupported(f"the runtimes return one array; the model has {len(module.outputs)} "
                                  "outputs")
     work_dir = Path(work_dir)
     path = work_dir / ARTEFACTS[mode]
@@ -174,7 +160,7 @@ def build_runtime(mode: str, module: Any, example_inputs: tuple[np.ndarray, ...]
     if len(names) != len(example_inputs):
         raise ValueError(f"the model takes {len(names)} inputs, {len(example_inputs)} were given")
     versions = _versions(mode)
-    key = fingerprint(mode, (np.asarray(w) for w in module.weights), example_inputs, versions)
+    key = rt.fingerprint(mode, (np.asarray(w) for w in module.weights), example_inputs, versions)
     thread_info = _threads()
 
     def export() -> None:
@@ -191,15 +177,15 @@ def build_runtime(mode: str, module: Any, example_inputs: tuple[np.ndarray, ...]
         else:
             _export_onnx(module, path)
 
-    export_s, reused = export_once(work_dir, path, key, export)
+    export_s, reused = rt.export_once(work_dir, path, key, export)
     if mode == "onnx":
-        (call, thread_info), load_s = timed(lambda: ort_session(path, threads, input_names=names))
-        versions["onnx_opset"] = onnx_opset(path)
+        (call, thread_info), load_s = rt.timed(lambda: rt.ort_session(path, threads, input_names=names))
+        versions["onnx_opset"] = rt.onnx_opset(path)
     elif mode == "litert":
-        call, load_s = timed(lambda: _litert(path, threads, names))
+        call, load_s = rt.timed(lambda: _litert(path, threads, names))
         thread_info = {"num_threads": threads}
     else:
-        call, load_s = timed(lambda: _serving(path, names))
-    return RuntimeHandle(mode=mode, call=call, export_s=export_s, load_s=load_s,
-                         artefact_bytes=artefact_size(path), runtime_versions=versions, threads=thread_info,
-                         artefact=str(path), notes=NOTES[mode], reused=reused)
+        call, load_s = rt.timed(lambda: _serving(path, names))
+    return rt.RuntimeHandle(mode=mode, call=call, export_s=export_s, load_s=load_s,
+                            artefact_bytes=rt.artefact_size(path), runtime_versions=versions,
+                            threads=thread_info, artefact=str(path), notes=NOTES[mode], reused=reused)

@@ -21,21 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.frameworks.runtime import (
-    RuntimeHandle,
-    RuntimeUnsupported,
-    artefact_size,
-    check_mode,
-    export_once,
-    fingerprint,
-    onnx_opset,
-    ort_session,
-    ort_versions,
-    require,
-    timed,
-    unsupported_from,
-    version_of,
-)
+from bench.frameworks import runtime as rt
 
 RUNTIMES: tuple[str, ...] = ("aoti", "onnx", "torchscript")
 NOTES = {
@@ -44,7 +30,7 @@ NOTES = {
     "torchscript": "legacy: torch.jit.trace + torch.jit.freeze (TorchScript is deprecated upstream)",
 }
 ARTEFACTS = {"aoti": "model.pt2", "onnx": "model.onnx", "torchscript": "model.ts"}
-# export_once with this cell's artefact and fingerprint: (export seconds, reused).
+# rt.export_once with this cell's artefact and rt.fingerprint: (export seconds, reused).
 Reuse = Callable[[Callable[[], None]], tuple[float, bool]]
 # (what loads the artefact, export seconds, reused)
 Built = tuple[Callable[[], Any], float, bool]
@@ -79,7 +65,7 @@ def _export_program(module: torch.nn.Module, example: tuple[torch.Tensor, ...]) 
     try:
         return torch.export.export(module, example, dynamic_shapes=_dynamic_batch(example))
     except Exception as e:  # a graph break, data-dependent control flow, an unsupported op
-        raise unsupported_from("torch.export", e) from e
+        raise rt.unsupported_from("torch.export", e) from e
 
 
 def _cxx_compiler() -> str | None:
@@ -92,7 +78,7 @@ def _cxx_compiler() -> str | None:
 def _build_aoti(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path: Path,
                 reuse: Reuse) -> Built:
     if _device(module).type == "cpu" and _cxx_compiler() is None:
-        raise RuntimeUnsupported("AOTInductor compiles C++ on CPU and no C++ compiler (g++, clang++) "
+        raise rt.RuntimeUnsupported("AOTInductor compiles C++ on CPU and no C++ compiler (g++, clang++) "
                                  "is on PATH")
 
     def export() -> None:
@@ -100,7 +86,7 @@ def _build_aoti(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path
         try:
             torch._inductor.aoti_compile_and_package(program, package_path=str(path))
         except Exception as e:
-            raise unsupported_from("AOTInductor", e) from e
+            raise rt.unsupported_from("AOTInductor", e) from e
 
     export_s, reused = reuse(export)
     return (lambda: torch._inductor.aoti_load_package(str(path))), export_s, reused
@@ -108,7 +94,7 @@ def _build_aoti(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path
 
 def _build_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path: Path,
                 reuse: Reuse) -> Built:
-    require("onnxscript", "onnxscript")  # the dynamo exporter's translator
+    rt.require("onnxscript", "onnxscript")  # the dynamo exporter's translator
     names = [f"input_{i}" for i in range(len(example))]
 
     def export() -> None:
@@ -118,7 +104,7 @@ def _build_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path
                                         verbose=False)
             program.save(str(path))
         except Exception as e:
-            raise unsupported_from("torch.onnx.export(dynamo=True)", e) from e
+            raise rt.unsupported_from("torch.onnx.export(dynamo=True)", e) from e
 
     export_s, reused = reuse(export)
     return (lambda: path), export_s, reused
@@ -132,7 +118,7 @@ def _build_torchscript(module: torch.nn.Module, example: tuple[torch.Tensor, ...
                 traced = torch.jit.freeze(torch.jit.trace(module, example, check_trace=False))
             torch.jit.save(traced, str(path))
         except Exception as e:
-            raise unsupported_from("torch.jit.trace + freeze", e) from e
+            raise rt.unsupported_from("torch.jit.trace + freeze", e) from e
 
     export_s, reused = reuse(export)
     return (lambda: torch.jit.load(str(path), map_location=_device(module))), export_s, reused
@@ -148,20 +134,20 @@ def _threads(threads: int) -> dict[str, int]:
 
 
 def build_runtime(mode: str, module: torch.nn.Module, example_inputs: tuple[np.ndarray, ...], work_dir: Path,
-                  threads: int) -> RuntimeHandle:
+                  threads: int) -> rt.RuntimeHandle:
     """Export ``module`` (eval mode) to ``work_dir`` with ``mode``'s exporter and load it; see the module
-    docstring. RuntimeUnsupported (one line) when the exporter or runtime cannot handle the model."""
-    check_mode(mode, RUNTIMES, "torch")
+    docstring. rt.RuntimeUnsupported (one line) when the exporter or runtime cannot handle the model."""
+    rt.check_mode(mode, RUNTIMES, "torch")
     module.eval()
     device = _device(module)
     if mode == "onnx" and device.type != "cpu":
-        raise RuntimeUnsupported(f"the installed onnxruntime runs on CPU only; the module is on {device}")
+        raise rt.RuntimeUnsupported(f"the installed onnxruntime runs on CPU only; the module is on {device}")
     work_dir = Path(work_dir)
     path = work_dir / ARTEFACTS[mode]
-    versions = {"torch": torch.__version__, **(ort_versions() if mode == "onnx" else {})}
+    versions = {"torch": torch.__version__, **(rt.ort_versions() if mode == "onnx" else {})}
     if mode == "onnx":
-        versions["onnxscript"] = version_of("onnxscript")
-    key = fingerprint(mode, (t.detach().cpu().numpy() for t in module.state_dict().values()),
+        versions["onnxscript"] = rt.version_of("onnxscript")
+    key = rt.fingerprint(mode, (t.detach().cpu().numpy() for t in module.state_dict().values()),
                       example_inputs, versions)
     # An example of batch 1 would specialise the batch dimension to 1 (torch.export treats 0 and 1 as
     # constants): export from two copies of it, the same graph.
@@ -169,19 +155,19 @@ def build_runtime(mode: str, module: torch.nn.Module, example_inputs: tuple[np.n
     thread_info = _threads(threads)
 
     def reuse(export: Callable[[], None]) -> tuple[float, bool]:
-        return export_once(work_dir, path, key, export)
+        return rt.export_once(work_dir, path, key, export)
 
     loader, export_s, reused = BUILDERS[mode](module, example, path, reuse)
     if mode == "onnx":
-        (call, thread_info), load_s = timed(lambda: ort_session(path, threads, input_names=[
+        (call, thread_info), load_s = rt.timed(lambda: rt.ort_session(path, threads, input_names=[
             f"input_{i}" for i in range(len(example))]))
-        versions["onnx_opset"] = onnx_opset(path)
+        versions["onnx_opset"] = rt.onnx_opset(path)
     else:
         try:
-            loaded, load_s = timed(loader)
+            loaded, load_s = rt.timed(loader)
         except Exception as e:
-            raise unsupported_from(f"loading the {mode} artefact", e) from e
+            raise rt.unsupported_from(f"loading the {mode} artefact", e) from e
         call = _torch_call(loaded, device)
-    return RuntimeHandle(mode=mode, call=call, export_s=export_s, load_s=load_s,
-                         artefact_bytes=artefact_size(path), runtime_versions=versions, threads=thread_info,
-                         artefact=str(path), notes=NOTES[mode], reused=reused)
+    return rt.RuntimeHandle(mode=mode, call=call, export_s=export_s, load_s=load_s,
+                            artefact_bytes=rt.artefact_size(path), runtime_versions=versions,
+                            threads=thread_info, artefact=str(path), notes=NOTES[mode], reused=reused)
