@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from orch_helpers import ROOT, fakes  # noqa: F401 (fixture)
 
+from bench.analysis.ab import AbCell, judge, paired_ratio
 from bench.cell import parse_cell_id
 from bench.cli import main
-from bench.gate.ab import AbCell, judge, paired_ratio
 from bench.plan.ab_plan import Pair, abba_schedule, side_of_repeat
 from bench.results.load import load_run
 from bench.results.paths import run_file
@@ -174,3 +174,58 @@ def test_an_ab_run_is_neither_gated_nor_saved_as_a_plain_run(fakes: Path, capsys
     assert main(["baseline", "save", "--run", str(run), "--name", "x", "--dir", "bl"]) == 2
     assert main(["gate", "--run", str(run), "--baseline", str(run), "--output", "g.md"]) == 2
     assert capsys.readouterr().err.count("is an A/B run") == 2
+
+
+def test_a_noisy_cell_gets_more_abba_pairs_until_its_pass_fail_is_settled(fakes: Path, monkeypatch,  # noqa: F811
+                                                                           capsys) -> None:
+    # ±25% process-to-process noise: two pairs cannot tell a 10% slowdown from the machine's mood
+    monkeypatch.setenv("ORCH_FAKE_PLAN", json.dumps({"torch": "jitter0.25"}))
+    code, run = _ab_run(fakes, "--frameworks", "torch", "--env-b", "FRAMEBENCH_INJECT_SLOWDOWN=0.1",
+                        "--extra-pairs", "4", repeats=2)
+    meta = json.loads(run_file(run).read_text())
+    seq = meta["ab"]["adaptive"]
+    (entry,) = seq["comparisons"]
+    assert seq["cap_pairs"] == 4 and entry["added_pairs"] >= 1 and entry["stopped"] in ("settled", "cap")
+    assert entry["pairs"] == 2 + entry["added_pairs"]
+    repeats = sorted(e["repeat"] for e in meta["schedule"])
+    assert repeats == list(range(1, 2 * entry["pairs"] + 1))  # every added pair was scheduled, then ran
+    order = {e["repeat"]: e["order"] for e in meta["schedule"]}
+    for p in range(3, entry["pairs"] + 1):  # added pairs side by side, in ABBA order of their number
+        a, b = order[2 * p - 1], order[2 * p]
+        assert abs(a - b) == 1 and (a < b) == (p % 2 == 1)
+    assert len(load_run(run).cells) == 2 * entry["pairs"]  # a valid stored run with all of them
+    text = (run / "compare.md").read_text()
+    assert f"| {TORCH} | {entry['pairs']} |" in text and "Sequential phase" in text
+    assert code == (1 if "✗" in text else 0)
+
+    capsys.readouterr()
+    code = main(["compare", *CELLS, "--frameworks", "torch", "--variants", "default", "--repeats", "2",
+                 "--time-budget", "0.5", "--out", "budget"])
+    entry = json.loads(run_file(fakes / "budget").read_text())["ab"]["adaptive"]["comparisons"][0]
+    assert (entry["added_pairs"], entry["stopped"]) == (0, "budget") and code == 0
+
+
+def test_the_sequential_phase_stops_when_pass_fail_cannot_change() -> None:
+    from bench.plan.ab_sequential import settled
+
+    a = [1.0, 1.0, 1.0]
+    undecided = AbCell("x", "x", "x", a, a, 1.04, 0.99, 1.09)
+    judge(undecided, 0.03, 0.05, 0.95)
+    assert not settled(undecided, 0.05)
+    cannot_fail = AbCell("x", "x", "x", a, a, 1.01, 0.98, 1.045)  # straddles the zone, under --fail-on
+    judge(cannot_fail, 0.03, 0.05, 0.95)
+    assert cannot_fail.kind == "inconclusive" and settled(cannot_fail, 0.05)
+    one_pair = AbCell("x", "x", "x", a[:1], a[:1], 1.0)
+    judge(one_pair, 0.03, 0.05, 0.95)
+    assert not settled(one_pair, 0.05)
+    slower = AbCell("x", "x", "x", a, a, 1.12, 1.08, 1.16)
+    judge(slower, 0.03, 0.05, 0.95)
+    assert settled(slower, 0.05)
+
+
+@pytest.mark.parametrize(("cap", "bound"), [(3, 4 + 6), (True, 4), ("9", 4), (-1, 4), (10**9, 4)])
+def test_an_ab_runs_stored_cap_widens_the_repeats_only_when_plausible(cap, bound: int) -> None:
+    from bench.results.layout import max_repeat
+
+    assert max_repeat({"repeats": 4, "ab": {"adaptive": {"cap_pairs": cap}}}) == bound
+    assert max_repeat({"repeats": 4, "ab": "x"}) == 4 and max_repeat({"ab": {}}) is None

@@ -230,3 +230,41 @@ def test_summary_ratios_and_matrix_table(ci):
     assert "1.010 [1.000, 1.020, 96.1%]" in table and "9+9" in table and "101.0" in table
     empty = ci.format_matrix([("vae-mnist", "torch", "eager", 128, ci.summarize([], 3.0))])
     assert "no result" in empty
+
+
+def _table_module():
+    spec = importlib.util.spec_from_file_location("idiomatic_table", SCRIPT.parent / "idiomatic_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rounds_needed_for_the_band_follow_the_paired_spread() -> None:
+    import math
+    import statistics
+
+    from scipy.stats import t as student_t
+
+    rounds_needed = _table_module().rounds_needed
+    assert rounds_needed([1.0], 3.0) is None and rounds_needed([2.0, 2.0, 2.0], 3.0) == 2
+    diffs = [10.0, -8.0, 12.0, -9.0, 3.0, -4.0]
+    n = rounds_needed(diffs, 3.0)
+    sd = statistics.stdev(math.log1p(x / 100) for x in diffs)
+    half = lambda k: student_t.ppf(0.975, k - 1) * sd / math.sqrt(k)  # noqa: E731
+    assert half(n) <= math.log1p(0.03) < half(n - 1)  # the smallest such n
+    assert rounds_needed([x / 2 for x in diffs], 3.0) < n  # half the spread, fewer rounds
+
+
+def test_the_readme_table_reads_compare_idiomatic_json(tmp_path: Path) -> None:
+    mod = _table_module()
+    side = {"median_of_medians_s": 0.1, "between_process_cv": 0.1, "n_ok": 3}
+    doc = {"args": {"tolerance": 3}, "records": [{"key": "vae-mnist/tf-xla", "batch": 128}],
+           "summaries": {"vae-mnist/tf-xla": {
+               "sides": {"project": side, "idiomatic": {**side, "median_of_medians_s": 0.098}},
+               "ratio": 1.0204, "ratio_interval": [0.99, 1.05], "interval_coverage": 0.75,
+               "paired_ratio_median": 1.01, "paired_differences_pct": [1.0, 2.0, -1.0]}}}
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    assert mod.main([str(tmp_path / "a.json")]) == 0
+    assert mod.main([str(tmp_path / "missing.json")]) == 2
+    (row,) = mod.rows(doc)
+    assert row[:4] == ["vae-mnist", "TensorFlow", "xla", "128"] and row[7] == "1.010 [0.990–1.050, 75.0%]"

@@ -77,10 +77,12 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
                    help="seed of the processes' order (>= 0; default: --seed)")
     g.add_argument("--extra-pairs", type=at_least(0), metavar="N",
                    help="after the planned processes, at most N more ABBA pairs for each headline "
-                        "comparison still inconclusive (>= 0; 0: none; default: the profile's, 5)")
+                        "comparison still inconclusive (compare: each cell whose pass/fail is not settled) "
+                        "(>= 0; 0: none; default: the profile's, 5; compare 6)")
     g.add_argument("--time-budget", type=positive_float, dest="time_budget_s", metavar="S",
                    help="the run's wall-clock budget in seconds: extra pairs are added only while "
-                        "they fit (> 0; default: the profile's, quick 900, gpu 1800, full none)")
+                        "they fit (> 0; default: the profile's, quick 900, gpu 1800, full none; "
+                        "compare none)")
     g.add_argument("--steps", type=at_least(1), metavar="N",
                    help="timed, individually synchronised steps per process (>= 1)")
     g.add_argument("--warmup", type=at_least(0), metavar="N",

@@ -30,8 +30,10 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
                     "machine's drift falls on both. Per cell: the paired ratio B/A with its interval and a "
                     "verdict with an indifference zone. A side is an environment (--python-a/-b), a git "
                     "revision of this project's code (--rev-a/-b, checked out outside the run), a variant "
-                    "(--variant-a/-b) and/or extra environment variables (--env-a/-b). Exit 0 pass, 1 a "
-                    "cell is slower beyond --fail-on, 2 bad input.")
+                    "(--variant-a/-b) and/or extra environment variables (--env-a/-b). After the --repeats "
+                    "pairs, a cell whose pass/fail is not settled gets more pairs, up to --extra-pairs "
+                    "(default 6) and inside --time-budget. Exit 0 pass, 1 a cell is slower beyond "
+                    "--fail-on, 2 bad input.")
     add_filter_options(p)
     add_settings_options(p)
     s = p.add_argument_group("the two sides")
@@ -67,20 +69,25 @@ def sides_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
+    from bench.analysis.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse
+    from bench.gate.ab import render, summary_line
     from bench.results.write import atomic_write_text
 
     if args.report:
         check_output_file(args.report, "--report")
+    margin = args.margin if args.margin is not None else DEFAULT_MARGIN
+    fail_on = args.fail_on if args.fail_on is not None else DEFAULT_FAIL_ON
     if args.run:
         run_dir = Path(args.run)
     else:
         from bench.launchers.base import Interrupted
-        from bench.plan.ab_run import run_compare
+        from bench.plan.ab_run import Sequential, run_compare
+        from bench.plan.ab_sequential import DEFAULT_AB_CAP
+        from bench.results.layout import MAX_AB_CAP
 
-        if args.extra_pairs is not None or args.time_budget_s is not None:
-            raise BenchError("--extra-pairs and --time-budget apply to `bench all`; an A/B comparison runs "
-                             "its --repeats pairs (ABBA) for every cell")
+        cap = DEFAULT_AB_CAP if args.extra_pairs is None else args.extra_pairs
+        if cap > MAX_AB_CAP:
+            raise BenchError(f"--extra-pairs: at most {MAX_AB_CAP} pairs per cell (got {cap})")
         side_a, side_b = sides_from(args)
         filters = filter_values(args).validate()
         if filters.variants is not None and (side_a.variant or side_b.variant):
@@ -90,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
             if side.variant is not None:
                 Filters(variants=(side.variant,), frameworks=filters.frameworks).validate()
         try:
-            run_dir = run_compare(request_from(args, filters, report=False), side_a, side_b)
+            run_dir = run_compare(request_from(args, filters, report=False), side_a, side_b, Sequential(
+                cap, args.time_budget_s, margin, fail_on))
         except Interrupted:
             print("interrupted: the processes finished so far are kept", flush=True)
             return 130
-    result = analyse(run_dir, margin=args.margin if args.margin is not None else DEFAULT_MARGIN,
-                     fail_on=args.fail_on if args.fail_on is not None else DEFAULT_FAIL_ON)
+    result = analyse(run_dir, margin=margin, fail_on=fail_on)
     text = render(result)
     out = Path(args.report) if args.report else run_dir / "compare.md"
     atomic_write_text(out, text)

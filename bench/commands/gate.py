@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _gate_ab(args: argparse.Namespace) -> int:
     """``gate --ab RUN``: the A/B run's paired verdict (bench.gate.ab) with the gate's exit codes."""
-    from bench.gate.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse, render, summary_line
+    from bench.analysis.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN, analyse
+    from bench.gate.ab import render, summary_line
 
     result = analyse(Path(args.ab), margin=args.margin if args.margin is not None else DEFAULT_MARGIN,
                      fail_on=args.step_time if args.step_time is not None else DEFAULT_FAIL_ON)

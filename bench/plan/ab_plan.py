@@ -6,7 +6,7 @@ from a checkout outside any run directory, bench.plan.ab_run), a variant, extra 
 pairs of processes; pair p is A's process 2p−1 and B's process 2p, run next to each other, A first
 in odd pairs and B first in even ones (A B, B A, A B …: ABBA), with the pairs in the run's interleaved,
 seeded blocks (bench.plan.schedule). So every B process has an A neighbour and a slow spell of the machine
-falls on both sides alike; the ratio of each pair is paired (bench.gate.ab).
+falls on both sides alike; the ratio of each pair is paired (bench.analysis.ab).
 
 run.json keeps it under ``ab`` (additive: other readers ignore it): the sides, the pairs of cell ids and
 the rule that a process's side is the parity of its repeat (odd: A, even: B).
@@ -100,17 +100,24 @@ class AbSlot:
     side: str
 
 
+def pair_slots(pair: Pair, number: int, block: int | None, order: int = 0) -> list[AbSlot]:
+    """Pair ``number`` of a comparison: A's process 2p − 1 and B's 2p, adjacent, A first when p is odd
+    and B first when it is even (ABBA), at places ``order`` and ``order`` + 1 of the run."""
+    sides = [("a", pair.a, 2 * number - 1), ("b", pair.b, 2 * number)]
+    if number % 2 == 0:
+        sides.reverse()
+    return [AbSlot(Slot(cell, repeat, block, order + i), side)
+            for i, (side, cell, repeat) in enumerate(sides)]
+
+
 def abba_schedule(pairs: Sequence[Pair], repeats: int, seed: int) -> list[AbSlot]:
     """Every process of the comparison in run order (module doc): R pairs per comparison, in the
     interleaved blocks of bench.plan.schedule, A then B in odd pairs and B then A in even ones."""
     by_a = {p.a: p for p in pairs}
     out: list[AbSlot] = []
     for s in build_schedule([p.a for p in pairs], repeats, seed):
-        pair = by_a[s.cell]
-        a = AbSlot(Slot(pair.a, 2 * s.repeat - 1, s.block), "a")
-        b = AbSlot(Slot(pair.b, 2 * s.repeat, s.block), "b")
-        out += [a, b] if s.repeat % 2 else [b, a]
-    return [AbSlot(replace(x.slot, order=i), x.side) for i, x in enumerate(out)]
+        out += pair_slots(by_a[s.cell], s.repeat, s.block, len(out))
+    return out
 
 
 def side_of_repeat(repeat: int) -> str:

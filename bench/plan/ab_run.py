@@ -1,5 +1,6 @@
 """Running an A/B comparison (``bench compare``): plan with the project's planner, store it as a run, run
-the two sides' processes in ABBA order with the project's launcher. The analysis is bench.gate.ab.
+the two sides' processes in ABBA order with the project's launcher, then more pairs for the cells the
+verdict leaves undecided (bench.plan.ab_sequential). The analysis is bench.analysis.ab.
 
 The run is a stored run like any other (run.json, cells/<cell>/r<k>.json, steps, logs), planned by
 bench.plan.orchestrate.plan_new_run and launched by bench.launchers.slot.run_cell; what is A/B about it is in
@@ -19,12 +20,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.ab import DEFAULT_FAIL_ON, DEFAULT_MARGIN
 from bench.errors import BenchError
 from bench.host.detect import probe_frameworks
 from bench.host.processes import PROJECT_ROOT
@@ -32,6 +35,7 @@ from bench.launchers.base import Interrupted
 from bench.launchers.scratch import drop_shared_scratch
 from bench.launchers.slot import run_cell
 from bench.plan.ab_plan import AbSlot, Pair, Side, ab_meta, abba_schedule, pair_cells
+from bench.plan.ab_sequential import DEFAULT_AB_CAP, run_sequential
 from bench.plan.orchestrate import create_planned_run, plan_new_run, roofline_peaks
 from bench.plan.request import RunRequest
 from bench.results.paths import DEFAULT_RUNS_ROOT, new_run_id
@@ -98,9 +102,22 @@ def side_environment(side: Side, code_root: Path | None) -> dict[str, str]:
     return env
 
 
-def run_compare(request: RunRequest, side_a: Side, side_b: Side) -> Path:
+@dataclass(frozen=True)
+class Sequential:
+    """What the sequential phase may do (bench.plan.ab_sequential): pairs added per comparison at most,
+    the run's wall-clock budget in seconds (None: none), and the verdict's zone and threshold."""
+
+    cap: int = DEFAULT_AB_CAP
+    budget_s: float | None = None
+    margin: float = DEFAULT_MARGIN
+    fail_on: float = DEFAULT_FAIL_ON
+
+
+def run_compare(request: RunRequest, side_a: Side, side_b: Side,
+                sequential: Sequential = Sequential()) -> Path:
     """Plan, store and run an A/B comparison; returns the run directory (raises Interrupted on Ctrl-C,
     BenchError on bad input before anything is written)."""
+    started = time.monotonic()
     commits = {s.name: resolve_revision(s.revision) for s in (side_a, side_b) if s.revision}
     variants = [v for v in (side_a.variant, side_b.variant) if v]
     filters = request.filters
@@ -131,16 +148,20 @@ def run_compare(request: RunRequest, side_a: Side, side_b: Side) -> Path:
                        {"pythons": dict(side_a.pythons), "filters": filters.as_dict(),
                         "ab": ab_meta(side_a, side_b, pairs, details)}, interpreters=fws)
     _say(f"A/B run {run_dir.name}: {len(pairs)} comparison(s), {plan.repeats} pair(s) of processes each "
-         f"({len(slots)} processes, ABBA order, schedule seed {plan.schedule_seed}); results in {run_dir}")
+         f"({len(slots)} processes, ABBA order, schedule seed {plan.schedule_seed}), then up to "
+         f"{sequential.cap} more pair(s) for each cell not settled; results in {run_dir}")
     _say(f"  A: {side_a.label()}\n  B: {side_b.label()}")
-    execute(run_dir, slots, pairs, by_model, side_a, side_b, commits)
+    deadline = None if sequential.budget_s is None else started + sequential.budget_s
+    execute(run_dir, slots, pairs, by_model, side_a, side_b, commits, sequential, deadline)
     drop_shared_scratch(run_dir)
     return run_dir
 
 
 def execute(run_dir: Path, slots: list[AbSlot], pairs: list[Pair], by_model: Mapping[str, Any],
-            side_a: Side, side_b: Side, commits: Mapping[str, str]) -> None:
-    """Run the processes in order, each with its side's interpreter, environment and code."""
+            side_a: Side, side_b: Side, commits: Mapping[str, str],
+            sequential: Sequential = Sequential(), deadline: float | None = None) -> None:
+    """Run the processes in order, each with its side's interpreter, environment and code; then the
+    sequential phase's pairs (none when its cap is 0)."""
     sides = {"a": side_a, "b": side_b}
     cells = list(dict.fromkeys(c for p in pairs for c in (p.a, p.b)))
     tf32 = any(st.tf32 for st in by_model.values())
@@ -148,12 +169,19 @@ def execute(run_dir: Path, slots: list[AbSlot], pairs: list[Pair], by_model: Map
         envs = {n: side_environment(s, roots.get(n)) for n, s in sides.items()}
         peaks = {d: roofline_peaks(run_dir, d, cells, side_a.pythons, tf32) for d in ("cuda", "cpu")
                  if any(c.device == d for c in cells)}
-        for i, x in enumerate(slots):
-            cell, side = x.slot.cell, sides[x.side]
-            _say(f"[{i + 1}/{len(slots)}] {x.side.upper()} {x.slot.label}")
-            run_cell(cell, by_model[cell.model], run_dir, repeat=x.slot.repeat, block=x.slot.block,
-                     order=x.slot.order, python=side.pythons.get(cell.framework),
-                     peak_flops=peaks.get(cell.device), env_extra=envs[x.side])
+
+        def run_slots(todo: list[AbSlot]) -> None:
+            for i, x in enumerate(todo):
+                cell, side = x.slot.cell, sides[x.side]
+                _say(f"[{i + 1}/{len(todo)}] {x.side.upper()} {x.slot.label}")
+                run_cell(cell, by_model[cell.model], run_dir, repeat=x.slot.repeat, block=x.slot.block,
+                         order=x.slot.order, python=side.pythons.get(cell.framework),
+                         peak_flops=peaks.get(cell.device), env_extra=envs[x.side])
+
+        run_slots(slots)
+        if sequential.cap:
+            run_sequential(run_dir, pairs, by_model, cap=sequential.cap, deadline=deadline,
+                           margin=sequential.margin, fail_on=sequential.fail_on, run_slots=run_slots)
 
 
 @contextmanager
@@ -164,5 +192,5 @@ def _checkouts(commits: Mapping[str, str], run_dir: Path) -> Iterator[dict[str, 
                for name, commit in commits.items()}
 
 
-__all__ = ["CODE_PATHS", "Interrupted", "resolve_revision", "revision_checkout", "run_compare",
+__all__ = ["CODE_PATHS", "Interrupted", "Sequential", "resolve_revision", "revision_checkout", "run_compare",
            "side_environment"]

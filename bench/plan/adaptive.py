@@ -32,7 +32,7 @@ from bench.results.slots import Slot, schedule_entries, slots_from_entries
 from bench.results.write import update_run_meta
 from bench.stats import INCONCLUSIVE, MARGIN, RatioCI, median_ratio_ci
 
-__all__ = ["DEFAULT_CAP", "REPORT_RESERVE_S", "group_ratio", "run_adaptive"]
+__all__ = ["DEFAULT_CAP", "REPORT_RESERVE_S", "group_ratio", "own_timings", "run_adaptive"]
 
 DEFAULT_CAP = 5  # extra pairs per comparison at most
 REPORT_RESERVE_S = 45.0  # kept for the report after the last process (quick's reports take ~20-40 s)
@@ -59,7 +59,7 @@ def group_ratio(results: Mapping[tuple[str, int], CellResult], group: Sequence[A
     return median_ratio_ci(a, b)
 
 
-def _own_timings(results: Mapping[tuple[str, int], CellResult]) -> PastTimings:
+def own_timings(results: Mapping[tuple[str, int], CellResult]) -> PastTimings:
     past = PastTimings()
     for r in results.values():
         past.add(r)
@@ -80,7 +80,7 @@ def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mappi
     record: dict[str, Any] = {"cap_pairs": cap, "margin": MARGIN, "budget_s": budget_s}
     while True:
         results = read_process_results(run_dir)
-        past = _own_timings(results)
+        past = own_timings(results)
         meta = read_run_meta(run_dir)
         schedule = slots_from_entries(meta.get("schedule") or [])
         block = max((s.block for s in schedule if s.block is not None), default=-1) + 1

@@ -24,6 +24,9 @@ __all__ = ["ProcessFile", "check_no_links_out", "process_files", "result_problem
 ProcessFile = tuple[str, int, Path]
 
 
+MAX_AB_CAP = 1000  # pairs an A/B run's sequential phase may add per cell, at most
+
+
 def _refuse(text: str) -> BenchError:
     from bench.results.schema_text import one_line
 
@@ -32,11 +35,19 @@ def _refuse(text: str) -> BenchError:
 
 def max_repeat(meta: Mapping[str, Any]) -> int | None:
     """The highest repeat a process of the run may have: its ``repeats``, plus the pairs its adaptive
-    phase may add (bench.plan.adaptive); None when the run does not say."""
+    phase may add (bench.plan.adaptive: one process per pair and cell; an A/B run's sequential phase,
+    bench.plan.ab_sequential: two); None when the run does not say."""
     repeats, adaptive = meta.get("repeats"), meta.get("adaptive")
-    if repeats is not None and isinstance(adaptive, Mapping):
-        return int(repeats) + int(adaptive.get("cap_pairs") or 0)
-    return repeats
+    if repeats is None:
+        return None
+    extra = int(adaptive.get("cap_pairs") or 0) if isinstance(adaptive, Mapping) else 0
+    ab = meta.get("ab")
+    ab_adaptive = ab.get("adaptive") if isinstance(ab, Mapping) else None
+    ab_cap = ab_adaptive.get("cap_pairs") if isinstance(ab_adaptive, Mapping) else None
+    # ``ab`` is not typed by the schema: only a plausible count widens the bound.
+    if isinstance(ab_cap, int) and not isinstance(ab_cap, bool) and 0 <= ab_cap <= MAX_AB_CAP:
+        extra += 2 * ab_cap
+    return int(repeats) + extra
 
 
 def run_meta_problem(d: Mapping[str, Any]) -> str | None:
