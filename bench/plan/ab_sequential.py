@@ -39,7 +39,7 @@ from bench.results.write import update_run_meta
 
 __all__ = ["DEFAULT_AB_CAP", "run_sequential", "settled"]
 
-DEFAULT_AB_CAP = 6  # pairs added per comparison at most (4 planned + 6: a 10% slowdown caught here)
+DEFAULT_AB_CAP = 6  # pairs added per comparison at most (calibrated with 4 planned: README, A/B or history?)
 SETTLED, CAP, BUDGET, NO_PAIR = "settled", "cap", "budget", "no pair"
 
 
