@@ -78,10 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     docs = []
     for f in args.json:
         try:
-            docs.append(json.loads(Path(f).read_text()))
+            doc = json.loads(Path(f).read_text())
+            table([doc])  # what it cannot read is refused here, before anything is printed
         except (OSError, ValueError) as e:
             print(f"error: {f}: {e}", file=sys.stderr)
             return 2
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            print(f"error: {f}: not a compare_idiomatic.py --json file ({type(e).__name__}: {e})",
+                  file=sys.stderr)
+            return 2
+        docs.append(doc)
     print(table(docs))
     return 0
 

@@ -266,5 +266,7 @@ def test_the_readme_table_reads_compare_idiomatic_json(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps(doc))
     assert mod.main([str(tmp_path / "a.json")]) == 0
     assert mod.main([str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "other.json").write_text(json.dumps({"summaries": {"x": 1}}))
+    assert mod.main([str(tmp_path / "other.json")]) == 2
     (row,) = mod.rows(doc)
     assert row[:4] == ["vae-mnist", "TensorFlow", "xla", "128"] and row[7] == "1.010 [0.990–1.050, 75.0%]"
