@@ -112,6 +112,7 @@ class FixtureCell:
     loss_names: tuple[str, ...] = ("g", "d")  # the model family's loss names
     flags: dict[str, Any] = field(default_factory=dict)
     seed_salt: int = 0  # a different draw from the same distribution
+    scenario: str = "train"
 
     @property
     def cell(self) -> Cell:
@@ -123,6 +124,7 @@ class FixtureCell:
             precision=self.precision,
             batch_size=self.batch_size,
             variant=self.variant,
+            scenario=self.scenario,
         )
 
 

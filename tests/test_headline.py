@@ -98,6 +98,19 @@ def test_compile_cost_has_first_step_and_steady_state(table) -> None:
     assert costs["tensorflow"].speedup.verdict == "A faster"  # function's steps beat eager's
 
 
+def test_compile_cost_falls_back_to_a_tuned_compiled_cell(tmp_path: Path) -> None:
+    """quick runs torch's compile only with its optimizer compiled too: the compile cost is that cell's,
+    named with its variant, against the eager default."""
+    cells = [c for c in _cells() if c.mode != "compile"] + [
+        FixtureCell(framework="torch", mode="compile", variant="adam-compiled", median_s=0.013,
+                    first_step_s=25.0)]
+    runs = load_runs([write_run(tmp_path / "run", cells, repeats=5, between_cv=0.02)])
+    (h,) = headlines(comparison_frame(runs))
+    cost = {c.framework: c for c in h.costs}["torch"]
+    assert cost.mode == "compile (adam-compiled)" and cost.first_s == pytest.approx(25.0)
+    assert cost.eager_first_s == pytest.approx(0.3)
+
+
 def test_bf16_curves_get_a_wider_tolerance(tmp_path: Path) -> None:
     offset = 0.15  # ~13% of the loss scale: beyond fp32's tolerance, within bf16's
     runs = load_runs([write_run(tmp_path / "run", _cells(bf16_offset=offset))])
@@ -106,3 +119,31 @@ def test_bf16_curves_get_a_wider_tolerance(tmp_path: Path) -> None:
     assert PARITY_TOLERANCES["fp32"] < bf16.worst < PARITY_TOLERANCES["bf16"]
     assert bf16.within_tolerance and bf16.tolerance == PARITY_TOLERANCES["bf16"]
     assert parity["fp32"].within_tolerance
+
+
+def test_generation_headline_picks_shipped_and_deployed_per_framework(tmp_path: Path) -> None:
+    """Generate cells get their own headline: per framework the fastest native mode and the fastest
+    deployed runtime (by latency p50), each pair compared across frameworks with its interval; the
+    training headline leaves them out."""
+    from bench.analysis.headline import generation_headlines
+    from bench.report.pages.front import generation_headline_table
+
+    gen = [FixtureCell(framework="tensorflow", mode="function", median_s=0.004, scenario="generate"),
+           FixtureCell(framework="tensorflow", mode="litert", median_s=0.002, scenario="generate"),
+           FixtureCell(framework="tensorflow", mode="savedmodel", median_s=0.0035, scenario="generate"),
+           FixtureCell(framework="torch", mode="eager", median_s=0.003, scenario="generate"),
+           FixtureCell(framework="torch", mode="onnx", median_s=0.001, scenario="generate")]
+    runs = load_runs([write_run(tmp_path / "run", _cells() + gen, repeats=5, between_cv=0.02)])
+    t = comparison_frame(runs)
+    assert [h.key["scenario"] for h in headlines(t)] == ["train"]
+    (h,) = generation_headlines(t)
+    assert h.key["model"] == "dcgan-mnist" and h.key["scenario"] == "generate"
+    assert {fw: p.row["mode"] for fw, p in h.shipped.items()} == {"tensorflow": "function", "torch": "eager"}
+    assert {fw: p.row["mode"] for fw, p in h.deployed.items()} == {"tensorflow": "litert", "torch": "onnx"}
+    assert h.shipped_ranking.picks[0][0] == "torch" and h.shipped_ranking.ratio.ratio == pytest.approx(
+        h.shipped["tensorflow"].row["step_time_median_s"] / h.shipped["torch"].row["step_time_median_s"])
+    # TF's deployed pick was made among 2 runtimes, torch's among 1: the interval is widened for 2.
+    assert h.deployed_ranking.ratio.candidates == 2 and h.deployed_ranking.decision == "A faster"
+    text = generation_headline_table([h], ["tensorflow", "torch"], multi_run=False)
+    assert "shipped TensorFlow" in text and "deployed PyTorch" in text and "litert: " in text
+    assert "PyTorch faster" in text

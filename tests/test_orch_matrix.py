@@ -89,7 +89,7 @@ def test_matrix_equals_the_recorded_one() -> None:
 
 
 def test_default_quick_matrix_on_a_cpu_machine() -> None:
-    planned = build("quick", CPU_ONLY)
+    planned = build("quick", CPU_ONLY, models=None)  # the default models: quick's generation joins them
     runnable = [p.cell for p in planned if p.runnable]
     assert all(c.device == "cpu" and c.precision == "fp32" for c in runnable)
     quick = profiles.get_profile("quick")
@@ -99,18 +99,30 @@ def test_default_quick_matrix_on_a_cpu_machine() -> None:
     ids = by_id(planned)
     for model in BUILTIN["models"]:
         b = quick.batch_size(model, "cpu", get_spec(model).batch_size)
-        for fw, mode in [("tensorflow", "eager"), ("tensorflow", "function"), ("tensorflow", "xla"),
-                         ("torch", "eager"), ("torch", "compile")]:
-            assert ids[Cell(model, fw, mode, "cpu", "fp32", b).cell_id].runnable
+        for fw, mode, variant in [("tensorflow", "function", "default"), ("tensorflow", "xla", "default"),
+                                  ("torch", "eager", "default"), ("torch", "eager", "adam-fused"),
+                                  ("torch", "compile", "adam-compiled")]:
+            assert ids[Cell(model, fw, mode, "cpu", "fp32", b, variant).cell_id].runnable
+        for fw, mode in [("tensorflow", "function"), ("tensorflow", "xla"), ("torch", "eager")]:
             cuda = ids[Cell(model, fw, mode, "cuda", "fp32", get_spec(model).batch_size).cell_id]
             assert cuda.skip_reason == "no CUDA device"
         for mode in ("reduce-overhead", "max-autotune"):
             assert ids[Cell(model, "torch", mode, "cpu", "fp32", b).cell_id].skip_reason == "needs CUDA"
-    # The quick profile's only optional variants are torch's tuned candidates on CPU (the fused Adam in
-    # eager, the compiled optimizer step with the compiled modules), so that its tuned column compares
-    # like scopes; no bf16 CPU cell (those are in full).
-    assert {(c.framework, c.mode, c.variant) for c in runnable if c.variant != "default"} == {
-        ("torch", "eager", "adam-fused"), ("torch", "compile", "adam-compiled")}
+    # quick keeps what answers the headline: each framework's shipped default and its tuned candidates
+    # (torch: the fused Adam in eager, the compiled optimizer step with the compiled modules, so that the
+    # tuned column compares like scopes); TF eager and torch's modules-only compile are left to full; no
+    # bf16 CPU cell (those are in full).
+    train = [c for c in runnable if c.scenario == "train"]
+    assert {(c.framework, c.mode, c.variant) for c in train} == {
+        ("tensorflow", "function", "default"), ("tensorflow", "xla", "default"),
+        ("torch", "eager", "default"), ("torch", "eager", "adam-fused"),
+        ("torch", "compile", "adam-compiled")}
+    # Generation for one model: each framework's shipped way and every deployed runtime.
+    gen = [c for c in runnable if c.scenario == "generate"]
+    assert {c.model for c in gen} == {"dcgan-mnist"} and {c.variant for c in gen} == {"default"}
+    assert {(c.framework, c.mode) for c in gen} == {
+        ("tensorflow", m) for m in ("function", "savedmodel", "litert", "onnx")} | {
+        ("torch", m) for m in ("eager", "aoti", "onnx", "torchscript")}
     assert all(p.cell.precision == "fp32" for p in build("quick", CPU_ONLY, ("fp32", "bf16")) if p.runnable)
 
 
@@ -391,14 +403,42 @@ def test_deployed_runtimes_are_modes_of_the_generate_scenario_only() -> None:
             assert d.extra_variants("full", m, "cpu", CPU_ONLY[fw]) == ()
         assert all(d.mode(m).applies_to("train") for m in d.mode_names if m not in modes)
     assert "legacy" in get_framework("torch").mode("torchscript").note
-    for profile in ("quick", "full"):  # full plans every model's generate cells too: there alone
-        cells = [p.cell for p in build(profile, CPU_ONLY)]
-        assert all(c.scenario == "generate" for c in cells if c.mode in runtime_modes[c.framework])
-        assert any(c.mode in runtime_modes[c.framework] for c in cells) == (profile == "full")
+    for profile in ("quick", "full"):  # full plans every model's generate cells, quick one model's
+        cells = [p.cell for p in build(profile, CPU_ONLY, models=None)]
+        deployed = [c for c in cells if c.mode in runtime_modes[c.framework]]
+        assert deployed and all(c.scenario == "generate" for c in deployed)
+        assert {c.model for c in deployed} == (
+            {"dcgan-mnist"} if profile == "quick" else set(profiles.get_profile(profile).default_models()))
     # Crossed with generate, they are planned for it alone (runnable where the family declares generate).
     f = matrix.Filters(models=("dcgan-mnist",), devices=("cpu",), scenarios=("train", "generate"))
     cells = [p.cell for p in matrix.build_matrix(profiles.get_profile("full"), CPU_ONLY, f)]
     in_runtimes = [c for c in cells if c.mode in runtime_modes[c.framework]]
     assert {c.scenario for c in in_runtimes} == {"generate"} and len(in_runtimes) == 6
     with pytest.raises(BenchError, match="no cell matches"):
-        matrix.build_matrix(profiles.get_profile("quick"), CPU_ONLY, matrix.Filters(modes=("aoti",)))
+        matrix.build_matrix(profiles.get_profile("quick"), CPU_ONLY,
+                            matrix.Filters(modes=("aoti",), scenarios=("train",)))
+
+
+def test_what_quick_leaves_to_full_runs_whenever_named() -> None:
+    """quick's default matrix leaves TF eager, torch's modules-only compile cell and the generate cells of
+    every model but dcgan-mnist to full; naming the mode, the variant or the scenarios brings them back."""
+    quick = profiles.get_profile("quick")
+
+    def ids(**kw: object) -> set[str]:
+        f = matrix.Filters(**{"devices": ("cpu",), **kw})  # type: ignore[arg-type]
+        return {p.cell.cell_id for p in matrix.build_matrix(quick, CPU_ONLY, f) if p.runnable}
+
+    tf_eager = Cell("vae-mnist", "tensorflow", "eager", "cpu", "fp32", 128).cell_id
+    compile_default = Cell("vae-mnist", "torch", "compile", "cpu", "fp32", 128).cell_id
+    assert tf_eager not in ids(models=("vae-mnist",)) and compile_default not in ids(models=("vae-mnist",))
+    assert tf_eager in ids(models=("vae-mnist",), modes=("eager",))
+    assert compile_default in ids(models=("vae-mnist",), variants=("default",))
+    assert compile_default in ids(models=("vae-mnist",), modes=("compile",))
+    # generate: dcgan-mnist's in the unfiltered default; with --models, only when the scenario is named,
+    # then for every model (and mode) named.
+    assert any(i.endswith("__generate") for i in ids())
+    assert not any(i.endswith("__generate") for i in ids(models=("dcgan-mnist",)))
+    named = ids(models=("vae-mnist",), scenarios=("generate",))
+    assert {i.split("__")[2] for i in named} == {"eager", "function", "xla", "savedmodel", "litert", "onnx",
+                                                 "compile", "aoti", "torchscript"}
+    assert tf_eager in ids(models=("vae-mnist",), scenarios=("train",))

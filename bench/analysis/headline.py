@@ -26,7 +26,7 @@ import pandas as pd
 
 from bench.analysis.comparisons import is_default_cell
 from bench.analysis.tables import compare, fastest, frameworks_shown, records, shipped, timed
-from bench.labels import HEADLINE_AXES, compiles
+from bench.labels import HEADLINE_AXES, compiles, descriptor, is_shipped_default
 from bench.stats import MARGIN, RatioCI, num
 
 KEY = ["run_id", *HEADLINE_AXES]
@@ -119,11 +119,16 @@ def ranking(picks: dict[str, Pick | None], *, tuned: bool = False) -> Ranking:
 
 
 def compile_cost(rows: list[dict[str, Any]], fw: str) -> CompileCost | None:
-    mine = [r for r in shipped(rows) if r["framework"] == fw]
-    best = fastest([r for r in mine if compiles(fw, r["mode"])])
+    """The fastest compiled cell in the shipped-default variant and precision; where none ran (quick
+    runs torch's compile only with its optimizer compiled too), the fastest compiled fp32 cell, named
+    with its variant."""
+    compiled = [r for r in rows if r["framework"] == fw and compiles(fw, r["mode"])]
+    best = fastest(shipped(compiled)) or fastest([r for r in compiled if r.get("precision") == "fp32"])
     if best is None:
         return None
-    cost = CompileCost(fw, str(best["mode"]), num(best.get("time_to_first_step_s")),
+    variant = best.get("variant", "default")
+    mode = str(best["mode"]) + (f" ({variant})" if variant != "default" else "")
+    cost = CompileCost(fw, mode, num(best.get("time_to_first_step_s")),
                        num(best.get("time_to_steady_state_s")))
     cost.eager_first_s, cost.eager_steady_s = num(best.get("eager_first_s")), num(best.get("eager_steady_s"))
     cost.warm_first_s = num(best.get("warm_first_step_s"))
@@ -132,12 +137,21 @@ def compile_cost(rows: list[dict[str, Any]], fw: str) -> CompileCost | None:
     return cost
 
 
+def _of_scenario(table: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """The ok rows of one scenario (a run stored before the scenario axis trained only)."""
+    ok = table[table["status"] == "ok"]
+    if "scenario" not in ok.columns:
+        return ok if scenario == "train" else ok[:0]
+    return ok[ok["scenario"] == scenario]
+
+
 def headlines(table: pd.DataFrame) -> list[Headline]:
+    """The training headline (the train scenario's groups; generation has its own, below)."""
     out: list[Headline] = []
     if table.empty:
         return out
     shown = frameworks_shown(table)
-    ok = table[table["status"] == "ok"]
+    ok = _of_scenario(table, "train")
     for key, group in ok.groupby(KEY, sort=False):
         rows = records(group)
         default = {fw: default_pick([r for r in rows if r["framework"] == fw]) for fw in shown}
@@ -150,4 +164,39 @@ def headlines(table: pd.DataFrame) -> list[Headline]:
                                                                    for r in rows if r["framework"] == fw)]
         out.append(Headline(dict(zip(KEY, key, strict=True)), default, tuned, ranking(default),
                             tuned_ranking, costs))
+    return out
+
+
+@dataclass
+class GenerationHeadline:
+    """Per model, device and batch of the generate scenario: each framework's fastest shipped way to
+    generate (its native modes: eager or graph, default variant, fp32) and its fastest deployed runtime,
+    by batch-1 latency p50; each pair of picks compared across frameworks (Bonferroni-widened for the
+    candidates, as the tuned training pick)."""
+
+    key: dict[str, Any]
+    shipped: dict[str, Pick | None]
+    deployed: dict[str, Pick | None]
+    shipped_ranking: Ranking
+    deployed_ranking: Ranking
+
+
+def is_deployed_runtime(row: dict[str, Any]) -> bool:
+    d = descriptor(str(row.get("framework")))
+    return bool(d and row.get("mode") in d.mode_names and d.mode(str(row["mode"])).runtime)
+
+
+def generation_headlines(table: pd.DataFrame) -> list[GenerationHeadline]:
+    out: list[GenerationHeadline] = []
+    if table.empty:
+        return out
+    shown = frameworks_shown(table)
+    for key, group in _of_scenario(table, "generate").groupby(KEY, sort=False):
+        rows = [r for r in records(group) if is_shipped_default(r)]
+        shipped = {fw: pick([r for r in rows if r["framework"] == fw and not is_deployed_runtime(r)])
+                   for fw in shown}
+        deployed = {fw: pick([r for r in rows if r["framework"] == fw and is_deployed_runtime(r)])
+                    for fw in shown}
+        out.append(GenerationHeadline(dict(zip(KEY, key, strict=True)), shipped, deployed,
+                                      ranking(shipped, tuned=True), ranking(deployed, tuned=True)))
     return out

@@ -109,6 +109,12 @@ class FrameworkDescriptor:
     # Profile name -> modes that run on one model only in that profile (the default model with the
     # cheapest train step), in fp32: a mode too slow to compile for every model of a short profile.
     one_model_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # What a short profile leaves to `full` (the default matrix only: a named mode or variant always runs).
+    # Profile name -> scenario -> the modes of that scenario's cells (a scenario not named: every mode);
+    # and profile name -> the modes whose default-variant train cell is left out, their tuned variants
+    # run (the default cell being neither the shipped default nor a like-scope tuned candidate).
+    profile_modes: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    extras_only_modes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Seconds a process takes before its first step (interpreter, framework import, device context,
     # model build), per device: plans and ETAs until the machine has stored runs.
     process_start_s: Mapping[str, float] = field(default_factory=dict)

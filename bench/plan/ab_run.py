@@ -147,9 +147,11 @@ def run_compare(request: RunRequest, side_a: Side, side_b: Side,
                        [s.slot for s in slots], plan.schedule_seed,
                        {"pythons": dict(side_a.pythons), "filters": filters.as_dict(),
                         "ab": ab_meta(side_a, side_b, pairs, details)}, interpreters=fws)
+    more = (f", then up to {sequential.cap} more pair(s) for each cell not settled" if sequential.cap > 0
+            else ", no more pairs (--extra-pairs 0)")
     _say(f"A/B run {run_dir.name}: {len(pairs)} comparison(s), {plan.repeats} pair(s) of processes each "
-         f"({len(slots)} processes, ABBA order, schedule seed {plan.schedule_seed}), then up to "
-         f"{sequential.cap} more pair(s) for each cell not settled; results in {run_dir}")
+         f"({len(slots)} processes, ABBA order, schedule seed {plan.schedule_seed}){more}; results in "
+         f"{run_dir}")
     _say(f"  A: {side_a.label()}\n  B: {side_b.label()}")
     deadline = None if sequential.budget_s is None else started + sequential.budget_s
     execute(run_dir, slots, pairs, by_model, side_a, side_b, commits, sequential, deadline)

@@ -165,6 +165,28 @@ def _crossed(filters: Filters, profile: Profile) -> list[dict[str, Any]]:
     return [dict(zip(IMPLICIT_DEFAULTS, combo, strict=True)) for combo in product(*values)]
 
 
+def _left_to_other_profiles(profile: Profile, filters: Filters, desc: Any, model: str, mode: str,
+                            variant: str, scenario: str, has_extras: bool) -> bool:
+    """Whether the profile's default matrix leaves this cell out (``Profile.scenario_models``, for the
+    unfiltered models only; the
+    descriptor's ``profile_modes`` and ``extras_only_modes``: a default variant is left out only where
+    the mode runs extra variants). Naming scenarios (``--scenarios``) or modes lifts the mode trimming,
+    and naming variants that of the default variant: ``--scenarios generate`` plans every mode."""
+    if filters.scenarios is None:
+        # A scenario limited to some models joins the default models only: `--models` without
+        # `--scenarios` runs the profile's first scenario (train) as before.
+        limited = profile.scenario_models.get(scenario)
+        if limited is not None and (filters.models is not None or model not in limited):
+            return True
+    if filters.modes is not None or filters.scenarios is not None:
+        return False
+    modes = desc.profile_modes.get(profile.name, {}).get(scenario)
+    if modes is not None and mode not in modes:
+        return True
+    return (filters.variants is None and has_extras and scenario == "train" and variant == "default"
+            and mode in desc.extras_only_modes.get(profile.name, ()))
+
+
 def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filters: Filters, *,
                  cpu_native: Collection[str] = ("fp32",)) -> list[PlannedCell]:
     """Every cell of the (filtered) matrix, runnable or skipped with a reason. Pure: no I/O.
@@ -240,6 +262,9 @@ def build_matrix(profile: Profile, probes: Mapping[str, Mapping[str, Any]], filt
                             for extra in [*crossed, *more]:
                                 if not desc.mode(mode).applies_to(extra["scenario"]):
                                     continue  # e.g. a deployed runtime: inference scenarios only
+                                if _left_to_other_profiles(profile, filters, desc, model, mode, variant,
+                                                           extra["scenario"], len(variants) > 1):
+                                    continue
                                 # Another scenario's cells: fp32 unless asked for (the scenario may skip
                                 # the others), and the default variant unless variants are named.
                                 if extra["scenario"] != "train" and (

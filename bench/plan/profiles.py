@@ -17,7 +17,8 @@ precisions it runs on CUDA and on CPU (the reduced ones only where the CPU runs 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.clock import physical_cores as _physical_cores
@@ -62,8 +63,11 @@ class Profile:
     # Data-parallel worker counts the default matrix adds (when --workers is not given) to each
     # framework's baseline mode, default variant, fp32: the scaling cells (issue 21). Never in quick.
     scale_out_workers: tuple[int, ...] = ()
-    # The scenarios of the default matrix (--scenarios overrides; bench.scenarios).
+    # The scenarios of the default matrix (--scenarios overrides; bench.scenarios), and the models a
+    # scenario of it is limited to (a scenario not named: every model of the matrix); a limited scenario
+    # joins the profile's default models only, not a `--models` list (bench.plan.matrix).
     scenarios: tuple[str, ...] = ("train",)
+    scenario_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # The generate scenario's settings (RunSettings.generate_*, denoising_steps).
     denoising_steps: int = 4
     generate_warmup_min_s: float = 0.5
@@ -122,6 +126,10 @@ PROFILE_DEFS: dict[str, Profile] = {
         compile_cache="shared",
         all_models=False,
         time_budget_s=15 * 60.0,
+        # Generation for one model, in every runtime installed (the frameworks' descriptors name the
+        # modes: each one's shipped way to generate and its deployed runtimes; the rest is in full).
+        scenarios=("train", "generate"),
+        scenario_models={"generate": ("dcgan-mnist",)},
     ),
     "full": Profile(
         name="full",
@@ -131,7 +139,7 @@ PROFILE_DEFS: dict[str, Profile] = {
         cuda_precisions=("fp32", "bf16", "fp16"),
         cpu_precisions=("fp32", "bf16"),
         scale_out_workers=(2,),
-        # Every model's generate cells too (the quick default leaves them out: its 15 minutes are spent).
+        # Every model's generate cells too, in every mode (quick: one model, fewer modes).
         scenarios=("train", "generate"),
         denoising_steps=50,
         generate_warmup_min_s=2.0,

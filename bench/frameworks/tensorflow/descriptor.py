@@ -91,6 +91,11 @@ DESCRIPTOR = FrameworkDescriptor(
     # (default_mode), on every model in fp32 and bf16; eager and tf.function on one model (fp32).
     cuda_reduced_precision_modes={"gpu": ("xla",)},
     one_model_modes={"gpu": ("eager", "function")},
+    # quick (15 minutes on 2 CPU cores) keeps what answers the headline: training in the shipped default
+    # (tf.function) and the tuned candidate (XLA); generation in the shipped graph mode and every
+    # deployed runtime. Eager cells run in full and when named (--modes eager).
+    profile_modes={"quick": {"train": ("function", "xla"),
+                             "generate": ("function", "savedmodel", "litert", "onnx")}},
     # CPU: 4-7 s in the committed quick run (Keras import included); CUDA: plus GPU init (~2 s).
     process_start_s={"cpu": 6.0, "cuda": 8.0},
     launchers=("engine",),  # cells of several workers: MultiWorkerMirroredStrategy (ranks.py)

@@ -7,7 +7,16 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analysis.headline import RULE, CompileCost, Headline, Pick, Ranking, headlines
+from bench.analysis.headline import (
+    RULE,
+    CompileCost,
+    GenerationHeadline,
+    Headline,
+    Pick,
+    Ranking,
+    generation_headlines,
+    headlines,
+)
 from bench.analysis.parity import Parity
 from bench.analysis.tables import NOISY_CV, Note, notes, records
 from bench.labels import (
@@ -149,6 +158,46 @@ def headline_table(heads: list[Headline], frameworks: Sequence[str], multi_run: 
     return md_table(headers, body)
 
 
+GENERATION_HEADLINE_LEGEND = (
+    "Per model, device and batch of the generate scenario: each framework's fastest **shipped** way to "
+    "generate (its own modes: eager or graph) and its fastest **deployed** runtime (an exported artefact "
+    "in its runtime: see each model page's *Generation* section), picked by latency p50 of one call at "
+    "batch 1 (median over the cell's processes, order-statistic CI over them, coverage in the bracket), "
+    "with its throughput at the batch shown. Cross-framework ratio: the slower pick's p50 over the "
+    "faster's, its interval from the paired processes, Bonferroni-widened for the candidates each pick "
+    "was made among; faster when the interval lies beyond ±5%, tie inside it, inconclusive otherwise.")
+
+
+def _generation_pick_text(p: Pick | None) -> str:
+    if p is None:
+        return "–"
+    r = p.row
+    thr = f", {fmt_sig(r['throughput_img_s'])} img/s" if num(r.get("throughput_img_s")) is not None else ""
+    text = f"{_config_name(r)}: {step_ms(r, unit=' ms')}{thr}"
+    if p.within_noise and p.runner_up is not None:
+        text += f" (≈ {_config_name(p.runner_up)}: {fmt_ratio_ci(p.vs_runner_up)})"
+    return text
+
+
+def generation_headline_table(heads: list[GenerationHeadline], frameworks: Sequence[str],
+                              multi_run: bool) -> str:
+    axes = [a for a in shown_axes(HEADLINE_AXES, [h.key for h in heads]) if a != "scenario"]
+    headers = (["run"] if multi_run else []) + [AXIS_HEADERS[a] for a in axes]
+    headers += [f"shipped {framework_label(fw)}" for fw in frameworks] + ["shipped: faster"]
+    headers += [f"deployed {framework_label(fw)}" for fw in frameworks] + ["deployed: faster"]
+    body = []
+    for h in heads:
+        row = [str(h.key["run_id"])] if multi_run else []
+        row += [batch_text(h.key["model"], h.key[a]) if a == "batch_size" else axis_value(a, h.key[a])
+                for a in axes]
+        row += [_generation_pick_text(h.shipped.get(fw)) for fw in frameworks]
+        row += [ranking_text(h.shipped_ranking)]
+        row += [_generation_pick_text(h.deployed.get(fw)) for fw in frameworks]
+        row += [ranking_text(h.deployed_ranking)]
+        body.append(row)
+    return md_table(headers, body)
+
+
 # --------------------------------------------------------------------------- notes
 
 
@@ -253,7 +302,7 @@ def front_page(
         f"those results (nothing was re-run). Regenerate with `{cmd}`.\n\n",
         "## Headline\n\n",
     ]
-    heads = headlines(table)
+    heads, gen_heads = headlines(table), generation_headlines(table)
     out.append(machine_caveat(runs))
     if heads:
         out += [
@@ -264,8 +313,11 @@ def front_page(
             scopes_text(records(table)),
             "\n",
         ]
-    else:
+    elif not gen_heads:
         out.append("No cell ran successfully: see the notes below.\n\n")
+    if gen_heads:
+        out += ["### Generation\n\n", GENERATION_HEADLINE_LEGEND, "\n\n",
+                generation_headline_table(gen_heads, frameworks, multi), "\n"]
     out.append("## Models\n\n")
     for m in models:
         mrows = records(table[table["model"] == m])
