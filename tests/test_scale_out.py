@@ -216,6 +216,30 @@ def test_the_scaling_section_gives_the_efficiency_of_each_multi_rank_cell() -> N
     assert "no 1-rank cell" in alone
 
 
+def test_the_scaling_plot_draws_images_per_second_and_efficiency_against_ranks(tmp_path: Path) -> None:
+    """Each multi-rank cell with its one-rank cell is a series (global images/s and E(N) per N), drawn
+    into one PNG byte-identically from the same data; a cell without its one-rank cell is no series."""
+    from bench.report.pages.figures import scaling_drawing
+    from bench.report.pages.scaling import scaling_series
+
+    base = {"run_id": "r", "model": "vae-mnist", "mode": "eager", "device": "cpu", "precision": "fp32",
+            "batch_size": 8, "variant": "default", "scenario": "train", "status": "ok"}
+    rows = []
+    for fw, two_rate in (("torch", 150.0), ("tensorflow", 120.0)):
+        rows += [{**base, "framework": fw, "workers": 1, "throughput_img_s": 100.0,
+                  "process_throughputs": (99.0, 100.0, 101.0)},
+                 {**base, "framework": fw, "workers": 2, "throughput_img_s": two_rate,
+                  "process_throughputs": (two_rate - 1, two_rate, two_rate + 1)}]
+    series = {s.framework: s for s in scaling_series(rows)}
+    assert series["torch"].ranks == (1, 2) and series["torch"].images_per_s == (100.0, 150.0)
+    assert series["torch"].efficiency[0] is None and series["torch"].efficiency[1] == pytest.approx(0.75)
+    assert series["tensorflow"].efficiency[1] == pytest.approx(0.60)
+    assert scaling_series([r for r in rows if r["workers"] == 2]) == []
+    draw = scaling_drawing("vae-mnist", list(series.values()))
+    a, b = draw(tmp_path / "a.png"), draw(tmp_path / "b.png")
+    assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and a.read_bytes() == b.read_bytes()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["vae-mnist", "dcgan-mnist"])
 def test_ddp_averages_each_modules_gradients_across_two_ranks(model: str, tmp_path: Path) -> None:

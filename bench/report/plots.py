@@ -206,3 +206,44 @@ def _framework_legend(ax, frameworks: set[str]) -> None:
     ]
     if handles:
         ax.legend(handles=handles, fontsize=8, loc="lower right")
+
+
+@dataclass(frozen=True)
+class ScalingSeries:
+    """One cell across rank counts: global images/s at each N (medians over processes) and E(N)."""
+
+    label: str
+    framework: str
+    ranks: tuple[int, ...]
+    images_per_s: tuple[float, ...]
+    efficiency: tuple[float | None, ...]  # None where N = 1 or no one-rank cell
+
+
+def scaling_chart(path: Path, series: Sequence[ScalingSeries], *, title: str, caption: str) -> Path:
+    """Two panels against the number of ranks: global images/s, and scaling efficiency E(N) (with the
+    ideal, 1, as a dashed line); one line per cell, in its framework's colour."""
+    with default_style():
+        fig = Figure(figsize=(9.0, 3.6), dpi=DPI)
+        thr, eff = fig.subplots(1, 2)
+        markers = "osd^v<>"
+        for i, s in enumerate(series):
+            style = {"color": framework_colour(s.framework), "marker": markers[i % len(markers)],
+                     "label": s.label}
+            thr.plot(s.ranks, s.images_per_s, **style)
+            pts = [(n, e) for n, e in zip(s.ranks, s.efficiency, strict=True) if e is not None]
+            if pts:
+                eff.plot([n for n, _ in pts], [e for _, e in pts], **style)
+        ranks = sorted({n for s in series for n in s.ranks})
+        for ax, ylabel in ((thr, "images / s (global)"), (eff, "E(N) = images/s(N) / (N × images/s(1))")):
+            ax.set_xlabel("ranks (N)")
+            ax.set_ylabel(ylabel, fontsize=8)
+            ax.set_xticks(ranks)
+            ax.grid(True, alpha=0.3)
+        eff.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        eff.set_ylim(bottom=0)
+        thr.set_ylim(bottom=0)
+        thr.legend(fontsize=7, loc="best")
+        fig.suptitle(title, fontsize=10)
+        fig.text(0.5, 0.01, caption, ha="center", fontsize=7)
+        fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+        return save_png(fig, path)

@@ -19,11 +19,13 @@ from bench.report.pages.sections import parity_title
 from bench.stats import num
 
 FIGURES_DIR = "figures"
-FIGURE_PATTERNS = ("*__throughput.png", "*__memory.png", "*__parity__*.png")
+FIGURE_PATTERNS = ("*__throughput.png", "*__memory.png", "*__parity__*.png", "*__scaling.png")
 
 Draw = Callable[[Path], Path]
 # What a throughput bar's error bar spans, printed under the chart's axis.
 THROUGHPUT_ERROR_BARS = "bar: median over processes; error bar: slowest to fastest process"
+SCALING_CAPTION = ("points: median global images/s over processes; E(N): ratio of the median process "
+                   "throughputs / N (intervals in the table above); dashed: ideal")
 
 
 def fig_name(*parts: Any) -> str:
@@ -93,3 +95,9 @@ def memory_drawing(model: str, rows: list[dict[str, Any]], multi: bool) -> Draw:
     return lambda path: plots.grouped_bar_chart(
         path, labels, fws, series, title=f"{model}: peak memory (lower is better)", xlabel="MiB"
     )
+
+
+def scaling_drawing(model: str, series: list[plots.ScalingSeries]) -> Draw:
+    """Images/s and E(N) against the number of ranks, one line per cell (weak scaling)."""
+    return lambda path: plots.scaling_chart(path, series, title=f"{model}: data-parallel scaling (weak)",
+                                            caption=SCALING_CAPTION)

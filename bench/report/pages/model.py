@@ -30,9 +30,16 @@ from bench.markdown import (
     md_escape,
     md_table,
 )
-from bench.report.pages.figures import FIGURES_DIR, Draw, fig_name, memory_drawing, throughput_drawing
+from bench.report.pages.figures import (
+    FIGURES_DIR,
+    Draw,
+    fig_name,
+    memory_drawing,
+    scaling_drawing,
+    throughput_drawing,
+)
 from bench.report.pages.generation import generation_section
-from bench.report.pages.scaling import scaling_section
+from bench.report.pages.scaling import scaling_section, scaling_series
 from bench.report.pages.sections import (
     SPREAD_LEGEND,
     failures_section,
@@ -307,6 +314,10 @@ def model_page(
     ]
     out += ["## Spread of step times\n\n", spread_table(rows, multi), "\n", SPREAD_LEGEND, "\n\n"]
     out.append(scaling_section(model, rows))
+    if series := scaling_series(rows):
+        scaling = f"{FIGURES_DIR}/" + fig_name(model, "scaling")
+        figs[scaling] = scaling_drawing(model, series)
+        out.append(f"![scaling]({scaling})\n\n")
     out.append(bf16_scope_section(model, rows, frameworks))
     out.append(parity_section(model, parity, frameworks, multi))
     out.append(generation_section(rows, multi))

@@ -69,6 +69,37 @@ def _efficiency(one: dict[str, Any], many: dict[str, Any]) -> str:
     return f"{c.ratio / n:.2f} [{c.low / n:.2f}–{c.high / n:.2f}, {fmt_coverage(c.confidence)}]"
 
 
+def scaling_series(rows: list[dict[str, Any]]) -> list[Any]:
+    """Each cell of several ranks with its one-rank cell, as a plot's series (bench.report.plots):
+    global images/s per rank count and E(N) (median ratio of the process throughputs / N)."""
+    from bench.report.plots import ScalingSeries
+
+    ok = [r for r in rows if r.get("status") == "ok" and num(r.get("throughput_img_s")) is not None]
+    by_cell: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
+    for r in ok:
+        by_cell.setdefault(_key(r), {})[_workers(r)] = r
+    out = []
+    for cell in by_cell.values():
+        if len(cell) < 2 or 1 not in cell:
+            continue
+        ranks = tuple(sorted(cell))
+        effs = []
+        for n in ranks:
+            c = median_ratio_ci(tuple(cell[1].get("process_throughputs") or ()),
+                                tuple(cell[n].get("process_throughputs") or ())) if n > 1 else None
+            effs.append(c.ratio / n if c is not None else None)
+        r = cell[1]
+        label = f"{framework_label(r['framework'])} {r['mode']} {r['precision']} b{r['batch_size']}"
+        out.append(ScalingSeries(label, str(r["framework"]), ranks,
+                                 tuple(float(num(cell[n]["throughput_img_s"]) or 0.0) for n in ranks),
+                                 tuple(effs)))
+    return out
+
+
+def _key(r: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(r.get(a, IMPLICIT_DEFAULTS.get(a)) for a in SAME_CELL)
+
+
 def scaling_section(model: str, rows: list[dict[str, Any]]) -> str:
     """The section's Markdown, or "" when the page has no ok cell of several ranks."""
     ok = [r for r in rows if r.get("status") == "ok" and num(r.get("throughput_img_s")) is not None]
@@ -76,9 +107,7 @@ def scaling_section(model: str, rows: list[dict[str, Any]]) -> str:
     if not many:
         return ""
 
-    def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(r.get(a, IMPLICIT_DEFAULTS.get(a)) for a in SAME_CELL)
-
+    key = _key
     ones = {key(r): r for r in ok if _workers(r) == 1}
     body = []
     for r in sorted(many, key=lambda r: (str(key(r)), _workers(r))):
