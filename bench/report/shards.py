@@ -170,10 +170,7 @@ def _merged(shards: Sequence[RunData], *, complete: bool) -> RunData:
         headline_groups=list({tuple(g): list(g) for r in shards
                               for g in r.meta.get("headline_groups") or []}.values()),
         created_at=min((str(r.meta.get("created_at")) for r in shards if r.meta.get("created_at")),
-                       default=None),
-        shards={"m": shard["m"], "unit": shard["unit"], "run_key": shard["run_key"],
-                "processes": shard["processes"],
-                "runs": {str((shard_of(r) or {})["k"]): r.run_id for r in shards}})
+                       default=None))
     meta.pop("shard", None)
     cells = pd.concat([r.cells for r in shards], ignore_index=True).assign(run_id=run_id)
     steps = pd.concat([r.steps for r in shards], ignore_index=True).assign(run_id=run_id)
@@ -181,4 +178,7 @@ def _merged(shards: Sequence[RunData], *, complete: bool) -> RunData:
     cells = cells.sort_values(["cell_id", "repeat"], key=lambda s: s.map(rank) if s.name == "cell_id" else s,
                               kind="stable").reset_index(drop=True)
     return RunData(run_id=run_id, path=first.path, meta=meta, env=first.env, cells=cells, steps=steps,
-                   roofline=first.roofline, rooflines=first.rooflines)
+                   roofline=first.roofline, rooflines=first.rooflines,
+                   shards={"m": shard["m"], "unit": shard["unit"], "run_key": shard["run_key"],
+                           "processes": shard["processes"],
+                           "runs": {int((shard_of(r) or {})["k"]): r.run_id for r in shards}})
