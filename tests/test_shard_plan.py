@@ -119,7 +119,8 @@ def test_the_slices_are_deterministic_and_the_run_key_follows_the_plan() -> None
 def test_fewer_units_than_shards_is_refused() -> None:
     cells = CELLS[:1]
     schedule = build_schedule(cells, 2, 0)
-    with pytest.raises(BenchError, match=r"--shard 1/3: the plan has only 2 process\(es\)"):
+    message = r"--shard 1/3: the plan's 2 process\(es\) in 2 block\(s\) make at most 2 shards"
+    with pytest.raises(BenchError, match=message):
         shard_plan(ShardSpec(1, 3), "quick", [PlannedCell(c) for c in cells], BY_MODEL, schedule, 0, [])
 
 

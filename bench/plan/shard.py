@@ -133,8 +133,9 @@ def shard_plan(spec: ShardSpec, profile: str, planned: Sequence[PlannedCell],
     by = BLOCK if n_blocks >= spec.m else PAIR
     units = plan_units(schedule, groups, by)
     if len(units) < spec.m:
-        raise BenchError(f"--shard {spec}: the plan has only {len(units)} process(es) to share "
-                         f"({n_blocks} block(s)); use at most {max(len(units), 1)} shards")
+        raise BenchError(f"--shard {spec}: the plan's {len(schedule)} process(es) in {n_blocks} block(s) "
+                         f"make at most {len(units)} shards (an ABBA pair is never split); use M <= "
+                         f"{len(units)}")
 
     def cost(slot: Slot) -> float:
         return process_seconds(slot.cell, by_model[slot.cell.model], slot.repeat)
