@@ -164,7 +164,8 @@ def run_request(args: argparse.Namespace, filters: Filters, *, resume: bool = Fa
                       assume_cuda=getattr(args, "assume_cuda", None),
                       peaks_dir=peaks_dir(args), reprobe_peak=bool(getattr(args, "reprobe_peak", False)),
                       extra_pairs=getattr(args, "extra_pairs", None),
-                      time_budget_s=getattr(args, "time_budget_s", None))
+                      time_budget_s=getattr(args, "time_budget_s", None),
+                      shard=getattr(args, "shard", None))
 
 
 def peaks_dir(args: argparse.Namespace) -> Path | None:

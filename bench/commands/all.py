@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.plan.dryrun import dry_run
 from bench.plan.matrix import LIST_FILTERS
 from bench.plan.orchestrate import run as run_request
+from bench.plan.shard import ShardSpec, parse_shard
 
 NAME = "all"
 
@@ -32,6 +33,10 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
                    help="continue the latest run under reports/runs (or --out DIR): run only the "
                         "processes that are missing or failed/timed out/ran out of memory, in the run's "
                         "order")
+    p.add_argument("--shard", type=shard_arg, metavar="K/M",
+                   help="run only the K-th of M deterministic, balanced slices of the planned processes "
+                        "(whole schedule blocks; skipped cells in shard 1; no adaptive extra pairs), so M "
+                        "machines share one matrix; merge them with `bench report --runs`")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the reports afterwards")
     p.add_argument("--dry-run", action="store_true",
                    help="list the planned cells (runnable, and skipped with the reason) with an estimated "
@@ -43,8 +48,18 @@ def setup_arguments(subparsers: argparse._SubParsersAction) -> argparse.Argument
     return p
 
 
+def shard_arg(text: str) -> ShardSpec:
+    try:
+        return parse_shard(text)
+    except BenchError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     filters = filter_values(args).validate()
+    if args.shard is not None and args.extra_pairs:
+        raise BenchError("--extra-pairs cannot be used with --shard: a shard adds no adaptive pairs "
+                         "(their places in the run would collide between shards)")
     if args.assume_cuda is not None and not (args.dry_run and args.assume_cuda.strip()):
         raise BenchError("--assume-cuda needs --dry-run and a GPU name (nothing runs on an assumed GPU)")
     request = request_from(args, filters, resume=args.resume, report=not args.no_report)

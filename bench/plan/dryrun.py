@@ -37,10 +37,20 @@ def dry_run(request: RunRequest) -> int:
         n_run = sum(reason is None for *_, reason in rows)
         names = this_machine_identity(request.assume_cuda, new.probes)
         runnable = [p.cell for p in new.planned if p.runnable]
+        whole = "" if new.shard is None else " in the whole plan"
         head = (f"dry run: profile {new.profile}, {n_run} cell(s) to run in {len(new.schedule)} "
-                f"process(es) ({r} per cell, interleaved, schedule seed {new.schedule_seed}), "
+                f"process(es) ({r} per cell{whole}, interleaved, schedule seed {new.schedule_seed}), "
                 f"{len(rows) - n_run} skipped ({estimate_basis(names, runnable)})\ncovers:\n"
                 + "\n".join(coverage_lines(runnable)))
+        if new.shard is not None:
+            # A shard's processes are listed one by one: its slice is of processes, not of cells.
+            rows = [(f"{s.label} (block {s.block})", s.cell, 1, None) for s in new.schedule] + [
+                (p.cell.cell_id, p.cell, r, p.skip_reason) for p in new.planned if not p.runnable]
+            meta = new.shard.meta
+            head += (f"\nshard {request.shard}: {len(new.schedule)} of the plan's {meta['processes']} "
+                     f"process(es), in {meta['unit']}s ({fmt_duration(new.shard.seconds)} of "
+                     f"{fmt_duration(new.shard.total_seconds)} by the descriptors' estimates; run key "
+                     f"{meta['run_key'][:12]}); adaptive extra pairs are off in a shard")
         cap, budget = adaptive_settings(request, new)
         if new.groups and cap:
             within = f"while the run's {fmt_duration(budget)} budget allows" if budget else "(no time budget)"

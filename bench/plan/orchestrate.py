@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from bench.plan.progress import Progress, fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import fresh_work_dir, plan_resume, resume_interpreters
 from bench.plan.schedule import build_schedule
+from bench.plan.shard import ShardPlan, shard_plan
 from bench.results.load import RunData, load_run, read_process_results, read_roofline, run_set
 from bench.results.paths import DEFAULT_RUNS_ROOT, log_path, new_run_id, roofline_path, run_file
 from bench.results.records import Cell, RunSettings
@@ -82,6 +83,7 @@ class NewRunPlan:
     schedule: list[Slot]  # every process of the runnable cells, in run order
     schedule_seed: int
     groups: list[tuple[Cell, ...]]  # the headline comparisons (bench.analysis.comparisons)
+    shard: ShardPlan | None = None  # --shard K/M: planned, schedule and groups are this slice's
 
     @property
     def repeats(self) -> int:
@@ -114,15 +116,21 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     runnable = [p.cell for p in planned if p.runnable]
     groups = headline_groups(runnable)
     schedule = build_schedule(runnable, base.repeats, seed, groups)
-    return NewRunPlan(profile_name, probes, planned, by_model, schedule, seed, groups)
+    plan = NewRunPlan(profile_name, probes, planned, by_model, schedule, seed, groups)
+    if request.shard is None:
+        return plan
+    part = shard_plan(request.shard, profile_name, planned, by_model, schedule, seed, groups)
+    return replace(plan, planned=part.planned, schedule=part.schedule, groups=part.groups, shard=part)
 
 
 def adaptive_settings(request: RunRequest, plan: NewRunPlan) -> tuple[int, float | None]:
     """(pairs the adaptive phase may add per comparison, the run's time budget in seconds or None):
     the request's, else the profile's. No pairs where the planned processes give no interval (one
-    per cell: --repeats 1 asks for one)."""
+    per cell: --repeats 1 asks for one), nor in a shard (bench.plan.shard)."""
     prof = get_profile(plan.profile)
     cap = prof.adaptive_pairs if request.extra_pairs is None else request.extra_pairs
+    if plan.shard is not None:
+        cap = 0
     budget = prof.time_budget_s if request.time_budget_s is None else request.time_budget_s
     return (cap if plan.repeats >= 2 else 0), budget
 
@@ -159,14 +167,20 @@ def new_run(request: RunRequest) -> int:
                                  "headline_groups": group_entries(plan.groups),
                                  "pythons": dict(request.pythons),
                                  "filters": request.filters.as_dict(),
+                                 **({"shard": plan.shard.meta} if plan.shard else {}),
                              }, interpreters=request.filters.frameworks or framework_names())
     for p in planned:
         if not p.runnable:
             write_cell_result(run_dir, skipped_result(p.cell, by_model[p.cell.model],
                                                             p.skip_reason or "skipped"))
     n_cells = sum(p.runnable for p in planned)
+    whole = " in the whole plan" if plan.shard else ""
+    if plan.shard is not None:
+        meta = plan.shard.meta
+        _say(f"shard {request.shard}: {len(plan.schedule)} of the plan's {meta['processes']} process(es) "
+             f"(run key {meta['run_key'][:12]}); adaptive extra pairs are off in a shard")
     _say(f"run {run_dir.name}: profile {profile_name}, {n_cells} cell(s) to run in {len(plan.schedule)} "
-         f"process(es) ({plan.repeats} per cell, interleaved, schedule seed {plan.schedule_seed}), "
+         f"process(es) ({plan.repeats} per cell{whole}, interleaved, schedule seed {plan.schedule_seed}), "
          f"{len(planned) - n_cells} skipped; estimated ~{fmt_duration(plan_seconds(plan))}; "
          f"results in {run_dir}")
     tf32 = any(st.tf32 for st in by_model.values())

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan.matrix import Filters
+from bench.plan.shard import ShardSpec
 
 __all__ = ["RunRequest"]
 
@@ -30,3 +31,4 @@ class RunRequest:
     reprobe_peak: bool = False  # measure the pinned peak again and replace it
     extra_pairs: int | None = None  # the adaptive phase's cap per comparison (None: the profile's; 0: off)
     time_budget_s: float | None = None  # the run's wall-clock budget (None: the profile's)
+    shard: ShardSpec | None = None  # --shard K/M: run only this slice of the plan (bench.plan.shard)

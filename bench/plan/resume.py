@@ -110,6 +110,12 @@ def check_same_settings(request: RunRequest, meta: dict[str, Any], run_dir: Path
     if request.schedule_seed is not None and request.schedule_seed != seed:
         raise BenchError(f"settings differ from the run in {run_dir}: schedule seed {request.schedule_seed} "
                          f"(stored: {seed!r}); resume without it or start a new run")
+    stored_shard = meta.get("shard") or {}
+    if request.shard is not None and (stored_shard.get("k"), stored_shard.get("m")) != (request.shard.k,
+                                                                                      request.shard.m):
+        was = f"shard {stored_shard.get('k')}/{stored_shard.get('m')}" if stored_shard else "not a shard"
+        raise BenchError(f"settings differ from the run in {run_dir}: --shard {request.shard} (stored: "
+                         f"{was}); resume without it or start a new run")
     if request.filters.batch_size:
         raise BenchError("--batch-size cannot change on --resume (it is part of each stored cell)")
 

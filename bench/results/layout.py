@@ -63,8 +63,11 @@ def run_meta_problem(d: Mapping[str, Any]) -> str | None:
         strangers = [c for c in group if c not in known]
         if strangers:
             return f"headline_groups[{i}]: cell {strangers[0]!r} is not planned (cells_planned)"
+    shard = d.get("shard")
+    if shard is not None and shard["k"] > shard["m"]:
+        return f"shard: k {shard['k']} is more than m {shard['m']}"
     seen: set[tuple[str, int]] = set()
-    last_block = -1
+    last_block, last_order = -1, -1
     for i, e in enumerate(d.get("schedule", [])):
         where, key = f"schedule[{i}]", (e["cell_id"], e["repeat"])
         if e["cell_id"] not in known:
@@ -73,12 +76,16 @@ def run_meta_problem(d: Mapping[str, Any]) -> str | None:
             return f"{where}: repeat {e['repeat']} in a run of {repeats} repeat(s)"
         if key in seen:
             return f"{where}: {e['cell_id']} r{e['repeat']} is scheduled twice"
-        if e["order"] != i:
+        if shard is None and e["order"] != i:
             return f"{where}: order {e['order']} is not its place in the schedule ({i})"
+        # A shard keeps its processes' places in the whole plan: increasing, within it.
+        if shard is not None and not last_order < e["order"] < shard["processes"]:
+            return (f"{where}: order {e['order']} in shard {shard['k']}/{shard['m']} is not after "
+                    f"{last_order} and within its plan's {shard['processes']} process(es)")
         if e["block"] < last_block:
             return f"{where}: block {e['block']} after block {last_block} (blocks run in order)"
         seen.add(key)
-        last_block = e["block"]
+        last_block, last_order = e["block"], e["order"]
     if "schedule" in d and flat_layout(d.get("schema", 1)):
         return f"schedule: a schema-{d.get('schema', 1)} run has no schedule (schema 3 and later)"
     return None

@@ -292,6 +292,9 @@ class RunData:
     steps: pd.DataFrame  # one row per step of each process: STEP_COLUMNS (+ losses.*)
     roofline: dict[str, Any] | None = None  # the CUDA peak when measured, else the CPU's
     rooflines: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its measured peak
+    # A run merged from shards (bench.report.shards): m, unit, run_key, processes, runs (k -> run id).
+    # Never read from a stored file.
+    shards: dict[str, Any] | None = None
 
     @property
     def settings(self) -> RunSettings:

@@ -216,6 +216,14 @@ ScheduleEntry = _typed_dict("ScheduleEntry", {"order": Required[Count], "block":
 Adaptive = _open("Adaptive", cap_pairs=Count, comparisons=list[dict[str, Any]])
 
 
+# Which slice of a plan a run ran (bench.plan.shard: ``bench all --shard K/M``); a run without it is whole.
+# Added within schema 5: older runs lack it and load as before.
+Shard = _typed_dict("Shard", {"k": Required[Repeat], "m": Required[Repeat],
+                              "unit": Required[Literal["block", "pair"]], "processes": Required[Count],
+                              "run_key": Required[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]]},
+                    "forbid")
+
+
 class RunMeta(TypedDict, total=False):
     """run.json (bench.results.write.create_run); keys added by callers (extra_meta) are allowed."""
 
@@ -236,6 +244,7 @@ class RunMeta(TypedDict, total=False):
     pythons: dict[Name, str]
     filters: dict[str, Any]
     resumed_at: list[str]
+    shard: Shard  # type: ignore[valid-type]
 
 
 _TYPES["run"] = Annotated[RunMeta, AfterValidator(_check_run_meta)]

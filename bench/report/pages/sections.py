@@ -183,6 +183,19 @@ SPREAD_LEGEND = (
 )
 
 
+def shards_text(r: RunData) -> str:
+    """A sentence on the shards a merged run came from (bench.report.shards), or ""."""
+    shards = r.shards
+    if not shards:
+        return ""
+    runs = shards["runs"]
+    given = ", ".join(f"{k}/{shards.get('m')} `{v}`" for k, v in runs.items())
+    partial = "" if len(runs) == shards.get("m") else f" (only {len(runs)} of {shards.get('m')} shards given)"
+    return (f" The schedule was cut into {shards.get('m')} shards (`bench all --shard K/M`, whole "
+            f"{shards.get('unit')}s each, on machines of one fingerprint), merged here from shard(s) "
+            f"{given}{partial}; a process's order is its place in the whole plan.")
+
+
 def schedule_text(runs: Sequence[RunData]) -> str:
     """How each run ordered its processes (run.json's schedule), one paragraph and table per run."""
     out = []
@@ -205,7 +218,7 @@ def schedule_text(runs: Sequence[RunData]) -> str:
             f"{at}Each cell ran in {fmt_value(repeats)} fresh processes, {len(sched)} in all, in "
             f"{len(blocks)} blocks (seed {seed}): a block holds every cell of one model once, in a "
             "seeded-random order, so that no framework's processes all ran early or late, and ratios pair "
-            f"the cells of a block.{abba} The order:\n\n")
+            f"the cells of a block.{abba}{shards_text(r)} The order:\n\n")
         body = [[fmt_value(b), fmt_value(es[0].get("repeat")), _block_model(es),
                  f"{fmt_value(es[0].get('order'))}–{fmt_value(es[-1].get('order'))}", _block_cells(es)]
                 for b, es in blocks.items()]
