@@ -293,9 +293,10 @@ def front_page(
     multi: bool,
 ) -> str:
     ids = ", ".join(f"`{r.run_id}`" for r in runs.runs)
-    cmd = "python -m bench report" + (
-        " --runs " + " ".join(f"reports/runs/{r.run_id}" for r in runs.runs) if multi else ""
-    )
+    # A run merged from shards is regenerated from its shards' directories (run ids, k order).
+    dirs = [f"reports/runs/{rid}" for r in runs.runs
+            for rid in ([v for _, v in sorted((r.shards or {}).get("runs", {}).items())] or [r.run_id])]
+    cmd = "python -m bench report" + (" --runs " + " ".join(dirs) if multi or len(dirs) > 1 else "")
     out = [
         "# framebench results\n\n",
         f"Generated from the stored run(s) {ids} alone: every table and figure here is a function of "
