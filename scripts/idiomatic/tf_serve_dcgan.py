@@ -85,11 +85,17 @@ def saved_model(generator: keras.Model, work: Path, info: dict) -> Callable[[np.
     with contextlib.redirect_stdout(sys.stderr):  # Keras prints the endpoint; stdout is the JSON line
         generator.export(str(path), format="tf_saved_model", verbose=False)
     t1 = time.perf_counter()
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(path))
+    serve = loaded.signatures["serving_default"]
     (name,) = serve.structured_input_signature[1]
     (output,) = serve.structured_outputs
     info.update(export_s=t1 - t0, load_s=time.perf_counter() - t1)
-    return lambda z: serve(**{name: tf.constant(z)})[output].numpy()
+
+    def call(z: np.ndarray) -> np.ndarray:
+        return serve(**{name: tf.constant(z)})[output].numpy()
+
+    call.loaded = loaded  # type: ignore[attr-defined]  # the signature needs its restored variables alive
+    return call
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from the seed as the harness draws it. Prints ONE JSON line on stdout: ``median_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -85,8 +86,9 @@ def onnx_session(generator: torch.nn.Module, z: np.ndarray, threads: int, intero
     # An example of batch 1 would fix the batch axis at 1 in torch.export: two copies, a dynamic axis.
     example = (torch.from_numpy(np.concatenate([z, z])),)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.onnx.export(generator, example, dynamo=True, input_names=["z"], output_names=["images"],
-                                dynamic_shapes=({0: batch},), verbose=False)
+    with contextlib.redirect_stdout(sys.stderr):  # the exporter's progress lines; stdout is the JSON line
+        program = torch.onnx.export(generator, example, dynamo=True, input_names=["z"],
+                                    output_names=["images"], dynamic_shapes=({0: batch},), verbose=False)
     program.save(str(path))
     t1 = time.perf_counter()
     options = ort.SessionOptions()
