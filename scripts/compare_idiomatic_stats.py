@@ -83,9 +83,11 @@ def verdict(diff: float | None, lo: float | None, hi: float | None, tol: float) 
     return f"{point} ±{tol:g}%; the interval straddles the band"
 
 
-def format_table(summary: dict, title: str) -> str:
+def format_table(summary: dict, title: str, ms_digits: int = 1) -> str:
+    """One comparison's processes, both sides' medians and CVs, the paired differences and the verdict
+    (milliseconds with ``ms_digits`` decimals: 3 for batch-1 serving latencies of a few ms)."""
     def ms(x: float | None, missing: str = "-") -> str:
-        return missing if x is None else f"{x * 1e3:.1f}"
+        return missing if x is None else f"{x * 1e3:.{ms_digits}f}"
 
     lines = [title, f"{'side':<10} {'per-process medians (ms, round order)':<44} {'median (ms)':>11} "
                     f"{'CV':>6}  first-step losses"]

@@ -1,6 +1,7 @@
 """The README's harness-vs-plain-loop table from the JSON files of scripts/compare_idiomatic.py.
 
     python scripts/idiomatic_table.py /tmp/idiomatic-vae-mnist.json /tmp/idiomatic-dcgan-mnist.json ...
+    python scripts/idiomatic_table.py /tmp/serving-dcgan-mnist.json   # scripts/compare_serving.py's, batch 1
 
 One Markdown row per model × framework × mode: both sides' medians of process medians and their
 between-process CV, harness/plain as the median of the per-round paired ratios with its order-statistic
@@ -39,6 +40,11 @@ def rounds_needed(paired_pct: list[float], tolerance_pct: float, cap: int = 100_
     return n
 
 
+def ms(seconds: float) -> str:
+    """Milliseconds: one decimal, or three under 10 ms (compare_serving.py's batch-1 latencies)."""
+    return f"{seconds * 1e3:.{1 if seconds >= 0.01 else 3}f}"
+
+
 def rows(doc: dict) -> list[list[str]]:
     tol = float(doc.get("args", {}).get("tolerance", 3.0))
     out = []
@@ -55,8 +61,8 @@ def rows(doc: dict) -> list[list[str]]:
         cov = s.get("interval_coverage")
         need = rounds_needed(s["paired_differences_pct"], tol)
         cv = f"{p['between_process_cv'] * 100:.0f}% / {i['between_process_cv'] * 100:.0f}%"
-        out.append([model, FRAMEWORKS.get(fw, fw), mode, str(batch), f"{p['median_of_medians_s'] * 1e3:.1f}",
-                    f"{i['median_of_medians_s'] * 1e3:.1f}", f"{s['ratio']:.3f}",
+        out.append([model, FRAMEWORKS.get(fw, fw), mode, str(batch), ms(p["median_of_medians_s"]),
+                    ms(i["median_of_medians_s"]), f"{s['ratio']:.3f}",
                     f"{s['paired_ratio_median']:.3f} [{lo:.3f}–{hi:.3f}"
                     + (f", {cov * 100:.1f}%]" if cov else "]"),
                     cv, f"{p['n_ok']}+{i['n_ok']}; ±{tol:g}% needs ~{need}" if need else "–"])
