@@ -66,6 +66,9 @@ class ModelFamily:
     # default). A family too expensive for it on a 2-core CPU says False: it runs in ``full`` and
     # whenever named with ``--models``.
     in_quick_profile: bool = True
+    # The models of this family whose cells of a scenario limited in a short profile (its
+    # ``limited_scenarios``: quick's generate) the default matrix includes: scenario -> model names.
+    default_run_scenarios: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Which operations of the forward pass compute in which dtype in a bf16 cell on CPU, per framework:
     # framework -> operation kind -> "bf16" / "fp32" (each framework's shipped mixed-precision recipe:
     # Keras' mixed_bfloat16 policy, torch's CPU autocast). Disclosed in the report beside the bf16

@@ -254,7 +254,9 @@ def test_hostile_run_is_refused_by_every_command_and_nothing_changes(
         case: str, good: Path, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     mutate, expect = CLASSES[case]
-    monkeypatch.delenv("FRAMEBENCH_MAX_STEPS_MB", raising=False)
+    # Recorded by monkeypatch (unset → deleted again after the test), so that the 1 MiB limit a case sets
+    # never leaks into later tests (committed generate runs hold steps files over 1 MiB).
+    monkeypatch.setenv("FRAMEBENCH_MAX_STEPS_MB", "256")
     mutate(run)
     before = snapshot(tmp_path, tmp_path)
     for name, argv in commands(run, good, tmp_path / "out").items():

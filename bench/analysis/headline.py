@@ -119,8 +119,8 @@ def ranking(picks: dict[str, Pick | None], *, tuned: bool = False) -> Ranking:
 
 
 def compile_cost(rows: list[dict[str, Any]], fw: str) -> CompileCost | None:
-    """The fastest compiled cell in the shipped-default variant and precision; where none ran (quick
-    runs torch's compile only with its optimizer compiled too), the fastest compiled fp32 cell, named
+    """The fastest compiled cell in the shipped-default variant and precision; where none ran (a short
+    profile may run a compiled mode only in a tuned variant), the fastest compiled fp32 cell, named
     with its variant."""
     compiled = [r for r in rows if r["framework"] == fw and compiles(fw, r["mode"])]
     best = fastest(shipped(compiled)) or fastest([r for r in compiled if r.get("precision") == "fp32"])

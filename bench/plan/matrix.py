@@ -167,17 +167,17 @@ def _crossed(filters: Filters, profile: Profile) -> list[dict[str, Any]]:
 
 def _left_to_other_profiles(profile: Profile, filters: Filters, desc: Any, model: str, mode: str,
                             variant: str, scenario: str, has_extras: bool) -> bool:
-    """Whether the profile's default matrix leaves this cell out (``Profile.scenario_models``, for the
+    """Whether the profile's default matrix leaves this cell out (``Profile.limited_scenarios``, for the
     unfiltered models only; the
     descriptor's ``profile_modes`` and ``extras_only_modes``: a default variant is left out only where
     the mode runs extra variants). Naming scenarios (``--scenarios``) or modes lifts the mode trimming,
     and naming variants that of the default variant: ``--scenarios generate`` plans every mode."""
-    if filters.scenarios is None:
-        # A scenario limited to some models joins the default models only: `--models` without
-        # `--scenarios` runs the profile's first scenario (train) as before.
-        limited = profile.scenario_models.get(scenario)
-        if limited is not None and (filters.models is not None or model not in limited):
-            return True
+    # A scenario limited to some models joins the default models only: `--models` without
+    # `--scenarios` runs the profile's first scenario (train) as before.
+    if filters.scenarios is None and scenario in profile.limited_scenarios and (
+            filters.models is not None
+            or model not in getattr(family_of(model), "default_run_scenarios", {}).get(scenario, ())):
+        return True
     if filters.modes is not None or filters.scenarios is not None:
         return False
     modes = desc.profile_modes.get(profile.name, {}).get(scenario)

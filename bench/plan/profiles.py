@@ -17,8 +17,7 @@ precisions it runs on CUDA and on CPU (the reduced ones only where the CPU runs 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.clock import physical_cores as _physical_cores
@@ -63,11 +62,11 @@ class Profile:
     # Data-parallel worker counts the default matrix adds (when --workers is not given) to each
     # framework's baseline mode, default variant, fp32: the scaling cells (issue 21). Never in quick.
     scale_out_workers: tuple[int, ...] = ()
-    # The scenarios of the default matrix (--scenarios overrides; bench.scenarios), and the models a
-    # scenario of it is limited to (a scenario not named: every model of the matrix); a limited scenario
-    # joins the profile's default models only, not a `--models` list (bench.plan.matrix).
+    # The scenarios of the default matrix (--scenarios overrides; bench.scenarios), and those of them
+    # limited to the models whose family names them (``ModelFamily.default_run_scenarios``); a limited
+    # scenario joins the profile's default models only, not a `--models` list (bench.plan.matrix).
     scenarios: tuple[str, ...] = ("train",)
-    scenario_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    limited_scenarios: tuple[str, ...] = ()
     # The generate scenario's settings (RunSettings.generate_*, denoising_steps).
     denoising_steps: int = 4
     generate_warmup_min_s: float = 0.5
@@ -129,7 +128,7 @@ PROFILE_DEFS: dict[str, Profile] = {
         # Generation for one model, in every runtime installed (the frameworks' descriptors name the
         # modes: each one's shipped way to generate and its deployed runtimes; the rest is in full).
         scenarios=("train", "generate"),
-        scenario_models={"generate": ("dcgan-mnist",)},
+        limited_scenarios=("generate",),
     ),
     "full": Profile(
         name="full",
