@@ -167,11 +167,11 @@ def _crossed(filters: Filters, profile: Profile) -> list[dict[str, Any]]:
 
 def _left_to_other_profiles(profile: Profile, filters: Filters, desc: Any, model: str, mode: str,
                             variant: str, scenario: str, has_extras: bool) -> bool:
-    """Whether the profile's default matrix leaves this cell out (``Profile.limited_scenarios``, for the
-    unfiltered models only; the
-    descriptor's ``profile_modes`` and ``extras_only_modes``: a default variant is left out only where
-    the mode runs extra variants). Naming scenarios (``--scenarios``) or modes lifts the mode trimming,
-    and naming variants that of the default variant: ``--scenarios generate`` plans every mode."""
+    """Whether the profile's default matrix leaves this cell out: a limited scenario's cell of a model
+    its family does not name (``Profile.limited_scenarios``, unfiltered models only), a mode outside the
+    descriptor's ``profile_modes``, or a default variant of one of its ``extras_only_modes`` where the
+    mode runs extra variants. Naming scenarios (``--scenarios``) or modes lifts the mode trimming, and
+    naming variants that of the default variant: ``--scenarios generate`` plans every mode."""
     # A scenario limited to some models joins the default models only: `--models` without
     # `--scenarios` runs the profile's first scenario (train) as before.
     if filters.scenarios is None and scenario in profile.limited_scenarios and (
