@@ -33,6 +33,41 @@ A_FASTER, B_FASTER, NO_CLEAR_WINNER, NO_CI = "A faster", "B faster", "no clear w
 TIE, INCONCLUSIVE = "tie", "inconclusive"
 # The indifference zone of a decision: a ratio within ±5% of 1 is a tie.
 MARGIN = 0.05
+# The weight, in degrees of freedom, of a run's pooled between-process spread in a paired ratio's
+# interval (SpreadPrior): as the gate's history prior (bench.gate.history.PRIOR_DF).
+SPREAD_PRIOR_DF = 4.0
+
+
+@dataclass(frozen=True)
+class SpreadPrior:
+    """A run's between-process spread of log process medians, pooled over its cells of one scenario
+    (bench.analysis.spread): ``var`` the pooled variance, ``df`` its degrees of freedom, ``cells`` how
+    many cells it pools. A paired ratio's per-pair variance is moderated towards 2 × ``var`` (the
+    variance of a difference of two processes' logs, pairing not credited) with ``SPREAD_PRIOR_DF``
+    degrees of freedom (Smyth 2004, as the gate's history prior), so that a few lucky pairs cannot
+    make a narrow interval."""
+
+    var: float
+    df: float
+    cells: int = 0
+
+    @property
+    def sd(self) -> float:
+        return math.sqrt(self.var)
+
+
+def pooled_log_spread(samples: Sequence[Sequence[float]]) -> SpreadPrior | None:
+    """The pooled within-sample variance of the logs of ``samples`` (each a cell's process medians;
+    a sample of fewer than 2 positive values adds nothing); None when nothing pools."""
+    ss = df = 0.0
+    cells = 0
+    for values in samples:
+        logs = np.log([v for v in (num(x) for x in values) if v is not None and v > 0])
+        if len(logs) >= 2:
+            ss += float(logs.var(ddof=1)) * (len(logs) - 1)
+            df += len(logs) - 1
+            cells += 1
+    return SpreadPrior(ss / df, df, cells) if df > 0 else None
 # A median of n normal samples has sqrt(pi/2) times the standard error of their mean (its asymptotic
 # efficiency 2/pi): the t interval of the mean log ratio, widened by it, is an interval for the log of
 # a ratio of medians.
@@ -163,7 +198,8 @@ def summarize_step_times(samples: Sequence[float]) -> dict[str, float | int]:
 class RatioCI:
     """B's step time over A's (> 1: A is faster), from the processes of two cells.
 
-    ``method``: "paired" (t interval on the per-block log ratios), "unpaired" (Welch t interval on
+    ``method``: "paired" (t interval on the per-block log ratios; "paired+prior" with their variance
+    moderated by the run's pooled spread, ``SpreadPrior``), "unpaired" (Welch t interval on
     the difference of mean log times), or "single" (too few processes for an interval: the ratio of
     the two, low/high None). ``n``: pairs (paired) or the smaller number of processes.
     ``candidates``: how many comparisons a pick was chosen among (the interval is Bonferroni-widened
@@ -177,6 +213,7 @@ class RatioCI:
     method: str
     confidence: float = CONFIDENCE
     candidates: int = 1
+    df: float | None = None  # the t quantile's degrees of freedom, where a t interval was computed
 
     @property
     def has_ci(self) -> bool:
@@ -211,7 +248,8 @@ class RatioCI:
         """A's over B's: the same interval seen from the other side."""
         low = None if self.high is None else 1.0 / self.high
         high = None if self.low is None else 1.0 / self.low
-        return RatioCI(1.0 / self.ratio, low, high, self.n, self.method, self.confidence, self.candidates)
+        return RatioCI(1.0 / self.ratio, low, high, self.n, self.method, self.confidence, self.candidates,
+                       self.df)
 
 
 def _values(x: Mapping[Any, float] | Sequence[float]) -> list[float]:
@@ -267,6 +305,7 @@ def median_ratio_ci(
     b: Mapping[Any, float] | Sequence[float],
     confidence: float = CONFIDENCE,
     candidates: int = 1,
+    prior: SpreadPrior | None = None,
 ) -> RatioCI | None:
     """median(B) / median(A) of two cells' process medians, with its CI; None when a side has none.
 
@@ -276,7 +315,10 @@ def median_ratio_ci(
     interval on the mean of the per-pair log ratios; otherwise, with 2 processes a side, Welch's t
     interval on the difference of mean logs. Its half-width is widened by ``MEDIAN_WIDENING`` (the
     point is a ratio of medians, not of means), its level by Bonferroni for ``candidates``
-    comparisons, and it is centred on the log of the point.
+    comparisons, and it is centred on the log of the point. With a ``prior`` (the run's pooled
+    between-process spread), the paired variance is moderated: s² = (d0·2·prior.var + (n − 1)·s²) /
+    (d0 + n − 1) with d0 = ``SPREAD_PRIOR_DF`` and d0 + n − 1 degrees of freedom (method
+    "paired+prior").
     """
     from scipy.stats import t as student
 
@@ -293,8 +335,12 @@ def median_ratio_ci(
     if len(common) >= 2:
         d = np.log([float(b[key]) / float(a[key]) for key in common])
         n = len(d)
-        half = float(student.ppf(1 - alpha / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)) * MEDIAN_WIDENING
-        return RatioCI(point, math.exp(centre - half), math.exp(centre + half), n, "paired", confidence, k)
+        var, df, method = float(d.var(ddof=1)), float(n - 1), "paired"
+        if prior is not None and prior.var > 0:
+            d0 = min(SPREAD_PRIOR_DF, prior.df)
+            var, df, method = (d0 * 2 * prior.var + (n - 1) * var) / (d0 + n - 1), d0 + n - 1, "paired+prior"
+        half = float(student.ppf(1 - alpha / 2, df) * math.sqrt(var / n)) * MEDIAN_WIDENING
+        return RatioCI(point, math.exp(centre - half), math.exp(centre + half), n, method, confidence, k, df)
     la, lb = np.log(va), np.log(vb)
     n = min(len(la), len(lb))
     if n < 2:

@@ -11,10 +11,14 @@ import pytest
 from orch_helpers import fakes, set_plan, started  # noqa: F401 (fixture)
 
 from bench.analysis.comparisons import groups_from_meta
+from bench.analysis.headline import headlines
+from bench.analysis.tables import comparison_frame
 from bench.cli import main
-from bench.plan.adaptive import group_ratio
-from bench.results.load import read_process_results
+from bench.plan import adaptive
+from bench.plan.adaptive import can_decide, group_ratio
+from bench.results.load import load_runs, read_process_results
 from bench.results.paths import run_file
+from bench.stats import RatioCI
 
 # The headline comparison of dcgan-mnist on CPU: TensorFlow function (A) against torch eager (B), plus
 # one cell outside it (TensorFlow eager): 9 planned processes.
@@ -54,6 +58,8 @@ def test_a_decided_comparison_gets_no_more_processes(logged: Path, monkeypatch: 
 def test_an_inconclusive_comparison_gets_pairs_up_to_the_cap(logged: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     set_plan(monkeypatch, {"__torch__eager__": "jitter0.4"})  # B's processes ±40%: a wide interval
+    # The futility stop would end it at once (its own test below): this one is about the added pairs.
+    monkeypatch.setattr(adaptive, "can_decide", lambda ratio, more: True)
     assert main([*RUN, "--extra-pairs", "2", "--out", "run"]) == 0
     run = logged / "run"
     meta = meta_of(run)
@@ -73,6 +79,12 @@ def test_an_inconclusive_comparison_gets_pairs_up_to_the_cap(logged: Path,
     assert len(results) == 13
     ratio = group_ratio(results, groups_from_meta(meta)[0])
     assert ratio.n == 5 and ratio.ratio == pytest.approx(entry["ratio"])
+    # ... and so is its interval, moderated by the same pooled spread as the report's
+    (h,) = headlines(comparison_frame(load_runs([run])))
+    shown = h.default_ranking.ratio  # the slower's over the faster's: B/A when A (TensorFlow) is faster
+    shown = shown if h.default_ranking.picks[0][0] == "tensorflow" else shown.inverted()
+    assert shown.method == ratio.method == "paired+prior"
+    assert (shown.low, shown.high) == pytest.approx((entry["low"], entry["high"]), rel=1e-12)
     page = (run / "report" / "README.md").read_text(encoding="utf-8")
     assert "inconclusive (n = 5)" in page and "2 pair(s) added, 5 in all; inconclusive (stopped: cap)" in page
     # every planned block holds both sides of the comparison adjacent, in ABBA order
@@ -83,8 +95,30 @@ def test_an_inconclusive_comparison_gets_pairs_up_to_the_cap(logged: Path,
         assert ids[first:first + 2] == ([A, B] if block[0]["repeat"] % 2 else [B, A]) and len(ids) == 3
 
 
+def test_a_comparison_more_pairs_cannot_decide_stops_as_futile(logged: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    set_plan(monkeypatch, {"__torch__eager__": "jitter0.4"})  # near 1 with a wide interval: 2 pairs can't
+    assert main([*RUN, "--extra-pairs", "2", "--no-report", "--out", "run"]) == 0
+    entry = comparison(logged / "run")
+    assert (entry["added_pairs"], entry["stopped"], entry["decision"]) == (0, "futile", "inconclusive")
+    assert len(started(logged)) == 9
+
+
+@pytest.mark.parametrize(("ratio", "low", "high", "n", "df", "more", "expected"), [
+    (1.30, 1.02, 1.66, 3, 6.0, 5, True),    # clear of +5% once the interval narrows
+    (1.13, 0.92, 1.39, 3, 6.0, 5, False),   # too close to the edge for 5 more pairs at this spread
+    (1.13, 0.92, 1.39, 3, 6.0, 60, True),   # ... but not for 60
+    (1.01, 0.97, 1.05, 3, 6.0, 5, True),    # a tie within reach
+    (1.30, 1.02, 1.66, 3, 6.0, 0, False),   # no pair left
+])
+def test_can_decide_projects_the_interval(ratio: float, low: float, high: float, n: int, df: float,
+                                          more: int, expected: bool) -> None:
+    assert can_decide(RatioCI(ratio, low, high, n, "paired+prior", df=df), more) is expected
+
+
 def test_the_budget_stops_the_adaptive_phase(logged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     set_plan(monkeypatch, {"__torch__eager__": "jitter0.4"})
+    monkeypatch.setattr(adaptive, "can_decide", lambda ratio, more: True)
     assert main([*RUN, "--time-budget", "1", "--out", "run"]) == 0
     entry = comparison(logged / "run")
     assert (entry["added_pairs"], entry["stopped"], entry["decision"]) == (0, "budget", "inconclusive")

@@ -51,7 +51,7 @@ def test_default_and_tuned_picks_with_their_ratios(table) -> None:
     # default: TF function (12 ms) vs torch eager (15 ms), 5 processes paired by block
     fw, _ = h.default_ranking.picks[0]
     r = h.default_ranking.ratio
-    assert fw == "tensorflow" and r.method == "paired" and r.n == 5 and r.candidates == 1
+    assert fw == "tensorflow" and r.method == "paired+prior" and r.n == 5 and r.candidates == 1
     assert h.default_ranking.decision == "A faster"
     # the ratio is that of the two medians printed
     assert r.ratio == pytest.approx(h.default["torch"].row["step_time_median_s"]
@@ -67,11 +67,13 @@ def test_the_tuned_pick_is_widened_for_its_candidates(table) -> None:
     (h,) = headlines(t)
     tuned = h.tuned_ranking.ratio
     a, b = (p.row for _, p in h.tuned_ranking.picks[:2])
-    plain = median_ratio_ci(a["process_medians"], b["process_medians"])
+    prior = a["spread_prior"]
+    assert prior is not None and prior is b["spread_prior"]  # the run's pooled spread of its train cells
+    plain = median_ratio_ci(a["process_medians"], b["process_medians"], prior=prior)
     assert h.tuned["tensorflow"].candidates == 3 and h.tuned["torch"].candidates == 3
     assert tuned.candidates == 9 and tuned.ratio == pytest.approx(plain.ratio)
     assert tuned.low < plain.low and tuned.high > plain.high  # the same data, a wider interval
-    assert median_ratio_ci(a["process_medians"], b["process_medians"], candidates=9) == tuned
+    assert median_ratio_ci(a["process_medians"], b["process_medians"], candidates=9, prior=prior) == tuned
     text = headline_table([h], ["tensorflow", "torch"], multi_run=False)
     assert "95%, Bonferroni ×9]" in text
 

@@ -16,7 +16,7 @@ from bench.cli import main as cli_main
 from bench.markdown import fmt_ms, fmt_pct, fmt_ratio_ci, fmt_sig
 from bench.plan.orchestrate import report_after_run
 from bench.report.build import write_report
-from bench.stats import RatioCI, median_ratio_ci
+from bench.stats import RatioCI, SpreadPrior, median_ratio_ci, pooled_log_spread
 
 RUN_ID = "20250102T030405Z"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -56,10 +56,18 @@ def _median(run: Path, cid: str) -> float:
     return float(np.median([p["step_time_median_s"] for p in _procs(run, cid)]))
 
 
-def _ratio(run: Path, a: str, b: str) -> RatioCI:
-    """b's median over a's, its interval paired by block, as the report computes it."""
+def _prior(run: Path) -> SpreadPrior | None:
+    """The run's between-process spread, pooled over its ok cells (all train here)."""
+    cells = [[p["step_time_median_s"] for p in _procs(run, d.name) if p["status"] == "ok"]
+             for d in sorted((run / "cells").iterdir())]
+    return pooled_log_spread(cells)
+
+
+def _ratio(run: Path, a: str, b: str, candidates: int = 1) -> RatioCI:
+    """b's median over a's, its interval paired by block and moderated by the run's pooled spread, as
+    the report computes it."""
     by = {c: {p["block"]: p["step_time_median_s"] for p in _procs(run, c)} for c in (a, b)}
-    return median_ratio_ci(by[a], by[b])
+    return median_ratio_ci(by[a], by[b], candidates=candidates, prior=_prior(run))
 
 
 def test_comparison_table_key_numbers(reports: Path) -> None:
@@ -78,7 +86,7 @@ def test_comparison_table_key_numbers(reports: Path) -> None:
     assert by[("TensorFlow", "function")]["processes"] == "3/3"
     # speed-up over the same framework's eager mode, with its paired 95% CI
     speed = _ratio(run, tf_f, tf_e)
-    assert speed.method == "paired" and speed.n == 3
+    assert speed.method == "paired+prior" and speed.n == 3
     assert by[("TensorFlow", "function")]["speed-up vs eager [95% CI]"] == fmt_ratio_ci(speed)
     assert by[("PyTorch", "eager")]["speed-up vs eager [95% CI]"] == "1.00×"
     # ratio to the other framework's best shipped-default mode: TF's is function, torch's compile
@@ -127,8 +135,7 @@ def test_front_page_headline_notes_and_environment(reports: Path) -> None:
     # tuned: torch compile, picked among 2 × 2 candidates (TF xla failed): a Bonferroni-widened interval
     assert head["dcgan-mnist"]["tuned PyTorch"].startswith(f"compile: {fmt_ms(_median(run, pt_c))} ms/step [")
     assert head["dcgan-mnist"]["tuned TensorFlow"] == "= shipped default"
-    by = {c: {p["block"]: p["step_time_median_s"] for p in _procs(run, c)} for c in (pt_c, tf_f)}
-    tuned = median_ratio_ci(by[pt_c], by[tf_f], candidates=4)
+    tuned = _ratio(run, pt_c, tf_f, candidates=4)
     assert fmt_ratio_ci(tuned).endswith("95%, Bonferroni ×4]") and fmt_ratio_ci(tuned) in head["dcgan-mnist"][
         "tuned: faster"]
     assert (

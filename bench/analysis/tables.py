@@ -26,6 +26,7 @@ import pandas as pd
 
 from bench.analysis.aggregate import cell_summaries
 from bench.analysis.parity import Parity
+from bench.analysis.spread import prior_key, priors_of_rows
 from bench.frameworks.registry import framework_names, get_framework
 from bench.labels import (
     GROUP_AXES,
@@ -38,7 +39,7 @@ from bench.labels import (
 )
 from bench.markdown import truncate
 from bench.results.load import RunSet
-from bench.stats import B_FASTER, RatioCI, median_ratio_ci, num
+from bench.stats import B_FASTER, RatioCI, SpreadPrior, median_ratio_ci, num
 from bench.vocab import BAD_STATUSES
 
 KEY = ["run_id", *GROUP_AXES]
@@ -74,12 +75,15 @@ def timed(row: dict[str, Any]) -> bool:
 
 def compare(a: dict[str, Any], b: dict[str, Any], candidates: int = 1) -> RatioCI | None:
     """B's median step time over A's (> 1: A faster; the medians the reports print), its interval
-    paired by schedule block and Bonferroni-widened for ``candidates``; None when either is missing."""
+    paired by schedule block, moderated by the run's pooled spread (the rows' ``spread_prior``,
+    bench.analysis.spread) and Bonferroni-widened for ``candidates``; None when either is missing."""
     if not (timed(a) and timed(b)):
         return None
     if a.get("run_id") == b.get("run_id") and a.get("cell_id") == b.get("cell_id"):
         return RatioCI(1.0, None, None, int(a.get("n_ok") or 1), "same cell")
-    return median_ratio_ci(a["process_medians"], b["process_medians"], candidates=candidates)
+    prior = a.get("spread_prior") if a.get("run_id") == b.get("run_id") else None
+    return median_ratio_ci(a["process_medians"], b["process_medians"], candidates=candidates,
+                           prior=prior if isinstance(prior, SpreadPrior) else None)
 
 
 def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -104,12 +108,17 @@ def comparison_frame(runs: RunSet) -> pd.DataFrame:
     other_best_s, other_best_id     the other framework(s)' fastest ok shipped-default-variant cell
                                     (any mode; same device, precision and batch)
     vs_other_best, vs_other_ci      other_best_s / this one (> 1: this cell is faster), with its RatioCI
+    spread_prior                    the run's pooled between-process spread of the cell's scenario
+                                    (bench.analysis.spread), which every ratio's interval is moderated by
     """
     cells = runs.cells if runs.cells is not None else pd.DataFrame()
     df = cell_summaries(cells, runs.steps)
     if df.empty:
         return df
     rows = records(df.reset_index(drop=True))
+    priors = priors_of_rows(rows)
+    for r in rows:
+        r["spread_prior"] = priors.get(prior_key(r))
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in KEY), []).append(r)
@@ -122,6 +131,7 @@ def comparison_frame(runs: RunSet) -> pd.DataFrame:
         best = fastest(others)
         vs = compare(r, best) if best is not None else None
         extra.append({
+            "spread_prior": r["spread_prior"],
             "eager_step_s": e and e["step_time_median_s"],
             "eager_first_s": e and e.get("time_to_first_step_s"),
             "eager_steady_s": e and e.get("time_to_steady_state_s"),

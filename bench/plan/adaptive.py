@@ -8,8 +8,11 @@ run's own processes where they tell) fits before the deadline (the profile's tim
 run's start, less ``REPORT_RESERVE_S`` for the report), it gets one more pair: its two processes next
 to each other, in the ABBA order of its pair number, in a new block after the planned ones
 (``bench.plan.schedule.extra_block``). Each round adds a pair to every comparison that qualifies, then all
-are decided again. A comparison stops as "decided", "cap", "budget" or "no ratio" (a side has no ok
-process); the report prints "inconclusive (n = …)" for one that stopped undecided.
+are decided again. A comparison stops as "decided", "cap", "budget", "futile" (``can_decide``: even
+the pairs left under the cap, at the spread seen so far, could not take its interval clear of the
+zone's edges, so the budget goes to the comparisons that can still be decided) or "no ratio" (a side has no ok
+process); the report prints "inconclusive (n = …)" for one that stopped undecided. The interval is the
+headline's: paired, moderated by the run's pooled spread (bench.analysis.spread).
 
 run.json records what happened (``adaptive``: the cap, margin and budget, and per comparison the pairs
 added, its final decision and why it stopped); the added processes are appended to its ``schedule``
@@ -18,12 +21,14 @@ before they run, so ``--resume`` re-runs one that was lost.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.spread import prior_of_results
 from bench.plan.estimates import PastTimings, process_seconds
 from bench.plan.schedule import extra_block
 from bench.results.load import read_process_results, read_run_meta
@@ -36,7 +41,7 @@ __all__ = ["DEFAULT_CAP", "REPORT_RESERVE_S", "group_ratio", "own_timings", "run
 
 DEFAULT_CAP = 5  # extra pairs per comparison at most
 REPORT_RESERVE_S = 45.0  # kept for the report after the last process (quick's reports take ~20-40 s)
-DECIDED, CAP, BUDGET, NO_RATIO = "decided", "cap", "budget", "no ratio"
+DECIDED, CAP, BUDGET, NO_RATIO, FUTILE = "decided", "cap", "budget", "no ratio", "futile"
 
 
 def _say(msg: str) -> None:
@@ -53,10 +58,28 @@ def _medians(results: Mapping[tuple[str, int], CellResult], cell_id: str) -> dic
 
 
 def group_ratio(results: Mapping[tuple[str, int], CellResult], group: Sequence[Any]) -> RatioCI | None:
-    """B's median over A's (the group's first two cells) with its paired interval, as the headline
-    computes it (bench.stats.median_ratio_ci); None when a side has no ok process."""
+    """B's median over A's (the group's first two cells) with its paired interval, moderated by the
+    run's pooled spread of their scenario, as the headline computes it (bench.stats.median_ratio_ci,
+    bench.analysis.spread); None when a side has no ok process."""
     a, b = (_medians(results, c.cell_id) for c in group[:2])
-    return median_ratio_ci(a, b)
+    return median_ratio_ci(a, b, prior=prior_of_results(results, group[0].scenario))
+
+
+def can_decide(ratio: RatioCI, more: int, margin: float = MARGIN) -> bool:
+    """Whether ``more`` pairs could still decide the comparison, were the pairs' spread to stay what
+    it is: the interval's half-width shrinks by sqrt(n / (n + more)) and by the t quantile of the
+    added degrees of freedom; the point is taken as it stands. False: more pairs are futile."""
+    from scipy.stats import t as student
+
+    if ratio.low is None or ratio.high is None or ratio.ratio <= 0 or ratio.n < 2 or more < 1:
+        return more >= 1
+    alpha = (1.0 - ratio.confidence) / max(1, ratio.candidates)
+    half = math.log(ratio.high / ratio.ratio)
+    df = ratio.df if ratio.df is not None else max(1.0, ratio.n - 1.0)
+    q = float(student.ppf(1 - alpha / 2, df + more) / student.ppf(1 - alpha / 2, df))
+    h = half * q * math.sqrt(ratio.n / (ratio.n + more))
+    lo, hi = ratio.ratio * math.exp(-h), ratio.ratio * math.exp(h)
+    return lo > 1 + margin or hi < 1 - margin or (lo >= 1 - margin and hi <= 1 + margin)
 
 
 def own_timings(results: Mapping[tuple[str, int], CellResult]) -> PastTimings:
@@ -98,6 +121,9 @@ def run_adaptive(run_dir: Path, groups: Sequence[Sequence[Any]], by_model: Mappi
                 continue
             if added[i] >= cap:
                 stopped[i] = CAP
+                continue
+            if not can_decide(ratio, cap - added[i]):
+                stopped[i] = FUTILE
                 continue
             pair = 1 + max((s.repeat for s in schedule if s.cell in group), default=0)
             need = sum(process_seconds(c, by_model[c.model], pair, past) for c in group)

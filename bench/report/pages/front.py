@@ -18,6 +18,7 @@ from bench.analysis.headline import (
     headlines,
 )
 from bench.analysis.parity import Parity
+from bench.analysis.spread import prior_key
 from bench.analysis.tables import NOISY_CV, Note, notes, records
 from bench.labels import (
     AXIS_HEADERS,
@@ -56,7 +57,7 @@ from bench.report.pages.sections import (
     step_ms,
 )
 from bench.results.load import RunSet
-from bench.stats import A_FASTER, INCONCLUSIVE, TIE, num
+from bench.stats import A_FASTER, INCONCLUSIVE, TIE, SpreadPrior, num
 
 MAX_MISSING_LISTED = 8
 MAX_SKIPPED_LISTED = 6
@@ -67,7 +68,10 @@ HEADLINE_LEGEND = (
     "before the data: {rule} Step time: median over the cell's processes, with the order-statistic CI of "
     "that median and its coverage. \"faster\": the ratio of the two medians printed beside it, with its "
     "interval from the paired processes (per pair, the log ratio of the two processes' step times; a t "
-    "interval on their mean, widened by √(π/2) for a ratio of medians; coverage in the bracket), "
+    "interval on their mean, its variance moderated by the run's own between-process spread, pooled over "
+    "the scenario's cells with the weight of 4 pairs, so that a few lucky pairs cannot make a narrow "
+    "interval (the spread is printed under the table); widened by √(π/2) for a ratio of medians; "
+    "coverage in the bracket), "
     "\"inconclusive (n = pairs)\" when it straddles an edge of the ±5% zone. \"≈ mode\" beside a tuned "
     "pick names a runner-up whose ratio interval holds 1. Compile cost: the fastest compiled "
     "shipped-default-variant mode's first step and its time to steady state (the time of the steps before "
@@ -164,7 +168,8 @@ GENERATION_HEADLINE_LEGEND = (
     "in its runtime: see each model page's *Generation* section), picked by latency p50 of one call at "
     "batch 1 (median over the cell's processes, order-statistic CI over them, coverage in the bracket), "
     "with its throughput at the batch shown. Cross-framework ratio: the slower pick's p50 over the "
-    "faster's, its interval from the paired processes, Bonferroni-widened for the candidates each pick "
+    "faster's, its interval from the paired processes (moderated by the run's pooled spread of its "
+    "generate cells, as the training headline's), Bonferroni-widened for the candidates each pick "
     "was made among; faster when the interval lies beyond ±5%, tie inside it, inconclusive otherwise.")
 
 
@@ -281,6 +286,19 @@ def note_text(n: Note, multi: bool) -> str:
     raise ValueError(f"unknown note kind {n.kind!r}")
 
 
+def spread_text(table: pd.DataFrame, scenario: str) -> str:
+    """The pooled between-process spread each run's ratios of ``scenario`` were moderated by."""
+    seen: dict[str, SpreadPrior] = {}
+    for r in records(table):
+        p = r.get("spread_prior")
+        if isinstance(p, SpreadPrior) and prior_key(r)[1] == scenario:
+            seen.setdefault(str(r.get("run_id")), p)
+    parts = [(f"`{rid}`: " if len(seen) > 1 else "") + f"{fmt_pct(p.sd)} ({p.cells} cells, "
+             f"{p.df:g} degrees of freedom)" for rid, p in seen.items()]
+    return (f"\nBetween-process spread of the {scenario} cells (sd of a process's log median within its "
+            f"cell, pooled), which moderates the intervals above: {'; '.join(parts)}.\n") if parts else ""
+
+
 # --------------------------------------------------------------------------- page
 
 
@@ -310,6 +328,7 @@ def front_page(
             HEADLINE_LEGEND.format(rule=RULE),
             "\n\n",
             headline_table(heads, frameworks, multi),
+            spread_text(table, "train"),
             "\nWhat each mode compiles (the scopes a ratio compares):\n\n",
             scopes_text(records(table)),
             "\n",
@@ -318,7 +337,7 @@ def front_page(
         out.append("No cell ran successfully: see the notes below.\n\n")
     if gen_heads:
         out += ["### Generation\n\n", GENERATION_HEADLINE_LEGEND, "\n\n",
-                generation_headline_table(gen_heads, frameworks, multi), "\n"]
+                generation_headline_table(gen_heads, frameworks, multi), spread_text(table, "generate"), "\n"]
     out.append("## Models\n\n")
     for m in models:
         mrows = records(table[table["model"] == m])
