@@ -16,7 +16,7 @@ per-round paired ratios with its order-statistic interval. The band is ±5% (iss
 
 The project's cell runs as the quick profile's dcgan-mnist generate cell does (its batch N for the
 throughput phase, 64, after the batch-1 latency; ``--cell-batch`` changes it); both sides get the
-profile's generate settings (warm-up: 3 calls and 0.5 s; timed: 5 calls and 2 s) and ``--threads``.
+profile's generate settings (warm-up: 3 calls and 0.5 s; timed: 5 calls and 1 s) and ``--threads``.
 Nothing is written outside a temporary directory (removed unless ``--keep``) and ``--json``
 (rewritten after every process; ``scripts/idiomatic_table.py`` reads it as a Markdown table).
 """
@@ -185,7 +185,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=8, help="fresh processes per side (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the interleaved order (default 0)")
     p.add_argument("--profile", default="quick", help="whose generate settings both sides use: quick "
-                   "(3 calls + 0.5 s warm-up, 5 calls + 2 s timed) or full (10 + 2 s, 50 + 10 s)")
+                   "(3 calls + 0.5 s warm-up, 5 calls + 1 s timed) or full (10 + 2 s, 50 + 10 s)")
     p.add_argument("--cell-batch", type=int, default=None,
                    help="the project cell's batch N, its throughput phase (default: the profile's, 64)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads, both sides (default 2)")

@@ -39,7 +39,7 @@ def test_importing_it_imports_no_framework():
 
 def test_quick_generate_settings_are_the_profiles(cs):
     g = cs.generate_settings("quick", "dcgan-mnist")
-    assert g == {"warmup": 3, "calls": 5, "warmup_s": 0.5, "min_s": 2.0, "cell_batch": 64}
+    assert g == {"warmup": 3, "calls": 5, "warmup_s": 0.5, "min_s": 1.0, "cell_batch": 64}
     full = cs.generate_settings("full", "dcgan-mnist")
     assert (full["warmup_s"], full["min_s"]) == (2.0, 10.0)
 
@@ -61,7 +61,7 @@ def test_default_dry_run_pairs_each_mode_eight_times_a_side_interleaved():
                  "--extra-pairs 0", "--steps 5", "--warmup 3", "--batch-size 64", "--threads 2",
                  "--peaks-dir"):
         assert all(part in ln for ln in project), part
-    for part in ("--warmup 3", "--warmup-s 0.5", "--calls 5", "--min-s 2", "--threads 2", "--interop 2"):
+    for part in ("--warmup 3", "--warmup-s 0.5", "--calls 5", "--min-s 1", "--threads 2", "--interop 2"):
         assert all(part in ln for ln in plain), part
     modes = {(ln.split()[3], "tf_serve" in ln) for ln in plain}
     assert modes == {("dcgan-mnist/tf-eager", True), ("dcgan-mnist/tf-function", True),

@@ -52,7 +52,7 @@ def test_generate_cells_are_measured_and_stored(generate_run: tuple[Path, Path])
         assert r["cell_id"].endswith("__generate")
         assert r["latency_p99_s"] >= r["step_time_median_s"] > 0
         assert r["cold_start_s"] > 0 and r["throughput_img_s"] > 0 and r["throughput_batch"] == 64
-        assert r["settings"]["denoising_steps"] == 4 and r["settings"]["generate_min_s"] == 2.0
+        assert r["settings"]["denoising_steps"] == 4 and r["settings"]["generate_min_s"] == 1.0
 
 
 def test_export_and_report_carry_the_generate_metrics(generate_run: tuple[Path, Path],

@@ -23,7 +23,7 @@ runtimes.py):
 
 Calls: one first call, then warm-up calls until both ``--warmup`` calls and ``--warmup-s`` seconds of
 calls, then timed calls until both ``--calls`` and ``--min-s`` (the quick profile's generate settings
-by default: 3 / 0.5 s, 5 / 2 s). Each call is timed with ``time.perf_counter``. z is drawn with numpy
+by default: 3 / 0.5 s, 5 / 1 s). Each call is timed with ``time.perf_counter``. z is drawn with numpy
 from the seed as the harness draws it. Prints ONE JSON line on stdout: ``median_s`` is the p50.
 """
 
@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="warm-up calls at least (default 3)")
     p.add_argument("--warmup-s", type=float, default=0.5, help="warm-up seconds at least (default 0.5)")
     p.add_argument("--calls", type=int, default=5, help="timed calls at least (default 5)")
-    p.add_argument("--min-s", type=float, default=2.0, help="timed seconds at least (default 2)")
+    p.add_argument("--min-s", type=float, default=1.0, help="timed seconds at least (default 1)")
     p.add_argument("--seed", type=int, default=0, help="weights and z (default 0)")
     a = p.parse_args(argv)
     a.interop = a.threads if a.interop is None else a.interop
