@@ -17,8 +17,10 @@ from bench.inputs import at_least, check_output_dir, positive_float
 from bench.plan.matrix import LIST_FILTERS, Filters, filters_from
 from bench.plan.profiles import OVERRIDABLE, describe_defaults
 from bench.plan.request import RunRequest
+from bench.plan.scaleout import RUN_OPTIONS
 from bench.results import find
 from bench.results.paths import DEFAULT_RUNS_ROOT
+from bench.results.records import SCALING_RULES
 from bench.vocab import PROFILES
 
 REPORTS_ROOT = DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
@@ -100,6 +102,9 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
                    help="seed of weights and synthetic data (>= 0; default 0)")
     g.add_argument("--threads", type=at_least(1), dest="intra_op_threads", metavar="N",
                    help="intra-op threads for every framework (>= 1; default: physical cores)")
+    g.add_argument("--scaling", choices=SCALING_RULES, metavar="RULE",
+                   help="the batch of a cell of several ranks (--workers N): weak, each rank trains the "
+                        "batch (default); strong, the ranks share it, each training batch / N")
     g.add_argument("--tf32", action="store_const", const=True, help="allow TF32 matmul/conv (CUDA)")
     g.add_argument("--deterministic", action="store_const", const=True,
                    help="deterministic kernels in every framework (slower)")
@@ -142,7 +147,7 @@ def parse_pythons(values: Sequence[str]) -> dict[str, str]:
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The run settings given on the command line (None: not given), --data made absolute."""
-    over = {k: getattr(args, k, None) for k in OVERRIDABLE}
+    over = {k: getattr(args, k, None) for k in (*OVERRIDABLE, *RUN_OPTIONS)}
     if over.get("data") not in (None, "synthetic"):
         path = Path(over["data"]).expanduser()
         if not path.exists():

@@ -12,7 +12,8 @@ Data-parallel ranks run the same steps in lock step, so a step of the slot ends 
 - **FLOPs**: the ranks' sum per step over the merged median step; no fraction of a single device's
   peak is stated for several ranks;
 - **losses** (step rows and final losses), versions and flags: rank 0's (each rank trains on its own
-  shard; rank 0 is the one a user's script logs). Recompiles add up; warnings keep the rank's name.
+  shard; rank 0 is the one a user's script logs), but the time in communication per step
+  (``comm_ms_per_step``) is the ranks' mean. Recompiles add up; warnings keep the rank's name.
 
 A slot whose ranks did not all end ``ok`` is the first such rank's record ("rank k: " before its reason).
 A slot of one rank is its rank's record, untouched.
@@ -32,6 +33,8 @@ RANK_MERGE = ("ranks merged: slowest rank per step; throughput N x per-rank batc
 # Per-rank fields kept in flags["ranks"] (scaling reports read them; issue 21).
 RANK_FIELDS = ("status", "step_time_median_s", "throughput_img_s", "time_to_first_step_s", "peak_rss_bytes",
                "device_alloc_peak_bytes", "nvml_peak_bytes")
+# Per-rank flags kept in flags["ranks"] too; the slot's value of each is the ranks' mean.
+RANK_FLAGS = ("comm_ms_per_step",)
 MAX_FIELDS = ("peak_rss_bytes", "peak_rss_children_bytes", "rss_after_import_bytes",
               "device_alloc_peak_bytes", "device_reserved_peak_bytes", "device_alloc_steady_peak_bytes",
               "nvml_peak_bytes", "nvml_steady_peak_bytes")
@@ -82,8 +85,13 @@ def merge_ranks(cell: Cell, results: Sequence[CellResult],
     merged.started_at = min((r.started_at for r in results if r.started_at), default=None)
     merged.finished_at = max((r.finished_at for r in results if r.finished_at), default=None)
     merged.flags.update(world_size=n, rank_merge=RANK_MERGE,
-                        ranks=[{"rank": k, **{f: getattr(r, f) for f in RANK_FIELDS}}
+                        ranks=[{"rank": k, **{f: getattr(r, f) for f in RANK_FIELDS},
+                                **{f: r.flags[f] for f in RANK_FLAGS if f in r.flags}}
                                for k, r in enumerate(results)])
+    for name in RANK_FLAGS:
+        values = [r.flags.get(name) for r in results]
+        if all(isinstance(v, int | float) for v in values):
+            merged.flags[name] = sum(values) / n
     return merged, rows
 
 

@@ -38,6 +38,7 @@ from bench.plan.profiles import default_profile_name, get_profile, make_settings
 from bench.plan.progress import Progress, fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import fresh_work_dir, plan_resume, resume_interpreters
+from bench.plan.scaleout import check_batch_split, split_overrides, with_options
 from bench.plan.schedule import build_schedule
 from bench.plan.shard import ShardPlan, shard_plan
 from bench.results.load import RunData, load_run, read_process_results, read_roofline, run_set
@@ -92,7 +93,7 @@ class NewRunPlan:
 
 def plan_new_run(request: RunRequest) -> NewRunPlan:
     """Check every input (settings, --data, the output directory), probe, plan, schedule; writes nothing."""
-    overrides = dict(request.overrides)
+    overrides, options = split_overrides(request.overrides)
     make_settings(request.profile or "quick", None, overrides)  # fail on bad values before probing
     check_data_fits(request.filters.models or model_names(), overrides.get("data"),
                     int(overrides.get("seed") or 0))
@@ -110,7 +111,8 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     planned: list[PlannedCell] = build_matrix(get_profile(profile_name), probes, request.filters,
                                               cpu_native=native_cpu_precisions())
     models = dict.fromkeys(p.cell.model for p in planned)
-    by_model = {m: make_settings(profile_name, m, overrides) for m in models}
+    by_model = {m: with_options(make_settings(profile_name, m, overrides), options) for m in models}
+    check_batch_split((p.cell for p in planned if p.runnable), by_model)
     base = next(iter(by_model.values()))
     seed = base.seed if request.schedule_seed is None else request.schedule_seed
     runnable = [p.cell for p in planned if p.runnable]
