@@ -17,11 +17,12 @@ SETTINGS_COMPARED = (
     "inter_op_threads", "tf32", "cudnn_benchmark", "deterministic", "data", "compile_cache",
     # The generate scenario's (absent from runs stored before it: compared only where both have them).
     "denoising_steps", "generate_min_s", "generate_warmup_min_s",
-    # The batch rule of several ranks' cells: every run stored before it measured weak scaling.
-    "scaling",
+    # The batch rule of several ranks' cells and the machines they span: every run stored before them
+    # measured weak scaling on one machine (node_rank and master differ between a run's nodes).
+    "scaling", "nodes",
 )
 # A compared setting that runs stored before it lack, and the value they all measured with.
-ABSENT_MEANS = {"scaling": "weak"}
+ABSENT_MEANS = {"scaling": "weak", "nodes": 1}
 
 
 def settings_of(meta_or_entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

@@ -105,6 +105,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scaling", choices=SCALING_RULES, metavar="RULE",
                    help="the batch of a cell of several ranks (--workers N): weak, each rank trains the "
                         "batch (default); strong, the ranks share it, each training batch / N")
+    g.add_argument("--nodes", type=at_least(1), metavar="M",
+                   help="machines a cell of several ranks spans (>= 1; default 1): each runs the same "
+                        "command with its own --node-rank, its share of the ranks and its own run")
+    g.add_argument("--node-rank", type=at_least(0), dest="node_rank", metavar="K",
+                   help="this machine's index, 0 to M - 1, with --nodes M")
+    g.add_argument("--master", metavar="HOST:PORT",
+                   help="node 0's address and a free port for the rendezvous, with --nodes M")
     g.add_argument("--tf32", action="store_const", const=True, help="allow TF32 matmul/conv (CUDA)")
     g.add_argument("--deterministic", action="store_const", const=True,
                    help="deterministic kernels in every framework (slower)")

@@ -27,6 +27,7 @@ from bench.launchers.base import (
     Launch,
     Launcher,
     LaunchOutcome,
+    Nodes,
     Place,
     RankJob,
     classify_exit,
@@ -83,25 +84,30 @@ def run_cell(
     # steps/, so a stale result of an earlier (failed) attempt can never pass for a new one.
     name = f"r{repeat}"
     world = max(1, int(getattr(cell, "workers", 1)))
+    # Ranks that span machines: this one runs its share, global ranks first.. (files by local index).
+    nodes = Nodes(settings.nodes, settings.node_rank, settings.master)
+    local = world // nodes.count if world > 1 and nodes.count > 1 else world
+    first = nodes.rank * local if local != world else 0
     files = (work / f"spec-{name}.json", work / f"result-{name}.json", work / f"steps-{name}.jsonl", log)
-    ranks = [_RankFiles(k, *(rank_path(p, k) for p in files)) for k in range(world)]
+    ranks = [_RankFiles(k, *(rank_path(p, k) for p in files)) for k in range(local)]
     command = [python or sys.executable, "-m", module_for("worker")]
     for r in ranks:
         for p in (r.result, r.steps):
             p.unlink(missing_ok=True)
         spec = {"cell": cell.to_dict(), "settings": settings.to_dict(), "result_path": str(r.result),
                 "steps_path": str(r.steps), "work_dir": str(work), "peak_flops": peak_flops, "repeat": repeat,
-                "block": block, "order": order, "rank": r.rank, "world_size": world,
+                "block": block, "order": order, "rank": first + r.rank, "world_size": world,
                 "device_index": chosen.device_index(cell, r.rank)}
         atomic_write_text(r.spec, dumps(spec), within=run_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     jobs = tuple(RankJob(r.rank, [*command, str(r.spec)], r.log) for r in ranks)
     job = Launch(cell=cell, command=jobs[0].command, work_dir=work, log_path=log, env=child_env(env_extra),
-                 time_limit_s=settings.time_limit_s, repeat=repeat, ranks=jobs if world > 1 else ())
+                 time_limit_s=settings.time_limit_s, repeat=repeat, ranks=jobs if world > 1 else (),
+                 nodes=nodes)
     t0 = time.monotonic()
     outcome = chosen.launch(job)
     wall = time.monotonic() - t0
-    fail = _Failure(run_dir, cell, settings, place, started_at, wall, world)
+    fail = _Failure(run_dir, cell, settings, place, started_at, wall, local)
     if outcome.start_error:
         return fail.store("failed", outcome.start_error, [])
 

@@ -30,6 +30,7 @@ from bench.inputs import check_data_fits, check_output_dir
 from bench.launchers.base import Interrupted, Launcher
 from bench.launchers.scratch import drop_shared_scratch
 from bench.launchers.slot import run_cell, skipped_result
+from bench.plan import scaleout
 from bench.plan.adaptive import REPORT_RESERVE_S, run_adaptive
 from bench.plan.estimates import load_past_timings, process_seconds, this_machine_identity
 from bench.plan.matrix import PlannedCell, build_matrix, native_cpu_precisions
@@ -38,7 +39,6 @@ from bench.plan.profiles import default_profile_name, get_profile, make_settings
 from bench.plan.progress import Progress, fmt_duration
 from bench.plan.request import RunRequest
 from bench.plan.resume import fresh_work_dir, plan_resume, resume_interpreters
-from bench.plan.scaleout import check_batch_split, split_overrides, with_options
 from bench.plan.schedule import build_schedule
 from bench.plan.shard import ShardPlan, shard_plan
 from bench.results.load import RunData, load_run, read_process_results, read_roofline, run_set
@@ -93,7 +93,8 @@ class NewRunPlan:
 
 def plan_new_run(request: RunRequest) -> NewRunPlan:
     """Check every input (settings, --data, the output directory), probe, plan, schedule; writes nothing."""
-    overrides, options = split_overrides(request.overrides)
+    overrides, options = scaleout.split_overrides(request.overrides)
+    options = scaleout.check_nodes(options)
     make_settings(request.profile or "quick", None, overrides)  # fail on bad values before probing
     check_data_fits(request.filters.models or model_names(), overrides.get("data"),
                     int(overrides.get("seed") or 0))
@@ -111,8 +112,9 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     planned: list[PlannedCell] = build_matrix(get_profile(profile_name), probes, request.filters,
                                               cpu_native=native_cpu_precisions())
     models = dict.fromkeys(p.cell.model for p in planned)
-    by_model = {m: with_options(make_settings(profile_name, m, overrides), options) for m in models}
-    check_batch_split((p.cell for p in planned if p.runnable), by_model)
+    by_model = {m: scaleout.with_options(make_settings(profile_name, m, overrides), options) for m in models}
+    scaleout.check_batch_split((p.cell for p in planned if p.runnable), by_model)
+    scaleout.check_cells_span((p.cell for p in planned if p.runnable), options.get("nodes", 1))
     base = next(iter(by_model.values()))
     seed = base.seed if request.schedule_seed is None else request.schedule_seed
     runnable = [p.cell for p in planned if p.runnable]

@@ -179,7 +179,7 @@ class Measurement:
 
             inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
             whole, before = enter_steady_state(backend, sampler)
-            # A data-parallel backend that times its all-reduces (torch's DDP wrapper): from here on.
+            # A data-parallel backend that times its all-reduces (its ``comm_timer``): from here on.
             comm = getattr(backend, "comm_timer", None)
             comm_since = comm.mark() if comm is not None else 0
             timed = backend.time_steps(self.step, settings.steps)
