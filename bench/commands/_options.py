@@ -27,7 +27,7 @@ REPORTS_ROOT = DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Mark
 
 EXIT_CODES_HELP = """\
 exit status:
-  0    every runnable cell produced a result (ok, diverged or skipped)
+  0    every runnable cell produced a result (ok, diverged, skipped or unsupported)
   1    at least one cell failed, timed out or ran out of memory (the run still completed
        every other cell; the failures are listed and stored with their reason and log)
   2    bad input (unknown model/mode/framework/device/precision/variant, bad option value,
