@@ -55,7 +55,7 @@ def merge_ranks(cell: Cell, results: Sequence[CellResult],
     bad = next((k for k, r in enumerate(results) if r.status != "ok"), None)
     if bad is not None:
         r = results[bad]
-        return replace(r, reason=f"rank {bad}: {r.reason or r.status}"), list(steps[bad])
+        return replace(r, reason=f"rank {r.flags.get('rank', bad)}: {r.reason or r.status}"), list(steps[bad])
     n = world
     rows = _slowest_per_step(steps)
     base = results[0]

@@ -116,7 +116,7 @@ def run_cell(
     if outcome.timed_out:
         reason = f"exceeded the time limit of {settings.time_limit_s:g} s"
         return fail.store("timeout", reason, _tail(ranks[0]))
-    failure = _failed_rank(outcome, results, ranks)
+    failure = _failed_rank(outcome, results, ranks, first, world)
     if failure is not None:
         return fail.store(*failure)
     done = [r for r in results if isinstance(r, CellResult)]
@@ -160,15 +160,15 @@ def _tail(rank: _RankFiles) -> list[str]:
     return [line for line in tail_lines(rank.log) if not line.startswith("# ")]
 
 
-def _failed_rank(outcome: LaunchOutcome, results: list[CellResult | str | None],
-                 ranks: list[_RankFiles]) -> tuple[str, str, list[str]] | None:
+def _failed_rank(outcome: LaunchOutcome, results: list[CellResult | str | None], ranks: list[_RankFiles],
+                 first: int = 0, world: int = 1) -> tuple[str, str, list[str]] | None:
     """(status, reason, log tail) of the first rank without a result of its own (the one whose failure
     stopped the others first), or None when every rank wrote one."""
     order = list(range(len(ranks)))
     if outcome.failed_rank is not None and outcome.failed_rank in order:
         order.remove(outcome.failed_rank)
         order.insert(0, outcome.failed_rank)
-    prefix = len(ranks) > 1
+    prefix = max(world, len(ranks)) > 1
     for k in order:
         result = results[k]
         if isinstance(result, CellResult):
@@ -178,7 +178,7 @@ def _failed_rank(outcome: LaunchOutcome, results: list[CellResult | str | None],
             status, reason = "failed", result
         else:
             status, reason = classify_exit(outcome.rank_returncode(k) or 0, tail)
-        return status, (f"rank {k}: {reason}" if prefix else reason), tail
+        return status, (f"rank {first + k}: {reason}" if prefix else reason), tail  # the global rank
     return None
 
 

@@ -132,7 +132,8 @@ def scaling_series(rows: list[dict[str, Any]]) -> list[Any]:
                                 tuple(cell[n].get("process_throughputs") or ())) if n > 1 else None
             effs.append(c.ratio / n if c is not None else None)
         r = cell[1]
-        label = f"{framework_label(r['framework'])} {r['mode']} {r['precision']} b{r['batch_size']}"
+        variant = "" if r.get("variant") in (None, "default") else f" {r['variant']}"
+        label = f"{framework_label(r['framework'])} {r['mode']}{variant} {r['precision']} b{r['batch_size']}"
         out.append(ScalingSeries(label, str(r["framework"]), ranks,
                                  tuple(float(num(cell[n]["throughput_img_s"]) or 0.0) for n in ranks),
                                  tuple(effs)))
@@ -158,13 +159,14 @@ def scaling_section(model: str, rows: list[dict[str, Any]]) -> str:
         n = _workers(r)
         thr = num(r["throughput_img_s"]) or 0.0
         body.append([
-            md_escape(framework_label(r["framework"])), r["mode"], r["device"], r["precision"], _rule(r),
+            md_escape(framework_label(r["framework"])), r["mode"], r["device"], r["precision"],
+            md_escape(str(r.get("variant") or "default")), _rule(r),
             _global_batch(r), str(n), _threads(r), _threads(one) if one else "–",
             fmt_sig(num(one["throughput_img_s"])) if one else "–", fmt_sig(thr), fmt_sig(thr / n),
             _efficiency(one, r) if one else "no 1-rank cell", _comm_share(r), _memory(r),
             _compares(one, r) if one else "–",
         ])
-    headers = ["framework", "mode", "device", "precision", "rule", "batch", "ranks", "threads",
+    headers = ["framework", "mode", "device", "precision", "variant", "rule", "batch", "ranks", "threads",
                "threads (1 rank)", "images/s (1 rank)", "images/s (N ranks)", "per rank", "E(N)", "comm",
                "memory per rank (MiB)", "compares"]
     return f"## Scaling\n\n{md_table(headers, body)}\n{SCALING_LEGEND}\n\n"
