@@ -270,9 +270,8 @@ class TorchBackend(Backend):
         self.sync()
 
     def wrap(self) -> None:
-        mode = self.cell.mode
-        around = self.comm_timer = (ddp_wrapper(self.cell.device, self.device_index)  # times all-reduces too
-                                    if self.world_size > 1 else None)
+        mode, ddp = self.cell.mode, self.world_size > 1  # the DDP wrapper times the all-reduces too
+        around = self.comm_timer = ddp_wrapper(self.cell.device, self.device_index) if ddp else None
         self.step_fn, compiled = compiled_step(self.model, mode, around)
         f = self.flags
         f.update(getattr(self.model, "flags", None) or {})  # what compile_modules compiled
