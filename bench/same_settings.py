@@ -17,7 +17,12 @@ SETTINGS_COMPARED = (
     "inter_op_threads", "tf32", "cudnn_benchmark", "deterministic", "data", "compile_cache",
     # The generate scenario's (absent from runs stored before it: compared only where both have them).
     "denoising_steps", "generate_min_s", "generate_warmup_min_s",
+    # The batch rule of several ranks' cells and the machines they span: every run stored before them
+    # measured weak scaling on one machine (node_rank and master differ between a run's nodes).
+    "scaling", "nodes",
 )
+# A compared setting that runs stored before it lack, and the value they all measured with.
+ABSENT_MEANS = {"scaling": "weak", "nodes": 1}
 
 
 def settings_of(meta_or_entry: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -40,6 +45,8 @@ def settings_differences(base: Mapping[str, Any], new: Mapping[str, Any],
     pairs = pairs or [("", b_all, n_all)]
     for model, b, n in pairs:
         for key in SETTINGS_COMPARED:
+            if key in ABSENT_MEANS:
+                b, n = {key: ABSENT_MEANS[key], **b}, {key: ABSENT_MEANS[key], **n}
             if key in b and key in n and b[key] != n[key]:
                 item = f"{key} ({b[key]!r} vs {n[key]!r})" + (f" for {model}" if model else "")
                 if item not in out:

@@ -14,11 +14,14 @@ from bench.frameworks import get_framework
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
-CELL_STATUSES: tuple[str, ...] = ("ok", "skipped", "failed", "timeout", "oom", "diverged")
+# "unsupported": the framework's data-parallel engine raised from its own code while running the cell
+# (bench.frameworks.base.Backend.unsupported): a known limit of the engine, recorded with its error's
+# line; final like "skipped", but worse than ok for the gate and noted in the report.
+CELL_STATUSES: tuple[str, ...] = ("ok", "skipped", "failed", "timeout", "oom", "diverged", "unsupported")
 # The cell did not produce a measurement: --resume re-runs these, and `all`/`run` exit 1.
 FAILED_STATUSES: tuple[str, ...] = ("failed", "timeout", "oom")
 # Worse than ok for the regression gate (a diverged cell measured, but its numbers are not a result).
-BAD_STATUSES: tuple[str, ...] = (*FAILED_STATUSES, "diverged")
+BAD_STATUSES: tuple[str, ...] = (*FAILED_STATUSES, "diverged", "unsupported")
 PROFILES: tuple[str, ...] = ("quick", "full", "gpu")
 
 

@@ -17,15 +17,17 @@ from bench.inputs import at_least, check_output_dir, positive_float
 from bench.plan.matrix import LIST_FILTERS, Filters, filters_from
 from bench.plan.profiles import OVERRIDABLE, describe_defaults
 from bench.plan.request import RunRequest
+from bench.plan.scaleout import RUN_OPTIONS
 from bench.results import find
 from bench.results.paths import DEFAULT_RUNS_ROOT
+from bench.results.records import SCALING_RULES
 from bench.vocab import PROFILES
 
 REPORTS_ROOT = DEFAULT_RUNS_ROOT.parent  # reports/: runs/, baselines/, the Markdown pages
 
 EXIT_CODES_HELP = """\
 exit status:
-  0    every runnable cell produced a result (ok, diverged or skipped)
+  0    every runnable cell produced a result (ok, diverged, skipped or unsupported)
   1    at least one cell failed, timed out or ran out of memory (the run still completed
        every other cell; the failures are listed and stored with their reason and log)
   2    bad input (unknown model/mode/framework/device/precision/variant, bad option value,
@@ -100,6 +102,16 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
                    help="seed of weights and synthetic data (>= 0; default 0)")
     g.add_argument("--threads", type=at_least(1), dest="intra_op_threads", metavar="N",
                    help="intra-op threads for every framework (>= 1; default: physical cores)")
+    g.add_argument("--scaling", choices=SCALING_RULES, metavar="RULE",
+                   help="the batch of a cell of several ranks (--workers N): weak, each rank trains the "
+                        "batch (default); strong, the ranks share it, each training batch / N")
+    g.add_argument("--nodes", type=at_least(1), metavar="M",
+                   help="machines a cell of several ranks spans (>= 1; default 1): each runs the same "
+                        "command with its own --node-rank, its share of the ranks and its own run")
+    g.add_argument("--node-rank", type=at_least(0), dest="node_rank", metavar="K",
+                   help="this machine's index, 0 to M - 1, with --nodes M")
+    g.add_argument("--master", metavar="HOST:PORT",
+                   help="node 0's address and a free port for the rendezvous, with --nodes M")
     g.add_argument("--tf32", action="store_const", const=True, help="allow TF32 matmul/conv (CUDA)")
     g.add_argument("--deterministic", action="store_const", const=True,
                    help="deterministic kernels in every framework (slower)")
@@ -142,7 +154,7 @@ def parse_pythons(values: Sequence[str]) -> dict[str, str]:
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The run settings given on the command line (None: not given), --data made absolute."""
-    over = {k: getattr(args, k, None) for k in OVERRIDABLE}
+    over = {k: getattr(args, k, None) for k in (*OVERRIDABLE, *RUN_OPTIONS)}
     if over.get("data") not in (None, "synthetic"):
         path = Path(over["data"]).expanduser()
         if not path.exists():

@@ -142,6 +142,21 @@ class Backend:
     def is_oom(self, exc: BaseException) -> bool:
         return False
 
+    # Path fragments of the framework's data-parallel engine (its strategy's own modules): an exception
+    # raised there, in a cell of several ranks, means the engine cannot run this model ("unsupported").
+    unsupported_sources: tuple[str, ...] = ()
+
+    def unsupported(self, exc: BaseException) -> bool:
+        """Whether ``exc`` was raised inside the engine's own code (its innermost frame), not the model's
+        or the harness's: the cell is ``unsupported`` rather than failed."""
+        if self.world_size < 2 or not self.unsupported_sources:
+            return False
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = tb.tb_frame.f_code.co_filename.replace("\\", "/") if tb is not None else ""
+        return any(fragment in where for fragment in self.unsupported_sources)
+
     # ---------------------------------------------------------------- shared by the backends
     def build_model(self, family: Any, spec: Any, batch_size: int, inputs: Sequence[Any],
                     **options: Any) -> None:

@@ -66,6 +66,16 @@ class RankJob:
 
 
 @dataclass(frozen=True)
+class Nodes:
+    """The machines a slot's ranks span (``--nodes M --node-rank K --master HOST:PORT``): ``count`` of
+    them, this one's index and node 0's rendezvous address; the default, this machine alone."""
+
+    count: int = 1
+    rank: int = 0
+    master: str = ""
+
+
+@dataclass(frozen=True)
 class Launch:
     """What a launcher starts: the worker command of each rank of one process slot, where they run and
     log, and their common time limit. ``command``/``log_path`` are rank 0's (of a one-rank slot: the
@@ -79,6 +89,7 @@ class Launch:
     time_limit_s: float
     repeat: int = 1
     ranks: tuple[RankJob, ...] = ()  # every rank, rank 0 first; empty: rank 0 alone
+    nodes: Nodes = Nodes()  # several: ``ranks`` are this node's (local rank order)
 
     @property
     def rank_jobs(self) -> tuple[RankJob, ...]:

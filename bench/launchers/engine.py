@@ -3,11 +3,13 @@
 The framework package says how (its ``ranks`` module, imported without the framework): ``ENGINE`` (the
 engine's name) and ``accepts(cell)``, then one of two ways:
 
-- ``command(python, world_size, entry)``: the engine's own agent starts every rank of ``entry``,
-  telling each its rank in the environment (RANK); the entry (bench.worker.rank) picks the rank's own
-  spec and log; ``root_cause(log_text)`` reads the first failed rank and its exit code from the agent's
-  output (or None). The agent runs in its own session like every worker, logging to rank 0's log; the
-  ranks die with it (the workers' parent-death signal); each rank's log is created here first.
+- ``command(python, world_size, entry, nodes)``: the engine's own agent starts every rank of ``entry``
+  on this machine (``world_size`` of them; ``nodes``: the machines the slot spans, bench.launchers.base.
+  Nodes, where the engine sets ``MULTI_NODE``), telling each its rank in the environment (LOCAL_RANK,
+  RANK); the entry (bench.worker.rank) picks the rank's own spec and log; ``root_cause(log_text)``
+  reads the first failed rank and its exit code from the agent's output (or None). The agent runs in
+  its own session like every worker, logging to rank 0's log; the ranks die with it (the workers'
+  parent-death signal); each rank's log is created here first.
 - ``rank_env(world_size, rank, ports)``: each rank is an ordinary worker process (as the process
   launcher starts it) with these variables added, ``ports`` being free localhost ports chosen here
   (e.g. a cluster description); a rank that fails stops the others (bench.launchers.process.run_ranks).
@@ -69,6 +71,8 @@ class EngineLauncher(Launcher):
         engine = engine_of(job.cell.framework)
         assert engine is not None, job.cell.framework  # accepts() said so
         ranks = job.rank_jobs
+        if job.nodes.count > 1 and not getattr(engine, "MULTI_NODE", False):  # refused when planned too
+            return LaunchOutcome(start_error=f"{engine.ENGINE} ranks across machines are not built")
         if hasattr(engine, "rank_env"):
             ports = free_ports(len(ranks))
             envs = {r.rank: {**job.env, **engine.rank_env(len(ranks), r.rank, ports)} for r in ranks}
@@ -76,7 +80,7 @@ class EngineLauncher(Launcher):
         for r in ranks[1:]:  # rank 0's log is the agent's, created by run_ranks
             with create_fresh(r.log_path) as f:
                 f.write(f"# rank {r.rank} of {engine.ENGINE} (its own output: {ranks[0].log_path.name})\n")
-        command = engine.command(ranks[0].command[0], len(ranks), entry_args(job))
+        command = engine.command(ranks[0].command[0], len(ranks), entry_args(job), job.nodes)
         agent = replace(job, command=command, ranks=())
         outcome = run_ranks(agent, self.kill_grace_s)
         if outcome.start_error or outcome.timed_out or outcome.returncode == 0:

@@ -12,7 +12,8 @@ Data-parallel ranks run the same steps in lock step, so a step of the slot ends 
 - **FLOPs**: the ranks' sum per step over the merged median step; no fraction of a single device's
   peak is stated for several ranks;
 - **losses** (step rows and final losses), versions and flags: rank 0's (each rank trains on its own
-  shard; rank 0 is the one a user's script logs). Recompiles add up; warnings keep the rank's name.
+  shard; rank 0 is the one a user's script logs), but the time in communication per step
+  (``comm_ms_per_step``) is the ranks' mean. Recompiles add up; warnings keep the rank's name.
 
 A slot whose ranks did not all end ``ok`` is the first such rank's record ("rank k: " before its reason).
 A slot of one rank is its rank's record, untouched.
@@ -32,6 +33,8 @@ RANK_MERGE = ("ranks merged: slowest rank per step; throughput N x per-rank batc
 # Per-rank fields kept in flags["ranks"] (scaling reports read them; issue 21).
 RANK_FIELDS = ("status", "step_time_median_s", "throughput_img_s", "time_to_first_step_s", "peak_rss_bytes",
                "device_alloc_peak_bytes", "nvml_peak_bytes")
+# Per-rank flags kept in flags["ranks"] too; the slot's value of each is the ranks' mean.
+RANK_FLAGS = ("comm_ms_per_step",)
 MAX_FIELDS = ("peak_rss_bytes", "peak_rss_children_bytes", "rss_after_import_bytes",
               "device_alloc_peak_bytes", "device_reserved_peak_bytes", "device_alloc_steady_peak_bytes",
               "nvml_peak_bytes", "nvml_steady_peak_bytes")
@@ -43,14 +46,17 @@ class RankMismatch(ValueError):
 
 def merge_ranks(cell: Cell, results: Sequence[CellResult],
                 steps: Sequence[Sequence[StepRecord]]) -> tuple[CellResult, list[StepRecord]]:
-    """The slot's record and step rows from its ranks' (rank order). Raises RankMismatch."""
-    if len(results) == 1:
+    """The slot's record and step rows from its ranks' (rank order): every rank of the slot, or this
+    machine's where the ranks span several (``flags.world_size`` names them all: every step ends in
+    the all-reduce, so a local rank's step includes waiting for the remote ones). Raises RankMismatch."""
+    world = max(len(results), *(int(r.flags.get("world_size") or 1) for r in results))
+    if world == 1:
         return results[0], list(steps[0])
     bad = next((k for k, r in enumerate(results) if r.status != "ok"), None)
     if bad is not None:
         r = results[bad]
-        return replace(r, reason=f"rank {bad}: {r.reason or r.status}"), list(steps[bad])
-    n = len(results)
+        return replace(r, reason=f"rank {r.flags.get('rank', bad)}: {r.reason or r.status}"), list(steps[bad])
+    n = world
     rows = _slowest_per_step(steps)
     base = results[0]
     merged = replace(base, flags=dict(base.flags), compile_warnings=list(base.compile_warnings))
@@ -67,7 +73,7 @@ def merge_ranks(cell: Cell, results: Sequence[CellResult],
     elif median and batch:
         merged.throughput_img_s = n * batch / median
     flops = [r.flops_per_step for r in results]
-    merged.flops_per_step = None if None in flops else sum(f for f in flops if f is not None)
+    merged.flops_per_step = None if None in flops else sum(f for f in flops if f is not None) * n / len(flops)
     merged.achieved_flops = merged.flops_per_step / median if merged.flops_per_step and median else None
     merged.peak_flops = merged.fraction_of_peak = None
     recompiles = [r.recompiles for r in results if r.recompiles is not None]
@@ -82,8 +88,13 @@ def merge_ranks(cell: Cell, results: Sequence[CellResult],
     merged.started_at = min((r.started_at for r in results if r.started_at), default=None)
     merged.finished_at = max((r.finished_at for r in results if r.finished_at), default=None)
     merged.flags.update(world_size=n, rank_merge=RANK_MERGE,
-                        ranks=[{"rank": k, **{f: getattr(r, f) for f in RANK_FIELDS}}
+                        ranks=[{"rank": r.flags.get("rank", k), **{f: getattr(r, f) for f in RANK_FIELDS},
+                                **{f: r.flags[f] for f in RANK_FLAGS if f in r.flags}}
                                for k, r in enumerate(results)])
+    for name in RANK_FLAGS:
+        values = [r.flags.get(name) for r in results]
+        if all(isinstance(v, int | float) for v in values):
+            merged.flags[name] = sum(values) / len(values)
     return merged, rows
 
 

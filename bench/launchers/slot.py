@@ -27,6 +27,7 @@ from bench.launchers.base import (
     Launch,
     Launcher,
     LaunchOutcome,
+    Nodes,
     Place,
     RankJob,
     classify_exit,
@@ -83,25 +84,30 @@ def run_cell(
     # steps/, so a stale result of an earlier (failed) attempt can never pass for a new one.
     name = f"r{repeat}"
     world = max(1, int(getattr(cell, "workers", 1)))
+    # Ranks that span machines: this one runs its share, global ranks first.. (files by local index).
+    nodes = Nodes(settings.nodes, settings.node_rank, settings.master)
+    local = world // nodes.count if world > 1 and nodes.count > 1 else world
+    first = nodes.rank * local if local != world else 0
     files = (work / f"spec-{name}.json", work / f"result-{name}.json", work / f"steps-{name}.jsonl", log)
-    ranks = [_RankFiles(k, *(rank_path(p, k) for p in files)) for k in range(world)]
+    ranks = [_RankFiles(k, *(rank_path(p, k) for p in files)) for k in range(local)]
     command = [python or sys.executable, "-m", module_for("worker")]
     for r in ranks:
         for p in (r.result, r.steps):
             p.unlink(missing_ok=True)
         spec = {"cell": cell.to_dict(), "settings": settings.to_dict(), "result_path": str(r.result),
                 "steps_path": str(r.steps), "work_dir": str(work), "peak_flops": peak_flops, "repeat": repeat,
-                "block": block, "order": order, "rank": r.rank, "world_size": world,
+                "block": block, "order": order, "rank": first + r.rank, "world_size": world,
                 "device_index": chosen.device_index(cell, r.rank)}
         atomic_write_text(r.spec, dumps(spec), within=run_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     jobs = tuple(RankJob(r.rank, [*command, str(r.spec)], r.log) for r in ranks)
     job = Launch(cell=cell, command=jobs[0].command, work_dir=work, log_path=log, env=child_env(env_extra),
-                 time_limit_s=settings.time_limit_s, repeat=repeat, ranks=jobs if world > 1 else ())
+                 time_limit_s=settings.time_limit_s, repeat=repeat, ranks=jobs if world > 1 else (),
+                 nodes=nodes)
     t0 = time.monotonic()
     outcome = chosen.launch(job)
     wall = time.monotonic() - t0
-    fail = _Failure(run_dir, cell, settings, place, started_at, wall, world)
+    fail = _Failure(run_dir, cell, settings, place, started_at, wall, local)
     if outcome.start_error:
         return fail.store("failed", outcome.start_error, [])
 
@@ -110,7 +116,7 @@ def run_cell(
     if outcome.timed_out:
         reason = f"exceeded the time limit of {settings.time_limit_s:g} s"
         return fail.store("timeout", reason, _tail(ranks[0]))
-    failure = _failed_rank(outcome, results, ranks)
+    failure = _failed_rank(outcome, results, ranks, first, world)
     if failure is not None:
         return fail.store(*failure)
     done = [r for r in results if isinstance(r, CellResult)]
@@ -154,15 +160,15 @@ def _tail(rank: _RankFiles) -> list[str]:
     return [line for line in tail_lines(rank.log) if not line.startswith("# ")]
 
 
-def _failed_rank(outcome: LaunchOutcome, results: list[CellResult | str | None],
-                 ranks: list[_RankFiles]) -> tuple[str, str, list[str]] | None:
+def _failed_rank(outcome: LaunchOutcome, results: list[CellResult | str | None], ranks: list[_RankFiles],
+                 first: int = 0, world: int = 1) -> tuple[str, str, list[str]] | None:
     """(status, reason, log tail) of the first rank without a result of its own (the one whose failure
     stopped the others first), or None when every rank wrote one."""
     order = list(range(len(ranks)))
     if outcome.failed_rank is not None and outcome.failed_rank in order:
         order.remove(outcome.failed_rank)
         order.insert(0, outcome.failed_rank)
-    prefix = len(ranks) > 1
+    prefix = max(world, len(ranks)) > 1
     for k in order:
         result = results[k]
         if isinstance(result, CellResult):
@@ -172,7 +178,7 @@ def _failed_rank(outcome: LaunchOutcome, results: list[CellResult | str | None],
             status, reason = "failed", result
         else:
             status, reason = classify_exit(outcome.rank_returncode(k) or 0, tail)
-        return status, (f"rank {k}: {reason}" if prefix else reason), tail
+        return status, (f"rank {first + k}: {reason}" if prefix else reason), tail  # the global rank
     return None
 
 

@@ -30,6 +30,7 @@ from bench.inputs import check_data_fits, check_output_dir
 from bench.launchers.base import Interrupted, Launcher
 from bench.launchers.scratch import drop_shared_scratch
 from bench.launchers.slot import run_cell, skipped_result
+from bench.plan import scaleout
 from bench.plan.adaptive import REPORT_RESERVE_S, run_adaptive
 from bench.plan.estimates import load_past_timings, process_seconds, this_machine_identity
 from bench.plan.matrix import PlannedCell, build_matrix, native_cpu_precisions
@@ -92,7 +93,8 @@ class NewRunPlan:
 
 def plan_new_run(request: RunRequest) -> NewRunPlan:
     """Check every input (settings, --data, the output directory), probe, plan, schedule; writes nothing."""
-    overrides = dict(request.overrides)
+    overrides, options = scaleout.split_overrides(request.overrides)
+    options = scaleout.check_nodes(options)
     make_settings(request.profile or "quick", None, overrides)  # fail on bad values before probing
     check_data_fits(request.filters.models or model_names(), overrides.get("data"),
                     int(overrides.get("seed") or 0))
@@ -110,7 +112,9 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     planned: list[PlannedCell] = build_matrix(get_profile(profile_name), probes, request.filters,
                                               cpu_native=native_cpu_precisions())
     models = dict.fromkeys(p.cell.model for p in planned)
-    by_model = {m: make_settings(profile_name, m, overrides) for m in models}
+    by_model = {m: scaleout.with_options(make_settings(profile_name, m, overrides), options) for m in models}
+    scaleout.check_batch_split((p.cell for p in planned if p.runnable), by_model)
+    scaleout.check_cells_span((p.cell for p in planned if p.runnable), options.get("nodes", 1))
     base = next(iter(by_model.values()))
     seed = base.seed if request.schedule_seed is None else request.schedule_seed
     runnable = [p.cell for p in planned if p.runnable]

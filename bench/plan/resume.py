@@ -26,6 +26,7 @@ from bench.results.load import check_run, processes_to_rerun, read_environment, 
 from bench.results.paths import DEFAULT_RUNS_ROOT, ENV_FILE, WORK_DIR, flat_layout
 from bench.results.records import SCHEMA_VERSION, RunSettings
 from bench.results.slots import Slot
+from bench.same_settings import ABSENT_MEANS
 
 __all__ = ["ResumePlan", "check_same_settings", "fresh_work_dir", "plan_resume", "resume_interpreters"]
 
@@ -103,6 +104,7 @@ def check_same_settings(request: RunRequest, meta: dict[str, Any], run_dir: Path
         given["intra_op_threads"] = physical_cores()
     for key, value in given.items():
         for s in stored:
+            s = {**ABSENT_MEANS, **s}  # a setting added later: what the stored run measured with
             if key in s and s[key] != value:
                 raise BenchError(f"settings differ from the run in {run_dir}: {key} {value!r} "
                                  f"(stored: {s[key]!r}); resume without it or start a new run")

@@ -262,8 +262,8 @@ def scheduled_slots(meta: dict[str, Any]) -> list[Slot]:
 def processes_to_rerun(run_dir: Path) -> list[Slot]:
     """The run's processes with no result, or with a failed/timeout/oom one, in run order (--resume).
 
-    "skipped" and "diverged" are final answers; the FAILED_STATUSES did not produce a measurement
-    through no fault of the settings (a crash, a kill, a timeout).
+    "skipped", "diverged" and "unsupported" are final answers; the FAILED_STATUSES did not produce a
+    measurement through no fault of the settings (a crash, a kill, a timeout).
     """
     meta = read_run_meta(run_dir)
     results = read_process_results(run_dir, meta)

@@ -11,7 +11,8 @@ from typing import Any
 
 from bench.cell import Cell
 
-__all__ = ["SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings", "StepRecord"]
+__all__ = ["SCALING_RULES", "SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings",
+           "StepRecord", "per_rank_batch"]
 
 # 2: named losses (final_losses, StepRecord.losses); schema-1 files are migrated on load
 # (bench.results.migrations).
@@ -28,6 +29,23 @@ __all__ = ["SCHEMA_VERSION", "STEP_PHASES", "Cell", "CellResult", "RunSettings",
 SCHEMA_VERSION = 5
 # The phases of a cell's steps, in the order the worker runs them (StepRecord.phase).
 STEP_PHASES: tuple[str, ...] = ("first", "warmup", "timed", "window")
+# How a cell of several ranks splits its batch (RunSettings.scaling), as its flag ``global_batch_rule``
+# says it. One rank: both rules are the same cell.
+SCALING_RULES: dict[str, str] = {
+    "weak": "weak scaling: per-rank batch = the cell's batch, global batch = ranks x batch",
+    "strong": "strong scaling: global batch = the cell's batch, per-rank batch = batch / ranks",
+}
+
+
+def per_rank_batch(batch: int, ranks: int, scaling: str) -> int:
+    """The batch each of ``ranks`` trains under the rule; ValueError when strong scaling cannot split it."""
+    if scaling not in SCALING_RULES:
+        raise ValueError(f"unknown scaling rule {scaling!r} (valid: {', '.join(SCALING_RULES)})")
+    if scaling == "weak" or ranks <= 1:
+        return batch
+    if batch % ranks:
+        raise ValueError(f"strong scaling: the global batch {batch} does not split across {ranks} ranks")
+    return batch // ranks
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,14 @@ class RunSettings:
     generate_warmup_min_s: float = 0.5
     generate_min_s: float = 2.0
     denoising_steps: int = 4
+    # The batch rule of cells of several ranks (SCALING_RULES): a run measures one, so a baseline, the
+    # gate and a merge of shards never put a weak-scaling cell beside a strong one (bench.same_settings).
+    scaling: str = "weak"
+    # The machines a cell's ranks span (bench.launchers.engine): ``nodes`` of them, this one's index and
+    # the rendezvous HOST:PORT of node 0 ("" on one machine). Each node stores its own run.
+    nodes: int = 1
+    node_rank: int = 0
+    master: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

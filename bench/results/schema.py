@@ -166,7 +166,8 @@ def _open(title: str, /, **items: Any) -> Any:
 # RunSettings: every field optional (RunSettings.from_dict fills the defaults); unknown keys of older
 # or newer versions are ignored, as from_dict does.
 Settings = _typed_dict("Settings", _record_fields(
-    RunSettings, {"profile": Literal[vocab.PROFILES], "compile_cache": Literal["cold", "shared"]},
+    RunSettings, {"profile": Literal[vocab.PROFILES], "compile_cache": Literal["cold", "shared"],
+                "scaling": Literal["weak", "strong"]},
     all_optional=True), "allow")
 
 # The cell's axes, flat in a cell file and a baseline's cell summary: names, or counts (batch size).

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from bench.host.roofline import above_peak
-from bench.results.records import CellResult, StepRecord
+from bench.results.records import SCALING_RULES, CellResult, StepRecord, per_rank_batch
 from bench.scenarios import get_scenario
 from bench.stats import summarize_step_times
 from bench.worker.faults import inject_failure, inject_slowdown
@@ -142,8 +142,12 @@ class Measurement:
             return
 
         model = family.specs[cell.model]
-        batch = cell.batch_size or model.batch_size
+        # This rank's batch (the global batch's share under strong scaling; ValueError: a failed cell).
+        world = self.spec.world_size
+        batch = per_rank_batch(cell.batch_size or model.batch_size, world, settings.scaling)
         result.flags["batch_size"] = batch
+        if world > 1:
+            result.flags.update(global_batch=batch * world, global_batch_rule=SCALING_RULES[settings.scaling])
         # A bad --data file raises models.family.DataError: a failed cell, reason "DataError: ...".
         inputs = scenario.make_inputs(family, model, batch, self.spec)
 
@@ -175,6 +179,9 @@ class Measurement:
 
             inject_slowdown(backend, result, [t_first, *result.warmup_step_times_s])
             whole, before = enter_steady_state(backend, sampler)
+            # A data-parallel backend that times its all-reduces (its ``comm_timer``): from here on.
+            comm = getattr(backend, "comm_timer", None)
+            comm_since = comm.mark() if comm is not None else 0
             timed = backend.time_steps(self.step, settings.steps)
             for t, values in timed:
                 self._add("timed", t, values)
@@ -187,6 +194,8 @@ class Measurement:
                 result.throughput_img_s = settings.window_steps * batch / window_time
                 result.flags["throughput_source"] = "window"
             sampler.measuring = False
+            if comm is not None:
+                result.flags.update(comm.figures(comm_since, settings.steps + settings.window_steps))
             after = backend.compile_counters()
             result.recompiles, warnings = backend.compile_report(before, after)
             result.compile_warnings.extend(warnings)

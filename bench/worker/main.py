@@ -215,6 +215,10 @@ def run(spec_path: str, prime_only: bool = False) -> int:
             with contextlib.suppress(Exception):
                 is_oom = backend.is_oom(exc)
         result.status, result.reason = classify_exception(exc, is_oom)
+        if backend is not None and result.status == "failed":
+            with contextlib.suppress(Exception):
+                if backend.unsupported(exc):  # the engine's own limit, its error's line as the reason
+                    result.status = "unsupported"
         result.error_tail = error_tail(exc)
         traceback.print_exc(file=sys.stderr)
     if prime_only:

@@ -3,8 +3,8 @@
 an engine's own parser may read the options that follow the module's name).
 
 The engine starts the same command N times and tells each process its rank in the environment
-(RANK); this picks the rank's own spec (the slot wrote one per rank, bench.launchers.slot), sends the
-process's output to the rank's own log, and runs the worker on that spec.
+(LOCAL_RANK, RANK); this picks the rank's own spec (the slot wrote one per rank of this machine,
+bench.launchers.slot), sends the process's output to the rank's own log, and runs the worker on it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from bench.worker.main import main as worker_main
 
 
 def _rank_from_env() -> int | None:
-    value = os.environ.get("RANK")
+    """This process's index among the machine's ranks: LOCAL_RANK (RANK across machines is global;
+    the slot wrote this machine's specs only), RANK where the engine sets no local one."""
+    value = os.environ.get("LOCAL_RANK", os.environ.get("RANK"))
     return int(value) if value is not None and value.isdigit() else None
 
 

@@ -35,6 +35,8 @@ from models.common.tf_common import tf_device
 class TensorflowBackend(Backend):
     framework = "tensorflow"
     generate_hooks = "bench.frameworks.tensorflow.generate"  # the generate scenario's modes
+    # MultiWorkerMirroredStrategy's own modules: raising there, it cannot run the family's model.
+    unsupported_sources = ("tensorflow/python/distribute/",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -189,6 +191,11 @@ class TensorflowBackend(Backend):
         except Exception:  # a TF without the call, or no GPU: the peak stays whole-process
             return False
         return True
+
+    def unsupported(self, exc: BaseException) -> bool:
+        # A lost or unreachable peer (a rank killed, a port taken) fails the slot; no limit of the strategy.
+        lost = {"UnavailableError", "DeadlineExceededError", "CancelledError", "AbortedError"}
+        return super().unsupported(exc) and not lost & {c.__name__ for c in type(exc).__mro__}
 
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, tf.errors.ResourceExhaustedError)

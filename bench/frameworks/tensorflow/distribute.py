@@ -4,7 +4,8 @@ any op; the family's model (variables and optimizers) built under ``strategy.sco
 family's own train step through ``strategy.run`` (in the cell's mode: eagerly, or inside the
 ``tf.function`` the mode makes). Keras 3's optimizer all-reduces the replicas' gradients in
 ``apply_gradients`` with a SUM (keras/src/backend/tensorflow/optimizer.py ``_all_reduce_sum_gradients``):
-N x the mean gradient, to which Adam's update is invariant up to its epsilon. Weak scaling, as torch's.
+N x the mean gradient, to which Adam's update is invariant up to its epsilon. Each worker trains the
+batch its rule gives it (weak or strong scaling; bench.scenarios.base), as torch's ranks do.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import Any
 
 import tensorflow as tf
 
-GLOBAL_BATCH_RULE = "weak scaling: per-rank batch = the cell's batch, global batch = ranks x batch"
 GRADIENT_REDUCTION = ("Keras optimizer under the strategy: all-reduce SUM of the replicas' gradients "
                       "(N x the mean; Adam's update is scale-invariant up to epsilon)")
+
+# No public hook on the strategy's all-reduce (its collectives run inside the step's graph), so no
+# figure: the profiler's trace would show it, per op, not per step here.
+COMM_TIME_METHOD = "not exposed: MultiWorkerMirroredStrategy has no public hook on its all-reduce"
 
 
 def make_strategy(rank: int, world_size: int) -> tuple[Any, dict[str, Any]]:
@@ -32,7 +36,7 @@ def make_strategy(rank: int, world_size: int) -> tuple[Any, dict[str, Any]]:
     return strategy, {"dist_backend": "tf.distribute collectives (auto)", "rank": rank,
                       "world_size": world_size, "engine": "MultiWorkerMirroredStrategy",
                       "replicas": strategy.num_replicas_in_sync,
-                      "global_batch_rule": GLOBAL_BATCH_RULE, "gradient_reduction": GRADIENT_REDUCTION,
+                      "gradient_reduction": GRADIENT_REDUCTION, "comm_time_method": COMM_TIME_METHOD,
                       "rank_inputs": "the same synthetic batches on every rank (the run's seed)"}
 
 

@@ -206,8 +206,7 @@ class TorchBackend(Backend):
         f["inter_op_threads"] = torch.get_num_interop_threads()
         if self.world_size > 1:  # after the threads: the group's threads start with it
             f.update(init_group(self.cell.device, self.device_index, self.rank, self.world_size,
-                                self.settings.time_limit_s), threads_per_rank=f["intra_op_threads"],
-                     threads_total=f["intra_op_threads"] * self.world_size)
+                                self.settings.time_limit_s, f["intra_op_threads"]))
         random.seed(p["seed"])
         np.random.seed(p["seed"])
         torch.manual_seed(p["seed"])  # CUDA generators too
@@ -271,8 +270,8 @@ class TorchBackend(Backend):
         self.sync()
 
     def wrap(self) -> None:
-        mode = self.cell.mode
-        around = ddp_wrapper(self.cell.device, self.device_index) if self.world_size > 1 else None
+        mode, ddp = self.cell.mode, self.world_size > 1  # the DDP wrapper times the all-reduces too
+        around = self.comm_timer = ddp_wrapper(self.cell.device, self.device_index) if ddp else None
         self.step_fn, compiled = compiled_step(self.model, mode, around)
         f = self.flags
         f.update(getattr(self.model, "flags", None) or {})  # what compile_modules compiled

@@ -1,6 +1,8 @@
 """How torchrun starts a torch cell's ranks (read by the parent's ``engine`` launcher, bench.launchers.
 engine; no torch import): ``python -m torch.distributed.run --standalone --nproc-per-node N -m <entry>
-...``, one rank per process on this machine.
+...``, one rank per process on this machine; across M machines (``--nodes M --node-rank K --master
+HOST:PORT``), each machine's agent starts its N / M ranks with ``--nnodes M --node-rank K --master-addr
+HOST --master-port PORT`` (torchrun's static rendezvous: node 0's agent serves the store at HOST:PORT).
 
 torchrun's agent starts N copies of the entry with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* in their
 environment; the torch backend joins the process group and wraps the family's modules in DDP
@@ -12,10 +14,12 @@ rank and its exit code.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bench.results.records import Cell
 
 ENGINE = "torchrun"
+MULTI_NODE = True  # its ranks may span machines (bench.launchers.engine)
 MONITOR_INTERVAL_S = 0.2  # how often the agent looks at its ranks (a dead rank stops the others)
 _ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.DOTALL)
 
@@ -27,9 +31,15 @@ def accepts(cell: Cell) -> str | None:
     return None
 
 
-def command(python: str, world_size: int, entry: list[str]) -> list[str]:
-    """The agent's command: ``entry`` = [module, args...] run by each of ``world_size`` ranks."""
-    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
+def command(python: str, world_size: int, entry: list[str], nodes: Any = None) -> list[str]:
+    """The agent's command: ``entry`` = [module, args...] run by each of this machine's ``world_size``
+    ranks; ``nodes`` (bench.launchers.base.Nodes): the machines the slot spans, None or one: this one."""
+    where = ["--standalone"]
+    if nodes is not None and nodes.count > 1:
+        host, _, port = nodes.master.rpartition(":")
+        where = [f"--nnodes={nodes.count}", f"--node-rank={nodes.rank}", f"--master-addr={host}",
+                 f"--master-port={port}"]
+    return [python, "-m", "torch.distributed.run", *where, f"--nproc-per-node={world_size}",
             "--max-restarts=0", f"--monitor-interval={MONITOR_INTERVAL_S}", "-m", *entry]
 
 

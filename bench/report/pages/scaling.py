@@ -3,8 +3,12 @@ same cell of one rank, with the scaling efficiency E(N) = throughput(N) / (N x t
 
 Empty (and so absent) where a page has no ok cell of several ranks: pages of one-rank runs stay as
 they were. Throughput is the slot's global images/s (bench.launchers.merge: N x per-rank batch / the
-slowest rank's time; weak scaling). E(N)'s interval is the CI of the ratio of the two cells' median
-process throughputs (bench.stats.median_ratio_ci, unpaired: the processes of different cells), / N.
+slowest rank's time). Each row says its batch rule (flag ``global_batch_rule``: weak, each rank the
+cell's batch; strong, the cell's batch shared by the ranks), and E(N) is the same ratio under both: the
+one-rank cell at the cell's batch is the baseline of either. E(N)'s interval is the CI of the ratio of
+the two cells' median process throughputs (bench.stats.median_ratio_ci, unpaired), / N. The comm share
+is the all-reduce time per step that the framework exposes (``comm_ms_per_step``, the ranks' mean) over
+the slot's median step; memory per rank is each rank's peak (``flags.ranks``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from bench.cell import IMPLICIT_DEFAULTS
 from bench.labels import framework_label
-from bench.markdown import fmt_coverage, fmt_processes, fmt_sig, md_escape, md_table
+from bench.markdown import fmt_coverage, fmt_mib, fmt_pct, fmt_processes, fmt_sig, md_escape, md_table
 from bench.stats import median_ratio_ci, num
 
 # The axes two cells must share to be the same cell at another rank count.
@@ -21,10 +25,15 @@ SAME_CELL = ("run_id", "model", "framework", "mode", "device", "precision", "bat
              "scenario")
 
 SCALING_LEGEND = (
-    "Weak scaling: each rank trains the cell's batch, so N ranks train N × batch images per step "
-    "(global batch); **images/s** is the global rate (N × batch / the slowest rank's time, as a step "
-    "ends when every rank's does), **per rank** is it / N. **E(N)** = images/s(N) / (N × images/s(1)) "
-    "with its interval over the cells' processes (1: perfect scaling). **threads** is threads per rank "
+    "**rule**: weak scaling, each rank trains the cell's batch, so N ranks train N × batch images per "
+    "step; strong scaling, the N ranks share the cell's batch, each training batch / N. **batch** is the "
+    "global batch (per rank × N). **images/s** is the global rate (global batch / the slowest rank's "
+    "time, as a step ends when every rank's does), **per rank** is it / N. **E(N)** = images/s(N) / (N × "
+    "images/s(1)), the one-rank cell at the same batch, with its interval over the cells' processes (1: "
+    "perfect scaling; under strong scaling it is the speed-up / N). **comm** is the time per step in the "
+    "gradient all-reduce where the framework exposes it (how: each cell's flag `comm_time_method`; "
+    "the ranks' mean, overlapping the backward pass) over the median step, – where it does not. **memory "
+    "per rank** is each rank's peak (device allocator on CUDA, RSS on CPU). **threads** is threads per rank "
     "× ranks, each set explicitly: on one CPU host the ranks share its cores (the run's threads, "
     "`--threads` or the physical cores, split among the ranks), so N ranks × t threads against 1 rank "
     "× N·t threads compares processes and an all-reduce with threads on the same cores, not more "
@@ -58,6 +67,40 @@ def _compares(one: dict[str, Any], many: dict[str, Any]) -> str:
     return f"{total / a:g}× the threads"
 
 
+def _flags(row: dict[str, Any] | None) -> dict[str, Any]:
+    flags = (row or {}).get("flags")
+    return flags if isinstance(flags, dict) else {}
+
+
+def _rule(row: dict[str, Any]) -> str:
+    text = str(_flags(row).get("global_batch_rule") or "")
+    return text.split(" ", 1)[0] if text else "weak"  # runs stored before the flag: weak scaling
+
+
+def _global_batch(row: dict[str, Any]) -> str:
+    flags, n = _flags(row), _workers(row)
+    per_rank = flags.get("batch_size")
+    if not isinstance(per_rank, int):
+        return f"b{row['batch_size']}"
+    return f"{per_rank * n} ({per_rank} × {n})"
+
+
+def _comm_share(row: dict[str, Any]) -> str:
+    comm, median = num(_flags(row).get("comm_ms_per_step")), num(row.get("step_time_median_s"))
+    if comm is None or not median:
+        return "–"
+    return f"{fmt_pct(comm / 1e3 / median, 0)} ({comm:.1f} ms)"
+
+
+def _memory(row: dict[str, Any]) -> str:
+    ranks = [r for r in _flags(row).get("ranks") or () if isinstance(r, dict)]
+    key = "device_alloc_peak_bytes" if row.get("device") == "cuda" else "peak_rss_bytes"
+    values = [num(r.get(key)) for r in ranks]
+    if not values or None in values:
+        return "–"
+    return " / ".join(fmt_mib(v) for v in values)
+
+
 def _efficiency(one: dict[str, Any], many: dict[str, Any]) -> str:
     n = _workers(many)
     c = median_ratio_ci(tuple(one.get("process_throughputs") or ()),
@@ -89,7 +132,8 @@ def scaling_series(rows: list[dict[str, Any]]) -> list[Any]:
                                 tuple(cell[n].get("process_throughputs") or ())) if n > 1 else None
             effs.append(c.ratio / n if c is not None else None)
         r = cell[1]
-        label = f"{framework_label(r['framework'])} {r['mode']} {r['precision']} b{r['batch_size']}"
+        variant = "" if r.get("variant") in (None, "default") else f" {r['variant']}"
+        label = f"{framework_label(r['framework'])} {r['mode']}{variant} {r['precision']} b{r['batch_size']}"
         out.append(ScalingSeries(label, str(r["framework"]), ranks,
                                  tuple(float(num(cell[n]["throughput_img_s"]) or 0.0) for n in ranks),
                                  tuple(effs)))
@@ -116,10 +160,13 @@ def scaling_section(model: str, rows: list[dict[str, Any]]) -> str:
         thr = num(r["throughput_img_s"]) or 0.0
         body.append([
             md_escape(framework_label(r["framework"])), r["mode"], r["device"], r["precision"],
-            f"b{r['batch_size']}", str(n), _threads(r), _threads(one) if one else "–",
+            md_escape(str(r.get("variant") or "default")), _rule(r),
+            _global_batch(r), str(n), _threads(r), _threads(one) if one else "–",
             fmt_sig(num(one["throughput_img_s"])) if one else "–", fmt_sig(thr), fmt_sig(thr / n),
-            _efficiency(one, r) if one else "no 1-rank cell", _compares(one, r) if one else "–",
+            _efficiency(one, r) if one else "no 1-rank cell", _comm_share(r), _memory(r),
+            _compares(one, r) if one else "–",
         ])
-    headers = ["framework", "mode", "device", "precision", "batch", "ranks", "threads", "threads (1 rank)",
-               "images/s (1 rank)", "images/s (N ranks)", "per rank", "E(N)", "compares"]
+    headers = ["framework", "mode", "device", "precision", "variant", "rule", "batch", "ranks", "threads",
+               "threads (1 rank)", "images/s (1 rank)", "images/s (N ranks)", "per rank", "E(N)", "comm",
+               "memory per rank (MiB)", "compares"]
     return f"## Scaling\n\n{md_table(headers, body)}\n{SCALING_LEGEND}\n\n"
