@@ -79,7 +79,8 @@ def _pd() -> Any:
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    """Each column to its dtype: UTC datetimes, nullable Int64/boolean, float64, string."""
+    """Each column to its dtype: UTC datetimes, nullable Int64/boolean, float64, string (an empty
+    string as missing)."""
     import pandas as pd
 
     declared = _declared()
@@ -102,8 +103,9 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         elif kind == "float" or (values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                 for v in values)):
             out[col] = pd.to_numeric(s, errors="coerce").astype("float64")
-        else:
-            out[col] = s.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype("string")
+        else:  # an empty text is missing: CSV cannot tell them apart, and both formats must read back alike
+            out[col] = s.map(lambda v: None if v is None or v == "" else v if isinstance(v, str)
+                             else str(v)).astype("string")
     return pd.DataFrame(out, index=df.index)
 
 
