@@ -125,11 +125,18 @@ def test_two_nodes_on_localhost_run_one_tensorflow_cell_of_two_workers(tmp_path:
     pytest.importorskip("tensorflow")
     from test_scale_out import _processes_naming
 
+    from bench.frameworks.registry import frameworks
+    from bench.launchers import launcher_for
     from bench.launchers.engine import free_ports
     from bench.launchers.slot import run_cell
     from bench.plan.schedule import build_schedule
     from bench.results.write import create_run
+    from models.registry import families
 
+    # The registries load once, lazily, and not thread-safely: load them before the two "nodes" share
+    # this process (each real node is a process of its own).
+    frameworks(), families()
+    assert launcher_for(TF2) == "engine"
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     results: dict[int, CellResult] = {}
 
