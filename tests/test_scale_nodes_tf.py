@@ -121,7 +121,8 @@ def test_a_bad_list_is_one_line_and_exit_2(plugins: Path, args: list[str], why: 
 @pytest.mark.slow
 def test_two_nodes_on_localhost_run_one_tensorflow_cell_of_two_workers(tmp_path: Path) -> None:
     """Two nodes on 127.0.0.1, one MultiWorkerMirroredStrategy worker each, from the same --tf-workers
-    list, as two machines would run them: each node stores its own worker's record, counting both."""
+    list, as two machines would run them: each node stores its own worker's record, counting both; the
+    cell's second slot right after the first, on the same ports."""
     pytest.importorskip("tensorflow")
     from test_scale_out import _processes_naming
 
@@ -138,23 +139,22 @@ def test_two_nodes_on_localhost_run_one_tensorflow_cell_of_two_workers(tmp_path:
     frameworks(), families()
     assert launcher_for(TF2) == "engine"
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
-    results: dict[int, CellResult] = {}
+    results: dict[int, list[CellResult]] = {}
 
     def node(k: int) -> None:
         settings = RunSettings(steps=3, warmup=1, window_steps=2, time_limit_s=150.0, nodes=2, node_rank=k,
                                tf_workers=workers)
         run = create_run(tmp_path / f"node{k}", settings, ["test"], "full", [TF2],
-                         schedule=build_schedule([TF2], 1, seed=0))
-        results[k] = run_cell(TF2, settings, run, repeat=1, block=0, order=0)
+                         schedule=build_schedule([TF2], 2, seed=0))
+        results[k] = [run_cell(TF2, settings, run, repeat=r, block=r - 1, order=r - 1) for r in (1, 2)]
 
     threads = [threading.Thread(target=node, args=(k,)) for k in (0, 1)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=200)
-    for k in (0, 1):
-        r = results[k]
-        assert r.status == "ok", (k, r.reason, r.error_tail)
+        t.join(timeout=400)
+    for k, r in [(n, r) for n in (0, 1) for r in results[n]]:
+        assert r.status == "ok", (k, r.repeat, r.reason, r.error_tail)
         f: dict[str, Any] = r.flags
         assert (f["world_size"], f["rank"], f["replicas"]) == (2, k, 2)
         assert [x["rank"] for x in f["ranks"]] == [k]  # this node's worker only
