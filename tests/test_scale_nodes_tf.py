@@ -40,6 +40,8 @@ def test_one_address_per_node_gives_its_workers_consecutive_ports() -> None:
     (4, "h:5000,h:5001", "ranks 1 and 2 of a 4-rank cell would both listen on h:5001"),
     (4, "h:65535,g:1", "node 0's 2 workers need ports 65535 to 65536, past 65535"),
     (2, "", "tensorflow cells need --tf-workers"),
+    (2, "a:1,b:2,c:3", "3 address(es) for a 2-rank cell on 2 nodes; give 2 (one HOST:PORT per node, its "
+                       "workers on consecutive ports)"),
 ])
 def test_a_list_that_does_not_fit_the_cell_is_refused(world: int, entries: str, why: str) -> None:
     with pytest.raises(ValueError) as e:

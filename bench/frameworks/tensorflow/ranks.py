@@ -72,9 +72,10 @@ def cluster(world_size: int, nodes: Any) -> list[str]:
     elif len(given) == world_size:
         out = given
     else:
+        per_rank = f" or {world_size} (one per rank, in rank order)" if world_size != count else ""
         return _refuse(f"--tf-workers: {len(given)} address(es) for a {world_size}-rank cell on {count} "
-                       f"nodes; give {count} (one HOST:PORT per node, its workers on consecutive ports) or "
-                       f"{world_size} (one per rank, in rank order)")
+                       f"nodes; give {count} (one HOST:PORT per node, its workers on consecutive ports)"
+                       f"{per_rank}")
     seen: dict[str, int] = {}
     for rank, address in enumerate(out):
         if address in seen:
