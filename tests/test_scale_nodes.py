@@ -6,7 +6,6 @@ line, exit 2); and two "nodes" on 127.0.0.1, one rank each, merged into each nod
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,14 +95,3 @@ def test_two_nodes_on_localhost_run_one_cell_of_two_ranks(tmp_path: Path) -> Non
         assert r.settings["nodes"] == 2 and r.settings["node_rank"] == k
     assert not _processes_naming(str(tmp_path))
 
-
-def test_a_tensorflow_slot_across_machines_is_not_started(tmp_path: Path) -> None:
-    from bench.launchers.base import Launch, RankJob
-    from bench.launchers.engine import EngineLauncher
-    from bench.results.records import Cell
-
-    cell = Cell("dcgan-mnist", "tensorflow", "eager", "cpu", "fp32", 8, workers=2)
-    ranks = (RankJob(0, ["py"], tmp_path / "l0.log"),)
-    job = Launch(cell, ["py"], tmp_path, tmp_path / "l0.log", {}, 10.0, ranks=ranks, nodes=Nodes(2, 0, "h:1"))
-    assert "across machines are not built" in (EngineLauncher().launch(job).start_error or "")
-    assert replace(job, nodes=Nodes()).nodes.count == 1

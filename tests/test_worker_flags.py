@@ -162,3 +162,12 @@ def test_a_shared_compile_cache_is_kept_between_the_cells_processes(tmp_path):
     assert all((d / "kernel").exists() for d in dirs.values())
     env = plan_flags(cell, quick, tmp_path)["env"]
     assert env["TORCHINDUCTOR_CACHE_DIR"] == str(dirs["TORCHINDUCTOR_CACHE_DIR"])
+
+
+def test_a_cpu_slots_threads_are_split_among_the_ranks_of_each_machine(tmp_path):
+    two = fake_cell(workers=2)
+    one_machine = plan_flags(two, RunSettings(intra_op_threads=4, inter_op_threads=2), tmp_path)
+    assert (one_machine["intra_op_threads"], one_machine["inter_op_threads"]) == (2, 1)
+    # two machines, one rank each: each rank has its own machine's threads
+    across = plan_flags(two, RunSettings(intra_op_threads=4, inter_op_threads=2, nodes=2), tmp_path)
+    assert (across["intra_op_threads"], across["inter_op_threads"]) == (4, 2)

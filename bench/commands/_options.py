@@ -112,6 +112,10 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
                    help="this machine's index, 0 to M - 1, with --nodes M")
     g.add_argument("--master", metavar="HOST:PORT",
                    help="node 0's address and a free port for the rendezvous, with --nodes M")
+    g.add_argument("--tf-workers", dest="tf_workers", metavar="HOST:PORT,...",
+                   help="where the workers of a TF_CONFIG cluster listen, with --nodes M, the same list on "
+                        "every node: one HOST:PORT per node in node order (its N/M workers on PORT, "
+                        "PORT+1, ...) or one per rank in rank order")
     g.add_argument("--tf32", action="store_const", const=True, help="allow TF32 matmul/conv (CUDA)")
     g.add_argument("--deterministic", action="store_const", const=True,
                    help="deterministic kernels in every framework (slower)")

@@ -67,12 +67,15 @@ class RankJob:
 
 @dataclass(frozen=True)
 class Nodes:
-    """The machines a slot's ranks span (``--nodes M --node-rank K --master HOST:PORT``): ``count`` of
-    them, this one's index and node 0's rendezvous address; the default, this machine alone."""
+    """The machines a slot's ranks span (``--nodes M --node-rank K --master HOST:PORT --tf-workers
+    LIST``): ``count`` of them, this one's index, node 0's rendezvous address (an engine whose agents
+    meet there) and the workers' HOST:PORT addresses (an engine whose workers are told every peer's, as
+    TF_CONFIG does: one per node or one per rank); the default, this machine alone."""
 
     count: int = 1
     rank: int = 0
     master: str = ""
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

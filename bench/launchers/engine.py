@@ -1,4 +1,5 @@
-"""A framework's own multi-process launcher for a slot of several ranks on this machine (``engine``).
+"""A framework's own multi-process launcher for a slot of several ranks (``engine``): this machine's, or its
+share of them where the ranks span machines.
 
 The framework package says how (its ``ranks`` module, imported without the framework): ``ENGINE`` (the
 engine's name) and ``accepts(cell)``, then one of two ways:
@@ -10,9 +11,15 @@ engine's name) and ``accepts(cell)``, then one of two ways:
   reads the first failed rank and its exit code from the agent's output (or None). The agent runs in
   its own session like every worker, logging to rank 0's log; the ranks die with it (the workers'
   parent-death signal); each rank's log is created here first.
-- ``rank_env(world_size, rank, ports)``: each rank is an ordinary worker process (as the process
-  launcher starts it) with these variables added, ``ports`` being free localhost ports chosen here
-  (e.g. a cluster description); a rank that fails stops the others (bench.launchers.process.run_ranks).
+- ``rank_env(world_size, rank, addresses)``: each rank is an ordinary worker process (as the process
+  launcher starts it) with these variables added (e.g. a cluster description), ``addresses`` being
+  every rank's: free localhost ports chosen here on one machine, or, across machines (``MULTI_NODE``),
+  the HOST:PORT list the engine's ``cluster(world_size, nodes)`` makes of ``nodes.addresses``, this
+  machine's ranks getting their global rank; a rank that fails stops the others (bench.launchers.
+  process.run_ranks).
+
+An engine that spans machines (``MULTI_NODE``) also says what it needs of the machine options:
+``nodes_error(world_size, nodes)``, one line or None (checked when the run is planned).
 """
 
 from __future__ import annotations
@@ -74,8 +81,17 @@ class EngineLauncher(Launcher):
         if job.nodes.count > 1 and not getattr(engine, "MULTI_NODE", False):  # refused when planned too
             return LaunchOutcome(start_error=f"{engine.ENGINE} ranks across machines are not built")
         if hasattr(engine, "rank_env"):
-            ports = free_ports(len(ranks))
-            envs = {r.rank: {**job.env, **engine.rank_env(len(ranks), r.rank, ports)} for r in ranks}
+            world, first = len(ranks), 0
+            addresses: list[int | str] = []
+            if job.nodes.count > 1:  # this machine's ranks of the whole cluster, named alike on every node
+                world, first = len(ranks) * job.nodes.count, job.nodes.rank * len(ranks)
+                try:
+                    addresses = list(engine.cluster(world, job.nodes))
+                except ValueError as e:  # refused when planned too
+                    return LaunchOutcome(start_error=str(e))
+            else:
+                addresses = list(free_ports(world))
+            envs = {r.rank: {**job.env, **engine.rank_env(world, first + r.rank, addresses)} for r in ranks}
             return run_ranks(job, self.kill_grace_s, env_of_rank=envs)
         for r in ranks[1:]:  # rank 0's log is the agent's, created by run_ranks
             with create_fresh(r.log_path) as f:

@@ -85,7 +85,8 @@ def run_cell(
     name = f"r{repeat}"
     world = max(1, int(getattr(cell, "workers", 1)))
     # Ranks that span machines: this one runs its share, global ranks first.. (files by local index).
-    nodes = Nodes(settings.nodes, settings.node_rank, settings.master)
+    nodes = Nodes(settings.nodes, settings.node_rank, settings.master,
+                  tuple(a for a in settings.tf_workers.split(",") if a))
     local = world // nodes.count if world > 1 and nodes.count > 1 else world
     first = nodes.rank * local if local != world else 0
     files = (work / f"spec-{name}.json", work / f"result-{name}.json", work / f"steps-{name}.jsonl", log)

@@ -114,7 +114,7 @@ def plan_new_run(request: RunRequest) -> NewRunPlan:
     models = dict.fromkeys(p.cell.model for p in planned)
     by_model = {m: scaleout.with_options(make_settings(profile_name, m, overrides), options) for m in models}
     scaleout.check_batch_split((p.cell for p in planned if p.runnable), by_model)
-    scaleout.check_cells_span((p.cell for p in planned if p.runnable), options.get("nodes", 1))
+    scaleout.check_cells_span((p.cell for p in planned if p.runnable), options)
     base = next(iter(by_model.values()))
     seed = base.seed if request.schedule_seed is None else request.schedule_seed
     runnable = [p.cell for p in planned if p.runnable]

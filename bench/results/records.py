@@ -80,11 +80,13 @@ class RunSettings:
     # The batch rule of cells of several ranks (SCALING_RULES): a run measures one, so a baseline, the
     # gate and a merge of shards never put a weak-scaling cell beside a strong one (bench.same_settings).
     scaling: str = "weak"
-    # The machines a cell's ranks span (bench.launchers.engine): ``nodes`` of them, this one's index and
-    # the rendezvous HOST:PORT of node 0 ("" on one machine). Each node stores its own run.
+    # The machines a cell's ranks span (bench.launchers.engine): ``nodes`` of them, this one's index,
+    # the rendezvous HOST:PORT of node 0 and the TF_CONFIG workers' HOST:PORT list, comma-
+    # separated (one per node or one per rank; "" on one machine). Each node stores its own run.
     nodes: int = 1
     node_rank: int = 0
     master: str = ""
+    tf_workers: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

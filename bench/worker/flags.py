@@ -66,7 +66,8 @@ def plan_flags(cell: Cell, settings: RunSettings, work_dir: str | os.PathLike[st
     # The run's threads are a CPU slot's budget: its ranks share the host's cores, each with its share
     # (at least one), set explicitly and recorded, never the engine's own default (an engine may
     # export OMP_NUM_THREADS=1). ``--threads 1`` gives N ranks x 1 thread against 1 rank x 1 thread.
-    ranks = max(1, int(getattr(cell, "workers", 1)))
+    # Across machines each has its own cores: a rank shares them with its machine's N / M ranks only.
+    ranks = max(1, int(getattr(cell, "workers", 1)) // max(1, int(getattr(settings, "nodes", 1) or 1)))
 
     def share(threads: int) -> int:
         return max(1, threads // ranks) if cell.device == "cpu" else threads

@@ -43,6 +43,15 @@ def command(python: str, world_size: int, entry: list[str], nodes: Any = None) -
             "--max-restarts=0", f"--monitor-interval={MONITOR_INTERVAL_S}", "-m", *entry]
 
 
+def nodes_error(world_size: int, nodes: Any) -> str | None:
+    """Why torchrun cannot start a cell of ``world_size`` ranks across ``nodes`` (bench.launchers.base.
+    Nodes), or None: its agents meet at node 0's --master."""
+    if not nodes.master:
+        return (f"--nodes {nodes.count}: torch cells need node 0's --master HOST:PORT, the same on every "
+                "node")
+    return None
+
+
 def root_cause(log_text: str) -> tuple[int, int] | None:
     """(rank, exit code) of the first failed rank in the agent's error summary, or None."""
     m = _ROOT_CAUSE.search(log_text)
