@@ -48,6 +48,10 @@ def test_the_machine_options_are_checked_together() -> None:
     (["--nodes", "2", "--node-rank", "0", "--master", "h:1", "--workers", "1"], "not a multiple of 2"),
     (["--nodes", "2", "--node-rank", "0", "--master", "h:1", "--workers", "2"],
      "across machines are not built"),
+    # TensorFlow's list of workers (bench/frameworks/tensorflow/ranks.py)
+    (["--tf-workers", "a:1,b:1"], "need --nodes 2 or more"),
+    (["--nodes", "2", "--node-rank", "0", "--tf-workers", "a:1,a:1"], "a:1 is given twice"),
+    (["--nodes", "2", "--node-rank", "0", "--tf-workers", "a:1,b"], "--tf-workers: expected HOST:PORT"),
 ])
 def test_bad_machine_options_are_one_line_and_exit_2(plugins: Path, args: list[str], why: str) -> None:  # noqa: F811
     out = plugins / "runs" / "nodes"

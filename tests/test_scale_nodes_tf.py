@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_launcher_ranks import _bench, plugins  # noqa: F401 (fixture)
 
 from bench.errors import BenchError
 from bench.frameworks.tensorflow.ranks import cluster, nodes_error, rank_env
@@ -104,20 +103,6 @@ def test_the_list_is_checked_with_the_machine_options_and_the_cells() -> None:
     with pytest.raises(BenchError, match="tensorflow cells need --tf-workers"):
         check_cells_span([TORCH2, TF2], {"nodes": 2, "node_rank": 0, "master": "h:1"})
     check_cells_span([TORCH2, TF2], {**options, "master": "h:1"})
-
-
-@pytest.mark.parametrize(("args", "why"), [
-    (["--tf-workers", "a:1,b:1"], "need --nodes 2 or more"),
-    (["--nodes", "2", "--node-rank", "0", "--tf-workers", "a:1,a:1"], "a:1 is given twice"),
-    (["--nodes", "2", "--node-rank", "0", "--tf-workers", "a:1,b"], "--tf-workers: expected HOST:PORT"),
-])
-def test_a_bad_list_is_one_line_and_exit_2(plugins: Path, args: list[str], why: str) -> None:  # noqa: F811
-    out = plugins / "runs" / "tfnodes"
-    proc = _bench("all", "--models", "toy-ridge", "--frameworks", "numpy", "--devices", "cpu", *args,
-                  "--out", str(out), "--no-report", cwd=plugins)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 2 and len(errors) == 1 and why in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr and not out.exists()
 
 
 @pytest.mark.slow
